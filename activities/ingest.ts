@@ -1,0 +1,158 @@
+import { Context } from '@temporalio/activity';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Config } from '../src/config';
+import type { BlobStore } from '../src/blob';
+import type { Db } from '../src/db/client';
+import { ingestChunks, ingestRejections, runs, tenants } from '../src/db/schema';
+import { InputError } from '../src/errors';
+import { insertInteractionsTx } from '../src/interactions/store';
+import { MAX_LINE_BYTES, parseLines, splitLines } from '../src/ingest/lines';
+import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/source';
+import { failFastOnInput } from './errors';
+
+/** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
+export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface IngestDeps {
+  db: Db;
+  blob: BlobStore;
+  blobConfig: Config['blob'];
+}
+
+export interface ChunkInput {
+  runId: string;
+  tenantId: string;
+  source: string;
+  file: SourceFile;
+  offset: number;
+  line: number;
+  defaultModel?: string;
+  /** Bytes per chunk (default DEFAULT_CHUNK_BYTES); small values make tests exercise many checkpoints. */
+  chunkBytes?: number;
+}
+
+export interface ChunkResult {
+  nextOffset: number;
+  nextLine: number;
+  eof: boolean;
+  lines: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+}
+
+export interface IngestTotals {
+  files: number;
+  lines: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+}
+
+export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
+  return {
+    /** Records the run and lists the source's files. Idempotent: a retried start finds its run row. */
+    async startIngestRun(input: { runId: string; workflowId: string; tenantId: string; source: string }): Promise<SourceFile[]> {
+      return failFastOnInput(async () => {
+        const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
+        if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
+        const { files } = await resolveSource(input.source, blobConfig);
+        await db
+          .insert(runs)
+          .values({ id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { source: input.source, files: files.length } })
+          .onConflictDoNothing();
+        return files;
+      });
+    },
+
+    /**
+     * Imports the complete lines in [offset, offset + CHUNK_BYTES) of one file. Rows, rejections and the chunk's
+     * checkpoint commit in one transaction; a retry of a committed chunk returns its recorded counts.
+     */
+    async importChunk(input: ChunkInput): Promise<ChunkResult> {
+      const ctx = Context.current();
+      ctx.heartbeat({ offset: input.offset });
+      const [done] = await db
+        .select()
+        .from(ingestChunks)
+        .where(and(eq(ingestChunks.runId, input.runId), eq(ingestChunks.sourceUri, input.file.uri), eq(ingestChunks.startOffset, input.offset)));
+      if (done) {
+        return { nextOffset: done.endOffset, nextLine: done.startLine + done.lines, eof: done.endOffset >= input.file.size, lines: done.lines, stored: done.stored, duplicates: done.duplicates, rejected: done.rejected };
+      }
+      const { store } = storeForSource(input.source, blobConfig);
+      const read = await readWholeLines(store, input.file, input.offset, input.line, input.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+      ctx.heartbeat({ offset: input.offset, phase: 'parsed' });
+      const parsed = parseLines(read.lines, { fileKeyPrefix: `line:${input.file.uri}`, defaultModel: input.defaultModel });
+      const rejects = [...read.rejects, ...parsed.rejects];
+      const counts = await db.transaction(async (tx) => {
+        const t = tx as unknown as Db;
+        const results = await insertInteractionsTx(t, input.tenantId, `import:${input.file.uri}`, parsed.rows.map((r) => r.row));
+        let stored = 0;
+        let duplicates = 0;
+        results.forEach((res, i) => {
+          if (res.status === 'stored') stored++;
+          else if (res.status === 'duplicate') duplicates++;
+          else rejects.push({ lineNo: parsed.rows[i]!.lineNo, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
+        });
+        if (rejects.length) {
+          await t
+            .insert(ingestRejections)
+            .values(rejects.map((r) => ({ runId: input.runId, sourceUri: input.file.uri, lineNo: r.lineNo, reason: r.reason, excerpt: r.excerpt })))
+            .onConflictDoNothing();
+        }
+        const row = { runId: input.runId, sourceUri: input.file.uri, startOffset: input.offset, endOffset: input.offset + read.consumed, startLine: input.line, lines: read.lineCount, stored, duplicates, rejected: rejects.length };
+        await t.insert(ingestChunks).values(row);
+        return row;
+      });
+      return { nextOffset: counts.endOffset, nextLine: input.line + read.lineCount, eof: counts.endOffset >= input.file.size, lines: read.lineCount, stored: counts.stored, duplicates: counts.duplicates, rejected: counts.rejected };
+    },
+
+    /** Writes the rejected-lines report to the blob store and closes the run record. Idempotent. */
+    async finishIngestRun(input: { runId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
+      const rejected = await db
+        .select()
+        .from(ingestRejections)
+        .where(eq(ingestRejections.runId, input.runId))
+        .orderBy(ingestRejections.sourceUri, ingestRejections.lineNo);
+      let reportUri: string | null = null;
+      if (rejected.length) {
+        const key = `reports/ingest/${input.runId.replace(/[^A-Za-z0-9._-]+/g, '_')}.rejected.jsonl`;
+        await blob.put(key, rejected.map((r) => JSON.stringify({ source: r.sourceUri, line: r.lineNo, reason: r.reason, excerpt: r.excerpt })).join('\n') + '\n', { contentType: 'application/x-ndjson' });
+        reportUri = blob.uri(key);
+      }
+      await db
+        .update(runs)
+        .set({ status: 'completed', stats: { ...input.totals, reportUri }, finishedAt: sql`now()` })
+        .where(eq(runs.id, input.runId));
+      return { reportUri };
+    },
+  };
+}
+
+/**
+ * Reads whole lines starting at `offset`. A line longer than a chunk cannot be a valid record (MAX_LINE_BYTES is
+ * smaller): it is skipped to its end and rejected, so the import moves on instead of stalling on it.
+ */
+async function readWholeLines(store: BlobStore, file: SourceFile, offset: number, line: number, chunkBytes: number) {
+  const buf = await store.getRange(file.key, offset, offset + chunkBytes);
+  const atEof = offset + buf.length >= file.size;
+  const { lines, consumed } = splitLines(buf, line, atEof);
+  if (consumed > 0 || buf.length === 0) return { lines, consumed, lineCount: lines.length, rejects: [] as Array<{ lineNo: number; reason: string; excerpt: string }> };
+  let end = offset + buf.length;
+  for (;;) {
+    const next = await store.getRange(file.key, end, end + chunkBytes);
+    const nl = next.indexOf(0x0a);
+    if (nl !== -1 || next.length === 0) {
+      end += nl === -1 ? next.length : nl + 1;
+      break;
+    }
+    end += next.length;
+    Context.current().heartbeat({ offset, skipping: end });
+  }
+  return {
+    lines: [],
+    consumed: end - offset,
+    lineCount: 1,
+    rejects: [{ lineNo: line, reason: `line is longer than ${Math.min(chunkBytes, MAX_LINE_BYTES)} bytes (the chunk size)`, excerpt: buf.subarray(0, 200).toString('utf8') }],
+  };
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env -S npx tsx
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config';
+import { EmbeddedDatabaseBusyError } from '../db/client';
+import { InputError } from '../errors';
+import { registerIngestCommands } from './ingest';
+import { registerServiceCommands } from './services';
+import { registerTenantCommands } from './tenants';
+import { runDemo } from './demo';
+
+/**
+ * `distillery …`: every capability is reachable from here. Errors a user can fix print one clear line (exit 2);
+ * anything else prints the error and exits 1.
+ */
+const program = new Command('distillery')
+  .description('Turns repeated expensive-LLM traffic into cheaper serving tiers (templates, LoRA adapters), on Temporal.')
+  .showHelpAfterError();
+
+registerServiceCommands(program);
+registerTenantCommands(program);
+registerIngestCommands(program);
+
+program
+  .command('demo')
+  .description('the main job on embedded defaults: start the local stack, ingest a shared data set through the ingest workflow, log and rate an interaction through the API, print the figures')
+  .addOption(new Option('--dataset <name>', 'shared data set to ingest').choices(['bitext-v2', 'bitext-v1', 'banking77', 'hwu64']).default('bitext-v2'))
+  .option('--limit <n>', 'at most this many records', (v) => Number(v))
+  .action(async (opts: { dataset: 'bitext-v2'; limit?: number }) => runDemo(loadConfig(), opts));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof InputError || err instanceof ConfigError || err instanceof EmbeddedDatabaseBusyError) {
+    console.error(`distillery: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(`distillery: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

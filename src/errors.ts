@@ -1,0 +1,31 @@
+/**
+ * Errors a user can act on. `field` names the offending input (a JSON path, an env variable, a CLI flag) and
+ * `message` says what to do; callers turn these into 4xx responses, CLI messages or rejected-line reasons.
+ */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** Thrown when an idempotency key is reused with different content. */
+export class ConflictError extends InputError {
+  constructor(field: string, message: string) {
+    super(field, message, 409);
+  }
+}
+
+/** Formats a zod issue path (["messages", 0, "role"]) as `messages[0].role`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): string {
+  let out = prefix;
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(body)';
+}

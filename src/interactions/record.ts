@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InputError, formatPath } from '../errors';
+import { FEEDBACK_KINDS } from '../db/schema';
+
+/**
+ * The interaction log record as it arrives (HTTP API, SDK, JSONL import): the OpenAI chat request and response as
+ * the OpenAI client produces them, plus our metadata. Two shapes are accepted:
+ *   - `{ request: { model, messages, ...params }, response: ChatCompletion, ... }` (what the SDK and API send);
+ *   - `{ model?, messages: [..., { role: "assistant", content }] }` (the fine-tuning / chat-log shape), where the
+ *     final assistant message is the teacher's answer.
+ * Both normalise to one `InteractionRow`. Unknown fields inside messages and responses are kept, not rejected.
+ */
+const textPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+const content = z.union([z.string(), z.array(textPart), z.null()]);
+const message = z.looseObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  content: content.optional(),
+});
+const usage = z.looseObject({
+  prompt_tokens: z.number().int().min(0).optional(),
+  completion_tokens: z.number().int().min(0).optional(),
+});
+const choice = z.looseObject({
+  message: z.looseObject({ role: z.literal('assistant').optional(), content: content.optional(), tool_calls: z.array(z.unknown()).optional() }),
+});
+const chatCompletion = z.looseObject({
+  id: z.string().optional(),
+  model: z.string().optional(),
+  choices: z.array(choice).min(1, 'needs at least one choice with the assistant message'),
+  usage: usage.nullish(),
+});
+
+export const feedbackFields = z.object({
+  kind: z.enum(FEEDBACK_KINDS, { error: `must be one of ${FEEDBACK_KINDS.join(', ')}` }),
+  corrected_answer: z.string().min(1).max(200_000).optional(),
+  score: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+});
+
+const timestamp = z.union([z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with offset, e.g. 2026-11-01T12:00:00Z' }), z.number().int().positive()]);
+
+const common = {
+  idempotency_key: z.string().min(1).max(256).optional(),
+  created_at: timestamp.optional(),
+  latency_ms: z.number().int().min(0).optional(),
+  cost_usd: z.number().min(0).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  feedback: feedbackFields.optional(),
+};
+
+const requestResponseShape = z.strictObject({
+  ...common,
+  request: z.looseObject({ model: z.string().min(1), messages: z.array(message).min(1) }),
+  response: chatCompletion,
+});
+
+const chatLogShape = z.strictObject({
+  ...common,
+  model: z.string().min(1).optional(),
+  messages: z.array(message).min(2, 'needs the conversation and a final assistant message'),
+  usage: usage.optional(),
+});
+
+export type RecordInput = z.input<typeof requestResponseShape> | z.input<typeof chatLogShape>;
+type ChatMessage = z.infer<typeof message>;
+
+export interface InteractionRow {
+  idempotencyKey: string;
+  contentHash: string;
+  occurredAt: string;
+  teacherModel: string;
+  messages: ChatMessage[];
+  requestParams: Record<string, unknown>;
+  response: Record<string, unknown>;
+  queryText: string;
+  answerText: string;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  costUsd: number | null;
+  latencyMs: number | null;
+  metadata: Record<string, unknown>;
+  feedback: z.infer<typeof feedbackFields> | null;
+}
+
+export interface NormalizeOptions {
+  /** Used when the record has no idempotency_key and its response has no id (e.g. file + line for imports). */
+  fallbackKey?: string;
+  /** Teacher model for chat-log records that do not name one. */
+  defaultModel?: string;
+  /** When the record has no created_at. */
+  now?: Date;
+}
+
+/** Validates one record and normalises it; throws InputError naming the field at fault and the fix. */
+export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fieldPrefix = ''): InteractionRow {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InputError(fieldPrefix || '(body)', 'must be a JSON object with request/response or messages');
+  }
+  const isChatLog = !('request' in input) && !('response' in input) && 'messages' in input;
+  const parsed = (isChatLog ? chatLogShape : requestResponseShape).safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InputError(formatPath(issue.path, fieldPrefix), describeIssue(issue));
+  }
+  const rec = parsed.data;
+  let messages: ChatMessage[];
+  let response: Record<string, unknown>;
+  let model: string | undefined;
+  let requestParams: Record<string, unknown> = {};
+  let usageIn: z.infer<typeof usage> | null | undefined;
+  if ('request' in rec) {
+    const { model: m, messages: msgs, ...params } = rec.request;
+    messages = msgs;
+    model = m;
+    requestParams = params;
+    response = rec.response;
+    usageIn = rec.response.usage;
+  } else {
+    const last = rec.messages[rec.messages.length - 1]!;
+    if (last.role !== 'assistant') {
+      throw new InputError(`${fieldPrefix ? fieldPrefix + '.' : ''}messages[${rec.messages.length - 1}].role`, 'the last message must be the assistant answer');
+    }
+    messages = rec.messages.slice(0, -1);
+    model = rec.model ?? opts.defaultModel;
+    if (!model) throw new InputError(join(fieldPrefix, 'model'), 'required: name the teacher model (or pass a default model to the import)');
+    response = { model, choices: [{ index: 0, message: last, finish_reason: 'stop' }], ...(rec.usage ? { usage: rec.usage } : {}) };
+    usageIn = rec.usage;
+  }
+  const queryText = lastUserText(messages);
+  if (queryText === undefined) throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'), 'needs at least one user message with text');
+  const answer = (response.choices as Array<z.infer<typeof choice>>)[0]!.message;
+  const answerText = textOf(answer.content) ?? (answer.tool_calls ? JSON.stringify(answer.tool_calls) : undefined);
+  if (answerText === undefined) throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'response.choices[0].message.content'), 'the assistant answer has no text and no tool calls');
+
+  const responseId = typeof response.id === 'string' ? response.id : undefined;
+  const idempotencyKey = rec.idempotency_key ?? (responseId ? `response:${responseId}` : opts.fallbackKey);
+  if (!idempotencyKey) throw new InputError(join(fieldPrefix, 'idempotency_key'), 'required when the response has no id: send a key unique to this call');
+  const occurredAt = rec.created_at === undefined ? (opts.now ?? new Date()) : new Date(typeof rec.created_at === 'number' ? secondsOrMillis(rec.created_at) : rec.created_at);
+  if (Number.isNaN(occurredAt.getTime())) throw new InputError(join(fieldPrefix, 'created_at'), 'is not a valid time');
+
+  return {
+    idempotencyKey,
+    // The hash covers what the caller sent, not what we defaulted, so a retry without created_at still matches.
+    contentHash: contentHash({ model, messages, requestParams, response, created_at: rec.created_at ?? null, latency: rec.latency_ms ?? null, cost: rec.cost_usd ?? null, metadata: rec.metadata ?? {}, feedback: rec.feedback ?? null }),
+    occurredAt: occurredAt.toISOString(),
+    teacherModel: model,
+    messages,
+    requestParams,
+    response,
+    queryText,
+    answerText,
+    promptTokens: usageIn?.prompt_tokens ?? null,
+    completionTokens: usageIn?.completion_tokens ?? null,
+    costUsd: rec.cost_usd ?? null,
+    latencyMs: rec.latency_ms ?? null,
+    metadata: rec.metadata ?? {},
+    feedback: rec.feedback ? checkFeedback(rec.feedback, join(fieldPrefix, 'feedback')) : null,
+  };
+}
+
+/** Cross-field rules that a schema per field cannot say. */
+export function checkFeedback<T extends z.infer<typeof feedbackFields>>(f: T, field: string): T {
+  if (f.kind === 'edited' && !f.corrected_answer) throw new InputError(join(field, 'corrected_answer'), 'required when kind is "edited"');
+  if (f.kind === 'score' && f.score === undefined) throw new InputError(join(field, 'score'), 'required when kind is "score" (a number from 0 to 1)');
+  return f;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) return `required (${issue.expected})`;
+  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}: remove them or put them under "metadata"`;
+  return issue.message;
+}
+
+function join(prefix: string, field: string): string {
+  return prefix ? `${prefix}.${field}` : field;
+}
+
+/** Epoch numbers below 1e12 are seconds (OpenAI's `created`), above are milliseconds. */
+function secondsOrMillis(n: number): number {
+  return n < 1e12 ? n * 1000 : n;
+}
+
+export function textOf(c: z.infer<typeof content> | undefined): string | undefined {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) {
+    const texts = c.filter((p) => typeof p.text === 'string').map((p) => p.text!);
+    return texts.length ? texts.join('\n') : undefined;
+  }
+  return undefined;
+}
+
+function lastUserText(messages: ChatMessage[]): string | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.role === 'user') {
+      const t = textOf(m.content);
+      if (t !== undefined && t.trim() !== '') return t;
+    }
+  }
+  return undefined;
+}
+
+/** SHA-256 of a canonical JSON (keys sorted at every level), so key order never makes two equal records differ. */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}

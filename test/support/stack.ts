@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { createActivities } from '../../activities';
+import { S3BlobStore } from '../../src/blob';
+import type { Config } from '../../src/config';
+import { openDatabase } from '../../src/db/client';
+import { connectClient } from '../../src/temporal/client';
+import { createWorker } from '../../src/temporal/worker';
+import type {} from './provided';
+
+/** Connections to the stack global-setup started; each test file uses its own tenant and task queue. */
+export async function connectStack() {
+  const stack = inject('stack');
+  const blobConfig: Extract<Config['blob'], { kind: 's3' }> = {
+    kind: 's3',
+    bucket: stack.bucket,
+    endpoint: stack.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    prefix: '',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+  const taskQueue = `test-${randomBytes(4).toString('hex')}`;
+  const temporal: Config['temporal'] = { address: stack.temporalAddress, namespace: 'default', taskQueue, gpuTaskQueue: `${taskQueue}-gpu`, cliPath: '' };
+  const database = openDatabase({ kind: 'postgres', url: stack.databaseUrl, poolMax: 10 });
+  const blob = new S3BlobStore(blobConfig);
+  const client = await connectClient(temporal);
+  return {
+    stack,
+    database,
+    db: database.db,
+    blob,
+    blobConfig,
+    temporal,
+    taskQueue,
+    client,
+    /** Env for child processes (the CLI) that should use this stack. */
+    env: {
+      DATABASE_URL: stack.databaseUrl,
+      S3_BUCKET: stack.bucket,
+      S3_ENDPOINT: stack.s3Endpoint,
+      S3_ACCESS_KEY_ID: 'test',
+      S3_SECRET_ACCESS_KEY: 'test',
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      LOG_LEVEL: 'warn',
+    },
+    /** An in-process worker on this file's task queue, with the prebuilt workflow bundle. */
+    async startWorker() {
+      const handle = await createWorker({
+        temporal,
+        taskQueue,
+        activities: createActivities({ db: database.db, blob, blobConfig }),
+        workflowBundlePath: stack.workflowBundlePath,
+      });
+      void handle.run();
+      return handle;
+    },
+    async close() {
+      await client.close();
+      await database.close();
+      blob.client.destroy();
+    },
+  };
+}

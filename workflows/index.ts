@@ -1,0 +1,2 @@
+// The workflow bundle's entry: every workflow the `distillery` task queue runs.
+export { ingestWorkflow, ingestProgressQuery } from './ingest';
