@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { IngestInput, ingestWorkflow } from '../../workflows/ingest';
 import { InputError } from '../errors';
 
@@ -7,7 +7,7 @@ export function ingestWorkflowId(tenantId: string, source: string): string {
   return `ingest:${tenantId}:${source}`;
 }
 
-export async function startIngest(client: Client, taskQueue: string, input: Omit<IngestInput, 'state'>): Promise<WorkflowHandle<typeof ingestWorkflow>> {
+export async function startIngest(client: Client, taskQueue: string, input: Omit<IngestInput, 'state'>): Promise<WorkflowHandleWithFirstExecutionRunId<typeof ingestWorkflow>> {
   const workflowId = ingestWorkflowId(input.tenantId, input.source);
   try {
     return await client.workflow.start<typeof ingestWorkflow>('ingestWorkflow', { taskQueue, workflowId, args: [input] });

@@ -1,0 +1,574 @@
+/**
+ * HTTP API benchmark (run by hand: `npx tsx bench/api.ts [--flags]`, or `npm run bench:api`). Two figures:
+ *
+ *  1. Sustained interactions/s for POST /v1/interactions/batch with batches of 500 over loopback: `connections`
+ *     closed-loop clients each post a batch, wait for the answer, post the next, for `batch-duration` seconds after
+ *     a `batch-warmup`. Prints interactions/s, batches/s and batch latency percentiles.
+ *  2. Latency of single POST /v1/interactions at a constant arrival rate (`rate`, default 500/s): open loop, i.e.
+ *     request i is scheduled at start + i/rate whatever happened to earlier ones, and its latency is measured from
+ *     that scheduled time, so queueing anywhere (generator timers, connection pool, server, database) is counted
+ *     rather than hidden by coordinated omission. Prints achieved rate, p50/p90/p99/p99.9/max and errors.
+ *
+ * The API runs in a child process (bench/support/api-server.ts) on a fresh database, so the generator does not take
+ * the server's event loop; the child also reports server-side timings (handler time, transaction time, pool
+ * waits, event-loop delay, CPU) used to say where the time goes. Every record carries a unique idempotency key for
+ * the run, so each one is really stored; at the end the database row count is checked against what the API
+ * reported stored. All requests go to 127.0.0.1. The database is dropped and the child stopped even on error or
+ * Ctrl-C.
+ *
+ * Options (flag `--name=value` or environment `BENCH_NAME`, e.g. BENCH_BATCH_DURATION=30):
+ *   --phases=batch,single   which figures to measure
+ *   --connections=4         concurrent batch clients
+ *   --batch-size=500        records per batch
+ *   --batch-duration=15     seconds measured      --batch-warmup=3   seconds not measured
+ *   --rate=500              single posts per second (open loop)
+ *   --single-duration=20    seconds measured      --single-warmup=3  seconds not measured
+ *   --sockets=128           keep-alive connection pool for the single posts
+ *   --timeout=30            per-request timeout, seconds
+ *   --dataset=bitext-v2     shared data set the records come from
+ *   --server-cpu-prof=DIR   run the server child with --cpu-prof, profiles written to DIR on exit
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { SHARED_DATASETS, type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
+import { ADMIN_URL } from '../test/support/postgres';
+import type { ReadyMessage, ServerStats } from './support/api-server';
+import { postJson } from './support/http';
+import { type Summary, fmt, fmtSummary, machineCpuTicks, summarize } from './support/stats';
+
+// ---------------------------------------------------------------------------------------------------- options
+
+function option(name: string, fallback: string): string {
+  const flag = `--${name}`;
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith(`${flag}=`)) return a.slice(flag.length + 1);
+    if (a === flag && argv[i + 1] !== undefined) return argv[i + 1]!;
+  }
+  return process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? fallback;
+}
+
+function numberOption(name: string, fallback: number, min: number, max: number): number {
+  const raw = option(name, String(fallback));
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name}: expected a number between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const KNOWN = new Set(['phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
+for (const a of process.argv.slice(2)) {
+  const m = /^--([a-z-]+)/.exec(a);
+  if (m && !KNOWN.has(m[1]!)) throw new Error(`unknown option ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(' ')}`);
+}
+
+const phases = new Set(option('phases', 'batch,single').split(',').map((s) => s.trim()).filter(Boolean));
+for (const p of phases) if (p !== 'batch' && p !== 'single') throw new Error(`--phases: unknown phase "${p}" (batch, single)`);
+const dataset = option('dataset', 'bitext-v2') as SharedDatasetName;
+if (!SHARED_DATASETS.includes(dataset)) throw new Error(`--dataset: one of ${SHARED_DATASETS.join(', ')}`);
+const cpuProfDir = option('server-cpu-prof', '');
+
+const params = {
+  connections: numberOption('connections', 4, 1, 256),
+  batchSize: numberOption('batch-size', 500, 1, 1000),
+  batchDurationS: numberOption('batch-duration', 15, 1, 600),
+  batchWarmupS: numberOption('batch-warmup', 3, 0, 600),
+  rate: numberOption('rate', 500, 1, 20_000),
+  singleDurationS: numberOption('single-duration', 20, 1, 600),
+  singleWarmupS: numberOption('single-warmup', 3, 0, 600),
+  sockets: numberOption('sockets', 128, 1, 4096),
+  timeoutS: numberOption('timeout', 30, 1, 600),
+  dataset,
+};
+
+// ---------------------------------------------------------------------------------------------------- run state
+
+/** Set by Ctrl-C or a dead server: every loop stops at its next check. */
+const abort = new AbortController();
+let abortReason = '';
+function stopAll(reason: string): void {
+  if (abort.signal.aborted) return;
+  abortReason = reason;
+  abort.abort();
+}
+
+const runId = `bench-${Date.now().toString(36)}-${process.pid}`;
+let keySeq = 0;
+/** Interactions the API answered as stored (warm-ups included): must equal the rows in the database at the end. */
+let reportedStored = 0;
+
+/** Each record as JSON without its opening brace, so a body is cheap string concatenation with a fresh key. */
+function loadRecordTails(): string[] {
+  const examples = loadSharedDataset(params.dataset);
+  if (examples.length === 0) throw new Error(`data set ${params.dataset} is empty`);
+  return examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i)).slice(1));
+}
+
+function recordJson(tails: string[]): string {
+  const n = keySeq++;
+  return `{"idempotency_key":"${runId}-${n}",${tails[n % tails.length]}`;
+}
+
+// ---------------------------------------------------------------------------------------------------- server child
+
+interface Server {
+  child: ChildProcess;
+  ready: ReadyMessage;
+  stats(): Promise<ServerStats>;
+  reset(): void;
+}
+
+async function startServer(): Promise<{ child: ChildProcess; ready: Promise<Server> }> {
+  const script = fileURLToPath(new URL('./support/api-server.ts', import.meta.url));
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const execArgv = ['--import', tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [])];
+  const child = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = new Promise<Server>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the API server did not start within 60 s')), 60_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the API server exited before it was ready (code ${code}, signal ${signal})`));
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    const waiters: Array<(s: ServerStats) => void> = [];
+    child.on('message', (m: ReadyMessage | ServerStats) => {
+      if (m.type === 'stats') waiters.shift()?.(m);
+      else if (m.type === 'ready') {
+        clearTimeout(timer);
+        const url = new URL(m.url);
+        if (url.hostname !== '127.0.0.1') {
+          reject(new Error(`refusing to load a non-loopback address ${m.url}`));
+          return;
+        }
+        resolve({
+          child,
+          ready: m,
+          reset: () => child.send({ cmd: 'reset' }),
+          stats: () =>
+            new Promise<ServerStats>((res, rej) => {
+              const t = setTimeout(() => rej(new Error('no stats from the API server within 10 s')), 10_000);
+              waiters.push((s) => {
+                clearTimeout(t);
+                res(s);
+              });
+              child.send({ cmd: 'stats' });
+            }),
+        });
+      }
+    });
+  });
+  return { child, ready };
+}
+
+/** SIGTERM (the child drops its database), SIGKILL after 20 s; then drop the database here too in case it could not. */
+async function stopServer(child: ChildProcess, dbName: string | undefined): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 20_000)));
+    if ((await Promise.race([exited, late])) === 'late') {
+      console.error('[bench] the API server did not stop within 20 s; killing it');
+      child.kill('SIGKILL');
+      await exited;
+    }
+    clearTimeout(timer);
+  }
+  if (dbName) {
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    try {
+      await admin.connect();
+      await admin.query(`drop database if exists "${dbName}" with (force)`);
+    } catch (e) {
+      console.error(`[bench] could not make sure database ${dbName} is dropped:`, e);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- measurement
+
+interface Window {
+  ms: number;
+  generatorCores: number;
+  machineBusyCores: number | undefined;
+}
+
+function startWindow() {
+  const t0 = performance.now();
+  const cpu = process.cpuUsage();
+  const ticks = machineCpuTicks();
+  return (): Window => {
+    const ms = performance.now() - t0;
+    const used = process.cpuUsage(cpu);
+    const after = machineCpuTicks();
+    return {
+      ms,
+      generatorCores: (used.user + used.system) / 1000 / ms,
+      machineBusyCores: ticks && after && after.total > ticks.total ? ((after.busy - ticks.busy) / (after.total - ticks.total)) * os.cpus().length : undefined,
+    };
+  };
+}
+
+interface BatchResult {
+  window: Window;
+  batches: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  errors: number;
+  errorSamples: string[];
+  latency: Summary;
+  bodyBytes: number;
+}
+
+/** Closed loop: `connections` clients, each posting a batch and waiting for its answer, until the deadline. */
+async function runBatches(server: Server, tails: string[], seconds: number): Promise<BatchResult> {
+  const url = new URL(server.ready.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: params.connections });
+  const headers = { authorization: `Bearer ${server.ready.key}` };
+  const latencies: number[] = [];
+  const r = { batches: 0, stored: 0, duplicates: 0, rejected: 0, errors: 0, errorSamples: [] as string[], bodyBytes: 0 };
+  const endWindow = startWindow();
+  const deadline = performance.now() + seconds * 1000;
+  const client = async () => {
+    while (performance.now() < deadline && !abort.signal.aborted) {
+      const items: string[] = new Array(params.batchSize);
+      for (let i = 0; i < params.batchSize; i++) items[i] = recordJson(tails);
+      const body = `{"interactions":[${items.join(',')}]}`;
+      r.bodyBytes = Buffer.byteLength(body);
+      const t0 = performance.now();
+      try {
+        const res = await postJson(agent, url, '/v1/interactions/batch', body, headers, params.timeoutS * 1000);
+        const ms = performance.now() - t0;
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 300)}`);
+        const parsed = JSON.parse(res.body) as { stored: number; duplicates: number; rejected: number };
+        r.batches++;
+        r.stored += parsed.stored;
+        r.duplicates += parsed.duplicates;
+        r.rejected += parsed.rejected;
+        reportedStored += parsed.stored;
+        latencies.push(ms);
+      } catch (e) {
+        r.errors++;
+        if (r.errorSamples.length < 5) r.errorSamples.push((e as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: params.connections }, client));
+  const window = endWindow();
+  agent.destroy();
+  return { ...r, window, latency: summarize(latencies) };
+}
+
+interface SingleResult {
+  window: Window;
+  scheduled: number;
+  sent: number;
+  ok: number;
+  errors: number;
+  statuses: Record<string, number>;
+  errorSamples: string[];
+  /** from the scheduled start (what a caller arriving on time would see) */
+  latency: Summary;
+  /** from the moment the generator called http.request (excludes generator lateness) */
+  service: Summary;
+  /** how late the generator issued requests relative to their schedule */
+  lateness: Summary;
+  /** scheduled start of the first request to the last answer */
+  spanMs: number;
+  maxInFlight: number;
+  socketsOpened: number;
+}
+
+/** Open loop at `rate`/s for `seconds`: request i starts at t0 + i/rate regardless of earlier answers. */
+async function runSingles(server: Server, tails: string[], seconds: number): Promise<SingleResult> {
+  const url = new URL(server.ready.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: params.sockets, maxFreeSockets: params.sockets });
+  let socketsOpened = 0;
+  const origCreate = agent.createConnection.bind(agent);
+  agent.createConnection = ((...args: Parameters<typeof origCreate>) => {
+    socketsOpened++;
+    return origCreate(...args);
+  }) as typeof agent.createConnection;
+  const headers = { authorization: `Bearer ${server.ready.key}` };
+  const total = Math.round(seconds * params.rate);
+  const interval = 1000 / params.rate;
+  // Bodies are built ahead so building them does not delay the schedule.
+  const bodies = Array.from({ length: total }, () => recordJson(tails));
+  const latency: number[] = [];
+  const service: number[] = [];
+  const lateness: number[] = [];
+  const statuses: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  let ok = 0;
+  let errors = 0;
+  let sent = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let lastDone = 0;
+
+  const endWindow = startWindow();
+  const t0 = performance.now() + 20;
+  let allDone!: () => void;
+  const done = new Promise<void>((resolve) => (allDone = resolve));
+  let schedulingOver = false;
+  const maybeDone = () => {
+    if (schedulingOver && inFlight === 0) allDone();
+  };
+
+  const fire = (i: number, scheduledAt: number) => {
+    const sentAt = performance.now();
+    lateness.push(sentAt - scheduledAt);
+    sent++;
+    inFlight++;
+    if (inFlight > maxInFlight) maxInFlight = inFlight;
+    const body = bodies[i]!;
+    bodies[i] = '';
+    postJson(agent, url, '/v1/interactions', body, headers, params.timeoutS * 1000).then(
+      (res) => {
+        const end = performance.now();
+        lastDone = end;
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        if (res.status === 201) {
+          ok++;
+          reportedStored++;
+          latency.push(end - scheduledAt);
+          service.push(end - sentAt);
+        } else {
+          errors++;
+          if (errorSamples.length < 5) errorSamples.push(`HTTP ${res.status}: ${res.body.slice(0, 300)}`);
+        }
+        inFlight--;
+        maybeDone();
+      },
+      (e: Error) => {
+        lastDone = performance.now();
+        statuses.socket = (statuses.socket ?? 0) + 1;
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push(e.message);
+        inFlight--;
+        maybeDone();
+      },
+    );
+  };
+
+  let next = 0;
+  const tick = () => {
+    const now = performance.now();
+    while (next < total && t0 + next * interval <= now && !abort.signal.aborted) {
+      fire(next, t0 + next * interval);
+      next++;
+    }
+    if (next < total && !abort.signal.aborted) {
+      setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
+    } else {
+      schedulingOver = true;
+      maybeDone();
+    }
+  };
+  setTimeout(tick, Math.max(0, t0 - performance.now()));
+  await done; // bounded: every request ends by its timeout
+  const window = endWindow();
+  agent.destroy();
+  return {
+    window,
+    scheduled: total,
+    sent,
+    ok,
+    errors,
+    statuses,
+    errorSamples,
+    latency: summarize(latency),
+    service: summarize(service),
+    lateness: summarize(lateness),
+    spanMs: lastDone - t0,
+    maxInFlight,
+    socketsOpened,
+  };
+}
+
+async function countRows(dbUrl: string): Promise<{ interactions: number; feedback: number }> {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ i: string; f: string }>('select (select count(*) from interactions) as i, (select count(*) from feedback) as f');
+    return { interactions: Number(rows[0]!.i), feedback: Number(rows[0]!.f) };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- report
+
+function cpuLine(w: Window, s: ServerStats): string {
+  const machine = w.machineBusyCores;
+  const rest = machine === undefined ? undefined : machine - w.generatorCores - s.cpuCores;
+  return (
+    `CPU (cores busy, of ${os.cpus().length}): server ${fmt(s.cpuCores, 2)}, generator ${fmt(w.generatorCores, 2)}` +
+    (machine === undefined ? '' : `, whole machine ${fmt(machine, 2)} (so Postgres + other ≈ ${fmt(rest!, 2)})`)
+  );
+}
+
+function serverLines(s: ServerStats, route: string): string[] {
+  const h = s.handler[route];
+  return [
+    `  server: handler ${h ? fmtSummary(h) : '-'}`,
+    `  server: db transaction ${fmtSummary(s.transaction)}`,
+    `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`,
+    `  server: event-loop delay p50 ${fmt(s.eventLoopDelay.p50)} / p99 ${fmt(s.eventLoopDelay.p99)} / max ${fmt(s.eventLoopDelay.max)} ms`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const started = new Date();
+  console.log(`[bench] ${runId}: loading ${params.dataset}…`);
+  const tails = loadRecordTails();
+  const avgRecordBytes = Math.round(tails.reduce((a, t) => a + t.length + 1, 0) / tails.length);
+  console.log(`[bench] ${tails.length} records, ~${avgRecordBytes} bytes each; starting the API server…`);
+
+  const { child, ready } = await startServer();
+  let dbName: string | undefined;
+  const onSignal = (sig: string) => {
+    if (abort.signal.aborted) {
+      console.error(`[bench] ${sig} again: killing the server and exiting`);
+      child.kill('SIGKILL');
+      process.exit(130);
+    }
+    console.error(`[bench] ${sig}: stopping and cleaning up (again to force)`);
+    stopAll(sig);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  let exitCode = 0;
+  try {
+    const server = await ready;
+    dbName = server.ready.dbName;
+    child.once('exit', (code, signal) => stopAll(`the API server exited (code ${code}, signal ${signal})`));
+    console.log(`[bench] server pid ${server.ready.pid} at ${server.ready.url}, database ${dbName} (pool max ${server.ready.poolMax})`);
+
+    const summary: string[] = [];
+    let batch: { r: BatchResult; s: ServerStats } | undefined;
+    let single: { r: SingleResult; s: ServerStats } | undefined;
+
+    if (phases.has('batch') && !abort.signal.aborted) {
+      if (params.batchWarmupS > 0) {
+        console.log(`[bench] batch warm-up ${params.batchWarmupS} s…`);
+        await runBatches(server, tails, params.batchWarmupS);
+      }
+      console.log(`[bench] batches of ${params.batchSize}, ${params.connections} connections, ${params.batchDurationS} s…`);
+      server.reset();
+      const r = await runBatches(server, tails, params.batchDurationS);
+      const s = await server.stats();
+      batch = { r, s };
+      const secs = r.window.ms / 1000;
+      console.log(
+        [
+          `[bench] batch phase: ${r.batches} batches (${r.bodyBytes} bytes each), ${r.stored} stored, ${r.duplicates} duplicates, ${r.rejected} rejected, ${r.errors} errors in ${fmt(secs, 2)} s`,
+          `  ${fmt(r.stored / secs, 0)} interactions/s, ${fmt(r.batches / secs, 2)} batches/s`,
+          `  batch latency ${fmtSummary(r.latency)}`,
+          ...serverLines(s, 'POST /v1/interactions/batch'),
+          `  ${cpuLine(r.window, s)}`,
+          ...r.errorSamples.map((e) => `  error: ${e}`),
+        ].join('\n'),
+      );
+    }
+
+    if (phases.has('single') && !abort.signal.aborted) {
+      if (params.singleWarmupS > 0) {
+        console.log(`[bench] single-post warm-up ${params.singleWarmupS} s at ${params.rate}/s…`);
+        await runSingles(server, tails, params.singleWarmupS);
+      }
+      console.log(`[bench] single posts, open loop at ${params.rate}/s, ${params.singleDurationS} s, up to ${params.sockets} keep-alive connections…`);
+      server.reset();
+      const r = await runSingles(server, tails, params.singleDurationS);
+      const s = await server.stats();
+      single = { r, s };
+      console.log(
+        [
+          `[bench] single phase: ${r.sent}/${r.scheduled} sent, ${r.ok} ok (201), ${r.errors} errors; statuses ${JSON.stringify(r.statuses)}`,
+          `  achieved ${fmt(r.ok / (r.spanMs / 1000), 1)} ok/s over ${fmt(r.spanMs / 1000, 2)} s (target ${params.rate}/s)`,
+          `  latency from scheduled start ${fmtSummary(r.latency)}`,
+          `  latency from send            ${fmtSummary(r.service)}`,
+          `  generator lateness           ${fmtSummary(r.lateness)}`,
+          `  in flight at most ${r.maxInFlight}, connections opened ${r.socketsOpened}`,
+          ...serverLines(s, 'POST /v1/interactions'),
+          `  ${cpuLine(r.window, s)}`,
+          ...r.errorSamples.map((e) => `  error: ${e}`),
+        ].join('\n'),
+      );
+    }
+
+    // Verification: every interaction the API said it stored is a row, and nothing else is.
+    let verified = false;
+    let rows: { interactions: number; feedback: number } | undefined;
+    if (!abort.signal.aborted) {
+      rows = await countRows(server.ready.dbUrl);
+      verified = rows.interactions === reportedStored;
+      if (!verified) exitCode = 1;
+    }
+
+    summary.push('', '==================== Distillery API benchmark ====================');
+    summary.push(`run ${runId}, ${started.toISOString()}`);
+    summary.push(
+      `machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}; node ${process.version}; ` +
+        `server and generator in separate processes, Postgres on 127.0.0.1:5432 (pool max ${server.ready.poolMax})`,
+    );
+    summary.push(`params: ${JSON.stringify(params)}`);
+    if (batch) {
+      const { r } = batch;
+      const secs = r.window.ms / 1000;
+      summary.push(
+        `[1] batches of ${params.batchSize}, ${params.connections} connections, ${fmt(secs, 1)} s: ` +
+          `${fmt(r.stored / secs, 0)} interactions/s, ${fmt(r.batches / secs, 2)} batches/s, ` +
+          `batch latency p50 ${fmt(r.latency.p50)} ms / p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}`,
+      );
+    }
+    if (single) {
+      const { r } = single;
+      summary.push(
+        `[2] single posts, open loop at ${params.rate}/s for ${params.singleDurationS} s: achieved ${fmt(r.ok / (r.spanMs / 1000), 1)}/s, ` +
+          `latency p50 ${fmt(r.latency.p50)} / p90 ${fmt(r.latency.p90)} / p99 ${fmt(r.latency.p99)} / p99.9 ${fmt(r.latency.p999)} / max ${fmt(r.latency.max)} ms, errors ${r.errors}`,
+      );
+    }
+    if (rows) {
+      summary.push(
+        `DB check: ${rows.interactions} interaction rows (${rows.feedback} feedback rows) vs ${reportedStored} reported stored (warm-ups included): ${verified ? 'OK' : 'MISMATCH'}`,
+      );
+    }
+    if (abort.signal.aborted) {
+      summary.push(`ABORTED: ${abortReason}`);
+      exitCode = 1;
+    }
+    summary.push('==================================================================');
+    console.log(summary.join('\n'));
+  } catch (e) {
+    console.error('[bench] failed:', e);
+    exitCode = 1;
+  } finally {
+    child.removeAllListeners('exit');
+    await stopServer(child, dbName);
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
