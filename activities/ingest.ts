@@ -5,8 +5,8 @@ import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
 import { ingestChunks, ingestRejections, runs, tenants } from '../src/db/schema';
 import { InputError } from '../src/errors';
-import { insertInteractionsTx } from '../src/interactions/store';
-import { MAX_LINE_BYTES, parseLines, splitLines } from '../src/ingest/lines';
+import { type Reject, commitChunk } from '../src/ingest/commit';
+import { MAX_LINE_BYTES, splitLines } from '../src/ingest/lines';
 import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/source';
 import { failFastOnInput } from './errors';
 
@@ -81,29 +81,8 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
       }
       const { store } = storeForSource(input.source, blobConfig);
       const read = await readWholeLines(store, input.file, input.offset, input.line, input.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-      ctx.heartbeat({ offset: input.offset, phase: 'parsed' });
-      const parsed = parseLines(read.lines, { fileKeyPrefix: `line:${input.file.uri}`, defaultModel: input.defaultModel });
-      const rejects = [...read.rejects, ...parsed.rejects];
-      const counts = await db.transaction(async (tx) => {
-        const t = tx as unknown as Db;
-        const results = await insertInteractionsTx(t, input.tenantId, `import:${input.file.uri}`, parsed.rows.map((r) => r.row));
-        let stored = 0;
-        let duplicates = 0;
-        results.forEach((res, i) => {
-          if (res.status === 'stored') stored++;
-          else if (res.status === 'duplicate') duplicates++;
-          else rejects.push({ lineNo: parsed.rows[i]!.lineNo, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
-        });
-        if (rejects.length) {
-          await t
-            .insert(ingestRejections)
-            .values(rejects.map((r) => ({ runId: input.runId, sourceUri: input.file.uri, lineNo: r.lineNo, reason: r.reason, excerpt: r.excerpt })))
-            .onConflictDoNothing();
-        }
-        const row = { runId: input.runId, sourceUri: input.file.uri, startOffset: input.offset, endOffset: input.offset + read.consumed, startLine: input.line, lines: read.lineCount, stored, duplicates, rejected: rejects.length };
-        await t.insert(ingestChunks).values(row);
-        return row;
-      });
+      ctx.heartbeat({ offset: input.offset, phase: 'read' });
+      const counts = await commitChunk(db, { runId: input.runId, tenantId: input.tenantId, fileUri: input.file.uri, offset: input.offset, line: input.line, defaultModel: input.defaultModel, ...read });
       return { nextOffset: counts.endOffset, nextLine: input.line + read.lineCount, eof: counts.endOffset >= input.file.size, lines: read.lineCount, stored: counts.stored, duplicates: counts.duplicates, rejected: counts.rejected };
     },
 
@@ -137,7 +116,7 @@ async function readWholeLines(store: BlobStore, file: SourceFile, offset: number
   const buf = await store.getRange(file.key, offset, offset + chunkBytes);
   const atEof = offset + buf.length >= file.size;
   const { lines, consumed } = splitLines(buf, line, atEof);
-  if (consumed > 0 || buf.length === 0) return { lines, consumed, lineCount: lines.length, rejects: [] as Array<{ lineNo: number; reason: string; excerpt: string }> };
+  if (consumed > 0 || buf.length === 0) return { lines, consumed, lineCount: lines.length, rejects: [] as Reject[] };
   let end = offset + buf.length;
   for (;;) {
     const next = await store.getRange(file.key, end, end + chunkBytes);

@@ -40,7 +40,7 @@ import { SHARED_DATASETS, type SharedDatasetName, loadSharedDataset, toLogRecord
 import { ADMIN_URL } from '../test/support/postgres';
 import type { ReadyMessage, ServerStats } from './support/api-server';
 import { postJson } from './support/http';
-import { type Summary, fmt, fmtSummary, machineCpuTicks, summarize } from './support/stats';
+import { type Summary, cpuTicksByGroup, fmt, fmtSummary, machineCpuTicks, summarize } from './support/stats';
 
 // ---------------------------------------------------------------------------------------------------- options
 
@@ -202,22 +202,52 @@ interface Window {
   ms: number;
   generatorCores: number;
   machineBusyCores: number | undefined;
+  /** Postgres processes by role, in cores (the Postgres server is shared: other databases' load shows here too) */
+  postgresCores: Record<PgGroup, number> | undefined;
+}
+
+/** USER_HZ: /proc reports CPU time in 1/100 s on every Linux. */
+const TICKS_PER_S = 100;
+type PgGroup = 'bench' | 'background' | 'other';
+let benchDbName = '';
+
+/** Postgres processes: backends of the bench database, the postmaster's helpers (WAL writer, checkpointer… and,
+ *  through the postmaster's reaped-children time, backends and workers that exited), and other databases' backends. */
+function postgresTicks(): Map<string, number> | undefined {
+  return cpuTicksByGroup((p) => {
+    if (p.comm !== 'postgres') return undefined;
+    if (!p.cmdline.startsWith('postgres: ')) return { group: 'background', withChildren: true }; // the postmaster
+    if (benchDbName && p.cmdline.includes(` ${benchDbName} `)) return { group: 'bench' };
+    if (/ \d+\.\d+\.\d+\.\d+\(\d+\)| \[local\]/.test(p.cmdline)) return { group: 'other' };
+    return { group: 'background' };
+  });
 }
 
 function startWindow() {
   const t0 = performance.now();
   const cpu = process.cpuUsage();
   const ticks = machineCpuTicks();
+  const pg0 = postgresTicks();
   return (): Window => {
     const ms = performance.now() - t0;
     const used = process.cpuUsage(cpu);
     const after = machineCpuTicks();
+    const pg1 = postgresTicks();
+    const cores = (g: PgGroup) => Math.max(0, (pg1!.get(g) ?? 0) - (pg0!.get(g) ?? 0)) / TICKS_PER_S / (ms / 1000);
     return {
       ms,
       generatorCores: (used.user + used.system) / 1000 / ms,
       machineBusyCores: ticks && after && after.total > ticks.total ? ((after.busy - ticks.busy) / (after.total - ticks.total)) * os.cpus().length : undefined,
+      postgresCores: pg0 && pg1 ? { bench: cores('bench'), background: cores('background'), other: cores('other') } : undefined,
     };
   };
+}
+
+/** Whole-machine busy cores over `ms` (other work on the machine skews every figure here). */
+async function machineLoad(ms: number): Promise<number | undefined> {
+  const w = startWindow();
+  await new Promise((r) => setTimeout(r, ms));
+  return w().machineBusyCores;
 }
 
 interface BatchResult {
@@ -413,10 +443,12 @@ async function countRows(dbUrl: string): Promise<{ interactions: number; feedbac
 
 function cpuLine(w: Window, s: ServerStats): string {
   const machine = w.machineBusyCores;
-  const rest = machine === undefined ? undefined : machine - w.generatorCores - s.cpuCores;
+  const pgc = w.postgresCores;
+  const known = w.generatorCores + s.cpuCores + (pgc ? pgc.bench + pgc.background + pgc.other : 0);
   return (
     `CPU (cores busy, of ${os.cpus().length}): server ${fmt(s.cpuCores, 2)}, generator ${fmt(w.generatorCores, 2)}` +
-    (machine === undefined ? '' : `, whole machine ${fmt(machine, 2)} (so Postgres + other ≈ ${fmt(rest!, 2)})`)
+    (pgc ? `, postgres bench db ${fmt(pgc.bench, 2)} + background ${fmt(pgc.background, 2)} + other dbs ${fmt(pgc.other, 2)}` : '') +
+    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)}`)
   );
 }
 
@@ -426,7 +458,8 @@ function serverLines(s: ServerStats, route: string): string[] {
     `  server: handler ${h ? fmtSummary(h) : '-'}`,
     `  server: db transaction ${fmtSummary(s.transaction)}`,
     `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`,
-    `  server: event-loop delay p50 ${fmt(s.eventLoopDelay.p50)} / p99 ${fmt(s.eventLoopDelay.p99)} / max ${fmt(s.eventLoopDelay.max)} ms`,
+    ...Object.entries(s.statements).map(([kind, v]) => `  server: statement ${kind.padEnd(19)} ${fmtSummary(v)}`),
+    `  server: event-loop delay (beyond the 10 ms sampling interval) p50 ${fmt(s.eventLoopDelay.p50)} / p99 ${fmt(s.eventLoopDelay.p99)} / max ${fmt(s.eventLoopDelay.max)} ms`,
   ];
 }
 
@@ -454,11 +487,15 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   let exitCode = 0;
+  let idleLoad: number | undefined;
   try {
     const server = await ready;
     dbName = server.ready.dbName;
+    benchDbName = dbName;
     child.once('exit', (code, signal) => stopAll(`the API server exited (code ${code}, signal ${signal})`));
     console.log(`[bench] server pid ${server.ready.pid} at ${server.ready.url}, database ${dbName} (pool max ${server.ready.poolMax})`);
+    idleLoad = await machineLoad(2000);
+    console.log(`[bench] machine load before starting: ${fmt(idleLoad ?? NaN, 2)} cores busy`);
 
     const summary: string[] = [];
     let batch: { r: BatchResult; s: ServerStats } | undefined;
@@ -528,6 +565,10 @@ async function main(): Promise<number> {
         `server and generator in separate processes, Postgres on 127.0.0.1:5432 (pool max ${server.ready.poolMax})`,
     );
     summary.push(`params: ${JSON.stringify(params)}`);
+    summary.push(
+      `machine load before the run: ${fmt(idleLoad ?? NaN, 2)} cores busy` +
+        ((idleLoad ?? 0) > 0.25 ? ' — WARNING: other work is running on this machine; the figures below are skewed by it' : ''),
+    );
     if (batch) {
       const { r } = batch;
       const secs = r.window.ms / 1000;
@@ -535,6 +576,7 @@ async function main(): Promise<number> {
         `[1] batches of ${params.batchSize}, ${params.connections} connections, ${fmt(secs, 1)} s: ` +
           `${fmt(r.stored / secs, 0)} interactions/s, ${fmt(r.batches / secs, 2)} batches/s, ` +
           `batch latency p50 ${fmt(r.latency.p50)} ms / p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}`,
+        `    ${cpuLine(r.window, batch.s)}`,
       );
     }
     if (single) {
@@ -542,6 +584,7 @@ async function main(): Promise<number> {
       summary.push(
         `[2] single posts, open loop at ${params.rate}/s for ${params.singleDurationS} s: achieved ${fmt(r.ok / (r.spanMs / 1000), 1)}/s, ` +
           `latency p50 ${fmt(r.latency.p50)} / p90 ${fmt(r.latency.p90)} / p99 ${fmt(r.latency.p99)} / p99.9 ${fmt(r.latency.p999)} / max ${fmt(r.latency.max)} ms, errors ${r.errors}`,
+        `    ${cpuLine(r.window, single.s)}`,
       );
     }
     if (rows) {

@@ -41,7 +41,9 @@ export interface ServerStats {
   poolAcquire: Summary;
   /** most transactions waiting for a connection at once */
   maxPoolWaiting: number;
-  /** event-loop delay (perf_hooks, 10 ms resolution sampler), ms */
+  /** round trip of each statement on a transaction's connection (call → result in this process), by kind, ms */
+  statements: Record<string, Summary>;
+  /** event-loop delay beyond the sampler's 10 ms interval (perf_hooks monitorEventLoopDelay), ms */
   eventLoopDelay: { p50: number; p99: number; max: number };
   /** this process's CPU time in the window, as a fraction of one core */
   cpuCores: number;
@@ -127,6 +129,7 @@ function instrument(db: Db, pool: import('pg').Pool) {
   let handler = new Map<string, number[]>();
   let transaction: number[] = [];
   let acquire: number[] = [];
+  let statements = new Map<string, number[]>();
   let waiting = 0;
   let maxWaiting = 0;
   let since = performance.now();
@@ -151,10 +154,35 @@ function instrument(db: Db, pool: import('pg').Pool) {
     const t0 = performance.now();
     waiting++;
     maxWaiting = Math.max(maxWaiting, waiting);
-    return (connect() as Promise<unknown>).finally(() => {
-      waiting--;
-      acquire.push(performance.now() - t0);
-    });
+    return (connect() as Promise<import('pg').PoolClient>)
+      .then((client) => {
+        timeStatements(client);
+        return client;
+      })
+      .finally(() => {
+        waiting--;
+        acquire.push(performance.now() - t0);
+      });
+  };
+
+  const patched = new WeakSet<object>();
+  const timeStatements = (client: import('pg').PoolClient) => {
+    if (patched.has(client)) return;
+    patched.add(client);
+    const query = client.query.bind(client) as (...a: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      if (!(result instanceof Promise)) return result;
+      const first = args[0];
+      const text = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '');
+      const kind = statementKind(text);
+      const t0 = performance.now();
+      return result.finally(() => {
+        let list = statements.get(kind);
+        if (!list) statements.set(kind, (list = []));
+        list.push(performance.now() - t0);
+      });
+    };
   };
 
   return {
@@ -173,6 +201,7 @@ function instrument(db: Db, pool: import('pg').Pool) {
       handler = new Map();
       transaction = [];
       acquire = [];
+      statements = new Map();
       maxWaiting = waiting;
       since = performance.now();
       cpu = process.cpuUsage();
@@ -188,15 +217,27 @@ function instrument(db: Db, pool: import('pg').Pool) {
         transaction: summarize(transaction),
         poolAcquire: summarize(acquire),
         maxPoolWaiting: maxWaiting,
+        statements: Object.fromEntries([...statements].map(([kind, v]) => [kind, summarize(v)])),
+        // The sampler's values include its own 10 ms interval.
         eventLoopDelay: {
-          p50: loop.percentile(50) / 1e6,
-          p99: loop.percentile(99) / 1e6,
-          max: loop.max / 1e6,
+          p50: Math.max(0, loop.percentile(50) / 1e6 - 10),
+          p99: Math.max(0, loop.percentile(99) / 1e6 - 10),
+          max: Math.max(0, loop.max / 1e6 - 10),
         },
         cpuCores: (used.user + used.system) / 1000 / windowMs,
       };
     },
   };
+}
+
+function statementKind(text: string): string {
+  const t = text.trim().toLowerCase().replace(/\s+/g, ' ');
+  if (t.startsWith('begin')) return 'begin';
+  if (t.startsWith('commit')) return 'commit';
+  if (t.startsWith('rollback')) return 'rollback';
+  if (t.startsWith('with input')) return 'insert interactions';
+  if (t.startsWith('insert into feedback')) return 'insert feedback';
+  return t.split(' ').slice(0, 3).join(' ');
 }
 
 void main();

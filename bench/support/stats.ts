@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Exact percentiles over recorded samples (benchmarks record at most a few hundred thousand values). */
 export interface Summary {
@@ -55,4 +55,47 @@ export function machineCpuTicks(): { busy: number; total: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A process as /proc shows it; `ticks` is its own user + system time, `childTicks` that of children it reaped. */
+export interface ProcCpu {
+  pid: number;
+  comm: string;
+  cmdline: string;
+  ticks: number;
+  childTicks: number;
+}
+
+/**
+ * CPU ticks (1/100 s on Linux) of the live processes, summed per group; `classify` names a process's group (and
+ * whether its reaped children count too) or leaves it out. Undefined where there is no /proc.
+ */
+export function cpuTicksByGroup(classify: (p: ProcCpu) => { group: string; withChildren?: boolean } | undefined): Map<string, number> | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  const groups = new Map<string, number>();
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      const p: ProcCpu = {
+        pid: Number(pid),
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        cmdline: '',
+        ticks: Number(f[11]) + Number(f[12]), // utime, stime
+        childTicks: Number(f[13]) + Number(f[14]), // cutime, cstime
+      };
+      if (p.comm === 'postgres') p.cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const c = classify(p);
+      if (c) groups.set(c.group, (groups.get(c.group) ?? 0) + p.ticks + (c.withChildren ? p.childTicks : 0));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return groups;
 }
