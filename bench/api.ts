@@ -26,6 +26,8 @@
  *   --sockets=128           keep-alive connection pool for the single posts
  *   --timeout=30            per-request timeout, seconds
  *   --dataset=bitext-v2     shared data set the records come from
+ *   --checkpoint=true       run CHECKPOINT before each measured window, so one phase's WAL is not flushed during
+ *                           the next (Postgres is shared: checkpoints requested by others still show, and are counted)
  *   --server-cpu-prof=DIR   run the server child with --cpu-prof, profiles written to DIR on exit
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -62,7 +64,7 @@ function numberOption(name: string, fallback: number, min: number, max: number):
   return n;
 }
 
-const KNOWN = new Set(['phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
+const KNOWN = new Set(['checkpoint', 'phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
 for (const a of process.argv.slice(2)) {
   const m = /^--([a-z-]+)/.exec(a);
   if (m && !KNOWN.has(m[1]!)) throw new Error(`unknown option ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(' ')}`);
@@ -73,6 +75,7 @@ for (const p of phases) if (p !== 'batch' && p !== 'single') throw new Error(`--
 const dataset = option('dataset', 'bitext-v2') as SharedDatasetName;
 if (!SHARED_DATASETS.includes(dataset)) throw new Error(`--dataset: one of ${SHARED_DATASETS.join(', ')}`);
 const cpuProfDir = option('server-cpu-prof', '');
+const checkpointFirst = !['0', 'false', 'no'].includes(option('checkpoint', 'true'));
 
 const params = {
   connections: numberOption('connections', 4, 1, 256),
@@ -202,6 +205,7 @@ interface Window {
   ms: number;
   generatorCores: number;
   machineBusyCores: number | undefined;
+  machineIowaitCores: number | undefined;
   /** Postgres processes by role, in cores (the Postgres server is shared: other databases' load shows here too) */
   postgresCores: Record<PgGroup, number> | undefined;
 }
@@ -238,6 +242,7 @@ function startWindow() {
       ms,
       generatorCores: (used.user + used.system) / 1000 / ms,
       machineBusyCores: ticks && after && after.total > ticks.total ? ((after.busy - ticks.busy) / (after.total - ticks.total)) * os.cpus().length : undefined,
+      machineIowaitCores: ticks && after && after.total > ticks.total ? ((after.iowait - ticks.iowait) / (after.total - ticks.total)) * os.cpus().length : undefined,
       postgresCores: pg0 && pg1 ? { bench: cores('bench'), background: cores('background'), other: cores('other') } : undefined,
     };
   };
@@ -439,6 +444,50 @@ async function countRows(dbUrl: string): Promise<{ interactions: number; feedbac
   }
 }
 
+/** Postgres-server-wide counters: checkpoints (another session's CREATE/DROP DATABASE forces one) and WAL written. */
+interface PgSnapshot {
+  checkpointsTimed: number;
+  checkpointsRequested: number;
+  buffersCheckpoint: number;
+  walBytes: bigint;
+}
+
+interface PgDelta {
+  checkpoints: number;
+  requested: number;
+  buffersCheckpoint: number;
+  walMB: number;
+}
+
+function lsnBytes(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+async function pgSnapshot(admin: pg.Client): Promise<PgSnapshot> {
+  const { rows } = await admin.query<{ t: string; r: string; b: string; lsn: string }>(
+    'select checkpoints_timed as t, checkpoints_req as r, buffers_checkpoint as b, pg_current_wal_lsn()::text as lsn from pg_stat_bgwriter',
+  );
+  const r = rows[0]!;
+  return { checkpointsTimed: Number(r.t), checkpointsRequested: Number(r.r), buffersCheckpoint: Number(r.b), walBytes: lsnBytes(r.lsn) };
+}
+
+function pgDelta(a: PgSnapshot, b: PgSnapshot): PgDelta {
+  return {
+    checkpoints: b.checkpointsTimed - a.checkpointsTimed + b.checkpointsRequested - a.checkpointsRequested,
+    requested: b.checkpointsRequested - a.checkpointsRequested,
+    buffersCheckpoint: b.buffersCheckpoint - a.buffersCheckpoint,
+    walMB: Number(b.walBytes - a.walBytes) / 2 ** 20,
+  };
+}
+
+function pgLine(d: PgDelta, ms: number): string {
+  return (
+    `postgres server: ${fmt(d.walMB, 0)} MB WAL (${fmt(d.walMB / (ms / 1000), 1)} MB/s); ${d.checkpoints} checkpoints completed during the window ` +
+    `(${d.requested} requested, e.g. by another session's CREATE/DROP DATABASE; ${d.buffersCheckpoint} buffers written by checkpoints)`
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------- report
 
 function cpuLine(w: Window, s: ServerStats): string {
@@ -448,7 +497,7 @@ function cpuLine(w: Window, s: ServerStats): string {
   return (
     `CPU (cores busy, of ${os.cpus().length}): server ${fmt(s.cpuCores, 2)}, generator ${fmt(w.generatorCores, 2)}` +
     (pgc ? `, postgres bench db ${fmt(pgc.bench, 2)} + background ${fmt(pgc.background, 2)} + other dbs ${fmt(pgc.other, 2)}` : '') +
-    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)}`)
+    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)} (+ ${fmt(w.machineIowaitCores ?? NaN, 2)} idle in I/O wait)`)
   );
 }
 
@@ -488,7 +537,9 @@ async function main(): Promise<number> {
 
   let exitCode = 0;
   let idleLoad: number | undefined;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
   try {
+    await admin.connect();
     const server = await ready;
     dbName = server.ready.dbName;
     benchDbName = dbName;
@@ -498,19 +549,22 @@ async function main(): Promise<number> {
     console.log(`[bench] machine load before starting: ${fmt(idleLoad ?? NaN, 2)} cores busy`);
 
     const summary: string[] = [];
-    let batch: { r: BatchResult; s: ServerStats } | undefined;
-    let single: { r: SingleResult; s: ServerStats } | undefined;
+    let batch: { r: BatchResult; s: ServerStats; p: PgDelta } | undefined;
+    let single: { r: SingleResult; s: ServerStats; p: PgDelta } | undefined;
 
     if (phases.has('batch') && !abort.signal.aborted) {
       if (params.batchWarmupS > 0) {
         console.log(`[bench] batch warm-up ${params.batchWarmupS} s…`);
         await runBatches(server, tails, params.batchWarmupS);
       }
+      if (checkpointFirst) await admin.query('checkpoint');
       console.log(`[bench] batches of ${params.batchSize}, ${params.connections} connections, ${params.batchDurationS} s…`);
+      const pg0 = await pgSnapshot(admin);
       server.reset();
       const r = await runBatches(server, tails, params.batchDurationS);
       const s = await server.stats();
-      batch = { r, s };
+      const p = pgDelta(pg0, await pgSnapshot(admin));
+      batch = { r, s, p };
       const secs = r.window.ms / 1000;
       console.log(
         [
@@ -519,6 +573,7 @@ async function main(): Promise<number> {
           `  batch latency ${fmtSummary(r.latency)}`,
           ...serverLines(s, 'POST /v1/interactions/batch'),
           `  ${cpuLine(r.window, s)}`,
+          `  ${pgLine(p, r.window.ms)}`,
           ...r.errorSamples.map((e) => `  error: ${e}`),
         ].join('\n'),
       );
@@ -529,11 +584,14 @@ async function main(): Promise<number> {
         console.log(`[bench] single-post warm-up ${params.singleWarmupS} s at ${params.rate}/s…`);
         await runSingles(server, tails, params.singleWarmupS);
       }
+      if (checkpointFirst) await admin.query('checkpoint');
       console.log(`[bench] single posts, open loop at ${params.rate}/s, ${params.singleDurationS} s, up to ${params.sockets} keep-alive connections…`);
+      const pg0 = await pgSnapshot(admin);
       server.reset();
       const r = await runSingles(server, tails, params.singleDurationS);
       const s = await server.stats();
-      single = { r, s };
+      const p = pgDelta(pg0, await pgSnapshot(admin));
+      single = { r, s, p };
       console.log(
         [
           `[bench] single phase: ${r.sent}/${r.scheduled} sent, ${r.ok} ok (201), ${r.errors} errors; statuses ${JSON.stringify(r.statuses)}`,
@@ -544,6 +602,7 @@ async function main(): Promise<number> {
           `  in flight at most ${r.maxInFlight}, connections opened ${r.socketsOpened}`,
           ...serverLines(s, 'POST /v1/interactions'),
           `  ${cpuLine(r.window, s)}`,
+          `  ${pgLine(p, r.window.ms)}`,
           ...r.errorSamples.map((e) => `  error: ${e}`),
         ].join('\n'),
       );
@@ -564,7 +623,7 @@ async function main(): Promise<number> {
       `machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}; node ${process.version}; ` +
         `server and generator in separate processes, Postgres on 127.0.0.1:5432 (pool max ${server.ready.poolMax})`,
     );
-    summary.push(`params: ${JSON.stringify(params)}`);
+    summary.push(`params: ${JSON.stringify({ ...params, checkpointFirst })}`);
     summary.push(
       `machine load before the run: ${fmt(idleLoad ?? NaN, 2)} cores busy` +
         ((idleLoad ?? 0) > 0.25 ? ' — WARNING: other work is running on this machine; the figures below are skewed by it' : ''),
@@ -577,6 +636,7 @@ async function main(): Promise<number> {
           `${fmt(r.stored / secs, 0)} interactions/s, ${fmt(r.batches / secs, 2)} batches/s, ` +
           `batch latency p50 ${fmt(r.latency.p50)} ms / p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}`,
         `    ${cpuLine(r.window, batch.s)}`,
+        `    ${pgLine(batch.p, r.window.ms)}`,
       );
     }
     if (single) {
@@ -585,6 +645,7 @@ async function main(): Promise<number> {
         `[2] single posts, open loop at ${params.rate}/s for ${params.singleDurationS} s: achieved ${fmt(r.ok / (r.spanMs / 1000), 1)}/s, ` +
           `latency p50 ${fmt(r.latency.p50)} / p90 ${fmt(r.latency.p90)} / p99 ${fmt(r.latency.p99)} / p99.9 ${fmt(r.latency.p999)} / max ${fmt(r.latency.max)} ms, errors ${r.errors}`,
         `    ${cpuLine(r.window, single.s)}`,
+        `    ${pgLine(single.p, r.window.ms)}`,
       );
     }
     if (rows) {
@@ -602,6 +663,7 @@ async function main(): Promise<number> {
     console.error('[bench] failed:', e);
     exitCode = 1;
   } finally {
+    await admin.end().catch(() => {});
     child.removeAllListeners('exit');
     await stopServer(child, dbName);
   }

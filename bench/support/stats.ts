@@ -44,14 +44,15 @@ export function fmtSummary(s: Summary, unit = 'ms'): string {
   return `p50 ${fmt(s.p50)} / p90 ${fmt(s.p90)} / p99 ${fmt(s.p99)} / p99.9 ${fmt(s.p999)} / max ${fmt(s.max)} ${unit} (n=${s.count}, mean ${fmt(s.mean)})`;
 }
 
-/** Whole-machine CPU busy time from /proc/stat (Linux); undefined elsewhere. */
-export function machineCpuTicks(): { busy: number; total: number } | undefined {
+/** Whole-machine CPU time from /proc/stat (Linux): busy, waiting on I/O (idle with I/O pending), total; undefined elsewhere. */
+export function machineCpuTicks(): { busy: number; iowait: number; total: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
     const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const iowait = f[4] ?? 0;
+    const idle = (f[3] ?? 0) + iowait;
     const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
+    return { busy: total - idle, iowait, total };
   } catch {
     return undefined;
   }

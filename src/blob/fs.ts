@@ -49,7 +49,9 @@ export class FsBlobStore implements BlobStore {
       throw notFound(err, this.uri(key));
     }
     try {
-      const size = (await handle.stat()).size;
+      const st = await handle.stat();
+      if (!st.isFile()) throw new BlobNotFoundError(this.uri(key));
+      const size = st.size;
       const len = Math.max(0, Math.min(end, size) - start);
       const buf = Buffer.alloc(len);
       const { bytesRead } = await handle.read(buf, 0, len, start);
@@ -60,8 +62,9 @@ export class FsBlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<{ size: number } | undefined> {
+    const file = this.file(key); // an invalid key is an error, not a missing object
     try {
-      const s = await stat(this.file(key));
+      const s = await stat(file);
       return s.isFile() ? { size: s.size } : undefined;
     } catch {
       return undefined;
@@ -80,7 +83,7 @@ export class FsBlobStore implements BlobStore {
       for (const e of entries) {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await walk(full);
-        else if (e.isFile() && !e.name.endsWith('.tmp')) {
+        else if (e.isFile() && !IN_PROGRESS.test(e.name)) {
           const key = path.relative(this.root, full).split(path.sep).join('/');
           if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
         }
@@ -95,6 +98,11 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** A write in progress: `<key>.<uuid>.tmp`, renamed onto the key when complete. */
+const IN_PROGRESS = /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/** A missing file, or a directory (a key that is only a prefix of other keys): no object, as S3 would say. */
 function notFound(err: unknown, uri: string): unknown {
-  return (err as NodeJS.ErrnoException).code === 'ENOENT' ? new BlobNotFoundError(uri) : err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR' ? new BlobNotFoundError(uri) : err;
 }

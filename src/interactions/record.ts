@@ -31,7 +31,7 @@ const chatCompletion = z.looseObject({
   usage: usage.nullish(),
 });
 
-export const feedbackFields = z.object({
+export const feedbackFields = z.strictObject({
   kind: z.enum(FEEDBACK_KINDS, { error: `must be one of ${FEEDBACK_KINDS.join(', ')}` }),
   corrected_answer: z.string().min(1).max(200_000).optional(),
   score: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
@@ -97,7 +97,8 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
     throw new InputError(fieldPrefix || '(body)', 'must be a JSON object with request/response or messages');
   }
   const isChatLog = !('request' in input) && !('response' in input) && 'messages' in input;
-  const parsed = (isChatLog ? chatLogShape : requestResponseShape).safeParse(input);
+  // reportInput: issues carry the offending value, which tells "missing" from "wrong type".
+  const parsed = (isChatLog ? chatLogShape : requestResponseShape).safeParse(input, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new InputError(formatPath(issue.path, fieldPrefix), describeIssue(issue));
@@ -141,7 +142,7 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   return {
     idempotencyKey,
     // The hash covers what the caller sent, not what we defaulted, so a retry without created_at still matches.
-    contentHash: contentHash({ model, messages, requestParams, response, created_at: rec.created_at ?? null, latency: rec.latency_ms ?? null, cost: rec.cost_usd ?? null, metadata: rec.metadata ?? {}, feedback: rec.feedback ?? null }),
+    contentHash: hashOrRefuse(fieldPrefix, { model, messages, requestParams, response, created_at: rec.created_at ?? null, latency: rec.latency_ms ?? null, cost: rec.cost_usd ?? null, metadata: rec.metadata ?? {}, feedback: rec.feedback ?? null }),
     occurredAt: occurredAt.toISOString(),
     teacherModel: model,
     messages,
@@ -163,6 +164,16 @@ export function checkFeedback<T extends z.infer<typeof feedbackFields>>(f: T, fi
   if (f.kind === 'edited' && !f.corrected_answer) throw new InputError(join(field, 'corrected_answer'), 'required when kind is "edited"');
   if (f.kind === 'score' && f.score === undefined) throw new InputError(join(field, 'score'), 'required when kind is "score" (a number from 0 to 1)');
   return f;
+}
+
+/** JSON nested deeper than canonicalJson allows is no chat log: refuse it by name instead of failing the batch. */
+function hashOrRefuse(fieldPrefix: string, value: unknown): string {
+  try {
+    return contentHash(value);
+  } catch (err) {
+    if (err instanceof TooDeepError) throw new InputError(fieldPrefix || '(body)', err.message);
+    throw err;
+  }
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -205,12 +216,20 @@ export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-export function canonicalJson(value: unknown): string {
+/** Deeper JSON is refused: no chat log needs it, and the recursion below must not overflow the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+export class TooDeepError extends Error {
+  override readonly name = 'TooDeepError';
+}
+
+export function canonicalJson(value: unknown, depth = 0): string {
   // A string builder rather than map/filter/join chains: this runs once per logged record, on the import hot path.
   if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'null';
+  if (depth >= MAX_JSON_DEPTH) throw new TooDeepError(`is nested more than ${MAX_JSON_DEPTH} levels deep`);
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalJson(value[i]);
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalJson(value[i], depth + 1);
     return out + ']';
   }
   const keys = Object.keys(value).sort();
@@ -219,7 +238,7 @@ export function canonicalJson(value: unknown): string {
   for (const k of keys) {
     const v = (value as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v, depth + 1);
     first = false;
   }
   return out + '}';

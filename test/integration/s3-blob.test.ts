@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobNotFoundError, S3BlobStore } from '../../src/blob';
 import { connectStack } from '../support/stack';
@@ -239,7 +239,14 @@ describe('S3BlobStore multipart uploads', () => {
     expect(await store.stat(failKey)).toBeUndefined();
     await expect(store.get(failKey)).rejects.toBeInstanceOf(BlobNotFoundError);
     expect((await store.list(k('big/'))).map((o) => o.key)).toEqual([key]);
-    const uploads = await store.client.send(new ListMultipartUploadsCommand({ Bucket: s.stack.bucket, Prefix: failKey }));
-    expect(uploads.Uploads ?? []).toEqual([]);
+    const unfinished = async (prefix: string) => (await store.client.send(new ListMultipartUploadsCommand({ Bucket: s.stack.bucket, Prefix: prefix }))).Uploads ?? [];
+    expect(await unfinished(failKey)).toEqual([]);
+    // Control: the server does list an unfinished upload, so the check above can see a leaked one.
+    const control = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s.stack.bucket, Key: k('big/control.bin') }));
+    try {
+      expect((await unfinished(k('big/control.bin'))).map((u) => u.UploadId)).toEqual([control.UploadId]);
+    } finally {
+      await store.client.send(new AbortMultipartUploadCommand({ Bucket: s.stack.bucket, Key: k('big/control.bin'), UploadId: control.UploadId }));
+    }
   });
 });
