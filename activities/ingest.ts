@@ -11,7 +11,10 @@ import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/so
 import { failFastOnInput } from './errors';
 
 /** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
-export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
+/** Chunks one activity call imports (each its own transaction and checkpoint), and commits overlapped. */
+const CHUNKS_PER_SPAN = 8;
+const COMMITS_IN_FLIGHT = 2;
 
 export interface IngestDeps {
   db: Db;
@@ -66,24 +69,54 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
     },
 
     /**
-     * Imports the complete lines in [offset, offset + CHUNK_BYTES) of one file. Rows, rejections and the chunk's
-     * checkpoint commit in one transaction; a retry of a committed chunk returns its recorded counts.
+     * Imports a span of consecutive chunks of one file, starting at `offset`: up to CHUNKS_PER_SPAN chunks or the end
+     * of the file. Each chunk's rows, rejections and checkpoint commit in one transaction of their own, so a retry
+     * skips committed chunks (their recorded counts are reused) and redoes the rest. A chunk's line count is known as
+     * soon as it is split, so the next chunk is read and validated while the previous one commits, on a second
+     * connection: Node and Postgres work at the same time.
      */
     async importChunk(input: ChunkInput): Promise<ChunkResult> {
       const ctx = Context.current();
-      ctx.heartbeat({ offset: input.offset });
-      const [done] = await db
-        .select()
-        .from(ingestChunks)
-        .where(and(eq(ingestChunks.runId, input.runId), eq(ingestChunks.sourceUri, input.file.uri), eq(ingestChunks.startOffset, input.offset)));
-      if (done) {
-        return { nextOffset: done.endOffset, nextLine: done.startLine + done.lines, eof: done.endOffset >= input.file.size, lines: done.lines, stored: done.stored, duplicates: done.duplicates, rejected: done.rejected };
-      }
       const { store } = storeForSource(input.source, blobConfig);
-      const read = await readWholeLines(store, input.file, input.offset, input.line, input.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-      ctx.heartbeat({ offset: input.offset, phase: 'read' });
-      const counts = await commitChunk(db, { runId: input.runId, tenantId: input.tenantId, fileUri: input.file.uri, offset: input.offset, line: input.line, defaultModel: input.defaultModel, ...read });
-      return { nextOffset: counts.endOffset, nextLine: input.line + read.lineCount, eof: counts.endOffset >= input.file.size, lines: read.lineCount, stored: counts.stored, duplicates: counts.duplicates, rejected: counts.rejected };
+      const chunkBytes = input.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+      const total: ChunkResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0 };
+      const add = (c: { lines: number; stored: number; duplicates: number; rejected: number }) => {
+        total.lines += c.lines;
+        total.stored += c.stored;
+        total.duplicates += c.duplicates;
+        total.rejected += c.rejected;
+      };
+      const inFlight: Array<Promise<unknown>> = [];
+      try {
+        for (let n = 0; n < CHUNKS_PER_SPAN && total.nextOffset < input.file.size; n++) {
+          ctx.heartbeat({ offset: total.nextOffset });
+          const [done] = await db
+            .select()
+            .from(ingestChunks)
+            .where(and(eq(ingestChunks.runId, input.runId), eq(ingestChunks.sourceUri, input.file.uri), eq(ingestChunks.startOffset, total.nextOffset)));
+          if (done) {
+            add(done);
+            total.nextOffset = done.endOffset;
+            total.nextLine = done.startLine + done.lines;
+            continue;
+          }
+          const read = await readWholeLines(store, input.file, total.nextOffset, total.nextLine, chunkBytes);
+          if (inFlight.length >= COMMITS_IN_FLIGHT) await inFlight.shift();
+          const lines = read.lineCount;
+          const commit = commitChunk(db, { runId: input.runId, tenantId: input.tenantId, fileUri: input.file.uri, offset: total.nextOffset, line: total.nextLine, defaultModel: input.defaultModel, ...read }).then((c) => add({ lines, ...c }));
+          commit.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
+          inFlight.push(commit);
+          total.nextOffset += read.consumed;
+          total.nextLine += read.lineCount;
+        }
+      } finally {
+        // Every started commit finishes (or fails) before the activity answers; the first failure is the answer.
+        const settled = await Promise.allSettled(inFlight);
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+      }
+      total.eof = total.nextOffset >= input.file.size;
+      return total;
     },
 
     /** Writes the rejected-lines report to the blob store and closes the run record. Idempotent. */

@@ -26,6 +26,9 @@
  *   --sockets=128           keep-alive connection pool for the single posts
  *   --timeout=30            per-request timeout, seconds
  *   --dataset=bitext-v2     shared data set the records come from
+ *   --feedback=true         records carry inline `feedback: { kind: 'accepted' }` (a second insert per transaction)
+ *   --prefill=0             interactions stored (in batches) before any phase, so a phase starts on a tenant
+ *                           with history rather than an empty table (the insert's plan depends on the table size)
  *   --checkpoint=true       run CHECKPOINT before each measured window, so one phase's WAL is not flushed during
  *                           the next (Postgres is shared: checkpoints requested by others still show, and are counted)
  *   --server-cpu-prof=DIR   run the server child with --cpu-prof, profiles written to DIR on exit
@@ -42,7 +45,7 @@ import { SHARED_DATASETS, type SharedDatasetName, loadSharedDataset, toLogRecord
 import { ADMIN_URL } from '../test/support/postgres';
 import type { ReadyMessage, ServerStats } from './support/api-server';
 import { postJson } from './support/http';
-import { type Summary, cpuTicksByGroup, fmt, fmtSummary, machineCpuTicks, summarize } from './support/stats';
+import { type ProcCpu, type Summary, fmt, fmtSummary, machineCpuTicks, procCpuSnapshot, summarize } from './support/stats';
 
 // ---------------------------------------------------------------------------------------------------- options
 
@@ -64,7 +67,7 @@ function numberOption(name: string, fallback: number, min: number, max: number):
   return n;
 }
 
-const KNOWN = new Set(['checkpoint', 'phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
+const KNOWN = new Set(['feedback', 'prefill', 'checkpoint', 'phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
 for (const a of process.argv.slice(2)) {
   const m = /^--([a-z-]+)/.exec(a);
   if (m && !KNOWN.has(m[1]!)) throw new Error(`unknown option ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(' ')}`);
@@ -76,6 +79,7 @@ const dataset = option('dataset', 'bitext-v2') as SharedDatasetName;
 if (!SHARED_DATASETS.includes(dataset)) throw new Error(`--dataset: one of ${SHARED_DATASETS.join(', ')}`);
 const cpuProfDir = option('server-cpu-prof', '');
 const checkpointFirst = !['0', 'false', 'no'].includes(option('checkpoint', 'true'));
+const withFeedback = !['0', 'false', 'no'].includes(option('feedback', 'true'));
 
 const params = {
   connections: numberOption('connections', 4, 1, 256),
@@ -87,6 +91,7 @@ const params = {
   singleWarmupS: numberOption('single-warmup', 3, 0, 600),
   sockets: numberOption('sockets', 128, 1, 4096),
   timeoutS: numberOption('timeout', 30, 1, 600),
+  prefill: numberOption('prefill', 0, 0, 10_000_000),
   dataset,
 };
 
@@ -110,7 +115,7 @@ let reportedStored = 0;
 function loadRecordTails(): string[] {
   const examples = loadSharedDataset(params.dataset);
   if (examples.length === 0) throw new Error(`data set ${params.dataset} is empty`);
-  return examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i)).slice(1));
+  return examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i, { accepted: withFeedback ? undefined : false })).slice(1));
 }
 
 function recordJson(tails: string[]): string {
@@ -158,6 +163,10 @@ async function startServer(): Promise<{ child: ChildProcess; ready: Promise<Serv
           reset: () => child.send({ cmd: 'reset' }),
           stats: () =>
             new Promise<ServerStats>((res, rej) => {
+              if (!child.connected) {
+                rej(new Error('the API server is gone'));
+                return;
+              }
               const t = setTimeout(() => rej(new Error('no stats from the API server within 10 s')), 10_000);
               waiters.push((s) => {
                 clearTimeout(t);
@@ -206,44 +215,61 @@ interface Window {
   generatorCores: number;
   machineBusyCores: number | undefined;
   machineIowaitCores: number | undefined;
+  machineStealCores: number | undefined;
   /** Postgres processes by role, in cores (the Postgres server is shared: other databases' load shows here too) */
   postgresCores: Record<PgGroup, number> | undefined;
 }
 
 /** USER_HZ: /proc reports CPU time in 1/100 s on every Linux. */
 const TICKS_PER_S = 100;
-type PgGroup = 'bench' | 'background' | 'other';
+type PgGroup = 'bench' | 'helpers' | 'exited' | 'other';
 let benchDbName = '';
 
-/** Postgres processes: backends of the bench database, the postmaster's helpers (WAL writer, checkpointer… and,
- *  through the postmaster's reaped-children time, backends and workers that exited), and other databases' backends. */
-function postgresTicks(): Map<string, number> | undefined {
-  return cpuTicksByGroup((p) => {
-    if (p.comm !== 'postgres') return undefined;
-    if (!p.cmdline.startsWith('postgres: ')) return { group: 'background', withChildren: true }; // the postmaster
-    if (benchDbName && p.cmdline.includes(` ${benchDbName} `)) return { group: 'bench' };
-    if (/ \d+\.\d+\.\d+\.\d+\(\d+\)| \[local\]/.test(p.cmdline)) return { group: 'other' };
-    return { group: 'background' };
-  });
+function pgGroup(p: ProcCpu): PgGroup {
+  if (!p.cmdline.startsWith('postgres: ')) return 'helpers'; // the postmaster
+  if (benchDbName && p.cmdline.includes(` ${benchDbName} `)) return 'bench';
+  if (/ \d+\.\d+\.\d+\.\d+\(\d+\)| \[local\]/.test(p.cmdline)) return 'other';
+  return 'helpers'; // WAL writer, checkpointer, background writer, launchers
 }
+
+/**
+ * Postgres CPU between two snapshots, by role: backends of the bench database, other databases' backends, the
+ * postmaster and its helpers (WAL writer, checkpointer…), and processes that exited in between (the pool closes
+ * idle connections): the postmaster's reaped-children time grew by their whole lives, less what they had used
+ * before the window.
+ */
+function postgresCores(before: ProcCpu[], after: ProcCpu[], ms: number): Record<PgGroup, number> {
+  const ticks: Record<PgGroup, number> = { bench: 0, helpers: 0, exited: 0, other: 0 };
+  const prior = new Map(before.map((p) => [p.pid, p]));
+  const alive = new Set(after.map((p) => p.pid));
+  for (const p of after) ticks[pgGroup(p)] += p.ticks - (prior.get(p.pid)?.ticks ?? 0);
+  const isPostmaster = (p: ProcCpu) => !p.cmdline.startsWith('postgres: ');
+  const reaped = (after.find(isPostmaster)?.childTicks ?? 0) - (before.find(isPostmaster)?.childTicks ?? 0);
+  const usedBefore = before.filter((p) => !alive.has(p.pid)).reduce((a, p) => a + p.ticks, 0);
+  ticks.exited = Math.max(0, reaped - usedBefore);
+  const cores = (t: number) => Math.max(0, t) / TICKS_PER_S / (ms / 1000);
+  return { bench: cores(ticks.bench), helpers: cores(ticks.helpers), exited: cores(ticks.exited), other: cores(ticks.other) };
+}
+
+const postgresProcs = () => procCpuSnapshot((comm) => comm === 'postgres');
 
 function startWindow() {
   const t0 = performance.now();
   const cpu = process.cpuUsage();
   const ticks = machineCpuTicks();
-  const pg0 = postgresTicks();
+  const pg0 = postgresProcs();
   return (): Window => {
     const ms = performance.now() - t0;
     const used = process.cpuUsage(cpu);
     const after = machineCpuTicks();
-    const pg1 = postgresTicks();
-    const cores = (g: PgGroup) => Math.max(0, (pg1!.get(g) ?? 0) - (pg0!.get(g) ?? 0)) / TICKS_PER_S / (ms / 1000);
+    const pg1 = postgresProcs();
     return {
       ms,
       generatorCores: (used.user + used.system) / 1000 / ms,
       machineBusyCores: ticks && after && after.total > ticks.total ? ((after.busy - ticks.busy) / (after.total - ticks.total)) * os.cpus().length : undefined,
       machineIowaitCores: ticks && after && after.total > ticks.total ? ((after.iowait - ticks.iowait) / (after.total - ticks.total)) * os.cpus().length : undefined,
-      postgresCores: pg0 && pg1 ? { bench: cores('bench'), background: cores('background'), other: cores('other') } : undefined,
+      machineStealCores: ticks && after && after.total > ticks.total ? ((after.steal - ticks.steal) / (after.total - ticks.total)) * os.cpus().length : undefined,
+      postgresCores: pg0 && pg1 ? postgresCores(pg0, pg1, ms) : undefined,
     };
   };
 }
@@ -267,8 +293,9 @@ interface BatchResult {
   bodyBytes: number;
 }
 
-/** Closed loop: `connections` clients, each posting a batch and waiting for its answer, until the deadline. */
-async function runBatches(server: Server, tails: string[], seconds: number): Promise<BatchResult> {
+/** Closed loop: `connections` clients, each posting a batch and waiting for its answer, until the deadline (or
+ *  until `maxItems` records have been sent). */
+async function runBatches(server: Server, tails: string[], seconds: number, maxItems = Infinity): Promise<BatchResult> {
   const url = new URL(server.ready.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: params.connections });
   const headers = { authorization: `Bearer ${server.ready.key}` };
@@ -276,10 +303,13 @@ async function runBatches(server: Server, tails: string[], seconds: number): Pro
   const r = { batches: 0, stored: 0, duplicates: 0, rejected: 0, errors: 0, errorSamples: [] as string[], bodyBytes: 0 };
   const endWindow = startWindow();
   const deadline = performance.now() + seconds * 1000;
+  let issued = 0;
   const client = async () => {
-    while (performance.now() < deadline && !abort.signal.aborted) {
-      const items: string[] = new Array(params.batchSize);
-      for (let i = 0; i < params.batchSize; i++) items[i] = recordJson(tails);
+    while (performance.now() < deadline && issued < maxItems && !abort.signal.aborted) {
+      const n = Math.min(params.batchSize, maxItems - issued);
+      issued += n;
+      const items: string[] = new Array(n);
+      for (let i = 0; i < n; i++) items[i] = recordJson(tails);
       const body = `{"interactions":[${items.join(',')}]}`;
       r.bodyBytes = Buffer.byteLength(body);
       const t0 = performance.now();
@@ -481,23 +511,42 @@ function pgDelta(a: PgSnapshot, b: PgSnapshot): PgDelta {
   };
 }
 
+/** Signs that something besides this benchmark used the machine or the Postgres server during a window. */
+function disturbances(w: Window, s: ServerStats, d: PgDelta): string[] {
+  const out: string[] = [];
+  const pgc = w.postgresCores;
+  if (pgc && pgc.other > 0.05) out.push(`other databases' backends used ${fmt(pgc.other, 2)} cores`);
+  if (w.machineBusyCores !== undefined) {
+    const rest = w.machineBusyCores - w.generatorCores - s.cpuCores - (pgc ? pgc.bench + pgc.helpers + pgc.exited + pgc.other : 0);
+    if (rest > 0.2) out.push(`other processes used ${fmt(rest, 2)} cores`);
+  }
+  if (d.checkpoints > 0) out.push(`${d.checkpoints} checkpoint(s) ran (this run's own WAL volume, or another session)`);
+  return out;
+}
+
 function pgLine(d: PgDelta, ms: number): string {
   return (
-    `postgres server: ${fmt(d.walMB, 0)} MB WAL (${fmt(d.walMB / (ms / 1000), 1)} MB/s); ${d.checkpoints} checkpoints completed during the window ` +
-    `(${d.requested} requested, e.g. by another session's CREATE/DROP DATABASE; ${d.buffersCheckpoint} buffers written by checkpoints)`
+    `postgres server: ${fmt(d.walMB, 0)} MB WAL (${fmt(d.walMB / (ms / 1000), 1)} MB/s); ${d.checkpoints} checkpoint(s) completed during the window ` +
+    `(${d.requested} requested: by WAL volume over max_wal_size, a CHECKPOINT command or a CREATE/DROP DATABASE in any session; ${d.buffersCheckpoint} buffers written by checkpoints)`
   );
 }
 
 // ---------------------------------------------------------------------------------------------------- report
 
+function warning(found: string[]): string[] {
+  return found.length ? [`    NOTE: during this window ${found.join('; ')}: the figure may be skewed, compare with a quiet run`] : [];
+}
+
 function cpuLine(w: Window, s: ServerStats): string {
   const machine = w.machineBusyCores;
   const pgc = w.postgresCores;
-  const known = w.generatorCores + s.cpuCores + (pgc ? pgc.bench + pgc.background + pgc.other : 0);
+  const known = w.generatorCores + s.cpuCores + (pgc ? pgc.bench + pgc.helpers + pgc.exited + pgc.other : 0);
   return (
     `CPU (cores busy, of ${os.cpus().length}): server ${fmt(s.cpuCores, 2)}, generator ${fmt(w.generatorCores, 2)}` +
-    (pgc ? `, postgres bench db ${fmt(pgc.bench, 2)} + background ${fmt(pgc.background, 2)} + other dbs ${fmt(pgc.other, 2)}` : '') +
-    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)} (+ ${fmt(w.machineIowaitCores ?? NaN, 2)} idle in I/O wait)`)
+    (pgc
+      ? `, postgres: bench db ${fmt(pgc.bench, 2)} + helpers ${fmt(pgc.helpers, 2)} + closed connections ${fmt(pgc.exited, 2)} + other dbs ${fmt(pgc.other, 2)}`
+      : '') +
+    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)} (of which ${fmt(w.machineStealCores ?? NaN, 2)} stolen by the hypervisor; + ${fmt(w.machineIowaitCores ?? NaN, 2)} idle in I/O wait)`)
   );
 }
 
@@ -523,14 +572,22 @@ async function main(): Promise<number> {
 
   const { child, ready } = await startServer();
   let dbName: string | undefined;
+  // Ctrl-C reaches this process more than once (the terminal signals the whole group and the npx/tsx wrappers
+  // relay it), so only a signal a while after the first one forces the exit.
+  let firstSignalAt = 0;
   const onSignal = (sig: string) => {
-    if (abort.signal.aborted) {
-      console.error(`[bench] ${sig} again: killing the server and exiting`);
-      child.kill('SIGKILL');
-      process.exit(130);
+    const now = Date.now();
+    if (firstSignalAt === 0) {
+      firstSignalAt = now;
+      console.error(`[bench] ${sig}: stopping and cleaning up (again to force)`);
+      stopAll(sig);
+      return;
     }
-    console.error(`[bench] ${sig}: stopping and cleaning up (again to force)`);
-    stopAll(sig);
+    if (now - firstSignalAt < 2000) return;
+    console.error(`[bench] ${sig} again: killing the server, dropping its database and exiting`);
+    setTimeout(() => process.exit(130), 10_000).unref();
+    child.kill('SIGKILL');
+    void stopServer(child, dbName).finally(() => process.exit(130));
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -548,9 +605,15 @@ async function main(): Promise<number> {
     idleLoad = await machineLoad(2000);
     console.log(`[bench] machine load before starting: ${fmt(idleLoad ?? NaN, 2)} cores busy`);
 
+    if (params.prefill > 0 && !abort.signal.aborted) {
+      console.log(`[bench] prefilling ${params.prefill} interactions…`);
+      const r = await runBatches(server, tails, 600, params.prefill);
+      if (r.errors) throw new Error(`prefill failed: ${r.errorSamples.join('; ')}`);
+    }
+
     const summary: string[] = [];
-    let batch: { r: BatchResult; s: ServerStats; p: PgDelta } | undefined;
-    let single: { r: SingleResult; s: ServerStats; p: PgDelta } | undefined;
+    let batch: { r: BatchResult; s: ServerStats; p: PgDelta; before: number } | undefined;
+    let single: { r: SingleResult; s: ServerStats; p: PgDelta; before: number } | undefined;
 
     if (phases.has('batch') && !abort.signal.aborted) {
       if (params.batchWarmupS > 0) {
@@ -558,13 +621,14 @@ async function main(): Promise<number> {
         await runBatches(server, tails, params.batchWarmupS);
       }
       if (checkpointFirst) await admin.query('checkpoint');
-      console.log(`[bench] batches of ${params.batchSize}, ${params.connections} connections, ${params.batchDurationS} s…`);
+      const before = (await countRows(server.ready.dbUrl)).interactions;
+      console.log(`[bench] batches of ${params.batchSize}, ${params.connections} connections, ${params.batchDurationS} s, table holds ${before} interactions…`);
       const pg0 = await pgSnapshot(admin);
       server.reset();
       const r = await runBatches(server, tails, params.batchDurationS);
       const s = await server.stats();
       const p = pgDelta(pg0, await pgSnapshot(admin));
-      batch = { r, s, p };
+      batch = { r, s, p, before };
       const secs = r.window.ms / 1000;
       console.log(
         [
@@ -585,13 +649,16 @@ async function main(): Promise<number> {
         await runSingles(server, tails, params.singleWarmupS);
       }
       if (checkpointFirst) await admin.query('checkpoint');
-      console.log(`[bench] single posts, open loop at ${params.rate}/s, ${params.singleDurationS} s, up to ${params.sockets} keep-alive connections…`);
+      const before = (await countRows(server.ready.dbUrl)).interactions;
+      console.log(
+        `[bench] single posts, open loop at ${params.rate}/s, ${params.singleDurationS} s, up to ${params.sockets} keep-alive connections, table holds ${before} interactions…`,
+      );
       const pg0 = await pgSnapshot(admin);
       server.reset();
       const r = await runSingles(server, tails, params.singleDurationS);
       const s = await server.stats();
       const p = pgDelta(pg0, await pgSnapshot(admin));
-      single = { r, s, p };
+      single = { r, s, p, before };
       console.log(
         [
           `[bench] single phase: ${r.sent}/${r.scheduled} sent, ${r.ok} ok (201), ${r.errors} errors; statuses ${JSON.stringify(r.statuses)}`,
@@ -623,7 +690,7 @@ async function main(): Promise<number> {
       `machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}; node ${process.version}; ` +
         `server and generator in separate processes, Postgres on 127.0.0.1:5432 (pool max ${server.ready.poolMax})`,
     );
-    summary.push(`params: ${JSON.stringify({ ...params, checkpointFirst })}`);
+    summary.push(`params: ${JSON.stringify({ ...params, checkpointFirst, withFeedback })}`);
     summary.push(
       `machine load before the run: ${fmt(idleLoad ?? NaN, 2)} cores busy` +
         ((idleLoad ?? 0) > 0.25 ? ' — WARNING: other work is running on this machine; the figures below are skewed by it' : ''),
@@ -635,8 +702,10 @@ async function main(): Promise<number> {
         `[1] batches of ${params.batchSize}, ${params.connections} connections, ${fmt(secs, 1)} s: ` +
           `${fmt(r.stored / secs, 0)} interactions/s, ${fmt(r.batches / secs, 2)} batches/s, ` +
           `batch latency p50 ${fmt(r.latency.p50)} ms / p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}`,
+        `    table held ${batch.before} interactions at the start`,
         `    ${cpuLine(r.window, batch.s)}`,
         `    ${pgLine(batch.p, r.window.ms)}`,
+        ...warning(disturbances(r.window, batch.s, batch.p)),
       );
     }
     if (single) {
@@ -644,8 +713,10 @@ async function main(): Promise<number> {
       summary.push(
         `[2] single posts, open loop at ${params.rate}/s for ${params.singleDurationS} s: achieved ${fmt(r.ok / (r.spanMs / 1000), 1)}/s, ` +
           `latency p50 ${fmt(r.latency.p50)} / p90 ${fmt(r.latency.p90)} / p99 ${fmt(r.latency.p99)} / p99.9 ${fmt(r.latency.p999)} / max ${fmt(r.latency.max)} ms, errors ${r.errors}`,
+        `    table held ${single.before} interactions at the start; server-side transaction p99 ${fmt(single.s.transaction.p99)} ms, pool acquire p99 ${fmt(single.s.poolAcquire.p99)} ms`,
         `    ${cpuLine(r.window, single.s)}`,
         `    ${pgLine(single.p, r.window.ms)}`,
+        ...warning(disturbances(r.window, single.s, single.p)),
       );
     }
     if (rows) {
@@ -660,7 +731,7 @@ async function main(): Promise<number> {
     summary.push('==================================================================');
     console.log(summary.join('\n'));
   } catch (e) {
-    console.error('[bench] failed:', e);
+    console.error('[bench] failed:', e, abortReason ? `(${abortReason})` : '');
     exitCode = 1;
   } finally {
     await admin.end().catch(() => {});

@@ -9,8 +9,10 @@ export interface IngestInput {
   source: string;
   /** Teacher model for chat-log lines that do not name one. */
   defaultModel?: string;
-  /** Bytes per chunk activity; default 4 MiB. */
+  /** Bytes per checkpointed chunk (default 8 MiB); one activity call imports a span of up to 8 chunks. */
   chunkBytes?: number;
+  /** Span activities per workflow run before continuing as new (default 200); bounds the history size. */
+  spansPerRun?: number;
   /** Carried across continueAsNew; absent on the first run. */
   state?: IngestState;
 }
@@ -37,8 +39,8 @@ const { startIngestRun, importChunk, finishIngestRun } = proxyActivities<Activit
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: ['InputError'] },
 });
 
-/** Chunks per run before continuing as new; keeps history small however large the import. */
-const CHUNKS_PER_RUN = 200;
+/** Span activities per run before continuing as new; keeps history small however large the import. */
+const SPANS_PER_RUN = 200;
 
 /**
  * Imports JSONL interaction logs file by file, chunk by chunk. Each chunk's offset is the checkpoint: the workflow
@@ -56,14 +58,14 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
   }
   setHandler(ingestProgressQuery, () => state);
 
-  let chunks = 0;
+  let spans = 0;
   while (state.fileIndex < state.files.length) {
-    if (chunks >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (spans >= (input.spansPerRun ?? SPANS_PER_RUN) || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof ingestWorkflow>({ ...input, state });
     }
     const file = state.files[state.fileIndex]!;
     const r: ChunkResult = await importChunk({ runId: state.runId, tenantId: input.tenantId, source: input.source, file, offset: state.offset, line: state.line, defaultModel: input.defaultModel, chunkBytes: input.chunkBytes });
-    chunks++;
+    spans++;
     state.totals.lines += r.lines;
     state.totals.stored += r.stored;
     state.totals.duplicates += r.duplicates;

@@ -53,12 +53,13 @@ const API: Config['api'] = { host: '127.0.0.1', port: 0, bodyLimitBytes: 10 * 10
 const TENANT = 'bench';
 
 async function main(): Promise<void> {
-  const testDb = await createTestDatabase('bench');
+  // Handlers first: a signal while the database is being created must still drop it.
+  const created = createTestDatabase('bench');
   let stopping: Promise<void> | undefined;
   let app: Awaited<ReturnType<typeof buildApi>> | undefined;
   const stop = (code: number) => {
     stopping ??= (async () => {
-      // A stuck close must not keep the database (or the process) around.
+      // A stuck close must not keep the process around (the parent drops the database in that case).
       const guard = setTimeout(() => process.exit(code || 1), 15_000);
       guard.unref();
       try {
@@ -67,9 +68,9 @@ async function main(): Promise<void> {
         console.error('[api-server] close failed:', e);
       }
       try {
-        await testDb.drop();
+        await (await created).drop();
       } catch (e) {
-        console.error(`[api-server] could not drop database ${testDb.name}:`, e);
+        console.error('[api-server] could not drop the bench database:', e);
       }
       process.exit(code);
     })();
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   });
 
   try {
+    const testDb = await created;
     const db = testDb.database.db;
     const pool = testDb.database.pool!;
     await ensureTenant(db, TENANT);

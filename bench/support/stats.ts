@@ -44,15 +44,18 @@ export function fmtSummary(s: Summary, unit = 'ms'): string {
   return `p50 ${fmt(s.p50)} / p90 ${fmt(s.p90)} / p99 ${fmt(s.p99)} / p99.9 ${fmt(s.p999)} / max ${fmt(s.max)} ${unit} (n=${s.count}, mean ${fmt(s.mean)})`;
 }
 
-/** Whole-machine CPU time from /proc/stat (Linux): busy, waiting on I/O (idle with I/O pending), total; undefined elsewhere. */
-export function machineCpuTicks(): { busy: number; iowait: number; total: number } | undefined {
+/**
+ * Whole-machine CPU time from /proc/stat (Linux): busy, waiting on I/O (idle with I/O pending), stolen by the
+ * hypervisor (counted in busy), total; undefined elsewhere.
+ */
+export function machineCpuTicks(): { busy: number; iowait: number; steal: number; total: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     const iowait = f[4] ?? 0;
     const idle = (f[3] ?? 0) + iowait;
     const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, iowait, total };
+    return { busy: total - idle, iowait, steal: f[7] ?? 0, total };
   } catch {
     return undefined;
   }
@@ -68,35 +71,34 @@ export interface ProcCpu {
 }
 
 /**
- * CPU ticks (1/100 s on Linux) of the live processes, summed per group; `classify` names a process's group (and
- * whether its reaped children count too) or leaves it out. Undefined where there is no /proc.
+ * The live processes whose command name passes `match`, with their CPU ticks (1/100 s on Linux) from
+ * /proc/<pid>/stat and command line; undefined where there is no /proc.
  */
-export function cpuTicksByGroup(classify: (p: ProcCpu) => { group: string; withChildren?: boolean } | undefined): Map<string, number> | undefined {
+export function procCpuSnapshot(match: (comm: string) => boolean): ProcCpu[] | undefined {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
     return undefined;
   }
-  const groups = new Map<string, number>();
+  const out: ProcCpu[] = [];
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      if (!match(comm)) continue;
       const f = stat.slice(close + 2).split(' ');
-      const p: ProcCpu = {
+      out.push({
         pid: Number(pid),
-        comm: stat.slice(stat.indexOf('(') + 1, close),
-        cmdline: '',
+        comm,
+        cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim(),
         ticks: Number(f[11]) + Number(f[12]), // utime, stime
         childTicks: Number(f[13]) + Number(f[14]), // cutime, cstime
-      };
-      if (p.comm === 'postgres') p.cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const c = classify(p);
-      if (c) groups.set(c.group, (groups.get(c.group) ?? 0) + p.ticks + (c.withChildren ? p.childTicks : 0));
+      });
     } catch {
       /* exited meanwhile */
     }
   }
-  return groups;
+  return out;
 }

@@ -14,7 +14,7 @@ export function registerIngestCommands(program: Command): void {
     .description('import JSONL interaction logs (OpenAI chat format) from s3://bucket/prefix or a local file/folder through the ingest workflow')
     .requiredOption('--tenant <id>', 'tenant the interactions belong to')
     .option('--default-model <model>', 'teacher model for lines that do not name one')
-    .option('--chunk-bytes <n>', 'bytes per checkpointed chunk (default 4 MiB)', (v) => positiveInt(v, '--chunk-bytes'))
+    .option('--chunk-bytes <n>', 'bytes per checkpointed chunk (default 8 MiB)', (v) => positiveInt(v, '--chunk-bytes'))
     .option('--no-wait', 'start the workflow and return')
     .action(async (source: string, opts: { tenant: string; defaultModel?: string; chunkBytes?: number; wait: boolean }) => {
       const config = loadConfig();

@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import { ingestChunks, ingestRejections } from '../db/schema';
-import { type StoreResult, insertInteractionsTx } from '../interactions/store';
-import { type RawLine, parseLines } from './lines';
+import { type StoreResult, insertInteractions } from '../interactions/store';
+import { type ParsedLines, type RawLine, parseLines } from './lines';
 
 export interface Reject {
   lineNo: number;
@@ -31,8 +31,9 @@ export interface ChunkCounts {
   rejected: number;
 }
 
-/** Lines per insert statement inside a chunk. */
-const SUB_BATCH = 1000;
+/** Lines per insert statement inside a chunk, and per synchronous validation step. */
+const SUB_BATCH = 500;
+const PARSE_SLICE = 100;
 
 /**
  * Validates and stores one chunk of JSONL lines in ONE transaction together with its rejections and its checkpoint
@@ -47,13 +48,19 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
     const rejects: Reject[] = [...c.rejects];
     const pending: Array<{ lineNos: number[]; insert: Promise<StoreResult[]> }> = [];
     for (let i = 0; i < c.lines.length; i += SUB_BATCH) {
-      const parsed = parseLines(c.lines.slice(i, i + SUB_BATCH), { fileKeyPrefix: `line:${c.fileUri}`, defaultModel: c.defaultModel });
+      const parsed: ParsedLines = { rows: [], rejects: [] };
+      for (let j = i; j < Math.min(i + SUB_BATCH, c.lines.length); j += PARSE_SLICE) {
+        const slice = parseLines(c.lines.slice(j, Math.min(j + PARSE_SLICE, i + SUB_BATCH, c.lines.length)), { fileKeyPrefix: `line:${c.fileUri}`, defaultModel: c.defaultModel });
+        parsed.rows.push(...slice.rows);
+        parsed.rejects.push(...slice.rejects);
+        // node-postgres sends a queued statement only when the event loop handles the previous one's completion:
+        // yielding often keeps Postgres fed while Node validates.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       rejects.push(...parsed.rejects);
-      const insert = insertInteractionsTx(t, c.tenantId, source, parsed.rows.map((r) => r.row));
+      const insert = insertInteractions(t, c.tenantId, source, parsed.rows.map((r) => r.row));
       insert.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
       pending.push({ lineNos: parsed.rows.map((r) => r.lineNo), insert });
-      // Let the query go out on the socket before parsing the next sub-batch.
-      await new Promise((resolve) => setImmediate(resolve));
     }
     let stored = 0;
     let duplicates = 0;

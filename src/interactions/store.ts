@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { interactions } from '../db/schema';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/client';
+import { interactions } from '../db/schema';
 import type { InteractionRow } from './record';
 
 export type StoreStatus = 'stored' | 'duplicate' | 'conflict';
@@ -12,18 +12,17 @@ export interface StoreResult {
 }
 
 /**
- * Inserts interactions for one tenant in one statement, idempotent on (tenant, idempotency key): a key seen before
- * with the same content hash is a `duplicate` (a harmless retry), with another hash a `conflict` (nothing written).
- * Inline feedback of stored/duplicate rows is inserted in the same transaction. Results come back in input order.
- * The batch travels as one JSON document (jsonb_to_recordset): one round trip, and it works the same on PGlite.
+ * Inserts interactions for one tenant, idempotent on (tenant, idempotency key): a key seen before with the same
+ * content hash is a `duplicate` (a harmless retry), with another hash a `conflict` (nothing written). Results come
+ * back in input order.
+ *
+ * One statement does the work, so it is atomic without a transaction and costs one round trip: the batch travels
+ * as one JSON document (jsonb_to_recordset, which PGlite runs too), new rows are inserted, and the inline feedback
+ * of the new rows is inserted in the same statement. (A duplicate needs no feedback insert: feedback is part of the
+ * content hash, so the first write already stored it.) Keys the insert skipped are then looked up by index.
+ * `db` may be a transaction (the ingest checkpoint commits with its rows).
  */
 export async function insertInteractions(db: Db, tenantId: string, source: string, rows: InteractionRow[]): Promise<StoreResult[]> {
-  if (rows.length === 0) return [];
-  return db.transaction(async (tx) => insertInteractionsTx(tx as unknown as Db, tenantId, source, rows));
-}
-
-/** The same, inside a caller's transaction (the ingest checkpoint commits with the rows). */
-export async function insertInteractionsTx(tx: Db, tenantId: string, source: string, rows: InteractionRow[]): Promise<StoreResult[]> {
   if (rows.length === 0) return [];
   // Key order makes concurrent batches take row locks in the same order, so overlapping batches cannot deadlock.
   const ordered = [...rows].sort((a, b) => (a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0));
@@ -43,60 +42,63 @@ export async function insertInteractionsTx(tx: Db, tenantId: string, source: str
       c: r.costUsd,
       l: r.latencyMs,
       md: r.metadata,
+      fk: r.feedback?.kind ?? null,
+      fca: r.feedback?.corrected_answer ?? null,
+      fs: r.feedback?.score ?? null,
     })),
   );
-  const existing = rowsOf<{ id: string | number; idempotency_key: string; content_hash: string; inserted: boolean }>(
-    await tx.execute(sql`
+  const withFeedback = rows.some((r) => r.feedback);
+  // `input` referenced once is inlined by Postgres; referenced twice (for inline feedback) it is materialised, which
+  // costs a copy of the whole batch: so the feedback insert is only part of the statement when a row carries feedback.
+  const feedbackInsert = withFeedback
+    ? sql`, fb as (
+        insert into feedback (tenant_id, interaction_id, idempotency_key, content_hash, kind, corrected_answer, score, source)
+        select ${tenantId}, ins.id, 'inline:' || ins.idempotency_key, ins.content_hash, input.fk, input.fca, input.fs, ${source}
+        from ins join input on input.k = ins.idempotency_key and input.h = ins.content_hash
+        where input.fk is not null
+        on conflict (tenant_id, idempotency_key) do nothing)`
+    : sql``;
+  const inserted = rowsOf<{ id: string | number; idempotency_key: string }>(
+    await db.execute(sql`
       with input as (
         select * from jsonb_to_recordset(${payload}::jsonb) as x(
           k text, h text, t timestamptz, m text, msg jsonb, p jsonb, r jsonb, q text, a text,
-          pt integer, ct integer, c double precision, l integer, md jsonb)
+          pt integer, ct integer, c double precision, l integer, md jsonb, fk text, fca text, fs real)
       ), ins as (
         insert into interactions (tenant_id, idempotency_key, content_hash, source, occurred_at, teacher_model, messages,
           request_params, response, query_text, answer_text, prompt_tokens, completion_tokens, cost_usd, latency_ms, metadata)
         select ${tenantId}, k, h, ${source}, t, m, msg, p, r, q, a, pt, ct, c, l, md from input
         on conflict (tenant_id, idempotency_key) do nothing
         returning id, idempotency_key, content_hash
-      )
-      select id, idempotency_key, content_hash, true as inserted from ins
-      union all
-      select i.id, i.idempotency_key, i.content_hash, false from interactions i
-      where i.tenant_id = ${tenantId} and i.idempotency_key in (select k from input)
-        and i.idempotency_key not in (select idempotency_key from ins)`),
+      )${feedbackInsert}
+      select id, idempotency_key from ins`),
   );
-  const byKey = new Map(existing.map((e) => [e.idempotency_key, e]));
-  // A key inserted by a concurrent transaction that committed while this statement waited on it is skipped by
-  // ON CONFLICT but invisible to the statement's snapshot; a new statement sees it.
-  const unseen = [...new Set(rows.map((r) => r.idempotencyKey).filter((k) => !byKey.has(k)))];
-  if (unseen.length) {
-    const late = await tx
+  const insertedIds = new Map(inserted.map((e) => [e.idempotency_key, Number(e.id)]));
+  // Keys the insert skipped already existed, or were inserted by a concurrent transaction that committed while this
+  // statement waited on it. A new statement (new snapshot) sees both, through the unique index.
+  const skipped = [...new Set(rows.map((r) => r.idempotencyKey).filter((k) => !insertedIds.has(k)))];
+  const existing = new Map<string, { id: number; hash: string }>();
+  if (skipped.length) {
+    const found = await db
       .select({ id: interactions.id, key: interactions.idempotencyKey, hash: interactions.contentHash })
       .from(interactions)
-      .where(and(eq(interactions.tenantId, tenantId), inArray(interactions.idempotencyKey, unseen)));
-    for (const e of late) byKey.set(e.key, { id: e.id, idempotency_key: e.key, content_hash: e.hash, inserted: false });
+      .where(and(eq(interactions.tenantId, tenantId), inArray(interactions.idempotencyKey, skipped)));
+    for (const e of found) existing.set(e.key, { id: e.id, hash: e.hash });
   }
-  const claimed = new Set<string>();
-  const results = rows.map((r): StoreResult => {
-    const e = byKey.get(r.idempotencyKey)!;
-    const id = Number(e.id);
-    // The first occurrence of a key in a freshly inserted batch is the stored one; repeats within the batch are retries.
-    if (e.inserted && !claimed.has(r.idempotencyKey)) {
-      claimed.add(r.idempotencyKey);
-      return { status: 'stored', id, idempotencyKey: r.idempotencyKey };
+  const stored = new Map<string, string>(); // key -> hash of the occurrence this batch stored
+  return rows.map((r): StoreResult => {
+    const key = r.idempotencyKey;
+    const id = insertedIds.get(key);
+    if (id !== undefined) {
+      // The first occurrence of a freshly inserted key is the stored one (the sort is stable); repeats are retries.
+      const hash = stored.get(key);
+      if (hash === undefined) {
+        stored.set(key, r.contentHash);
+        return { status: 'stored', id, idempotencyKey: key };
+      }
+      return { status: hash === r.contentHash ? 'duplicate' : 'conflict', id, idempotencyKey: key };
     }
-    return { status: e.content_hash === r.contentHash ? 'duplicate' : 'conflict', id, idempotencyKey: r.idempotencyKey };
+    const prior = existing.get(key)!;
+    return { status: prior.hash === r.contentHash ? 'duplicate' : 'conflict', id: prior.id, idempotencyKey: key };
   });
-  const inline = rows.flatMap((r, i) =>
-    r.feedback && results[i]!.status !== 'conflict'
-      ? [{ i: results[i]!.id, k: `inline:${r.idempotencyKey}`, h: r.contentHash, kind: r.feedback.kind, ca: r.feedback.corrected_answer ?? null, s: r.feedback.score ?? null }]
-      : [],
-  );
-  if (inline.length) {
-    await tx.execute(sql`
-      insert into feedback (tenant_id, interaction_id, idempotency_key, content_hash, kind, corrected_answer, score, source)
-      select ${tenantId}, i, k, h, kind, ca, s, ${source}
-      from jsonb_to_recordset(${JSON.stringify(inline)}::jsonb) as x(i bigint, k text, h text, kind text, ca text, s real)
-      on conflict (tenant_id, idempotency_key) do nothing`);
-  }
-  return results;
 }

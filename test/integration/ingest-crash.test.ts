@@ -27,8 +27,8 @@ it('a worker killed mid-import (SIGKILL) and restarted completes the import with
 
   const first = spawnCli(['worker'], s.env);
   await first.waitFor(/worker polling/);
-  // ~240 chunks of 24 KiB: enough checkpoints to kill in the middle, and more than one continueAsNew run.
-  const handle = await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/imports/crash-it/log.jsonl`, chunkBytes: 24 * 1024 });
+  // ~240 chunks of 24 KiB (30 spans): enough checkpoints to kill in the middle, and several continueAsNew runs.
+  const handle = await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/imports/crash-it/log.jsonl`, chunkBytes: 24 * 1024, spansPerRun: 5 });
 
   const deadline = Date.now() + 120_000;
   let committed = 0;
