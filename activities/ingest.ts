@@ -22,7 +22,7 @@ export interface IngestDeps {
   blobConfig: Config['blob'];
 }
 
-export interface ChunkInput {
+export interface SpanInput {
   runId: string;
   tenantId: string;
   source: string;
@@ -34,7 +34,7 @@ export interface ChunkInput {
   chunkBytes?: number;
 }
 
-export interface ChunkResult {
+export interface SpanResult {
   nextOffset: number;
   nextLine: number;
   eof: boolean;
@@ -75,11 +75,11 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
      * soon as it is split, so the next chunk is read and validated while the previous one commits, on a second
      * connection: Node and Postgres work at the same time.
      */
-    async importChunk(input: ChunkInput): Promise<ChunkResult> {
+    async importSpan(input: SpanInput): Promise<SpanResult> {
       const ctx = Context.current();
       const { store } = storeForSource(input.source, blobConfig);
       const chunkBytes = input.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-      const total: ChunkResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0 };
+      const total: SpanResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0 };
       const add = (c: { lines: number; stored: number; duplicates: number; rejected: number }) => {
         total.lines += c.lines;
         total.stored += c.stored;
@@ -120,7 +120,7 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
     },
 
     /** Writes the rejected-lines report to the blob store and closes the run record. Idempotent. */
-    async finishIngestRun(input: { runId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
+    async finishIngestRun(input: { runId: string; tenantId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
       const rejected = await db
         .select()
         .from(ingestRejections)
@@ -128,7 +128,8 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
         .orderBy(ingestRejections.sourceUri, ingestRejections.lineNo);
       let reportUri: string | null = null;
       if (rejected.length) {
-        const key = `reports/ingest/${input.runId.replace(/[^A-Za-z0-9._-]+/g, '_')}.rejected.jsonl`;
+        // runId is `<workflow id>@<first run id>`; the run id (a UUID) names the report, the tenant groups them.
+        const key = `reports/ingest/${input.tenantId}/${input.runId.split('@').pop()}.rejected.jsonl`;
         await blob.put(key, rejected.map((r) => JSON.stringify({ source: r.sourceUri, line: r.lineNo, reason: r.reason, excerpt: r.excerpt })).join('\n') + '\n', { contentType: 'application/x-ndjson' });
         reportUri = blob.uri(key);
       }

@@ -554,8 +554,11 @@ function serverLines(s: ServerStats, route: string): string[] {
   const h = s.handler[route];
   return [
     `  server: handler ${h ? fmtSummary(h) : '-'}`,
-    `  server: db transaction ${fmtSummary(s.transaction)}`,
-    `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`,
+    // Single posts and batches are one statement each (no explicit transaction): these lines appear only if some
+    // path opens one.
+    ...(s.transaction.count
+      ? [`  server: db transaction ${fmtSummary(s.transaction)}`, `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`]
+      : []),
     ...Object.entries(s.statements).map(([kind, v]) => `  server: statement ${kind.padEnd(19)} ${fmtSummary(v)}`),
     `  server: event-loop delay (beyond the 10 ms sampling interval) p50 ${fmt(s.eventLoopDelay.p50)} / p99 ${fmt(s.eventLoopDelay.p99)} / max ${fmt(s.eventLoopDelay.max)} ms`,
   ];
@@ -713,7 +716,7 @@ async function main(): Promise<number> {
       summary.push(
         `[2] single posts, open loop at ${params.rate}/s for ${params.singleDurationS} s: achieved ${fmt(r.ok / (r.spanMs / 1000), 1)}/s, ` +
           `latency p50 ${fmt(r.latency.p50)} / p90 ${fmt(r.latency.p90)} / p99 ${fmt(r.latency.p99)} / p99.9 ${fmt(r.latency.p999)} / max ${fmt(r.latency.max)} ms, errors ${r.errors}`,
-        `    table held ${single.before} interactions at the start; server-side transaction p99 ${fmt(single.s.transaction.p99)} ms, pool acquire p99 ${fmt(single.s.poolAcquire.p99)} ms`,
+        `    table held ${single.before} interactions at the start${single.s.transaction.count ? `; server-side transaction p99 ${fmt(single.s.transaction.p99)} ms, pool acquire p99 ${fmt(single.s.poolAcquire.p99)} ms` : ''}`,
         `    ${cpuLine(r.window, single.s)}`,
         `    ${pgLine(single.p, r.window.ms)}`,
         ...warning(disturbances(r.window, single.s, single.p)),

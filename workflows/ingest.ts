@@ -1,5 +1,5 @@
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { ChunkResult, IngestTotals } from '../activities/ingest';
+import type { SpanResult, IngestTotals } from '../activities/ingest';
 import type { Activities } from '../activities';
 import type { SourceFile } from '../src/ingest/source';
 
@@ -33,7 +33,7 @@ export interface IngestResult extends IngestTotals {
 
 export const ingestProgressQuery = defineQuery<IngestState | undefined>('progress');
 
-const { startIngestRun, importChunk, finishIngestRun } = proxyActivities<Activities>({
+const { startIngestRun, importSpan, finishIngestRun } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: ['InputError'] },
@@ -64,7 +64,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
       await continueAsNew<typeof ingestWorkflow>({ ...input, state });
     }
     const file = state.files[state.fileIndex]!;
-    const r: ChunkResult = await importChunk({ runId: state.runId, tenantId: input.tenantId, source: input.source, file, offset: state.offset, line: state.line, defaultModel: input.defaultModel, chunkBytes: input.chunkBytes });
+    const r: SpanResult = await importSpan({ runId: state.runId, tenantId: input.tenantId, source: input.source, file, offset: state.offset, line: state.line, defaultModel: input.defaultModel, chunkBytes: input.chunkBytes });
     spans++;
     state.totals.lines += r.lines;
     state.totals.stored += r.stored;
@@ -79,6 +79,6 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
       state.line = r.nextLine;
     }
   }
-  const { reportUri } = await finishIngestRun({ runId: state.runId, totals: state.totals });
+  const { reportUri } = await finishIngestRun({ runId: state.runId, tenantId: input.tenantId, totals: state.totals });
   return { runId: state.runId, reportUri, ...state.totals };
 }

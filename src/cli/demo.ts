@@ -13,7 +13,9 @@ import { ingestProgressQuery } from '../../workflows/ingest';
 export async function runDemo(config: Config, opts: { dataset: SharedDatasetName; limit?: number }): Promise<void> {
   const step = (s: string) => console.log(`\n== ${s}`);
   step('starting the local stack');
-  const stack = await startLocalStack({ ...config, api: { ...config.api, port: 0 } }, { temporal: 'ephemeral', api: true, log: (l) => console.log(`   ${l}`) });
+  // The demo prints its own progress; services log warnings only unless LOG_LEVEL asks for more.
+  const quiet = process.env.LOG_LEVEL ? config.logLevel : 'warn';
+  const stack = await startLocalStack({ ...config, logLevel: quiet, api: { ...config.api, port: 0 } }, { temporal: 'ephemeral', api: true, log: (l) => console.log(`   ${l}`) });
   try {
     step(`writing a teacher log from the shared data set ${opts.dataset}`);
     const examples = loadSharedDataset(opts.dataset).slice(0, opts.limit);
@@ -31,7 +33,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
       const started = Date.now();
       const timer = setInterval(async () => {
         const p = await handle.query(ingestProgressQuery).catch(() => undefined);
-        if (p) console.log(`   … ${p.totals.lines} lines read, ${p.totals.stored} stored, ${p.totals.duplicates} already known, ${p.totals.rejected} rejected`);
+        if (p?.totals.lines) console.log(`   … ${p.totals.lines} lines read, ${p.totals.stored} stored, ${p.totals.duplicates} already known, ${p.totals.rejected} rejected`);
       }, 1000);
       const r = await handle.result().finally(() => clearInterval(timer));
       console.log(`   done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.stored} stored, ${r.duplicates} already known, ${r.rejected} rejected`);

@@ -7,7 +7,7 @@ import { openBlobStore } from '../blob';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
 import { startLocalStack } from '../dev/stack';
-import { createWorker } from '../temporal/worker';
+import { createWorker, installWorkerRuntime } from '../temporal/worker';
 
 /** Long-running processes: migrate, api, worker, dev. */
 export function registerServiceCommands(program: Command): void {
@@ -44,6 +44,7 @@ export function registerServiceCommands(program: Command): void {
     .addOption(new Option('--queue <queue>', 'which task queue').choices(['cpu', 'gpu']).default('cpu'))
     .action(async (opts: { queue: 'cpu' | 'gpu' }) => {
       const config = loadConfig();
+      installWorkerRuntime(config.logLevel);
       if (opts.queue === 'gpu') {
         const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities(), workflows: false });
         console.log(`worker polling ${config.temporal.gpuTaskQueue}`);

@@ -7,7 +7,7 @@ import { buildApi } from '../api/server';
 import { type BlobStore, openBlobStore } from '../blob';
 import type { Config } from '../config';
 import { type Database, openDatabase } from '../db/client';
-import { createWorker, type WorkerHandle } from '../temporal/worker';
+import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
 import { createApiKey, ensureTenant, tenantForKey } from '../tenants';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
 
@@ -66,6 +66,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
     await ensureTenant(database.db, DEV_TENANT);
     const apiKey = await devApiKey(config, database);
 
+    installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob }) }),
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities(), workflows: false }),

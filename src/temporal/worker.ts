@@ -1,9 +1,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
+
+const SDK_LEVELS = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' } as const;
+
+/**
+ * Sets the Temporal SDK's log level from LOG_LEVEL. The runtime is process-wide and can be installed once, before
+ * the first worker; later calls are no-ops.
+ */
+export function installWorkerRuntime(level: keyof typeof SDK_LEVELS): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger(SDK_LEVELS[level]) });
+  } catch {
+    // already installed (a second worker in this process, or a test harness)
+  }
+}
 
 export interface WorkerHandle {
   worker: Worker;
