@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // Postgres database) started once by test/support/global-setup.ts.
 export default defineConfig({
   test: {
+    // Node 20 is supported by the pinned AWS SDK; its warning about future releases is noise in test output.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
       {
