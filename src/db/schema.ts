@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, check, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** A customer of the platform; every row below belongs to exactly one. */
 export const tenants = pgTable('tenants', {
@@ -135,4 +135,91 @@ export const ingestRejections = pgTable(
     excerpt: text('excerpt').notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.sourceUri, t.lineNo] })],
+);
+
+/** Raw bytes (Float32 vectors, little-endian). */
+export const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(v)),
+});
+
+/** Embedding cache: one vector per (model, text hash), so no text is ever embedded twice by the same model. */
+export const embeddings = pgTable(
+  'embeddings',
+  {
+    model: text('model').notNull(),
+    textHash: text('text_hash').notNull(),
+    dims: integer('dims').notNull(),
+    vector: bytea('vector').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.textHash] })],
+);
+
+export const CLUSTER_STATUSES = ['active', 'merged', 'split', 'retired'] as const;
+
+/**
+ * A cluster identity, stable across runs: a later run that finds the same group of queries keeps the id. Ids are
+ * never reused: a cluster that merges into another, splits, or stops appearing changes status and names its
+ * successors, and its id stays retired.
+ */
+export const clusters = pgTable(
+  'clusters',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    status: text('status', { enum: CLUSTER_STATUSES }).notNull(),
+    label: text('label').notNull(),
+    keywords: jsonb('keywords').$type<string[]>().notNull(),
+    embeddingModel: text('embedding_model').notNull(),
+    centroid: bytea('centroid').notNull(),
+    successorIds: jsonb('successor_ids').$type<string[]>().notNull().default([]),
+    firstRunId: text('first_run_id').notNull(),
+    lastRunId: text('last_run_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('clusters_tenant_status_idx').on(t.tenantId, t.status)],
+);
+
+/** A cluster as one run saw it: its size, share of traffic, cohesion and representative queries. */
+export const clusterSnapshots = pgTable(
+  'cluster_snapshots',
+  {
+    runId: text('run_id').notNull().references(() => runs.id),
+    clusterId: text('cluster_id').notNull().references(() => clusters.id),
+    size: integer('size').notNull(),
+    distinctQueries: integer('distinct_queries').notNull(),
+    share: doublePrecision('share').notNull(),
+    cohesion: doublePrecision('cohesion').notNull(),
+    label: text('label').notNull(),
+    keywords: jsonb('keywords').$type<string[]>().notNull(),
+    representatives: jsonb('representatives').$type<Array<{ text: string; count: number }>>().notNull(),
+    centroid: bytea('centroid').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.clusterId] })],
+);
+
+/** Which cluster each interaction of a run's snapshot fell into (unclustered interactions have no row). */
+export const clusterMembers = pgTable(
+  'cluster_members',
+  {
+    runId: text('run_id').notNull().references(() => runs.id),
+    interactionId: bigint('interaction_id', { mode: 'number' }).notNull().references(() => interactions.id),
+    clusterId: text('cluster_id').notNull().references(() => clusters.id),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.interactionId] }), index('cluster_members_cluster_idx').on(t.runId, t.clusterId)],
+);
+
+/** Identity changes a run made: new clusters, splits, merges, retirements. */
+export const clusterEvents = pgTable(
+  'cluster_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    runId: text('run_id').notNull().references(() => runs.id),
+    kind: text('kind', { enum: ['new', 'split', 'merge', 'retire'] }).notNull(),
+    fromIds: jsonb('from_ids').$type<string[]>().notNull(),
+    toIds: jsonb('to_ids').$type<string[]>().notNull(),
+  },
+  (t) => [index('cluster_events_run_idx').on(t.runId)],
 );
