@@ -1,11 +1,13 @@
+import { createClusterActivities, type ClusterDeps } from './cluster';
 import { createIngestActivities, type IngestDeps } from './ingest';
 
-export type ActivityDeps = IngestDeps;
+export type ActivityDeps = IngestDeps & ClusterDeps;
 
 /** Every CPU activity of the `distillery` task queue, built over the dependencies the worker owns. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createIngestActivities(deps),
+    ...createClusterActivities(deps),
   };
 }
 

@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { loadConfig } from '../src/config';
+import { lazyEmbedder } from '../src/embeddings/lazy';
 import { FsBlobStore } from '../src/blob';
 import { loadSharedDataset, toLogRecord } from '../src/datasets/shared';
 import { freePort, startTemporalDevServer, venvBin } from '../src/dev/processes';
@@ -90,7 +92,7 @@ async function main() {
         await ensureTenant(ingestDb.database.db, tenant);
         await ingestDb.database.pool!.query('checkpoint');
         const blob = new FsBlobStore(tmp);
-        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: createActivities({ db: ingestDb.database.db, blob, blobConfig: { kind: 'fs', dir: tmp } }) });
+        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: createActivities({ db: ingestDb.database.db, blob, blobConfig: { kind: 'fs', dir: tmp }, embedder: lazyEmbedder(loadConfig({}).embeddings) }) });
         void worker.run();
         const tc = await connectClient(temporalConfig);
         const t1 = performance.now();

@@ -32,6 +32,13 @@ const envSchema = z.object({
   API_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
   API_BATCH_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  EMBEDDING_PROVIDER: z.enum(['local', 'openai']).default('local'),
+  EMBEDDING_MODEL: z.string().min(1).optional(),
+  EMBEDDING_MODEL_DIR: z.string().min(1).default('models'),
+  OPENAI_BASE_URL: z.url('must be a URL such as http://127.0.0.1:8000/v1').optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  EMBEDDING_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).optional(),
+  EMBEDDING_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -45,7 +52,13 @@ export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; gpuTaskQueue: string; cliPath: string };
   api: { host: string; port: number; bodyLimitBytes: number; batchMaxItems: number };
   logLevel: Env['LOG_LEVEL'];
+  embeddings: EmbeddingsConfig;
 }
+
+/** Query embeddings (src/embeddings): in-process ONNX model (default) or an OpenAI-compatible endpoint. */
+export type EmbeddingsConfig =
+  | { provider: 'local'; model: string; modelDir: string; batchSize: number; threads?: number }
+  | { provider: 'openai'; model: string; baseURL?: string; apiKey?: string; batchSize: number };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -61,6 +74,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (then the AWS default chain is used)');
+  }
+  if (e.EMBEDDING_PROVIDER === 'openai' && !e.EMBEDDING_MODEL) {
+    throw new ConfigError('invalid configuration: EMBEDDING_PROVIDER=openai needs EMBEDDING_MODEL (the model name the endpoint serves, e.g. text-embedding-3-small)');
   }
   const dataDir = path.resolve(e.DISTILLERY_DATA_DIR);
   return {
@@ -88,5 +104,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     api: { host: e.API_HOST, port: e.API_PORT, bodyLimitBytes: e.API_BODY_LIMIT_BYTES, batchMaxItems: e.API_BATCH_MAX_ITEMS },
     logLevel: e.LOG_LEVEL,
+    embeddings:
+      e.EMBEDDING_PROVIDER === 'openai'
+        ? { provider: 'openai', model: e.EMBEDDING_MODEL!, baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, batchSize: e.EMBEDDING_BATCH_SIZE ?? 256 }
+        : {
+            provider: 'local',
+            model: e.EMBEDDING_MODEL ?? 'all-MiniLM-L6-v2',
+            modelDir: path.resolve(e.EMBEDDING_MODEL_DIR),
+            batchSize: e.EMBEDDING_BATCH_SIZE ?? 32,
+            threads: e.EMBEDDING_THREADS,
+          },
   };
 }

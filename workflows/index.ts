@@ -1,2 +1,3 @@
 // The workflow bundle's entry: every workflow the `distillery` task queue runs.
 export { ingestWorkflow, ingestProgressQuery } from './ingest';
+export { clusterWorkflow } from './cluster';

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config';
 import { EmbeddedDatabaseBusyError } from '../db/client';
 import { InputError } from '../errors';
+import { registerClusterCommands } from './clusters';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from './tenants';
@@ -19,6 +20,7 @@ const program = new Command('distillery')
 registerServiceCommands(program);
 registerTenantCommands(program);
 registerIngestCommands(program);
+registerClusterCommands(program);
 
 program
   .command('demo')

@@ -7,6 +7,7 @@ import { openBlobStore } from '../blob';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
 import { startLocalStack } from '../dev/stack';
+import { lazyEmbedder } from '../embeddings/lazy';
 import { createWorker, installWorkerRuntime } from '../temporal/worker';
 
 /** Long-running processes: migrate, api, worker, dev. */
@@ -53,7 +54,7 @@ export function registerServiceCommands(program: Command): void {
       }
       const database = openDatabase(config.database);
       const blob = openBlobStore(config.blob);
-      const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob }) });
+      const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, embedder: lazyEmbedder(config.embeddings) }) });
       console.log(`worker polling ${config.temporal.taskQueue}`);
       // The SDK drains the worker on SIGINT/SIGTERM; run() resolves after in-flight activities finish or time out.
       await w.run();

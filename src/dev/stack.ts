@@ -7,6 +7,7 @@ import { buildApi } from '../api/server';
 import { type BlobStore, openBlobStore } from '../blob';
 import type { Config } from '../config';
 import { type Database, openDatabase } from '../db/client';
+import { lazyEmbedder } from '../embeddings/lazy';
 import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
 import { createApiKey, ensureTenant, tenantForKey } from '../tenants';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
@@ -68,7 +69,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
 
     installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob }) }),
+      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, embedder: lazyEmbedder(config.embeddings) }) }),
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities(), workflows: false }),
     ];
     for (const w of workers) {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { createActivities } from '../../activities';
 import { S3BlobStore } from '../../src/blob';
-import type { Config } from '../../src/config';
+import { type Config, loadConfig } from '../../src/config';
+import { lazyEmbedder } from '../../src/embeddings/lazy';
 import { openDatabase } from '../../src/db/client';
 import { connectClient } from '../../src/temporal/client';
 import { createWorker } from '../../src/temporal/worker';
@@ -50,7 +51,7 @@ export async function connectStack() {
       const handle = await createWorker({
         temporal,
         taskQueue,
-        activities: createActivities({ db: database.db, blob, blobConfig }),
+        activities: createActivities({ db: database.db, blob, blobConfig, embedder: lazyEmbedder(loadConfig({}).embeddings) }),
         workflowBundlePath: stack.workflowBundlePath,
       });
       void handle.run();

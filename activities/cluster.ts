@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { and, eq, gt, gte, inArray, lt, sql } from 'drizzle-orm';
+import type { BlobStore } from '../src/blob';
+import { type ClusterParams, clusterQueries } from '../src/clustering/cluster';
+import { describeClusters } from '../src/clustering/describe';
+import { assignIdentities } from '../src/clustering/identity';
+import { dedupKey, normalizeQuery } from '../src/clustering/normalize';
+import type { Db } from '../src/db/client';
+import { clusterEvents, clusters, clusterSnapshots, interactions, runs, tenants } from '../src/db/schema';
+import { embedWithCache, fromBytes, toBytes } from '../src/embeddings/cache';
+import type { EmbedderSource } from '../src/embeddings/lazy';
+import { InputError } from '../src/errors';
+import { failFastOnInput } from './errors';
+
+export interface ClusterDeps {
+  db: Db;
+  blob: BlobStore;
+  /** The embedder, created on first use (see lazyEmbedder). */
+  embedder: EmbedderSource;
+}
+
+export interface SnapshotInput {
+  runId: string;
+  workflowId: string;
+  tenantId: string;
+  /** ISO times; the period is [from, to). */
+  from?: string;
+  to?: string;
+  /** Only interactions whose latest feedback accepted them (accepted, edited, or score ≥ 0.5). */
+  acceptedOnly?: boolean;
+}
+
+export interface QueriesRef {
+  queriesKey: string;
+  interactions: number;
+  distinct: number;
+}
+
+/** One distinct normalised query of a snapshot: its text, how often it came, and which interactions said it. */
+interface SnapshotQuery {
+  t: string;
+  n: number;
+  ids: number[];
+}
+
+const PAGE = 20_000;
+
+export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
+  const runPrefix = (runId: string) => `clustering/${runId.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
+
+  return {
+    /**
+     * Reads the period's interactions page by page, normalises and masks their queries, collapses exact duplicates
+     * with counts, and writes the distinct queries to the blob store (the workflow only carries the key).
+     */
+    async snapshotQueries(input: SnapshotInput): Promise<QueriesRef> {
+      return failFastOnInput(async () => {
+        const ctx = Context.current();
+        const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
+        if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
+        await db
+          .insert(runs)
+          .values({ id: input.runId, kind: 'cluster', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { from: input.from, to: input.to, acceptedOnly: !!input.acceptedOnly } })
+          .onConflictDoNothing();
+        const byKey = new Map<string, SnapshotQuery>();
+        let total = 0;
+        let after = 0;
+        for (;;) {
+          const conds = [eq(interactions.tenantId, input.tenantId), gt(interactions.id, after)];
+          if (input.from) conds.push(gte(interactions.occurredAt, new Date(input.from)));
+          if (input.to) conds.push(lt(interactions.occurredAt, new Date(input.to)));
+          if (input.acceptedOnly) {
+            conds.push(sql`(select f.kind = any(array['accepted','edited']) or (f.kind = 'score' and f.score >= 0.5)
+              from feedback f where f.interaction_id = ${interactions.id} order by f.created_at desc, f.id desc limit 1)`);
+          }
+          const page = await db.select({ id: interactions.id, q: interactions.queryText }).from(interactions).where(and(...conds)).orderBy(interactions.id).limit(PAGE);
+          for (const row of page) {
+            const normalized = normalizeQuery(row.q);
+            const key = dedupKey(normalized);
+            const entry = byKey.get(key);
+            if (entry) {
+              entry.n++;
+              entry.ids.push(row.id);
+            } else byKey.set(key, { t: normalized.text, n: 1, ids: [row.id] });
+          }
+          total += page.length;
+          ctx.heartbeat({ read: total });
+          if (page.length < PAGE) break;
+          after = page[page.length - 1]!.id;
+        }
+        const queriesKey = `${runPrefix(input.runId)}/queries.jsonl`;
+        await blob.put(queriesKey, [...byKey.values()].map((q) => JSON.stringify(q)).join('\n') + '\n', { contentType: 'application/x-ndjson' });
+        return { queriesKey, interactions: total, distinct: byKey.size };
+      });
+    },
+
+    /** Embeds the distinct queries (cached by model and text hash) and writes the vectors as Float32 to the blob store. */
+    async embedQueries(input: { runId: string; queriesKey: string }): Promise<{ vectorsKey: string; dims: number; model: string }> {
+      const ctx = Context.current();
+      const model = await embedder();
+      const queries = await readQueries(blob, input.queriesKey);
+      const vectors = new Float32Array(queries.length * model.dims);
+      const BATCH = 4096;
+      for (let i = 0; i < queries.length; i += BATCH) {
+        const part = await embedWithCache(db, model, queries.slice(i, i + BATCH).map((q) => q.t));
+        part.forEach((v, j) => vectors.set(v, (i + j) * model.dims));
+        ctx.heartbeat({ embedded: Math.min(queries.length, i + BATCH) });
+      }
+      const vectorsKey = `${runPrefix(input.runId)}/vectors.f32`;
+      await blob.put(vectorsKey, toBytes(vectors));
+      return { vectorsKey, dims: model.dims, model: model.id };
+    },
+
+    /**
+     * Clusters the run's queries, gives the clusters stable identities against the tenant's earlier clusters, and
+     * records everything in one transaction. Idempotent: a run already recorded returns its figures.
+     */
+    async clusterAndRecord(input: { runId: string; tenantId: string; queriesKey: string; vectorsKey: string; dims: number; model: string; params?: Partial<ClusterParams> }) {
+      const ctx = Context.current();
+      const existing = await db.select({ stats: runs.stats, status: runs.status }).from(runs).where(eq(runs.id, input.runId));
+      if (existing[0]?.status === 'completed') return existing[0].stats as ClusterRunStats;
+      const queries = await readQueries(blob, input.queriesKey);
+      const vectors = fromBytes(await blob.get(input.vectorsKey));
+      const weights = queries.map((q) => q.n);
+      ctx.heartbeat({ phase: 'clustering', distinct: queries.length });
+      const result = clusterQueries({ vectors, dims: input.dims, weights }, input.params);
+      const k = result.weight.length;
+      ctx.heartbeat({ phase: 'identities', clusters: k });
+      const prior = await db
+        .select({ id: clusters.id, status: clusters.status, centroid: clusters.centroid })
+        .from(clusters)
+        .where(and(eq(clusters.tenantId, input.tenantId), eq(clusters.embeddingModel, input.model), inArray(clusters.status, ['active', 'retired'])));
+      const identity = assignIdentities(
+        prior.map((p) => ({ id: p.id, status: p.status as 'active' | 'retired', centroid: fromBytes(p.centroid) })),
+        { centroids: result.centroids, dims: input.dims },
+        (c) => `c_${createHash('sha256').update(`${input.tenantId}\n${input.runId}\n${c}`).digest('hex').slice(0, 12)}`,
+      );
+      const described = describeClusters(queries.map((q) => q.t), weights, result.assignment, result.similarity, k);
+      const totalWeight = weights.reduce((a, b) => a + b, 0);
+      const clustered = result.weight.reduce((a, b) => a + b, 0);
+      const stats: ClusterRunStats = {
+        interactions: totalWeight,
+        distinct: queries.length,
+        clusters: k,
+        clusteredShare: totalWeight ? clustered / totalWeight : 0,
+        events: { new: 0, split: 0, merge: 0, retire: 0 },
+      };
+      for (const e of identity.events) stats.events[e.kind]++;
+
+      await db.transaction(async (tx) => {
+        const t = tx as unknown as Db;
+        for (let c = 0; c < k; c++) {
+          const centroid = toBytes(result.centroids.subarray(c * input.dims, (c + 1) * input.dims));
+          const d = described[c]!;
+          await t
+            .insert(clusters)
+            .values({ id: identity.ids[c]!, tenantId: input.tenantId, status: 'active', label: d.label, keywords: d.keywords, embeddingModel: input.model, centroid, firstRunId: input.runId, lastRunId: input.runId })
+            .onConflictDoUpdate({ target: clusters.id, set: { status: 'active', label: d.label, keywords: d.keywords, centroid, lastRunId: input.runId, successorIds: [], updatedAt: sql`now()` } });
+          await t.insert(clusterSnapshots).values({
+            runId: input.runId,
+            clusterId: identity.ids[c]!,
+            size: result.weight[c]!,
+            distinctQueries: result.distinct[c]!,
+            share: totalWeight ? result.weight[c]! / totalWeight : 0,
+            cohesion: result.cohesion[c]!,
+            label: d.label,
+            keywords: d.keywords,
+            representatives: d.representatives,
+            centroid,
+          });
+        }
+        for (const ch of identity.changes) {
+          await t.update(clusters).set({ status: ch.status, successorIds: ch.successorIds, updatedAt: sql`now()` }).where(eq(clusters.id, ch.id));
+        }
+        if (identity.events.length) await t.insert(clusterEvents).values(identity.events.map((e) => ({ runId: input.runId, ...e })));
+        const members: Array<{ i: number; c: string }> = [];
+        queries.forEach((q, i) => {
+          const c = result.assignment[i]!;
+          if (c >= 0) for (const id of q.ids) members.push({ i: id, c: identity.ids[c]! });
+        });
+        for (let i = 0; i < members.length; i += 10_000) {
+          await t.execute(sql`insert into cluster_members (run_id, interaction_id, cluster_id)
+            select ${input.runId}, i, c from jsonb_to_recordset(${JSON.stringify(members.slice(i, i + 10_000))}::jsonb) as x(i bigint, c text)`);
+        }
+        await t.update(runs).set({ status: 'completed', stats, finishedAt: sql`now()` }).where(eq(runs.id, input.runId));
+      });
+      return stats;
+    },
+  };
+}
+
+export interface ClusterRunStats {
+  interactions: number;
+  distinct: number;
+  clusters: number;
+  clusteredShare: number;
+  events: Record<'new' | 'split' | 'merge' | 'retire', number>;
+}
+
+async function readQueries(blob: BlobStore, key: string): Promise<SnapshotQuery[]> {
+  const text = (await blob.get(key)).toString('utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as SnapshotQuery);
+}
