@@ -6,11 +6,13 @@ import { type BatchMatches, Index, MetricKind, ScalarKind } from 'usearch';
  * came. Designed for millions of queries on 2 cores: no pairwise matrix, only nearest-seed searches in an HNSW
  * index whose size is the number of clusters.
  *
- *  1. Leader pass, most frequent queries first: a query joins the nearest seed if cosine ≥ `threshold`, else it
- *     seeds a new cluster. Batched: one multi-threaded ANN search per batch against earlier seeds, plus an exact
- *     check against the seeds created inside the batch.
- *  2. Refinement (`refineIterations` times): centroids are recomputed as weighted means, every query is reassigned
- *     to its nearest centroid (k-means style), and clusters whose centroids are closer than `mergeThreshold` merge.
+ *  1. Leader pass, most frequent queries first: a query joins the nearest running centroid if cosine ≥ `threshold`,
+ *     else it starts a cluster. Batched: one multi-threaded ANN search per batch, plus an exact check against the
+ *     clusters started inside the batch; moved centroids are refreshed in the index after each batch.
+ *  2. Refinement (`refineIterations` times): clusters lighter than `minClusterWeight` are dropped, clusters whose
+ *     centroids are at least `mergeThreshold` similar merge, and every query is reassigned to its nearest centroid,
+ *     its own cluster judged without its own contribution (leave-one-out), so a heavy query cannot hold a cluster
+ *     of its own apart from its group.
  *  3. Queries whose nearest centroid is below `threshold`, and clusters lighter than `minClusterWeight`, become
  *     noise (-1): they stay with the frontier model.
  */
@@ -301,7 +303,9 @@ function finish(vectors: Float32Array, dims: number, weights: ArrayLike<number>,
   kept.forEach((c, i) => (renumber[c] = i));
   const out = new Int32Array(n);
   for (let q = 0; q < n; q++) out[q] = assignment[q]! >= 0 ? renumber[assignment[q]!]! : -1;
-  const centroids = centroidsOf(vectors, dims, weights, out, kept.length);
+  // Every kept cluster has members, so clusters 0..kept.length-1 are exactly the rows of the sums.
+  const { sums } = clusterSums(vectors, dims, weights, out);
+  const { centroids } = normalise(sums, kept.length, dims);
   const weight = new Float64Array(kept.length);
   const distinct = new Int32Array(kept.length);
   const cohesionSum = new Float64Array(kept.length);
@@ -320,23 +324,4 @@ function finish(vectors: Float32Array, dims: number, weights: ArrayLike<number>,
   }
   const cohesion = Float64Array.from(cohesionSum, (s, c) => s / weight[c]!);
   return { assignment: out, centroids, weight, distinct, cohesion, similarity: sim };
-}
-
-/** Weighted means of clusters 0..k-1, L2-normalised; row c belongs to cluster c (an empty cluster's row is zero). */
-function centroidsOf(vectors: Float32Array, dims: number, weights: ArrayLike<number>, assignment: Int32Array, k: number): Float32Array {
-  const sums = new Float64Array(k * dims);
-  for (let q = 0; q < assignment.length; q++) {
-    const c = assignment[q]!;
-    if (c < 0) continue;
-    const w = weights[q]!;
-    for (let j = 0; j < dims; j++) sums[c * dims + j]! += w * vectors[q * dims + j]!;
-  }
-  const out = new Float32Array(k * dims);
-  for (let c = 0; c < k; c++) {
-    let norm = 0;
-    for (let j = 0; j < dims; j++) norm += sums[c * dims + j]! ** 2;
-    norm = Math.sqrt(norm) || 1;
-    for (let j = 0; j < dims; j++) out[c * dims + j] = sums[c * dims + j]! / norm;
-  }
-  return out;
 }
