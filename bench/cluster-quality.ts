@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterQueries } from '../src/clustering/cluster';
 import { scoreClustering } from '../src/clustering/metrics';
-import { dedupKey, normalizeQuery } from '../src/clustering/normalize';
+import { collapseQueries } from '../src/clustering/evaluate';
 import { loadConfig } from '../src/config';
 import { type SharedDatasetName, loadSharedDataset } from '../src/datasets/shared';
 import { openDatabase } from '../src/db/client';
@@ -35,20 +35,7 @@ async function main() {
   try {
     for (const name of args.dataset as SharedDatasetName[]) {
       const examples = loadSharedDataset(name);
-      const index = new Map<string, number>();
-      const texts: string[] = [];
-      const weights: number[] = [];
-      const distinctOf = examples.map((ex) => {
-        const n = normalizeQuery(ex.query);
-        const key = dedupKey(n);
-        if (!index.has(key)) {
-          index.set(key, texts.length);
-          texts.push(n.text);
-          weights.push(0);
-        }
-        weights[index.get(key)!]!++;
-        return index.get(key)!;
-      });
+      const { texts, weights, distinctOf } = collapseQueries(examples.map((ex) => ex.query));
       const vecs = await embedWithCache(database.db, embedder, texts);
       const dims = embedder.dims;
       const vectors = new Float32Array(texts.length * dims);
@@ -59,12 +46,12 @@ async function main() {
       const t0 = performance.now();
       const ours = clusterQueries({ vectors, dims, weights }, { threshold: Number(args.threshold) });
       const oursSec = (performance.now() - t0) / 1000;
-      const oursScore = scoreClustering(distinctOf.map((d) => ours.assignment[d]!), truth, { coverage: 0.6 });
+      const oursScore = scoreClustering(Array.from(distinctOf, (d) => ours.assignment[d]!), truth, { coverage: 0.6 });
 
       writeFileSync(path.join(tmp, 'v.f32'), toBytes(vectors));
       writeFileSync(path.join(tmp, 't.json'), JSON.stringify(texts));
       const out = JSON.parse(execFileSync(PY, ['bench/bertopic_cluster.py', path.join(tmp, 'v.f32'), String(dims), path.join(tmp, 't.json')], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!);
-      const btScore = scoreClustering(distinctOf.map((d) => out.topics[d] as number), truth, { coverage: 0.6 });
+      const btScore = scoreClustering(Array.from(distinctOf, (d) => out.topics[d] as number), truth, { coverage: 0.6 });
 
       for (const [who, s, sec] of [['distillery', oursScore, oursSec], ['BERTopic (UMAP+HDBSCAN)', btScore, out.seconds]] as const) {
         rows.push(

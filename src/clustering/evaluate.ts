@@ -12,22 +12,16 @@ export interface Evaluation {
 }
 
 /**
- * Scores the clustering pipeline (normalise and mask → collapse duplicates → embed → cluster) on a labelled data
- * set. The labels are used only here, to score; the pipeline never sees them. Every example is scored (a duplicate
- * counts as traffic), noise counts as singletons in NMI/ARI and as impure in purity.
+ * Normalises and masks queries and collapses exact duplicates: the distinct texts, how often each came, and which
+ * distinct text each input query became (the same first steps the cluster workflow takes).
  */
-export async function evaluateClustering(
-  dataset: SharedDatasetName,
-  embed: (texts: string[]) => Promise<Float32Array[]>,
-  params: Partial<ClusterParams> = {},
-): Promise<Evaluation> {
-  const examples = loadSharedDataset(dataset);
+export function collapseQueries(queries: string[]): { texts: string[]; weights: number[]; distinctOf: Int32Array } {
   const keyIndex = new Map<string, number>();
   const texts: string[] = [];
   const weights: number[] = [];
-  const distinctOf = new Int32Array(examples.length);
-  examples.forEach((ex, i) => {
-    const n = normalizeQuery(ex.query);
+  const distinctOf = new Int32Array(queries.length);
+  queries.forEach((q, i) => {
+    const n = normalizeQuery(q);
     const key = dedupKey(n);
     let d = keyIndex.get(key);
     if (d === undefined) {
@@ -39,6 +33,21 @@ export async function evaluateClustering(
     weights[d]!++;
     distinctOf[i] = d;
   });
+  return { texts, weights, distinctOf };
+}
+
+/**
+ * Scores the clustering pipeline (normalise and mask → collapse duplicates → embed → cluster) on a labelled data
+ * set. The labels are used only here, to score; the pipeline never sees them. Every example is scored (a duplicate
+ * counts as traffic), noise counts as singletons in NMI/ARI and as impure in purity.
+ */
+export async function evaluateClustering(
+  dataset: SharedDatasetName,
+  embed: (texts: string[]) => Promise<Float32Array[]>,
+  params: Partial<ClusterParams> = {},
+): Promise<Evaluation> {
+  const examples = loadSharedDataset(dataset);
+  const { texts, weights, distinctOf } = collapseQueries(examples.map((ex) => ex.query));
   const t0 = performance.now();
   const vecs = await embed(texts);
   const t1 = performance.now();

@@ -2,17 +2,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { startIngest } from '../../src/ingest/start';
 import { ensureTenant } from '../../src/tenants';
-import { connectStack } from '../support/stack';
+import { useStackWithWorker } from '../support/stack';
 
-type Stack = Awaited<ReturnType<typeof connectStack>>;
-let s: Stack;
-let worker: Awaited<ReturnType<Stack['startWorker']>>;
 const tenant = 'ingest-it';
+const stack = useStackWithWorker(tenant);
 
 /**
  * 1,200 real queries/answers from bitext v2 in two files and two record shapes, plus bad lines of every kind.
@@ -45,33 +43,23 @@ function buildFiles() {
 }
 
 async function count(table: 'interactions' | 'feedback', tenantId = tenant): Promise<number> {
-  return Number(rowsOf<{ n: string }>(await s.db.execute(sql`select count(*) as n from ${sql.identifier(table)} where tenant_id = ${tenantId}`))[0]!.n);
+  return Number(rowsOf<{ n: string }>(await stack().db.execute(sql`select count(*) as n from ${sql.identifier(table)} where tenant_id = ${tenantId}`))[0]!.n);
 }
 
-beforeAll(async () => {
-  s = await connectStack();
-  await ensureTenant(s.db, tenant);
-  worker = await s.startWorker();
-});
-
-afterAll(async () => {
-  await worker?.shutdown();
-  await s?.close();
-});
 
 describe('ingest workflow', () => {
   it('imports JSONL from S3 with exact stored/rejected counts, and a re-run stores nothing twice', async () => {
     const { files, good, bad } = buildFiles();
-    await s.blob.put('imports/ingest-it/part-1.jsonl', files[0]!);
-    await s.blob.put('imports/ingest-it/part-2.jsonl', files[1]!);
-    const source = `s3://${s.stack.bucket}/imports/ingest-it/`;
+    await stack().blob.put('imports/ingest-it/part-1.jsonl', files[0]!);
+    await stack().blob.put('imports/ingest-it/part-2.jsonl', files[1]!);
+    const source = `s3://${stack().stack.bucket}/imports/ingest-it/`;
     // Small chunks so the import crosses many checkpoints (and lines straddle chunk boundaries).
-    const first = await (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
+    const first = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
 
     expect(first).toMatchObject({ files: 2, stored: good, duplicates: 0, rejected: bad });
     expect(await count('interactions')).toBe(good);
     expect(await count('feedback')).toBe(good - Math.ceil(good / 3)); // chat-log lines carry no feedback
-    const rejected = rowsOf<{ line_no: number; reason: string }>(await s.db.execute(sql`select line_no, reason from ingest_rejections where run_id = ${first.runId} order by source_uri, line_no`));
+    const rejected = rowsOf<{ line_no: number; reason: string }>(await stack().db.execute(sql`select line_no, reason from ingest_rejections where run_id = ${first.runId} order by source_uri, line_no`));
     expect(rejected).toHaveLength(bad);
     expect(rejected.map((r) => r.reason).join('\n')).toMatch(/malformed JSON/);
     expect(rejected.map((r) => r.reason).join('\n')).toMatch(/request\.messages: required/);
@@ -79,14 +67,14 @@ describe('ingest workflow', () => {
     expect(rejected.map((r) => r.reason).join('\n')).toMatch(/idempotency_key: "response:chatcmpl-shared-5" was already stored with different content/);
     expect(rejected[0]!.line_no).toBe(101); // line numbers are 1-based file lines
     // The report lists every rejected line with its reason.
-    const reportKey = first.reportUri!.replace(`s3://${s.stack.bucket}/`, '');
-    const report = (await s.blob.get(reportKey)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const reportKey = first.reportUri!.replace(`s3://${stack().stack.bucket}/`, '');
+    const report = (await stack().blob.get(reportKey)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(report).toHaveLength(bad);
 
-    const chatLog = rowsOf<{ teacher_model: string; idempotency_key: string }>(await s.db.execute(sql`select teacher_model, idempotency_key from interactions where tenant_id = ${tenant} and idempotency_key like 'line:%' limit 1`));
+    const chatLog = rowsOf<{ teacher_model: string; idempotency_key: string }>(await stack().db.execute(sql`select teacher_model, idempotency_key from interactions where tenant_id = ${tenant} and idempotency_key like 'line:%' limit 1`));
     expect(chatLog[0]!.teacher_model).toBe('gpt-4o-mini');
 
-    const second = await (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
+    const second = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
     expect(second).toMatchObject({ files: 2, stored: 0, duplicates: good, rejected: bad });
     expect(second.runId).not.toBe(first.runId);
     expect(await count('interactions')).toBe(good);
@@ -98,12 +86,12 @@ describe('ingest workflow', () => {
     const file = path.join(dir, 'log.jsonl');
     const examples = loadSharedDataset('banking77').slice(0, 50);
     writeFileSync(file, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `local-${i}` })).join('\n'));
-    await ensureTenant(s.db, 'ingest-local');
-    const res = await (await startIngest(s.client, s.taskQueue, { tenantId: 'ingest-local', source: file })).result();
+    await ensureTenant(stack().db, 'ingest-local');
+    const res = await (await startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-local', source: file })).result();
     expect(res).toMatchObject({ files: 1, stored: 50, rejected: 0 });
     expect(await count('interactions', 'ingest-local')).toBe(50);
 
-    const failing = await startIngest(s.client, s.taskQueue, { tenantId: 'nobody', source: file });
+    const failing = await startIngest(stack().client, stack().taskQueue, { tenantId: 'nobody', source: file });
     await expect(failing.result()).rejects.toMatchObject({ cause: { cause: { message: expect.stringMatching(/unknown tenant "nobody".*distillery tenant create nobody/) } } });
   });
 });

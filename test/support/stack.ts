@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createActivities } from '../../activities';
 import { S3BlobStore } from '../../src/blob';
 import { type Config, loadConfig } from '../../src/config';
@@ -7,6 +7,7 @@ import { lazyEmbedder } from '../../src/embeddings/lazy';
 import { openDatabase } from '../../src/db/client';
 import { connectClient } from '../../src/temporal/client';
 import { createWorker } from '../../src/temporal/worker';
+import { ensureTenant } from '../../src/tenants';
 import type {} from './provided';
 
 /** Connections to the stack global-setup started; each test file uses its own tenant and task queue. */
@@ -63,4 +64,25 @@ export async function connectStack() {
       blob.client.destroy();
     },
   };
+}
+
+export type Stack = Awaited<ReturnType<typeof connectStack>>;
+
+/**
+ * Registers the usual hooks of a workflow test file: connect to the stack, create the tenant, run an in-process
+ * worker on the file's own task queue; and tear it all down after. Returns a getter for the connected stack.
+ */
+export function useStackWithWorker(tenant: string): () => Stack {
+  let s: Stack | undefined;
+  let worker: Awaited<ReturnType<Stack['startWorker']>> | undefined;
+  beforeAll(async () => {
+    s = await connectStack();
+    await ensureTenant(s.db, tenant);
+    worker = await s.startWorker();
+  });
+  afterAll(async () => {
+    await worker?.shutdown();
+    await s?.close();
+  });
+  return () => s!;
 }

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobNotFoundError, FsBlobStore } from '../../src/blob';
 import { checkKey } from '../../src/blob/store';
+import { RANGE_CASES, RANGE_DATA } from '../support/blob-contract';
 
 let parent: string;
 let root: string;
@@ -96,23 +97,12 @@ describe('FsBlobStore put/get', () => {
 });
 
 describe('FsBlobStore getRange', () => {
-  const data = Buffer.from('0123456789abcdef');
+  const data = Buffer.from(RANGE_DATA);
   beforeEach(async () => {
     await store.put('r', data);
   });
 
-  it.each([
-    [0, 16, '0123456789abcdef'],
-    [0, 1, '0'],
-    [3, 7, '3456'],
-    [15, 16, 'f'],
-    [10, 1000, 'abcdef'], // end past the size is clamped
-    [0, Number.MAX_SAFE_INTEGER, '0123456789abcdef'],
-    [5, 5, ''], // empty range
-    [9, 4, ''], // end before start
-    [16, 20, ''], // starts at EOF
-    [100, 200, ''], // starts past EOF
-  ])('[%i, %i) is %j', async (start, end, expected) => {
+  it.each(RANGE_CASES)('[%i, %i) is %j', async (start, end, expected) => {
     expect((await store.getRange('r', start, end)).toString()).toBe(expected);
   });
 
