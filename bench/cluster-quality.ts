@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { clusterQueries } from '../src/clustering/cluster';
+import { ALL_THREADS, clusterQueries } from '../src/clustering/cluster';
 import { scoreClustering } from '../src/clustering/metrics';
 import { collapseQueries } from '../src/clustering/evaluate';
 import { loadConfig } from '../src/config';
@@ -44,7 +44,7 @@ async function main() {
       const truth = examples.map((ex) => labels.get(ex.label) ?? (labels.set(ex.label, labels.size), labels.size - 1));
 
       const t0 = performance.now();
-      const ours = clusterQueries({ vectors, dims, weights }, { threshold: Number(args.threshold) });
+      const ours = clusterQueries({ vectors, dims, weights }, { threshold: Number(args.threshold), threads: ALL_THREADS });
       const oursSec = (performance.now() - t0) / 1000;
       const oursScore = scoreClustering(Array.from(distinctOf, (d) => ours.assignment[d]!), truth, { coverage: 0.6 });
 

@@ -10,7 +10,7 @@
  * Embedding is measured separately (bench/embeddings.ts); this times clustering, the part that must scale.
  */
 import { parseArgs } from 'node:util';
-import { clusterQueries } from '../src/clustering/cluster';
+import { ALL_THREADS, clusterQueries } from '../src/clustering/cluster';
 import { scoreClustering } from '../src/clustering/metrics';
 import { dedupKey, normalizeQuery } from '../src/clustering/normalize';
 import { loadConfig } from '../src/config';
@@ -81,7 +81,7 @@ async function main() {
 
   const rssBefore = process.memoryUsage().rss;
   const t1 = performance.now();
-  const res = clusterQueries({ vectors, dims, weights });
+  const res = clusterQueries({ vectors, dims, weights }, { threads: ALL_THREADS });
   const sec = (performance.now() - t1) / 1000;
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const score = scoreClustering(res.assignment, truth, { weights, coverage: 0.6 });
