@@ -1,13 +1,15 @@
 import { createClusterActivities, type ClusterDeps } from './cluster';
+import { createGraduationActivities, type GraduationDeps } from './graduation';
 import { createIngestActivities, type IngestDeps } from './ingest';
 
-export type ActivityDeps = IngestDeps & ClusterDeps;
+export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps;
 
 /** Every CPU activity of the `distillery` task queue, built over the dependencies the worker owns. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createIngestActivities(deps),
     ...createClusterActivities(deps),
+    ...createGraduationActivities(deps),
   };
 }
 

@@ -1,13 +1,17 @@
 import { loadConfig } from '../src/config';
-import { type SharedDatasetName } from '../src/datasets/shared';
+import { type SharedDatasetName, loadSharedDataset } from '../src/datasets/shared';
 import { openDatabase } from '../src/db/client';
 import { createEmbedder } from '../src/embeddings';
 import { embedWithCache } from '../src/embeddings/cache';
-import { evaluateGraduation } from '../src/graduation/evaluate';
+import { evaluateGraduation, formatGraduationEvaluation } from '../src/graduation/evaluate';
+import { renderAnswer } from '../src/graduation/render';
+import { slotsOfQuery } from '../src/graduation/slots';
 
 /**
- * Graduation quality on the bitext sets: share of unseen traffic that approved-quality candidates serve, and their
- * intent precision (labels used only to score). Usage: npx tsx bench/graduation.ts [threshold ...]
+ * Graduation on the bitext sets (coverage of unseen traffic by approved-quality candidates and their intent
+ * precision; labels only score), then template rendering speed: renders/s and p99 latency of one render, with and
+ * without extracting the slots from the raw query (what the router does per request).
+ * Usage: npx tsx bench/graduation.ts [clustering threshold ...]
  */
 const thresholds = process.argv.slice(2).map(Number);
 const config = loadConfig();
@@ -15,16 +19,27 @@ const embedder = await createEmbedder(config.embeddings);
 const database = openDatabase(config.database);
 await database.migrate();
 const embed = (texts: string[]) => embedWithCache(database.db, embedder, texts);
-for (const threshold of thresholds.length ? thresholds : [0.7, 0.8]) {
-  for (const d of ['bitext-v1', 'bitext-v2'] as SharedDatasetName[]) {
-    const e = await evaluateGraduation(d, embed, { cluster: { threshold } });
-    console.log(
-      `${d} cluster threshold ${threshold}: ${e.logged} logged, ${e.traffic} unseen, ${e.clusters} clusters; candidates ${JSON.stringify(e.candidates)}\n` +
-        `  coverage ${(100 * e.coverage).toFixed(1)}% of unseen traffic at intent precision ${(100 * e.intentPrecision).toFixed(2)}%, answer agreement ${(100 * e.answerAgreement).toFixed(2)}%  (${e.seconds.toFixed(1)} s)`,
-    );
-    const wrong = e.perIntent.filter((p) => p.wrong > 0).slice(0, 6);
-    if (wrong.length) console.log(`  wrong intents served: ${wrong.map((p) => `${p.label} ${p.wrong}/${p.served}`).join(', ')}`);
-    for (const f of e.flagged) console.log(`  flagged ${f.label}: ${f.warnings.join('; ')}`);
-  }
+for (const threshold of thresholds.length ? thresholds : [0.7]) {
+  console.log(`clustering threshold ${threshold}`);
+  for (const d of ['bitext-v1', 'bitext-v2'] as SharedDatasetName[]) console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, { cluster: { threshold } })));
 }
 await database.close();
+
+const queries = loadSharedDataset('bitext-v2').map((e) => e.query);
+const template = 'Your order {{id}} is on its way. Track it under \\{{Order Details}} on our site. Need help? Reply here.';
+const slots = queries.map(() => ({ id: '123456789' }));
+for (const withSlots of [false, true]) {
+  const lat: number[] = [];
+  const N = 200_000;
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    const q = queries[i % queries.length]!;
+    const s = performance.now();
+    renderAnswer(template, { query: q, slots: withSlots ? { id: '123456789', ...slotsOfQuery(q) } : slots[i % slots.length]! });
+    lat.push(performance.now() - s);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const p = (q: number) => (1000 * lat[Math.floor(q * (lat.length - 1))]!).toFixed(1);
+  console.log(`render${withSlots ? ' + slot extraction from the raw query' : ''}: ${Math.round(N / secs).toLocaleString('en')} renders/s, p50 ${p(0.5)} µs, p99 ${p(0.99)} µs, p99.9 ${p(0.999)} µs (1 thread)`);
+}

@@ -2,34 +2,12 @@ import type { Command } from 'commander';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { evaluateClustering, formatEvaluation } from '../clustering/evaluate';
 import { startClustering } from '../clustering/start';
-import { SHARED_DATASETS, type SharedDatasetName } from '../datasets/shared';
-import { embedWithCache } from '../embeddings/cache';
-import { createEmbedder } from '../embeddings';
+import { SHARED_DATASETS } from '../datasets/shared';
 import { loadConfig } from '../config';
-import { type Db, openDatabase } from '../db/client';
-import { clusterEvents, clusters, clusterSnapshots, runs } from '../db/schema';
+import { clusterEvents, clusters, clusterSnapshots } from '../db/schema';
 import { InputError } from '../errors';
 import { connectClient } from '../temporal/client';
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-
-async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  const database = openDatabase(loadConfig().database);
-  try {
-    return await fn(database.db);
-  } finally {
-    await database.close();
-  }
-}
-
-/** The latest completed clustering run of a tenant, or the one named. */
-async function runOf(db: Db, tenant: string | undefined, run: string | undefined): Promise<string> {
-  if (run) return run;
-  if (!tenant) throw new InputError('--tenant', 'name the tenant (or a run with --run)');
-  const [r] = await db.select({ id: runs.id }).from(runs).where(and(eq(runs.kind, 'cluster'), eq(runs.tenantId, tenant), eq(runs.status, 'completed'))).orderBy(desc(runs.finishedAt)).limit(1);
-  if (!r) throw new InputError('--tenant', `no completed clustering for tenant "${tenant}" yet: run \`distillery clusters run --tenant ${tenant}\``);
-  return r.id;
-}
+import { forEachDataset, pct, runOf, withDb } from './common';
 
 export function registerClusterCommands(program: Command): void {
   const cmd = program.command('clusters').description('query clusters: run, list by traffic share, show one, compare two runs');
@@ -101,20 +79,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--dataset <names...>', `data sets: ${SHARED_DATASETS.join(', ')}`, ['banking77', 'hwu64', 'bitext-v2'])
     .option('--threshold <cosine>', 'cosine a query needs to its cluster (default 0.7)', Number)
     .action(async (o: { dataset: string[]; threshold?: number }) => {
-      for (const d of o.dataset) if (!SHARED_DATASETS.includes(d as SharedDatasetName)) throw new InputError('--dataset', `unknown data set "${d}"; choose from ${SHARED_DATASETS.join(', ')}`);
-      const config = loadConfig();
-      const embedder = await createEmbedder(config.embeddings);
-      // The embedding cache makes repeated evaluations cheap; it needs the database (PGlite or DATABASE_URL).
-      const database = openDatabase(config.database);
-      try {
-        await database.migrate();
-        for (const d of o.dataset) {
-          const e = await evaluateClustering(d as SharedDatasetName, (texts) => embedWithCache(database.db, embedder, texts), o.threshold ? { threshold: o.threshold } : {});
-          console.log(formatEvaluation(e));
-        }
-      } finally {
-        await database.close();
-      }
+      await forEachDataset(o.dataset, async (d, embed) => console.log(formatEvaluation(await evaluateClustering(d, embed, o.threshold ? { threshold: o.threshold } : {}))));
     });
 
   cmd

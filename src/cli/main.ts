@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config';
 import { EmbeddedDatabaseBusyError } from '../db/client';
 import { InputError } from '../errors';
 import { registerClusterCommands } from './clusters';
+import { registerGraduationCommands } from './graduation';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from './tenants';
@@ -21,6 +22,7 @@ registerServiceCommands(program);
 registerTenantCommands(program);
 registerIngestCommands(program);
 registerClusterCommands(program);
+registerGraduationCommands(program);
 
 program
   .command('demo')

@@ -223,3 +223,89 @@ export const clusterEvents = pgTable(
   },
   (t) => [index('cluster_events_run_idx').on(t.runId)],
 );
+
+export const CANDIDATE_STATUSES = ['failed_verification', 'pending_review', 'approved', 'rejected', 'expired'] as const;
+export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];
+
+/**
+ * A graduation candidate: one answer (constant, template or script) for one or more clusters of a clustering run.
+ * Its id is derived from (tenant, cluster run, answer), so re-running graduation never duplicates it. The text and
+ * evidence live in versions; `current_version` is what a reviewer decides on.
+ */
+export const candidates = pgTable(
+  'candidates',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
+    clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
+    kind: text('kind', { enum: ['constant', 'template', 'script'] }).notNull(),
+    status: text('status', { enum: CANDIDATE_STATUSES }).notNull(),
+    /** Share of the run's traffic its clusters hold: what approving it would take off the teacher. */
+    trafficShare: doublePrecision('traffic_share').notNull(),
+    label: text('label').notNull(),
+    currentVersion: integer('current_version').notNull().default(1),
+    reminders: integer('reminders').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('candidates_tenant_status_idx').on(t.tenantId, t.status)],
+);
+
+/** Each version of a candidate's answer with the replay evidence it earned; edits add versions, nothing is rewritten. */
+export const candidateVersions = pgTable(
+  'candidate_versions',
+  {
+    candidateId: text('candidate_id').notNull().references(() => candidates.id),
+    version: integer('version').notNull(),
+    template: text('template').notNull(),
+    script: jsonb('script'),
+    evidence: jsonb('evidence').notNull(),
+    passed: integer('passed').notNull(),
+    author: text('author').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.candidateId, t.version] })],
+);
+
+/** Reviewer decisions (and expiries), append-only: who decided what on which version, when. */
+export const reviewDecisions = pgTable(
+  'review_decisions',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    candidateId: text('candidate_id').notNull().references(() => candidates.id),
+    version: integer('version').notNull(),
+    decision: text('decision', { enum: ['approve', 'approve_with_edits', 'reject', 'expire'] }).notNull(),
+    reviewer: text('reviewer').notNull(),
+    comment: text('comment'),
+    decidedAt: timestamp('decided_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('review_decisions_candidate_uq').on(t.candidateId)],
+);
+
+export const TIERS = ['template', 'adapter', 'cheap', 'frontier'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/**
+ * The tier table: where a route (a stable cluster id) is served. Entries are never updated in place except to close
+ * them: a new entry for a route supersedes the open one, so history is the table itself. Issue 6 publishes it.
+ */
+export const tierEntries = pgTable(
+  'tier_entries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    routeId: text('route_id').notNull().references(() => clusters.id),
+    tier: text('tier', { enum: TIERS }).notNull(),
+    /** What serves it: {candidateId, version} for templates; adapter or model references for the others. */
+    target: jsonb('target').notNull(),
+    evidence: jsonb('evidence').notNull(),
+    status: text('status', { enum: ['active', 'superseded', 'revoked'] }).notNull(),
+    validFrom: timestamp('valid_from', { withTimezone: true }).notNull().defaultNow(),
+    validTo: timestamp('valid_to', { withTimezone: true }),
+  },
+  (t) => [
+    index('tier_entries_tenant_route_idx').on(t.tenantId, t.routeId),
+    uniqueIndex('tier_entries_one_active_uq').on(t.tenantId, t.routeId).where(sql`${t.status} = 'active'`),
+  ],
+);

@@ -157,3 +157,16 @@ export async function evaluateGraduation(
     seconds: (performance.now() - t0) / 1000,
   };
 }
+
+/** The figures for people: what got graduated and how the unseen traffic fared. */
+export function formatGraduationEvaluation(e: GraduationEvaluation): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const lines = [
+    `${e.dataset}: ${e.logged} logged interactions -> ${e.clusters} clusters; candidates passing replay: ${e.candidates.constant} constant, ${e.candidates.template} template, ${e.candidates.script} script; ${e.candidates.rejected} failed replay, ${e.candidates.skipped} clusters not eligible`,
+    `  unseen traffic (${e.traffic}): ${pct(e.coverage)} served by templates at intent precision ${(100 * e.intentPrecision).toFixed(2)}%, answer agreement ${(100 * e.answerAgreement).toFixed(2)}%  (${e.seconds.toFixed(1)} s)`,
+  ];
+  const wrong = e.perIntent.filter((p) => p.wrong > 0);
+  if (wrong.length) lines.push(`  served to the wrong intent: ${wrong.map((p) => `${p.label} ${p.wrong}/${p.served}`).join(', ')}`);
+  for (const f of e.flagged) lines.push(`  flagged for the reviewer (${f.label}): ${f.warnings.join('; ')}`);
+  return lines.join('\n');
+}

@@ -57,7 +57,27 @@ export function abstractAnswer(answer: string, slots: Record<string, string>): s
 }
 
 function templateOf(toks: string[], variable: Map<number, string> = new Map()): string {
-  return toks.map((t, i) => (variable.has(i) ? `{{${variable.get(i)}}}` : t.startsWith(SLOT_MARK) ? `{{${t.slice(1)}}}` : escapeLiteral(t))).join('');
+  // Literal text is escaped run by run, not token by token: "{{" is two tokens, so per-token escaping misses it.
+  let out = '';
+  let literal = '';
+  const flush = (beforeSlot: boolean) => {
+    let text = escapeLiteral(literal);
+    // A backslash right before a slot would escape the slot's "{{"; doubled, Handlebars reads one literal backslash.
+    if (beforeSlot && text.endsWith('\\')) text += '\\';
+    out += text;
+    literal = '';
+  };
+  toks.forEach((t, i) => {
+    const slot = variable.get(i) ?? (t.startsWith(SLOT_MARK) ? t.slice(1) : undefined);
+    if (slot === undefined) {
+      literal += t;
+      return;
+    }
+    flush(true);
+    out += `{{${slot}}}`;
+  });
+  flush(false);
+  return out;
 }
 
 const keyOf = (toks: string[]) => toks.map((t) => (isSpace(t) ? ' ' : t)).join('');

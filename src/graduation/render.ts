@@ -69,9 +69,13 @@ export function renderAnswer(template: string, input: { query: string; slots: Re
   }
 }
 
-/** Literal answer text as template source: Handlebars would read `{{…}}` in an answer as an expression. */
+/**
+ * Literal answer text as template source: Handlebars would read `{{…}}` in an answer as an expression, so it becomes
+ * `\{{`. A literal backslash right before `{{` cannot simply be doubled (`\\\{{` lexes as literal backslashes and a
+ * live mustache), so it is written as `\\` closed by an empty comment `{{!}}`, then the escaped braces.
+ */
 export function escapeLiteral(text: string): string {
-  return text.replace(/\\(?=\{\{)/g, '\\\\').replace(/\{\{/g, '\\{{');
+  return text.replace(/(\\?)\{\{/g, (_, backslash: string) => (backslash ? '\\\\{{!}}\\{{' : '\\{{'));
 }
 
 function firstLine(err: unknown): string {

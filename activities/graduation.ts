@@ -1,0 +1,93 @@
+import { Context, log } from '@temporalio/activity';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../src/db/client';
+import { candidates, candidateVersions } from '../src/db/schema';
+import type { EmbedderSource } from '../src/embeddings/lazy';
+import type { Decision } from '../src/graduation/decision';
+import { answerFitWarnings } from '../src/graduation/fit';
+import { loadRunGraduationData } from '../src/graduation/load';
+import { graduateClusters } from '../src/graduation/propose';
+import { compileTemplate } from '../src/graduation/render';
+import { parseScript } from '../src/graduation/script';
+import { addVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
+import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate } from '../src/graduation/verify';
+import { InputError } from '../src/errors';
+import { failFastOnInput } from './errors';
+
+export interface GraduationDeps {
+  db: Db;
+  embedder: EmbedderSource;
+}
+
+export interface GraduateRunInput {
+  tenantId: string;
+  clusterRunId: string;
+  policy?: Partial<GraduationPolicy>;
+}
+
+export interface GraduateRunOutput {
+  pending: Array<{ id: string; trafficShare: number }>;
+  passed: number;
+  failed: number;
+  clustersConsidered: number;
+}
+
+export function createGraduationActivities({ db, embedder }: GraduationDeps) {
+  return {
+    /** Induces and verifies candidates for every cluster of a clustering run and records them (idempotent). */
+    async graduateRun(input: GraduateRunInput): Promise<GraduateRunOutput> {
+      return failFastOnInput(async () => {
+        const policy = { ...DEFAULT_POLICY, ...input.policy };
+        Context.current().heartbeat({ phase: 'loading' });
+        const data = await loadRunGraduationData(db, await embedder(), input.tenantId, input.clusterRunId);
+        Context.current().heartbeat({ phase: 'graduating', clusters: data.clusters.length });
+        const result = graduateClusters(data.clusters, {
+          policy,
+          neighbours: data.neighbours,
+          warn: (p, examples) => answerFitWarnings(p.template, examples.map((e) => e.query)),
+        });
+        const share = new Map(data.clusters.map((c) => [c.clusterId, c.share]));
+        const label = new Map(data.clusters.map((c) => [c.clusterId, c.label]));
+        const pending = await saveCandidates(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, ...result, shareOf: (id) => share.get(id) ?? 0, labelOf: (id) => label.get(id) ?? id });
+        return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.clusters.length };
+      });
+    },
+
+    /**
+     * Replays a reviewer's edit on the candidate's held-out interactions (the same split induction used) and records
+     * it as a new version with its evidence. A template that does not compile or a bad script is an InputError.
+     */
+    async verifyEdit(input: { candidateId: string; template: string; script?: unknown; author: string }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
+      return failFastOnInput(async () => {
+        compileTemplate(input.template);
+        const [c] = await db.select().from(candidates).where(eq(candidates.id, input.candidateId));
+        if (!c) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
+        const [v1] = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, c.id)).orderBy(candidateVersions.version).limit(1);
+        const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1!.script) : null;
+        const data = await loadRunGraduationData(db, await embedder(), c.tenantId, c.clusterRunId);
+        const members = data.clusters.filter((x) => c.clusterIds.includes(x.clusterId));
+        const holdout = members.flatMap((m) => splitHoldout(m.examples, DEFAULT_POLICY.holdoutFraction).holdout);
+        const evidence = verifyCandidate({ proposal: { template: input.template, script }, holdout, neighbours: data.neighbours(c.clusterIds), warnings: answerFitWarnings(input.template, members.flatMap((m) => m.examples.map((e) => e.query))) });
+        const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
+        return { version, passed: evidence.passed, reasons: evidence.reasons };
+      });
+    },
+
+    async recordReviewDecision(input: { candidateId: string; decision: Decision; version?: number }) {
+      return failFastOnInput(async () => {
+        const r = await recordDecision(db, input);
+        return r as { candidateId: string; status: 'approved' | 'rejected'; version: number; routes: string[] };
+      });
+    },
+
+    /** A reminder: counted on the candidate and logged (a webhook or mail would go here). */
+    async remindReviewer(input: { candidateId: string; reminder: number }): Promise<void> {
+      await countReminder(db, input.candidateId);
+      log.info('candidate awaits review', { candidateId: input.candidateId, reminder: input.reminder });
+    },
+
+    async expireCandidate(input: { candidateId: string }): Promise<void> {
+      await recordDecision(db, { candidateId: input.candidateId, decision: { action: 'expire', reviewer: 'system', comment: 'no decision before the review expired' } });
+    },
+  };
+}

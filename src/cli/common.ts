@@ -1,0 +1,46 @@
+import { and, desc, eq } from 'drizzle-orm';
+import { loadConfig } from '../config';
+import { type Db, openDatabase } from '../db/client';
+import { runs } from '../db/schema';
+import { SHARED_DATASETS, type SharedDatasetName } from '../datasets/shared';
+import { createEmbedder } from '../embeddings';
+import { embedWithCache } from '../embeddings/cache';
+import { InputError } from '../errors';
+
+export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** Opens the configured database for one command and closes it after, whatever happens. */
+export async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  const database = openDatabase(loadConfig().database);
+  try {
+    return await fn(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+/** The latest completed clustering run of a tenant, or the one named. */
+export async function runOf(db: Db, tenant: string | undefined, run: string | undefined): Promise<string> {
+  if (run) return run;
+  if (!tenant) throw new InputError('--tenant', 'name the tenant (or a run with --run)');
+  const [r] = await db.select({ id: runs.id }).from(runs).where(and(eq(runs.kind, 'cluster'), eq(runs.tenantId, tenant), eq(runs.status, 'completed'))).orderBy(desc(runs.finishedAt)).limit(1);
+  if (!r) throw new InputError('--tenant', `no completed clustering for tenant "${tenant}" yet: run \`distillery clusters run --tenant ${tenant}\``);
+  return r.id;
+}
+
+/**
+ * Runs an evaluation over shared data sets with a cached embedder: checks the names, opens the database (the
+ * embedding cache makes repeated evaluations cheap; PGlite or DATABASE_URL) and closes everything after.
+ */
+export async function forEachDataset(names: string[], fn: (dataset: SharedDatasetName, embed: (texts: string[]) => Promise<Float32Array[]>) => Promise<void>): Promise<void> {
+  for (const d of names) if (!SHARED_DATASETS.includes(d as SharedDatasetName)) throw new InputError('--dataset', `unknown data set "${d}"; choose from ${SHARED_DATASETS.join(', ')}`);
+  const config = loadConfig();
+  const embedder = await createEmbedder(config.embeddings);
+  const database = openDatabase(config.database);
+  try {
+    await database.migrate();
+    for (const d of names) await fn(d as SharedDatasetName, (texts) => embedWithCache(database.db, embedder, texts));
+  } finally {
+    await database.close();
+  }
+}

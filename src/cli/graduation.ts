@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { type Command, Option } from 'commander';
+import { loadConfig } from '../config';
+import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
+import { SHARED_DATASETS } from '../datasets/shared';
+import type { Decision } from '../graduation/decision';
+import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
+import { decideCandidate, startGraduation } from '../graduation/start';
+import { getCandidate, listCandidates } from '../graduation/store';
+import type { Evidence } from '../graduation/verify';
+import { connectClient } from '../temporal/client';
+import { forEachDataset, pct, runOf, withDb } from './common';
+
+async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>, taskQueue: string) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const client = await connectClient(config.temporal);
+  try {
+    return await fn(client, config.temporal.taskQueue);
+  } finally {
+    await client.close();
+  }
+}
+
+const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? '';
+
+export function registerGraduationCommands(program: Command): void {
+  const grad = program.command('graduate').description('turn frequent clusters into verified templates (graduation) and score it');
+
+  grad
+    .command('run')
+    .description('graduate a clustering run (default: the tenant’s latest): induce candidates, verify by replay, open a review per candidate')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--run <id>', 'clustering run id')
+    .option('--expire-after-days <n>', 'an unreviewed candidate expires after this many days', Number, 14)
+    .option('--remind-every-hours <n>', 'remind reviewers this often', Number, 24)
+    .action(async (o: { tenant: string; run?: string; expireAfterDays: number; remindEveryHours: number }) => {
+      const clusterRunId = await withDb((db) => runOf(db, o.tenant, o.run));
+      await withClient(async (client, taskQueue) => {
+        const handle = await startGraduation(client, taskQueue, { tenantId: o.tenant, clusterRunId, expireAfterMs: o.expireAfterDays * 86_400_000, remindEveryMs: o.remindEveryHours * 3_600_000 });
+        console.log(`started ${handle.workflowId}`);
+        const r = await handle.result();
+        console.log(`done: ${r.clustersConsidered} clusters, ${r.passed} candidates passed replay and await review, ${r.failed} failed verification`);
+        console.log(`review them with \`distillery review list --tenant ${o.tenant}\` or on the review page (GET /review of the api)`);
+      });
+    });
+
+  grad
+    .command('eval')
+    .description('score graduation on labelled data (labels only score): share of unseen traffic served by approved-quality candidates, intent precision')
+    .option('--dataset <names...>', `data sets: ${SHARED_DATASETS.join(', ')}`, ['bitext-v1', 'bitext-v2'])
+    .option('--threshold <cosine>', 'clustering threshold (default 0.7)', Number)
+    .action(async (o: { dataset: string[]; threshold?: number }) => {
+      await forEachDataset(o.dataset, async (d, embed) => console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, o.threshold ? { cluster: { threshold: o.threshold } } : {}))));
+    });
+
+  const review = program.command('review').description('review graduation candidates from the terminal (same as the review page)');
+
+  review
+    .command('list')
+    .description('candidates by traffic they would take off the teacher')
+    .requiredOption('--tenant <id>', 'tenant')
+    .addOption(new Option('--status <s>', 'which').choices([...CANDIDATE_STATUSES, 'all']).default('pending_review'))
+    .action(async (o: { tenant: string; status: CandidateStatus | 'all' }) =>
+      withDb(async (db) => {
+        const rows = await listCandidates(db, o.tenant, { status: o.status });
+        if (!rows.length) return console.log(`no ${o.status === 'all' ? '' : `${o.status} `}candidates for ${o.tenant}`);
+        console.log(`${'id'.padEnd(15)} ${'status'.padEnd(19)} ${'kind'.padEnd(8)} ${'share'.padStart(6)} ${'prec.'.padStart(6)} ${'lower'.padStart(6)} ${'cover'.padStart(6)}  label`);
+        for (const r of rows) {
+          console.log(`${r.id.padEnd(15)} ${r.status.padEnd(19)} ${r.kind.padEnd(8)} ${pct(r.trafficShare).padStart(6)} ${r.precision.toFixed(3).padStart(6)} ${r.precisionLowerBound.toFixed(3).padStart(6)} ${r.coverage.toFixed(3).padStart(6)}  ${r.label}${r.warnings.length ? '  (!) warning' : ''}`);
+        }
+      }),
+    );
+
+  review
+    .command('show <candidateId>')
+    .description('one candidate: its answer, evidence, rendered vs accepted answers on held-out queries, decision')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--examples <n>', 'held-out examples to show', Number, 5)
+    .action(async (id: string, o: { tenant: string; examples: number }) =>
+      withDb(async (db) => {
+        const { candidate: c, versions, decision } = await getCandidate(db, o.tenant, id);
+        const v = versions.find((x) => x.version === c.currentVersion)!;
+        const e = v.evidence as Evidence;
+        console.log(`${c.id}  [${c.status}]  ${c.kind}  ${c.label}\nclusters: ${c.clusterIds.join(', ')}  (${pct(c.trafficShare)} of traffic, run ${c.clusterRunId})`);
+        console.log(`version ${v.version} by ${v.author}:\n---\n${v.template}\n---`);
+        if (v.script) console.log(`script: ${JSON.stringify(v.script)}`);
+        console.log(`replay (${e.match} match): precision ${e.precision.toFixed(3)} (95% lower bound ${e.precisionLowerBound.toFixed(3)}) on ${e.covered}/${e.heldOut} held-out, coverage ${e.coverage.toFixed(3)}; neighbour false positives ${e.falsePositives.wrong}/${e.falsePositives.tested}`);
+        for (const r of e.reasons) console.log(`  fails: ${r}`);
+        for (const w of e.warnings) console.log(`  warning: ${w}`);
+        for (const x of e.examples.slice(0, o.examples)) console.log(`  ${x.agrees ? 'agrees  ' : 'DIFFERS '} ${JSON.stringify(x.query)}${x.agrees ? '' : `\n    rendered: ${JSON.stringify(x.rendered ?? x.error)}\n    accepted: ${JSON.stringify(x.accepted)}`}`);
+        if (decision) console.log(`decision: ${decision.decision} by ${decision.reviewer} at ${decision.decidedAt.toISOString()}${decision.comment ? ` — ${decision.comment}` : ''}`);
+      }),
+    );
+
+  const decide = (action: Decision['action']) => async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => {
+    // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
+    await withDb((db) => getCandidate(db, o.tenant, id));
+    const decision: Partial<Decision> = { action, reviewer: o.reviewer, comment: o.comment };
+    if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
+    const r = await withClient((client) => decideCandidate(client, id, decision));
+    console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
+  };
+
+  review
+    .command('approve <candidateId>')
+    .description('approve a candidate (with --template-file: approve with edits, re-verified first)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--reviewer <name>', 'who approves (default $DISTILLERY_REVIEWER or $USER)', reviewerDefault())
+    .option('--comment <text>', 'why')
+    .option('--template-file <path>', 'edited template (Handlebars) to approve instead')
+    .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => decide(o.templateFile ? 'approve_with_edits' : 'approve')(id, o));
+
+  review
+    .command('reject <candidateId>')
+    .description('reject a candidate (a comment saying why is required)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--reviewer <name>', 'who rejects (default $DISTILLERY_REVIEWER or $USER)', reviewerDefault())
+    .requiredOption('--comment <text>', 'why')
+    .action(async (id: string, o: { tenant: string; reviewer: string; comment: string }) => decide('reject')(id, o));
+}

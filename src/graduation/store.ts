@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { type CandidateStatus, candidateVersions, candidates, reviewDecisions, tierEntries } from '../db/schema';
+import { InputError } from '../errors';
+import type { Decision, DecisionResult } from './decision';
+import type { Proposal } from './induce';
+import type { Candidate } from './propose';
+import type { Evidence } from './verify';
+
+/** Same tenant, clustering run and answer → same id: re-running graduation never duplicates a candidate. */
+export function candidateId(tenantId: string, clusterRunId: string, p: Pick<Proposal, 'kind' | 'template' | 'script'>): string {
+  return `g_${createHash('sha256').update(`${tenantId}\n${clusterRunId}\n${p.kind}\n${p.template}\n${JSON.stringify(p.script)}`).digest('hex').slice(0, 12)}`;
+}
+
+/** Records the candidates of one graduation (idempotent); returns the ids awaiting review, largest traffic first. */
+export async function saveCandidates(
+  db: Db,
+  input: { tenantId: string; clusterRunId: string; passed: Candidate[]; failed: Candidate[]; shareOf: (clusterId: string) => number; labelOf: (clusterId: string) => string },
+): Promise<Array<{ id: string; trafficShare: number }>> {
+  const pending: Array<{ id: string; trafficShare: number }> = [];
+  await db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    for (const [list, status] of [[input.passed, 'pending_review'], [input.failed, 'failed_verification']] as const) {
+      for (const c of list) {
+        const id = candidateId(input.tenantId, input.clusterRunId, c.proposal);
+        const trafficShare = c.clusterIds.reduce((a, cid) => a + input.shareOf(cid), 0);
+        const inserted = await t
+          .insert(candidates)
+          .values({ id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: c.clusterIds, kind: c.proposal.kind, status, trafficShare, label: input.labelOf(c.clusterIds[0]!) })
+          .onConflictDoNothing()
+          .returning({ id: candidates.id });
+        if (inserted.length) {
+          await t.insert(candidateVersions).values({ candidateId: id, version: 1, template: c.proposal.template, script: c.proposal.script, evidence: { ...c.evidence, perCluster: c.perCluster, support: c.proposal.support }, passed: c.evidence.passed ? 1 : 0, author: 'induction' });
+        }
+        if (status === 'pending_review') pending.push({ id, trafficShare });
+      }
+    }
+  });
+  // A candidate decided in an earlier attempt is not pending any more.
+  if (!pending.length) return [];
+  const still = new Set((await db.select({ id: candidates.id }).from(candidates).where(and(inArray(candidates.id, pending.map((p) => p.id)), eq(candidates.status, 'pending_review')))).map((r) => r.id));
+  return pending.filter((p) => still.has(p.id)).sort((a, b) => b.trafficShare - a.trafficShare);
+}
+
+export interface CandidateSummary {
+  id: string;
+  tenantId: string;
+  kind: string;
+  status: CandidateStatus;
+  label: string;
+  trafficShare: number;
+  clusterIds: string[];
+  version: number;
+  template: string;
+  precision: number;
+  precisionLowerBound: number;
+  coverage: number;
+  heldOut: number;
+  warnings: string[];
+  createdAt: string;
+}
+
+export async function listCandidates(db: Db, tenantId: string, opts: { status?: CandidateStatus | 'all'; limit?: number } = {}): Promise<CandidateSummary[]> {
+  const status = opts.status ?? 'pending_review';
+  const rows = await db
+    .select({ c: candidates, v: candidateVersions })
+    .from(candidates)
+    .innerJoin(candidateVersions, and(eq(candidateVersions.candidateId, candidates.id), eq(candidateVersions.version, candidates.currentVersion)))
+    .where(status === 'all' ? eq(candidates.tenantId, tenantId) : and(eq(candidates.tenantId, tenantId), eq(candidates.status, status)))
+    .orderBy(desc(candidates.trafficShare), candidates.id)
+    .limit(opts.limit ?? 200);
+  return rows.map(({ c, v }) => {
+    const e = v.evidence as Evidence;
+    return {
+      id: c.id,
+      tenantId: c.tenantId,
+      kind: c.kind,
+      status: c.status,
+      label: c.label,
+      trafficShare: c.trafficShare,
+      clusterIds: c.clusterIds,
+      version: v.version,
+      template: v.template,
+      precision: e.precision,
+      precisionLowerBound: e.precisionLowerBound,
+      coverage: e.coverage,
+      heldOut: e.heldOut,
+      warnings: e.warnings ?? [],
+      createdAt: c.createdAt.toISOString(),
+    };
+  });
+}
+
+export interface CandidateDetail {
+  candidate: typeof candidates.$inferSelect;
+  versions: Array<typeof candidateVersions.$inferSelect>;
+  decision: typeof reviewDecisions.$inferSelect | null;
+}
+
+export async function getCandidate(db: Db, tenantId: string, id: string): Promise<CandidateDetail> {
+  const [candidate] = await db.select().from(candidates).where(and(eq(candidates.id, id), eq(candidates.tenantId, tenantId)));
+  if (!candidate) throw new InputError('candidate', `no candidate "${id}" for this tenant: see \`distillery review list\``, 404);
+  const versions = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version);
+  const [decision] = await db.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, id));
+  return { candidate, versions, decision: decision ?? null };
+}
+
+/** Appends a version (an edit) with its evidence; idempotent for the same author and text. */
+export async function addVersion(db: Db, candidateId: string, v: { template: string; script: unknown; evidence: Evidence; author: string }): Promise<number> {
+  return db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    const existing = await t.select().from(candidateVersions).where(eq(candidateVersions.candidateId, candidateId)).orderBy(desc(candidateVersions.version));
+    const same = existing.find((e) => e.template === v.template && JSON.stringify(e.script) === JSON.stringify(v.script ?? null) && e.author === v.author);
+    if (same) return same.version;
+    const version = (existing[0]?.version ?? 0) + 1;
+    await t.insert(candidateVersions).values({ candidateId, version, template: v.template, script: v.script ?? null, evidence: v.evidence, passed: v.evidence.passed ? 1 : 0, author: v.author });
+    return version;
+  });
+}
+
+/**
+ * Records a decision and its effects in one transaction: the decision row (one per candidate, so a retried activity
+ * changes nothing), the candidate's status and version, and for an approval one active tier entry per cluster
+ * (superseding an entry the route had before).
+ */
+export async function recordDecision(db: Db, input: { candidateId: string; decision: Decision | { action: 'expire'; reviewer: string; comment?: string }; version?: number }): Promise<DecisionResult | { candidateId: string; status: 'expired'; version: number; routes: [] }> {
+  return db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    const [c] = await t.select().from(candidates).where(eq(candidates.id, input.candidateId)).for('update');
+    if (!c) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
+    const [prior] = await t.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, c.id));
+    const version = input.version ?? c.currentVersion;
+    const d = input.decision;
+    if (!prior) {
+      await t.insert(reviewDecisions).values({ candidateId: c.id, version, decision: d.action, reviewer: d.reviewer, comment: d.comment ?? null });
+      const status = d.action === 'reject' ? 'rejected' : d.action === 'expire' ? 'expired' : 'approved';
+      await t.update(candidates).set({ status, currentVersion: version, updatedAt: sql`now()` }).where(eq(candidates.id, c.id));
+      if (status === 'approved') {
+        const [v] = await t.select().from(candidateVersions).where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, version)));
+        for (const routeId of c.clusterIds) {
+          await t.update(tierEntries).set({ status: 'superseded', validTo: sql`now()` }).where(and(eq(tierEntries.tenantId, c.tenantId), eq(tierEntries.routeId, routeId), eq(tierEntries.status, 'active')));
+          await t.insert(tierEntries).values({
+            tenantId: c.tenantId,
+            routeId,
+            tier: 'template',
+            target: { candidateId: c.id, version, kind: c.kind, template: v!.template, script: v!.script },
+            evidence: { precision: (v!.evidence as Evidence).precision, precisionLowerBound: (v!.evidence as Evidence).precisionLowerBound, coverage: (v!.evidence as Evidence).coverage, reviewer: d.reviewer, clusterRunId: c.clusterRunId },
+            status: 'active',
+          });
+        }
+      }
+    }
+    const [now] = await t.select().from(candidates).where(eq(candidates.id, c.id));
+    const st = now!.status;
+    return { candidateId: c.id, status: st as 'approved', version: now!.currentVersion, routes: st === 'approved' ? c.clusterIds : [] } as DecisionResult;
+  });
+}
+
+export async function countReminder(db: Db, candidateId: string): Promise<void> {
+  await db.update(candidates).set({ reminders: sql`${candidates.reminders} + 1`, updatedAt: sql`now()` }).where(eq(candidates.id, candidateId));
+}
