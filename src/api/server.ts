@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import type { Client } from '@temporalio/client';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
@@ -7,6 +8,7 @@ import { tenantForKey } from '../tenants';
 import { TenantKeyCache, authHook } from './auth';
 import { feedbackRoutes } from './routes-feedback';
 import { bareMessage, interactionRoutes } from './routes-interactions';
+import { reviewPageRoute, reviewRoutes } from './routes-review';
 import { errorSchema } from './schemas';
 
 export interface ApiDeps {
@@ -17,6 +19,11 @@ export interface ApiDeps {
   keyCache?: TenantKeyCache;
   /** Where log lines go (default stdout). */
   logStream?: { write(line: string): void };
+  /**
+   * Temporal, for review decisions (each goes to the candidate's review workflow). Without it the review routes still
+   * list and show candidates, and a decision answers 503.
+   */
+  temporal?: { client: Client; taskQueue: string };
 }
 
 export interface ErrorBody {
@@ -55,7 +62,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Distillery API',
         version: '1',
         description:
-          'Log a teacher LLM\'s chat completions and whether each was accepted. Authenticate with ' +
+          'Log a teacher LLM\'s chat completions and whether each was accepted, and review the templates graduated from ' +
+          'frequent queries. Authenticate with ' +
           '`Authorization: Bearer <api key>`; a key only ever reads or writes its own tenant\'s data. Bodies are JSON ' +
           `(application/json, UTF-8, at most ${api.bodyLimitBytes} bytes). Every error is \`{ "error": { "field", "message" } }\`.`,
       },
@@ -67,6 +75,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'interactions', description: 'Teacher calls' },
         { name: 'feedback', description: 'Acceptance signals' },
+        { name: 'review', description: 'Graduation candidates awaiting a reviewer (the page at GET /review uses these)' },
         { name: 'meta', description: 'Health and documentation' },
       ],
     },
@@ -82,12 +91,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     { schema: { tags: ['meta'], summary: 'This OpenAPI document', security: [], response: { 200: { type: 'object', additionalProperties: true } } } },
     async () => app.swagger(),
   );
+  reviewPageRoute(app);
 
   const cache = deps.keyCache ?? new TenantKeyCache((key) => tenantForKey(db, key), { ttlMs: 60_000 });
   await app.register(async (v1) => {
     v1.addHook('onRequest', authHook(cache));
     interactionRoutes(v1, { db, api });
     feedbackRoutes(v1, { db, api });
+    reviewRoutes(v1, { db, temporal: deps.temporal });
   });
 
   await app.ready();

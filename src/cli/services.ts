@@ -8,6 +8,7 @@ import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
 import { startLocalStack } from '../dev/stack';
 import { lazyEmbedder } from '../embeddings/lazy';
+import { connectClient } from '../temporal/client';
 import { createWorker, installWorkerRuntime } from '../temporal/worker';
 
 /** Long-running processes: migrate, api, worker, dev. */
@@ -27,15 +28,21 @@ export function registerServiceCommands(program: Command): void {
 
   program
     .command('api')
-    .description('serve the HTTP API (ingestion, feedback, OpenAPI at /openapi.json)')
+    .description('serve the HTTP API (ingestion, feedback, review; OpenAPI at /openapi.json, review page at /review)')
     .action(async () => {
       const config = loadConfig();
       const database = openDatabase(config.database);
-      const app = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel });
+      // Review decisions go through Temporal; ingestion does not, so the api still serves without it.
+      const client = await connectClient(config.temporal).catch((err: Error) => {
+        console.warn(`warning: ${err.message}\nserving without Temporal: review decisions answer 503 until the api is restarted with Temporal reachable`);
+        return undefined;
+      });
+      const app = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: client && { client, taskQueue: config.temporal.taskQueue } });
       const url = await app.listen({ host: config.api.host, port: config.api.port });
-      console.log(`api listening on ${url}`);
+      console.log(`api listening on ${url} (review page ${url}/review)`);
       await untilSignal();
       await app.close();
+      await client?.close();
       await database.close();
     });
 

@@ -8,6 +8,7 @@ import { type BlobStore, openBlobStore } from '../blob';
 import type { Config } from '../config';
 import { type Database, openDatabase } from '../db/client';
 import { lazyEmbedder } from '../embeddings/lazy';
+import { connectClient } from '../temporal/client';
 import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
 import { createApiKey, ensureTenant, tenantForKey } from '../tenants';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
@@ -81,10 +82,13 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
     let api: FastifyInstance | undefined;
     let apiUrl: string | undefined;
     if (opts.api) {
-      api = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel });
+      // The api's own client (review decisions are Temporal Updates); closed after the api stops.
+      const client = await connectClient(temporalConfig);
+      stops.push(() => client.close());
+      api = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: { client, taskQueue: temporalConfig.taskQueue } });
       apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       stops.push(() => api!.close());
-      log(`api: listening on ${apiUrl} (tenant "${DEV_TENANT}", key in ${path.join(config.dataDir, 'dev-api-key')})`);
+      log(`api: listening on ${apiUrl} (tenant "${DEV_TENANT}", key in ${path.join(config.dataDir, 'dev-api-key')}; review page ${apiUrl}/review)`);
     }
     return { config: { ...config, temporal: temporalConfig }, database, blob, temporal, api, apiUrl, apiKey, stop };
   } catch (err) {

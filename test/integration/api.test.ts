@@ -81,7 +81,16 @@ describe('health and docs', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/openapi.json', '/v1/feedback', '/v1/interactions', '/v1/interactions/batch']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/healthz',
+      '/openapi.json',
+      '/v1/feedback',
+      '/v1/interactions',
+      '/v1/interactions/batch',
+      '/v1/review/candidates',
+      '/v1/review/candidates/{id}',
+      '/v1/review/candidates/{id}/decision',
+    ]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/healthz'].get.security).toEqual([]);
@@ -98,6 +107,19 @@ describe('health and docs', () => {
     expect(batch.responses['200'].content['application/json'].schema.properties.results.items.properties.status.enum).toEqual(['stored', 'duplicate', 'conflict', 'invalid']);
     expect(doc.paths['/v1/interactions'].post.responses['409']).toBeTruthy();
     expect(doc.paths['/v1/feedback'].post.responses['404']).toBeTruthy();
+    const decision = doc.paths['/v1/review/candidates/{id}/decision'].post;
+    expect(decision.requestBody.content['application/json'].schema.properties.action.enum).toEqual(['approve', 'approve_with_edits', 'reject']);
+    for (const status of ['400', '401', '404', '409', '503']) expect(decision.responses[status], status).toBeTruthy();
+    expect(doc.paths['/v1/review/candidates'].get.parameters.find((p: { name: string }) => p.name === 'status').schema.enum).toContain('all');
+    expect(doc.paths['/v1/review/candidates/{id}'].get.responses['404']).toBeTruthy();
+  });
+
+  it('GET /review serves the review page without a key', async () => {
+    const res = await app.inject({ method: 'GET', url: '/review' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.headers['content-security-policy']).toContain("connect-src 'self'");
+    expect(res.body).toContain('id="queue"');
   });
 
   it('unknown routes are a 404 in the error shape', async () => {
@@ -459,6 +481,24 @@ describe('POST /v1/feedback', () => {
     const extra = await post('/v1/feedback', { feedback: [], kind: 'accepted' });
     expect(extra.statusCode).toBe(400);
     expect(extra.json().error.field).toBe('kind');
+  });
+});
+
+describe('review routes without Temporal', () => {
+  it('list and show need a key and see only the tenant; a decision answers 503 naming what to start', async () => {
+    const list = await app.inject({ method: 'GET', url: '/v1/review/candidates', headers: { authorization: `Bearer ${keyA}` } });
+    expect(list.statusCode).toBe(200);
+    expect(list.json()).toEqual({ candidates: [] });
+    expect((await app.inject({ method: 'GET', url: '/v1/review/candidates' })).statusCode).toBe(401);
+    const bad = await app.inject({ method: 'GET', url: '/v1/review/candidates?status=done', headers: { authorization: `Bearer ${keyA}` } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.field).toBe('status');
+    const missing = await app.inject({ method: 'GET', url: '/v1/review/candidates/g_000000000000', headers: { authorization: `Bearer ${keyA}` } });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.field).toBe('candidate');
+    const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve', reviewer: 'ada' });
+    expect(decide.statusCode).toBe(503);
+    expect(decide.json()).toEqual({ error: { field: '(service)', message: expect.stringContaining('the review service needs Temporal: start the api with a worker / distillery dev') } });
   });
 });
 

@@ -1,0 +1,334 @@
+import { type Client, ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError, isGrpcServiceError } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../db/client';
+import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
+import { InputError } from '../errors';
+import { decideCandidate } from '../graduation/start';
+import { getCandidate, listCandidates } from '../graduation/store';
+import { err } from './schemas';
+
+export interface ReviewDeps {
+  db: Db;
+  /** The Temporal client decisions go through (each candidate's review workflow); absent, decisions answer 503. */
+  temporal?: { client: Client; taskQueue: string };
+}
+
+export const NO_TEMPORAL_MESSAGE = 'the review service needs Temporal: start the api with a worker / distillery dev (TEMPORAL_ADDRESS must reach the server)';
+
+const STATUS_FILTERS = [...CANDIDATE_STATUSES, 'all'] as const;
+type StatusFilter = CandidateStatus | 'all';
+
+/**
+ * Reviewing graduation candidates: the queue (largest traffic first), one candidate with its versions and evidence,
+ * and a decision, which goes to the candidate's review workflow as a Temporal Update (src/graduation/start.ts). A key
+ * only ever sees its own tenant's candidates; another tenant's id is a 404, decision included.
+ */
+export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
+  const { db } = deps;
+
+  app.get(
+    '/v1/review/candidates',
+    {
+      schema: {
+        tags: ['review'],
+        summary: 'List graduation candidates, largest traffic share first',
+        description: 'Default `status` is `pending_review` (the review queue); `all` lists every status. At most `limit` (default 200, at most 1000).',
+        querystring: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: [...STATUS_FILTERS], default: 'pending_review' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+          },
+        },
+        response: {
+          200: { type: 'object', required: ['candidates'], properties: { candidates: { type: 'array', items: candidateSummarySchema } } },
+          400: err('Unknown `status` or bad `limit`.'),
+          401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          500: err('Unexpected server error.'),
+        },
+      },
+    },
+    async (request) => {
+      const q = (request.query ?? {}) as Record<string, unknown>;
+      const status = parseStatus(q.status);
+      const limit = parseLimit(q.limit);
+      return { candidates: await listCandidates(db, request.tenantId, { status, limit }) };
+    },
+  );
+
+  app.get(
+    '/v1/review/candidates/:id',
+    {
+      schema: {
+        tags: ['review'],
+        summary: 'One candidate: its versions with their replay evidence, and its decision if any',
+        params: idParams,
+        response: {
+          200: candidateDetailSchema,
+          401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          404: err('No candidate with this id for your tenant (`field` is `candidate`).'),
+          500: err('Unexpected server error.'),
+        },
+      },
+    },
+    async (request) => getCandidate(db, request.tenantId, candidateIdParam(request.params)),
+  );
+
+  app.post(
+    '/v1/review/candidates/:id/decision',
+    {
+      schema: {
+        tags: ['review'],
+        summary: 'Approve, approve with edits, or reject a candidate awaiting review',
+        description:
+          'The decision goes to the candidate\'s review workflow and the answer waits for its outcome. The first accepted ' +
+          'decision is final. An approval with edits replays the edited template on the held-out interactions first; if it ' +
+          'fails verification the answer is a 400 with the reasons and the candidate stays pending. An approval makes the ' +
+          'template the serving tier of every cluster of the candidate.',
+        params: idParams,
+        body: decisionBodySchema,
+        response: {
+          200: { type: 'object', required: ['result'], properties: { result: decisionResultSchema } },
+          400: err('Invalid decision (e.g. `comment` missing on a reject, `template` on a plain approve), or an edit that fails verification.'),
+          401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          404: err('No candidate with this id for your tenant, or it has no review (it failed verification).'),
+          409: err('The candidate is not awaiting review any more (decided, expired) or someone else is deciding it.'),
+          415: err('Content-Type is not application/json.'),
+          500: err('Unexpected server error.'),
+          503: err('The api runs without Temporal, cannot reach it, or no worker answered in time (`field` is `(service)`).'),
+        },
+      },
+    },
+    async (request) => {
+      const id = candidateIdParam(request.params);
+      if (!deps.temporal) throw new InputError('(service)', NO_TEMPORAL_MESSAGE, 503);
+      // Only this tenant's candidates: the review workflow id alone does not say whose it is.
+      await getCandidate(db, request.tenantId, id);
+      try {
+        return { result: await decideCandidate(deps.temporal.client, id, request.body) };
+      } catch (e) {
+        if (e instanceof InputError) throw e;
+        if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+          throw new InputError('(service)', 'the review workflow did not answer in time: is a worker polling the task queue? Retry the same decision', 503);
+        }
+        if (e instanceof ServiceError || isGrpcServiceError(e)) {
+          throw new InputError('(service)', `cannot reach Temporal: ${(e as Error).message}. Retry the same decision`, 503);
+        }
+        throw e;
+      }
+    },
+  );
+}
+
+function parseStatus(raw: unknown): StatusFilter {
+  if (raw === undefined || raw === '') return 'pending_review';
+  if (typeof raw === 'string' && (STATUS_FILTERS as readonly string[]).includes(raw)) return raw as StatusFilter;
+  throw new InputError('status', `must be one of ${STATUS_FILTERS.join(', ')}, got ${JSON.stringify(raw)}`);
+}
+
+function parseLimit(raw: unknown): number {
+  if (raw === undefined || raw === '') return 200;
+  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InputError('limit', `must be an integer from 1 to 1000, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function candidateIdParam(params: unknown): string {
+  const id = (params as { id?: unknown } | undefined)?.id;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_:.-]{1,100}$/.test(id)) throw new InputError('candidate', `no candidate "${String(id)}" for this tenant`, 404);
+  return id;
+}
+
+// --- OpenAPI schemas (documentation only, as for the other routes) ---------------------------------------------------
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', description: 'Candidate id (g_…).' } } } as const;
+
+const statusSchema = { type: 'string', enum: [...CANDIDATE_STATUSES] } as const;
+
+const candidateSummarySchema = {
+  type: 'object',
+  required: ['id', 'kind', 'status', 'label', 'trafficShare', 'clusterIds', 'version', 'template', 'precision', 'precisionLowerBound', 'coverage', 'heldOut', 'warnings', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    tenantId: { type: 'string' },
+    kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+    status: statusSchema,
+    label: { type: 'string', description: 'Label of its (first) cluster.' },
+    trafficShare: { type: 'number', description: 'Share of the clustering run\'s traffic its clusters hold (0–1).' },
+    clusterIds: { type: 'array', items: { type: 'string' } },
+    version: { type: 'integer', description: 'The version under review.' },
+    template: { type: 'string', description: 'Handlebars template of that version.' },
+    precision: { type: 'number' },
+    precisionLowerBound: { type: 'number', description: 'Lower end of the 95% Wilson interval of precision.' },
+    coverage: { type: 'number' },
+    heldOut: { type: 'integer', description: 'Held-out interactions replayed.' },
+    warnings: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+const replayRowSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    query: { type: 'string' },
+    accepted: { type: 'string', description: 'The accepted teacher answer.' },
+    rendered: { type: 'string', description: 'What the candidate rendered; absent when it could not render.' },
+    error: { type: 'string' },
+    exact: { type: 'boolean' },
+    normalised: { type: 'boolean' },
+    semantic: { type: 'number' },
+    agrees: { type: 'boolean' },
+  },
+} as const;
+
+const evidenceSchema = {
+  type: 'object',
+  additionalProperties: true,
+  description: 'Replay evidence of a version (src/graduation/verify.ts Evidence, plus perCluster and support).',
+  properties: {
+    match: { type: 'string', enum: ['exact', 'normalised', 'semantic'] },
+    heldOut: { type: 'integer' },
+    covered: { type: 'integer' },
+    agreed: { type: 'integer' },
+    precision: { type: 'number' },
+    precisionLowerBound: { type: 'number' },
+    coverage: { type: 'number' },
+    falsePositives: {
+      type: 'object',
+      properties: { tested: { type: 'integer' }, routedHere: { type: 'integer' }, wrong: { type: 'integer' }, rate: { type: 'number' }, examples: { type: 'array', items: replayRowSchema } },
+    },
+    examples: { type: 'array', items: replayRowSchema, description: 'Held-out replays, disagreements first (at most 25).' },
+    passed: { type: 'boolean' },
+    reasons: { type: 'array', items: { type: 'string' } },
+    warnings: { type: 'array', items: { type: 'string' } },
+    perCluster: {
+      type: 'array',
+      items: { type: 'object', properties: { clusterId: { type: 'string' }, examples: { type: 'integer' }, support: { type: 'number' }, heldOut: { type: 'integer' }, agreed: { type: 'integer' } } },
+    },
+  },
+} as const;
+
+const candidateDetailSchema = {
+  type: 'object',
+  required: ['candidate', 'versions', 'decision'],
+  properties: {
+    candidate: {
+      type: 'object',
+      additionalProperties: true,
+      properties: {
+        id: { type: 'string' },
+        tenantId: { type: 'string' },
+        clusterRunId: { type: 'string' },
+        clusterIds: { type: 'array', items: { type: 'string' } },
+        kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+        status: statusSchema,
+        trafficShare: { type: 'number' },
+        label: { type: 'string' },
+        currentVersion: { type: 'integer' },
+        reminders: { type: 'integer' },
+        createdAt: { type: 'string', format: 'date-time' },
+        updatedAt: { type: 'string', format: 'date-time' },
+      },
+    },
+    versions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          candidateId: { type: 'string' },
+          version: { type: 'integer' },
+          template: { type: 'string' },
+          script: { description: 'Script spec for kind script, else null.' },
+          evidence: evidenceSchema,
+          passed: { type: 'integer', enum: [0, 1] },
+          author: { type: 'string' },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+    decision: {
+      description: 'The decision, once taken (null while pending).',
+      anyOf: [
+        {
+          type: 'object',
+          properties: {
+            candidateId: { type: 'string' },
+            version: { type: 'integer' },
+            decision: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject', 'expire'] },
+            reviewer: { type: 'string' },
+            comment: { type: ['string', 'null'] },
+            decidedAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        { type: 'null' },
+      ],
+    },
+  },
+} as const;
+
+const decisionBodySchema = {
+  type: 'object',
+  required: ['action', 'reviewer'],
+  properties: {
+    action: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject'] },
+    reviewer: { type: 'string', minLength: 1, maxLength: 200, description: 'Who decides (a name or email).' },
+    comment: { type: 'string', description: 'Required for reject.' },
+    template: { type: 'string', maxLength: 20_000, description: 'approve_with_edits only: the edited Handlebars template.' },
+    script: { description: 'approve_with_edits on a script candidate only: the edited script spec.' },
+  },
+} as const;
+
+const decisionResultSchema = {
+  type: 'object',
+  required: ['candidateId', 'status', 'version', 'routes'],
+  properties: {
+    candidateId: { type: 'string' },
+    status: { type: 'string', enum: ['approved', 'rejected'] },
+    version: { type: 'integer', description: 'The version decided on (a new one for an approval with edits).' },
+    routes: { type: 'array', items: { type: 'string' }, description: 'Cluster ids now served by the template.' },
+  },
+} as const;
+
+// --- the review page ---------------------------------------------------------------------------------------------------
+
+let page: { html: string; csp: string } | undefined;
+
+/** The page, read once; its CSP allows exactly its own inline script and style (by hash), and fetches to this origin. */
+function reviewPage(): { html: string; csp: string } {
+  if (page) return page;
+  const html = readFileSync(new URL('./review-page.html', import.meta.url), 'utf8');
+  const hashes = (tag: string) =>
+    [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`).join(' ');
+  const csp = [
+    "default-src 'none'",
+    `script-src ${hashes('script')}`,
+    `style-src ${hashes('style')}`,
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  page = { html, csp };
+  return page;
+}
+
+/**
+ * GET /review: the reviewers' page (one self-contained HTML file, no build step). The page itself is public; it asks
+ * for an API key and calls the /v1/review routes with it, so it shows nothing without one.
+ */
+export function reviewPageRoute(app: FastifyInstance): void {
+  const { html, csp } = reviewPage();
+  app.get('/review', { schema: { hide: true } }, async (_request, reply) => {
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', csp)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store');
+    return html;
+  });
+}
