@@ -57,6 +57,7 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
+    DISTILLERY_TRAINER_PYTHON=/opt/venv/bin/python \
     HF_HOME=/home/node/.cache/huggingface
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
@@ -64,9 +65,9 @@ RUN apt-get update \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --upgrade pip setuptools wheel
 
-# HOOK: Python trainer dependencies (torch, transformers, peft, ...).
-# scripts/trainer/requirements.txt does not exist yet; when it appears it is installed into /opt/venv.
-# The brackets make the path a glob that may match nothing: BuildKit fails on `scripts/trainer/x*` when the
+# Python trainer dependencies (torch, transformers, peft, ...) from scripts/trainer/requirements.txt, installed
+# into /opt/venv (here pip takes torch's CUDA build from PyPI; the local runner finds this venv through
+# DISTILLERY_TRAINER_PYTHON). The brackets make the path a glob that may match nothing: BuildKit fails on `scripts/trainer/x*` when the
 # directory scripts/trainer is missing, but not when the directory name is itself a pattern. package.json
 # keeps the source list non-empty for the legacy builder. This layer sits before the application sources
 # so editing TypeScript does not reinstall torch.

@@ -1,14 +1,69 @@
 import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import type { BlobStore } from '../src/blob';
+import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
+import type { TrainingRunner } from '../src/distill/runners/types';
+import type { TrainerConfig } from '../src/distill/types';
 
 const run = promisify(execFile);
 
+export interface GpuDeps {
+  blob: BlobStore;
+  /** The runner for a kind ('local' trainer, 'openai' hosted API). */
+  runner: (kind: 'local' | 'openai') => TrainingRunner;
+  /** Where jobs keep their files on this machine. */
+  workRoot: string;
+}
+
+export interface TrainAdapterInput {
+  jobId: string;
+  trainKey: string;
+  config: TrainerConfig;
+  runner: 'local' | 'openai';
+}
+
+export interface TrainAdapterOutput {
+  /** Blob prefix of the PEFT adapter directory (local runner). */
+  adapterPrefix?: string;
+  /** Model name the hosted API serves (hosted runner). */
+  hostedModel?: string;
+  metrics: Record<string, unknown>;
+}
+
+export interface PredictInput {
+  jobId: string;
+  evalKey: string;
+  baseModel: string;
+  adapterPrefix?: string;
+  hostedModel?: string;
+  which: 'student' | 'base';
+  maxNewTokens: number;
+  runner: 'local' | 'openai';
+}
+
 /**
- * Activities of the `distillery-gpu` queue. Training and student inference join them in the distillation issue;
- * `describeRunner` lets a workflow see which runner (GPU or CPU) picked up the queue and what it has.
+ * Activities of the `distillery-gpu` queue: training and student inference. Several runners share the queue; a job
+ * keeps its checkpoints in the blob store, so whichever runner retries it resumes from the latest one.
  */
-export function createGpuActivities() {
+export function createGpuActivities(deps?: GpuDeps) {
+  const need = () => {
+    if (!deps) throw new Error('this gpu worker was started without a blob store; start it with `distillery worker --queue gpu`');
+    return deps;
+  };
+  /** Heartbeats `details` every few seconds until stopped (training steps can be slower than the heartbeat timeout). */
+  const beat = (details: () => unknown) => {
+    const ctx = Context.current();
+    ctx.heartbeat(details());
+    const t = setInterval(() => ctx.heartbeat(details()), 5_000);
+    return () => clearInterval(t);
+  };
+  const cancelled = (err: unknown) => (Context.current().cancellationSignal.aborted ? new CancelledFailure(`cancelled: ${(err as Error).message}`) : err);
+
   return {
     async describeRunner(): Promise<{ hostname: string; cpus: number; memoryGiB: number; gpus: string[] }> {
       let gpus: string[] = [];
@@ -20,5 +75,87 @@ export function createGpuActivities() {
       }
       return { hostname: os.hostname(), cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), gpus };
     },
+
+    /**
+     * Trains an adapter: downloads the dataset, restores the job's latest checkpoint, runs the trainer (heartbeating
+     * its progress, uploading each checkpoint), uploads the adapter. Idempotent: a finished job returns its result.
+     */
+    async trainAdapter(input: TrainAdapterInput): Promise<TrainAdapterOutput> {
+      const { blob, runner, workRoot } = need();
+      const ctx = Context.current();
+      const resultKey = `jobs/${input.jobId}/result.json`;
+      if (await blob.stat(resultKey)) return JSON.parse((await blob.get(resultKey)).toString('utf8')) as TrainAdapterOutput;
+      const work = path.join(workRoot, input.jobId);
+      await mkdir(work, { recursive: true });
+      const trainFile = path.join(work, 'train.jsonl');
+      await writeFile(trainFile, await blob.get(input.trainKey));
+      const checkpoints = new CheckpointStore(blob, `jobs/${input.jobId}/checkpoints`);
+      const restored = input.runner === 'local' ? await checkpoints.restore(path.join(work, 'output', 'checkpoints')) : undefined;
+      const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
+      const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
+      const stop = beat(() => progress);
+      try {
+        const outcome = await runner(input.runner).train(
+          { jobId: input.jobId, trainFile, config: input.config, workDir: work, resume: restored !== undefined, hostedJobId: prior.hostedJobId },
+          {
+            signal: ctx.cancellationSignal,
+            onEvent: async (e) => {
+              if (e.event === 'progress') Object.assign(progress, { step: e.step, totalSteps: e.total_steps, loss: e.loss, tokensPerS: e.tokens_per_s });
+              else if (e.event === 'checkpoint') {
+                await checkpoints.save(e.path, e.step);
+                progress.checkpoint = e.step;
+              } else if (e.event === 'hosted_job') Object.assign(progress, { hostedJobId: e.id, hostedStatus: e.status });
+              ctx.heartbeat(progress);
+            },
+          },
+        );
+        const out: TrainAdapterOutput = { metrics: outcome.metrics };
+        if (outcome.adapterDir) {
+          out.adapterPrefix = `adapters/${input.jobId}`;
+          await uploadDir(blob, outcome.adapterDir, out.adapterPrefix);
+        }
+        if (outcome.hostedModel) out.hostedModel = outcome.hostedModel;
+        await blob.put(resultKey, JSON.stringify(out));
+        return out;
+      } catch (err) {
+        throw cancelled(err);
+      } finally {
+        stop();
+      }
+    },
+
+    /** Answers the eval split with the student (base + adapter) or the base model alone; predictions go to the blob store. */
+    async predictEval(input: PredictInput): Promise<{ predictionsKey: string }> {
+      const { blob, runner, workRoot } = need();
+      const ctx = Context.current();
+      const predictionsKey = `jobs/${input.jobId}/predictions-${input.which}.jsonl`;
+      if (await blob.stat(predictionsKey)) return { predictionsKey };
+      const work = path.join(workRoot, input.jobId, `predict-${input.which}`);
+      await mkdir(work, { recursive: true });
+      const evalFile = path.join(work, 'eval.jsonl');
+      await writeFile(evalFile, await blob.get(input.evalKey));
+      let adapterDir: string | undefined;
+      if (input.which === 'student' && input.adapterPrefix) {
+        adapterDir = path.join(work, 'adapter');
+        await downloadDir(blob, input.adapterPrefix, adapterDir);
+      }
+      const outputFile = path.join(work, 'predictions.jsonl');
+      const progress: Record<string, unknown> = { phase: `predict-${input.which}` };
+      const stop = beat(() => progress);
+      try {
+        await runner(input.runner).predict(
+          { baseModel: input.baseModel, adapterDir, hostedModel: input.which === 'student' ? input.hostedModel : undefined, evalFile, outputFile, maxNewTokens: input.maxNewTokens },
+          { signal: ctx.cancellationSignal, onProgress: (done, total) => Object.assign(progress, { done, total }) },
+        );
+      } catch (err) {
+        throw cancelled(err);
+      } finally {
+        stop();
+      }
+      await blob.put(predictionsKey, await readFile(outputFile));
+      return { predictionsKey };
+    },
   };
 }
+
+export type GpuActivities = ReturnType<typeof createGpuActivities>;

@@ -1,8 +1,9 @@
 import { createClusterActivities, type ClusterDeps } from './cluster';
+import { createDistillActivities, type DistillDeps } from './distill';
 import { createGraduationActivities, type GraduationDeps } from './graduation';
 import { createIngestActivities, type IngestDeps } from './ingest';
 
-export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps;
+export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps;
 
 /** Every CPU activity of the `distillery` task queue, built over the dependencies the worker owns. */
 export function createActivities(deps: ActivityDeps) {
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createIngestActivities(deps),
     ...createClusterActivities(deps),
     ...createGraduationActivities(deps),
+    ...createDistillActivities(deps),
   };
 }
 

@@ -3,3 +3,4 @@ export { ingestWorkflow, ingestProgressQuery } from './ingest';
 export { clusterWorkflow } from './cluster';
 export { graduateWorkflow } from './graduate';
 export { reviewWorkflow, decideUpdate, reviewStateQuery } from './review';
+export { fineTuneWorkflow } from './finetune';

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config';
 import { EmbeddedDatabaseBusyError } from '../db/client';
 import { InputError } from '../errors';
 import { registerClusterCommands } from './clusters';
+import { registerDistillCommands } from './distill';
 import { registerGraduationCommands } from './graduation';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
@@ -23,6 +24,7 @@ registerTenantCommands(program);
 registerIngestCommands(program);
 registerClusterCommands(program);
 registerGraduationCommands(program);
+registerDistillCommands(program);
 
 program
   .command('demo')

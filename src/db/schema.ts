@@ -309,3 +309,72 @@ export const tierEntries = pgTable(
     uniqueIndex('tier_entries_one_active_uq').on(t.tenantId, t.routeId).where(sql`${t.status} = 'active'`),
   ],
 );
+
+/**
+ * A distillation dataset: content-addressed (the id is a hash of its train and eval files), so building the same
+ * data twice yields the same row and the same objects in the blob store. The card says what went in and what
+ * the filters took out.
+ */
+export const datasets = pgTable(
+  'datasets',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
+    clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
+    card: jsonb('card').notNull(),
+    trainKey: text('train_key').notNull(),
+    evalKey: text('eval_key').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('datasets_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+/** A fine-tune job on a runner (local trainer on a GPU worker, or a hosted fine-tuning API). */
+export const finetuneJobs = pgTable(
+  'finetune_jobs',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    datasetId: text('dataset_id').notNull().references(() => datasets.id),
+    runner: text('runner').notNull(),
+    config: jsonb('config').notNull(),
+    status: text('status', { enum: JOB_STATUSES }).notNull(),
+    workflowId: text('workflow_id').notNull(),
+    progress: jsonb('progress').notNull().default({}),
+    metrics: jsonb('metrics'),
+    adapterKey: text('adapter_key'),
+    error: text('error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('finetune_jobs_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+export const ADAPTER_STATUSES = ['candidate', 'active', 'rejected'] as const;
+
+/**
+ * A trained adapter with its lineage (cluster run → dataset → job → config) and the evaluation that let it through
+ * the gate (candidate) or not (rejected). `name` is how a server such as vLLM (`--lora-modules name=uri`) or
+ * LoRAX (`adapter_id`) serves it.
+ */
+export const adapters = pgTable(
+  'adapters',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    jobId: text('job_id').notNull().references(() => finetuneJobs.id),
+    datasetId: text('dataset_id').notNull().references(() => datasets.id),
+    name: text('name').notNull(),
+    baseModel: text('base_model').notNull(),
+    uri: text('uri').notNull(),
+    status: text('status', { enum: ADAPTER_STATUSES }).notNull(),
+    evaluation: jsonb('evaluation').notNull(),
+    lineage: jsonb('lineage').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('adapters_tenant_status_idx').on(t.tenantId, t.status)],
+);
