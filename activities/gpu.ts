@@ -109,7 +109,7 @@ export function createGpuActivities(deps?: GpuDeps) {
             },
           },
         );
-        const out: TrainAdapterOutput = { metrics: outcome.metrics };
+        const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
           out.adapterPrefix = `adapters/${input.jobId}`;
           await uploadDir(blob, outcome.adapterDir, out.adapterPrefix);

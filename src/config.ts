@@ -53,6 +53,8 @@ export interface Config {
   api: { host: string; port: number; bodyLimitBytes: number; batchMaxItems: number };
   logLevel: Env['LOG_LEVEL'];
   embeddings: EmbeddingsConfig;
+  /** Fine-tuning: where GPU runners keep job files, and the OpenAI-compatible endpoint of the hosted runner. */
+  training: { workDir: string; openai: { baseURL?: string; apiKey?: string } };
 }
 
 /** Query embeddings (src/embeddings): in-process ONNX model (default) or an OpenAI-compatible endpoint. */
@@ -114,5 +116,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             batchSize: e.EMBEDDING_BATCH_SIZE ?? 32,
             threads: e.EMBEDDING_THREADS,
           },
+    training: { workDir: path.join(dataDir, 'jobs'), openai: { baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY } },
   };
 }

@@ -4,6 +4,7 @@ import { createActivities } from '../../activities';
 import { createGpuActivities } from '../../activities/gpu';
 import { buildApi } from '../api/server';
 import { openBlobStore } from '../blob';
+import { runnerFactory } from '../distill/runners';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
 import { startLocalStack } from '../dev/stack';
@@ -54,7 +55,7 @@ export function registerServiceCommands(program: Command): void {
       const config = loadConfig();
       installWorkerRuntime(config.logLevel);
       if (opts.queue === 'gpu') {
-        const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities(), workflows: false });
+        const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities({ blob: openBlobStore(config.blob), runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1 });
         console.log(`worker polling ${config.temporal.gpuTaskQueue}`);
         await w.run();
         return;

@@ -5,6 +5,7 @@ import { createActivities } from '../../activities';
 import { createGpuActivities } from '../../activities/gpu';
 import { buildApi } from '../api/server';
 import { type BlobStore, openBlobStore } from '../blob';
+import { runnerFactory } from '../distill/runners';
 import type { Config } from '../config';
 import { type Database, openDatabase } from '../db/client';
 import { lazyEmbedder } from '../embeddings/lazy';
@@ -71,7 +72,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
     installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, embedder: lazyEmbedder(config.embeddings) }) }),
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities(), workflows: false }),
+      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities({ blob, runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1 }),
     ];
     for (const w of workers) {
       void w.run();

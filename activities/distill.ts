@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import type { BlobStore } from '../src/blob';
+import type { Db } from '../src/db/client';
+import { adapters, datasets, finetuneJobs } from '../src/db/schema';
+import { type BuildDatasetInput, type BuiltDataset, buildAndStoreDataset } from '../src/distill/build';
+import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/distill/gate';
+import type { TrainerConfig } from '../src/distill/types';
+import type { EmbedderSource } from '../src/embeddings/lazy';
+import { embedWithCache } from '../src/embeddings/cache';
+import type { TrainAdapterOutput } from './gpu';
+import { failFastOnInput } from './errors';
+
+export interface DistillDeps {
+  db: Db;
+  blob: BlobStore;
+  embedder: EmbedderSource;
+}
+
+const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
+  return {
+    /** Builds and stores the category's dataset (see buildAndStoreDataset). */
+    async buildTrainingDataset(input: BuildDatasetInput): Promise<BuiltDataset> {
+      return failFastOnInput(() => buildAndStoreDataset(db, blob, input));
+    },
+
+    /** Records the job (one per workflow run: the id derives from the workflow id), status running. */
+    async startFineTuneJob(input: { tenantId: string; datasetId: string; runner: string; config: TrainerConfig; workflowId: string }): Promise<{ jobId: string }> {
+      const jobId = `ft_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 12)}`;
+      await db
+        .insert(finetuneJobs)
+        .values({ id: jobId, tenantId: input.tenantId, datasetId: input.datasetId, runner: input.runner, config: input.config, status: 'running', workflowId: input.workflowId })
+        .onConflictDoNothing();
+      return { jobId };
+    },
+
+    async finishFineTuneJob(input: { jobId: string; status: 'failed' | 'cancelled'; error?: string }): Promise<void> {
+      await db.update(finetuneJobs).set({ status: input.status, error: input.error ?? null, updatedAt: sql`now()` }).where(eq(finetuneJobs.id, input.jobId));
+    },
+
+    /**
+     * The gate: embeds student, base and reference answers, compares, and registers the adapter as candidate (passed)
+     * or rejected, with its evaluation and lineage. Idempotent on the job.
+     */
+    async gateAdapter(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+      const adapterId = `ad_${input.jobId.slice(3)}`;
+      const [existing] = await db.select().from(adapters).where(eq(adapters.id, adapterId));
+      if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: (existing.evaluation as { reasons: string[] }).reasons };
+      const [job] = await db.select().from(finetuneJobs).where(eq(finetuneJobs.id, input.jobId));
+      if (!job) throw new Error(`no fine-tune job ${input.jobId}`);
+      const [ds] = await db.select().from(datasets).where(eq(datasets.id, job.datasetId));
+      const read = async (key: string) => (await blob.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Prediction);
+      const student = await read(input.studentKey);
+      const base = await read(input.baseKey);
+      const model = await embedder();
+      const texts = [...student.map((p) => p.prediction), ...student.map((p) => p.reference), ...base.map((p) => p.prediction), ...base.map((p) => p.reference)];
+      const vecs = await embedWithCache(db, model, texts.map((t) => t || ' '));
+      const n = student.length;
+      const m = base.length;
+      const studentSim = student.map((_, i) => cosine(vecs[i]!, vecs[n + i]!));
+      const baseSim = base.map((_, i) => cosine(vecs[2 * n + i]!, vecs[2 * n + m + i]!));
+      const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy });
+      const status = evaluation.verdict === 'pass' ? 'candidate' : 'rejected';
+      const config = job.config as TrainerConfig;
+      await db.transaction(async (tx) => {
+        const t = tx as unknown as Db;
+        await t
+          .insert(adapters)
+          .values({
+            id: adapterId,
+            tenantId: job.tenantId,
+            jobId: job.id,
+            datasetId: job.datasetId,
+            name: `${job.tenantId}-${job.datasetId.slice(0, 12)}`,
+            baseModel: config.baseModel,
+            uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
+            status,
+            evaluation,
+            lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
+          })
+          .onConflictDoNothing();
+        await t
+          .update(finetuneJobs)
+          .set({ status: 'succeeded', metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null, updatedAt: sql`now()` })
+          .where(eq(finetuneJobs.id, job.id));
+      });
+      return { adapterId, status, reasons: evaluation.reasons };
+    },
+  };
+}
+

@@ -1,0 +1,61 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import type { BlobStore } from '../blob';
+import type { Db } from '../db/client';
+import { clusterSnapshots, datasets, runs, tierEntries } from '../db/schema';
+import { InputError } from '../errors';
+import { buildDataset, datasetId, toJsonl } from './dataset';
+import { loadDatasetRows } from './load';
+import type { DatasetCard, DatasetOptions } from './types';
+
+export interface BuildDatasetInput {
+  tenantId: string;
+  clusterRunId: string;
+  /** The category; default: every cluster of the run that no active template serves. */
+  clusterIds?: string[];
+  options?: Partial<DatasetOptions>;
+}
+
+export interface BuiltDataset {
+  datasetId: string;
+  trainKey: string;
+  evalKey: string;
+  counts: DatasetCard['counts'];
+}
+
+/**
+ * Builds a category's dataset (filters, PII scrub, caps, stratified split) and stores it content-addressed:
+ * datasets/<id>/{train,eval}.jsonl and card.json in the blob store, a `datasets` row in Postgres. Building the same
+ * data again finds the same id and writes the same bytes.
+ */
+export async function buildAndStoreDataset(db: Db, blob: BlobStore, input: BuildDatasetInput): Promise<BuiltDataset> {
+  const [run] = await db.select().from(runs).where(and(eq(runs.id, input.clusterRunId), eq(runs.kind, 'cluster')));
+  if (!run || run.tenantId !== input.tenantId) throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
+  const clusterIds = input.clusterIds?.length ? input.clusterIds : await untemplated(db, input.tenantId, input.clusterRunId);
+  if (!clusterIds.length) throw new InputError('clusterIds', 'no clusters to distil: every cluster of the run is already served by a template');
+  const rows = await loadDatasetRows(db, input.clusterRunId, clusterIds);
+  const built = buildDataset(rows, { seed: 'distillery', ...input.options }, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds });
+  if (built.train.length === 0 || built.eval.length === 0) {
+    throw new InputError('clusterIds', `the dataset would have ${built.train.length} train / ${built.eval.length} eval examples: pick clusters with more accepted interactions`);
+  }
+  const trainJsonl = toJsonl(built.train);
+  const evalJsonl = toJsonl(built.eval);
+  // Content address; the lines carry interaction ids, which are unique across tenants, so ids never collide.
+  const id = datasetId(trainJsonl, evalJsonl);
+  const files = { train: `datasets/${id}/train.jsonl`, eval: `datasets/${id}/eval.jsonl` };
+  const card: DatasetCard = { ...built.card, id, files: { train: blob.uri(files.train), eval: blob.uri(files.eval) } };
+  await blob.put(files.train, trainJsonl, { contentType: 'application/x-ndjson' });
+  await blob.put(files.eval, evalJsonl, { contentType: 'application/x-ndjson' });
+  await blob.put(`datasets/${id}/card.json`, JSON.stringify(card, null, 2), { contentType: 'application/json' });
+  await db.insert(datasets).values({ id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds, card, trainKey: files.train, evalKey: files.eval }).onConflictDoNothing();
+  return { datasetId: id, trainKey: files.train, evalKey: files.eval, counts: card.counts };
+}
+
+/** Clusters of a run that no active template serves: the categories distillation is for. */
+async function untemplated(db: Db, tenantId: string, clusterRunId: string): Promise<string[]> {
+  const ids = (await db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, clusterRunId))).map((r) => r.id);
+  if (!ids.length) return [];
+  const served = new Set(
+    (await db.select({ id: tierEntries.routeId }).from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.status, 'active'), eq(tierEntries.tier, 'template'), inArray(tierEntries.routeId, ids)))).map((r) => r.id),
+  );
+  return ids.filter((id) => !served.has(id));
+}

@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { TRAINER_ENV } from '../python';
+
+/**
+ * Runs a Python script that prints one JSON event per stdout line (the trainer's contract), for runners: unlike
+ * runTrainerScript (python.ts, which hands tests the child process), it can be aborted and awaits each event. Events are handed over
+ * in order, each awaited before the next; stderr is kept (last lines) for the error message. Aborting sends
+ * SIGTERM (the trainer checkpoints and exits), then SIGKILL after `killAfterMs`.
+ */
+export async function runJsonLines(
+  python: string,
+  args: string[],
+  opts: { signal: AbortSignal; onEvent: (e: Record<string, unknown>) => Promise<void> | void; env?: NodeJS.ProcessEnv; killAfterMs?: number; what: string },
+): Promise<void> {
+  if (opts.signal.aborted) throw abortError(opts.what);
+  const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...TRAINER_ENV, ...opts.env } });
+  const stderr: string[] = [];
+  child.stderr.setEncoding('utf8');
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    stderr.push(l);
+    if (stderr.length > 40) stderr.shift();
+  });
+  let chain: Promise<void> = Promise.resolve();
+  let failed: unknown;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const t = line.trim();
+    if (!t.startsWith('{')) return;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(t) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    chain = chain.then(() => opts.onEvent(e)).catch((err: unknown) => {
+      failed ??= err;
+      child.kill('SIGTERM');
+    });
+  });
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    child.kill('SIGTERM');
+    killTimer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 30_000);
+  };
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c, s) => resolve({ code: c, signal: s }));
+  }).finally(() => {
+    opts.signal.removeEventListener('abort', onAbort);
+    if (killTimer) clearTimeout(killTimer);
+  });
+  await chain;
+  if (failed) throw failed;
+  if (opts.signal.aborted) throw abortError(opts.what);
+  if (code !== 0) throw new Error(`${opts.what} failed (${signal ?? `exit ${code}`}): ${stderr.slice(-8).join(' | ') || 'no output'}`);
+}
+
+function abortError(what: string): Error {
+  const e = new Error(`${what} cancelled`);
+  e.name = 'AbortError';
+  return e;
+}
