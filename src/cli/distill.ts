@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { desc, eq } from 'drizzle-orm';
 import { openBlobStore } from '../blob';
@@ -8,6 +10,8 @@ import { activateAdapter, findJob, getAdapter, listAdapters, startFineTune } fro
 import { buildAndStoreDataset } from '../distill/build';
 import type { GateEvaluation } from '../distill/gate';
 import type { DatasetCard, TrainerConfig } from '../distill/types';
+import { loadSharedDataset } from '../datasets/shared';
+import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError } from '../errors';
 import { connectClient } from '../temporal/client';
 import { runOf, withDb } from './common';
@@ -156,6 +160,33 @@ export function registerDistillCommands(program: Command): void {
         console.log(`cancel requested for ${job.id} (${job.workflowId})`);
       } finally {
         await client.close();
+      }
+    });
+
+  program
+    .command('models')
+    .description('local base models for the trainer')
+    .command('tiny')
+    .description('build a tiny random-weight causal LM with a tokenizer trained on a dataset (for trying the pipeline on CPU; no downloads)')
+    .requiredOption('--output <dir>', 'where to write the model (save_pretrained layout)')
+    .option('--dataset <id>', 'train the tokenizer on this dataset’s train file (default: the shared bitext data)')
+    .action(async (o: { output: string; dataset?: string }) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'distillery-tiny-'));
+      try {
+        const data = path.join(dir, 'data.jsonl');
+        if (o.dataset) {
+          const id = o.dataset;
+          const row = await withDb(async (db) => (await db.select().from(datasets).where(eq(datasets.id, id)))[0]);
+          if (!row) throw new InputError('--dataset', `no dataset "${id}"`);
+          writeFileSync(data, await openBlobStore(loadConfig().blob).get(row.trainKey));
+        } else {
+          writeFileSync(data, loadSharedDataset('bitext-v2').map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+        }
+        const r = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', path.resolve(o.output)]).done;
+        if (r.code !== 0) throw new Error(`make_tiny_model.py failed: ${r.stderr.slice(-600)}`);
+        console.log(`tiny model written to ${path.resolve(o.output)}; use it with \`distillery jobs start --base-model ${path.resolve(o.output)} …\``);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
