@@ -1,6 +1,6 @@
 import { and, desc, eq } from 'drizzle-orm';
 import { loadConfig } from '../config';
-import { type Db, openDatabase } from '../db/client';
+import { type Db, EmbeddedDatabaseBusyError, openDatabase } from '../db/client';
 import { runs } from '../db/schema';
 import { SHARED_DATASETS, type SharedDatasetName } from '../datasets/shared';
 import { createEmbedder } from '../embeddings';
@@ -16,6 +16,22 @@ export async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     return await fn(database.db);
   } finally {
     await database.close();
+  }
+}
+
+/**
+ * The clustering run a command is about: the one named (no database needed, so it works while \`distillery dev\`
+ * holds the embedded database), else the tenant's latest completed one.
+ */
+export async function resolveRun(tenant: string | undefined, run: string | undefined): Promise<string> {
+  if (run) return run;
+  try {
+    return await withDb((db) => runOf(db, tenant, undefined));
+  } catch (err) {
+    if (err instanceof EmbeddedDatabaseBusyError) {
+      throw new InputError('--run', 'the embedded database is held by a running `distillery dev`: name the clustering run with --run (`clusters run` prints it), or set DATABASE_URL so processes share one Postgres');
+    }
+    throw err;
   }
 }
 

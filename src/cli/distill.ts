@@ -14,7 +14,7 @@ import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError } from '../errors';
 import { connectClient } from '../temporal/client';
-import { runOf, withDb } from './common';
+import { resolveRun, runOf, withDb } from './common';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -100,7 +100,7 @@ export function registerDistillCommands(program: Command): void {
     .action(async (o: Record<string, unknown> & { tenant: string; run?: string; clusters?: string[]; runner: 'local' | 'openai'; wait: boolean }) => {
       const config = loadConfig();
       const trainer = trainerConfig(o);
-      const clusterRunId = await withDb((db) => runOf(db, o.tenant, o.run));
+      const clusterRunId = await resolveRun(o.tenant, o.run);
       const client = await connectClient(config.temporal);
       try {
         const handle = await startFineTune(client, config.temporal.taskQueue, { tenantId: o.tenant, clusterRunId, clusterIds: o.clusters, trainer, runner: o.runner, gpuTaskQueue: config.temporal.gpuTaskQueue });

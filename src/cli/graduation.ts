@@ -9,7 +9,7 @@ import { decideCandidate, startGraduation } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import type { Evidence } from '../graduation/verify';
 import { connectClient } from '../temporal/client';
-import { forEachDataset, pct, runOf, withDb } from './common';
+import { forEachDataset, pct, resolveRun, withDb } from './common';
 
 async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>, taskQueue: string) => Promise<T>): Promise<T> {
   const config = loadConfig();
@@ -34,7 +34,7 @@ export function registerGraduationCommands(program: Command): void {
     .option('--expire-after-days <n>', 'an unreviewed candidate expires after this many days', Number, 14)
     .option('--remind-every-hours <n>', 'remind reviewers this often', Number, 24)
     .action(async (o: { tenant: string; run?: string; expireAfterDays: number; remindEveryHours: number }) => {
-      const clusterRunId = await withDb((db) => runOf(db, o.tenant, o.run));
+      const clusterRunId = await resolveRun(o.tenant, o.run);
       await withClient(async (client, taskQueue) => {
         const handle = await startGraduation(client, taskQueue, { tenantId: o.tenant, clusterRunId, expireAfterMs: o.expireAfterDays * 86_400_000, remindEveryMs: o.remindEveryHours * 3_600_000 });
         console.log(`started ${handle.workflowId}`);

@@ -36,7 +36,8 @@ export class OpenAIRunner implements TrainingRunner {
           seed: job.config.seed,
           method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: job.config.epochs, learning_rate_multiplier: 'auto', batch_size: job.config.batchSize } } },
         },
-        { signal: hooks.signal, idempotencyKey: `distillery-${job.jobId}` },
+        // The openai client drops `idempotencyKey` (it sets no idempotency header), so the header goes out explicitly.
+        { signal: hooks.signal, headers: { 'Idempotency-Key': `distillery-${job.jobId}` } },
       );
       id = created.id;
     }
@@ -71,7 +72,8 @@ export class OpenAIRunner implements TrainingRunner {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
