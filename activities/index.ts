@@ -2,6 +2,8 @@ import { createClusterActivities, type ClusterDeps } from './cluster';
 import { createDistillActivities, type DistillDeps } from './distill';
 import { createGraduationActivities, type GraduationDeps } from './graduation';
 import { createIngestActivities, type IngestDeps } from './ingest';
+import { createPublishActivities } from './publish';
+import { createRetrainActivities } from './retrain';
 
 export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps;
 
@@ -12,6 +14,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createClusterActivities(deps),
     ...createGraduationActivities(deps),
     ...createDistillActivities(deps),
+    ...createRetrainActivities(deps),
+    ...createPublishActivities(deps),
   };
 }
 

@@ -4,3 +4,5 @@ export { clusterWorkflow } from './cluster';
 export { graduateWorkflow } from './graduate';
 export { reviewWorkflow, decideUpdate, reviewStateQuery } from './review';
 export { fineTuneWorkflow } from './finetune';
+export { publishWorkflow } from './publish';
+export { retrainWorkflow } from './retrain';

@@ -15,7 +15,8 @@ are kept. When checkpoints
 exist the run resumes from the latest (--resume says so explicitly; without checkpoints it starts fresh) and reaches
 the same result as an uninterrupted run. SIGTERM (or SIGINT) saves a checkpoint of the last completed step at the next
 micro-batch boundary and exits with 143 (130). At the end DIR/adapter holds the PEFT adapter
-(adapter_config.json + adapter_model.safetensors) and DIR/metrics.json the done event's fields plus the loss history.
+(adapter_config.json + adapter_model.safetensors) and DIR/metrics.json the done event's fields plus the loss history
+and the peak memory (peak_memory_bytes: GPU memory allocated by torch on CUDA, the process's peak RSS on the CPU).
 
 Environment: DISTILLERY_PEAK_FLOPS (peak FLOP/s of the accelerator for the MFU estimate; default from a table of
 H100/H200/A100 bf16 dense), DISTILLERY_TRAINER_STEP_DELAY_MS (test hook: sleep this long after each optimizer step,
@@ -315,6 +316,11 @@ def main() -> int:
         device_name = torch.cuda.get_device_name(0)
         want = cfg["precision"]
         bf16 = want == "bf16" or (want == "auto" and torch.cuda.is_bf16_supported())
+        # TF32 tensor cores for the matmuls still done in fp32 on the GPU (precision fp32, or GPUs without bf16)
+        if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = True
     else:
         device = torch.device("cpu")
         device_name = "cpu"
@@ -362,8 +368,13 @@ def main() -> int:
         return micro[k * ga : (k + 1) * ga]
 
     pad_id = tokenizer.pad_token_id
+    label_counts = [sum(1 for t in s[1][1:] if t != -100) for s in samples]  # labels that get a prediction, per sample
 
     def collate(idx: list[int]):
+        """input_ids and attention_mask on the device, plus what the loss needs, worked out on the CPU so that a step
+        never waits for the GPU (no boolean indexing or .item() on device tensors): the tokens of the batch, the flat
+        indices into logits.view(-1, vocab) of the positions that predict a label (row-major, the order of
+        logits[:, :-1][labels[:, 1:] != -100]), and those labels."""
         width = max(len(samples[i][0]) for i in idx)
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         lab = torch.full((len(idx), width), -100, dtype=torch.long)
@@ -373,7 +384,13 @@ def main() -> int:
             ids[r, : len(s_ids)] = torch.tensor(s_ids)
             lab[r, : len(s_lab)] = torch.tensor(s_lab)
             mask[r, : len(s_ids)] = 1
-        return ids.to(device), lab.to(device), mask.to(device)
+        pos = (lab[:, 1:] != -100).nonzero()
+        rows, cols = pos[:, 0], pos[:, 1]
+        where = rows * width + cols
+        targets = lab[rows, cols + 1]
+        tokens = sum(len(samples[i][0]) for i in idx)
+        nb = device.type == "cuda"
+        return ids.to(device, non_blocking=nb), mask.to(device, non_blocking=nb), where.to(device, non_blocking=nb), targets.to(device, non_blocking=nb), tokens
 
     # model
     model = AutoModelForCausalLM.from_pretrained(cfg["baseModel"], dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -402,6 +419,7 @@ def main() -> int:
         lr=float(cfg["learningRate"]),
         betas=(0.9, 0.999),
         eps=1e-8,
+        fused=True if device.type == "cuda" else None,  # one kernel for the whole update on the GPU; the default elsewhere
     )
 
     def lr_lambda(step: int) -> float:
@@ -444,7 +462,8 @@ def main() -> int:
         start["resumed_from_step"] = resumed_from
     emit(start)
     log(f"{device_name}, {precision}: {trainable_params} trainable of {total_params} params; {total_steps} steps "
-        f"({steps_per_epoch} per epoch, {bs}x{ga} sequences each), warmup {warmup}")
+        f"({steps_per_epoch} per epoch, {bs}x{ga} sequences each), warmup {warmup}; "
+        f"attention {getattr(model.config, '_attn_implementation', None) or 'default'}")
 
     def save_checkpoint(step: int, rng_state: dict[str, Any], py_state) -> str:
         final = os.path.join(ckpt_root, f"step-{step}")
@@ -469,6 +488,18 @@ def main() -> int:
             shutil.rmtree(old, ignore_errors=True)
         emit({"event": "checkpoint", "step": step, "path": final})
         return final
+
+    def peak_memory() -> int | None:
+        """This session's peak: GPU memory torch allocated on CUDA, else the process's peak resident set."""
+        if device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(device))
+        try:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return int(rss if sys.platform == "darwin" else rss * 1024)  # bytes on macOS, KiB on Linux
+        except (ImportError, OSError):
+            return None
 
     def rng_now() -> tuple[dict[str, Any], Any]:
         r = {"torch": torch.get_rng_state()}
@@ -498,27 +529,26 @@ def main() -> int:
         if stop["signal"] is not None:
             return interrupted(step, rng_state, py_state)
         batches = step_batches(step)
-        label_tokens = sum(sum(1 for t in samples[i][1][1:] if t != -100) for b in batches for i in b)
-        loss_sum = 0.0
+        label_tokens = sum(label_counts[i] for b in batches for i in b)
+        losses = []  # per micro-batch, on the device: read once the step is done, so the GPU never waits for us
         step_tokens = 0
         optimizer.zero_grad(set_to_none=True)
         for b in batches:
             if stop["signal"] is not None:  # drop the partial step: weights and optimizer are still those of `step`
                 optimizer.zero_grad(set_to_none=True)
                 return interrupted(step, rng_state, py_state)
-            ids, lab, mask = collate(b)
+            ids, mask, where, targets, tokens = collate(b)
             if autocast is not None:
                 with autocast:
                     logits = model(input_ids=ids, attention_mask=mask).logits
             else:
                 logits = model(input_ids=ids, attention_mask=mask).logits
             # only the labelled positions, in fp32 (a full fp32 copy of the logits of a 150k vocabulary would not fit)
-            sel = lab[:, 1:] != -100
-            loss = F.cross_entropy(logits[:, :-1][sel].float(), lab[:, 1:][sel], reduction="sum")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).index_select(0, where).float(), targets, reduction="sum")
             del logits
             (loss / max(1, label_tokens)).backward()
-            loss_sum += float(loss.detach())
-            step_tokens += int(mask.sum())
+            losses.append(loss.detach())
+            step_tokens += tokens
         if float(cfg["maxGradNorm"]) > 0:
             torch.nn.utils.clip_grad_norm_(trainable, float(cfg["maxGradNorm"]))
         lr = scheduler.get_last_lr()[0]
@@ -526,6 +556,9 @@ def main() -> int:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        loss_sum = 0.0
+        for x in losses:
+            loss_sum += float(x)
         step_loss = loss_sum / max(1, label_tokens)
         session_tokens += step_tokens
         state["train_tokens"] += step_tokens
@@ -563,7 +596,8 @@ def main() -> int:
             "train_tokens": state["train_tokens"], "tokens_per_s": round(tokens_per_s, 1), "mfu": None if mfu is None else round(mfu, 5),
             "adapter_dir": adapter_dir}
     metrics = dict(done, device=device.type, device_name=device_name, precision=precision, total_steps=total_steps, elapsed_s=elapsed,
-                   trainable_params=trainable_params, total_params=total_params, peak_flops=peak, loss_history=hist)
+                   trainable_params=trainable_params, total_params=total_params, peak_flops=peak, peak_memory_bytes=peak_memory(),
+                   loss_history=hist)
     metrics.pop("event")
     with open(os.path.join(out_dir, ".metrics.json.tmp"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=1)

@@ -19,7 +19,7 @@ import { resolveRun, runOf, withDb } from './common';
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Trainer settings from flags over an optional JSON file (see src/distill/types.ts TrainerConfig). */
-function trainerConfig(o: Record<string, unknown>): TrainerConfig {
+export function trainerConfig(o: Record<string, unknown>): TrainerConfig {
   const file = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as Partial<TrainerConfig>) : {};
   const baseModel = (o.baseModel as string | undefined) ?? file.baseModel;
   if (!baseModel) throw new InputError('--base-model', 'name the base model: a local directory (no downloads at run time) or, with --runner openai, the hosted model id');

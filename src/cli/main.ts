@@ -6,6 +6,8 @@ import { InputError } from '../errors';
 import { registerClusterCommands } from './clusters';
 import { registerDistillCommands } from './distill';
 import { registerGraduationCommands } from './graduation';
+import { registerManifestCommands } from './manifest';
+import { registerRetrainCommands } from './retrain';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from './tenants';
@@ -25,6 +27,8 @@ registerIngestCommands(program);
 registerClusterCommands(program);
 registerGraduationCommands(program);
 registerDistillCommands(program);
+registerRetrainCommands(program);
+registerManifestCommands(program);
 
 program
   .command('demo')

@@ -378,3 +378,52 @@ export const adapters = pgTable(
   },
   (t) => [index('adapters_tenant_status_idx').on(t.tenantId, t.status)],
 );
+
+/**
+ * Published tier manifests, one row per version (the JSON itself lives in the blob store under `key`; the row keeps
+ * a copy so a retried publish rewrites the same bytes). `run_id` makes publishing idempotent per retrain run:
+ * a crashed and retried publish finds its row instead of minting another version.
+ */
+export const manifests = pgTable(
+  'manifests',
+  {
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    version: integer('version').notNull(),
+    runId: text('run_id').notNull(),
+    key: text('key').notNull(),
+    contentHash: text('content_hash').notNull(),
+    manifest: jsonb('manifest').notNull(),
+    replay: jsonb('replay').notNull(),
+    status: text('status', { enum: ['writing', 'published'] }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.version] }), uniqueIndex('manifests_run_uq').on(t.tenantId, t.runId)],
+);
+
+/** Every switch of a tenant's `current` pointer: publishes and rollbacks, in order. The last one is what is served. */
+export const manifestEvents = pgTable(
+  'manifest_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    kind: text('kind', { enum: ['publish', 'rollback'] }).notNull(),
+    version: integer('version').notNull(),
+    fromVersion: integer('from_version'),
+    actor: text('actor').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('manifest_events_tenant_idx').on(t.tenantId, t.id)],
+);
+
+/**
+ * Prices per tier for savings projections (USD per million tokens, plus a fixed cost per call). Seeded with
+ * defaults by the migration; `distillery prices set` changes them.
+ */
+export const tierPrices = pgTable('tier_prices', {
+  tier: text('tier', { enum: TIERS }).primaryKey(),
+  model: text('model').notNull(),
+  inputPerMTok: doublePrecision('input_per_mtok').notNull(),
+  outputPerMTok: doublePrecision('output_per_mtok').notNull(),
+  perCall: doublePrecision('per_call').notNull().default(0),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

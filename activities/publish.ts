@@ -1,0 +1,28 @@
+import type { BlobStore } from '../src/blob';
+import type { Db } from '../src/db/client';
+import type { EmbedderSource } from '../src/embeddings/lazy';
+import { type PublishSettings, publishManifest, rollbackManifest } from '../src/manifest/publish';
+import { failFastOnInput } from './errors';
+
+export interface PublishDeps {
+  db: Db;
+  blob: BlobStore;
+  embedder: EmbedderSource;
+}
+
+/** The publisher's activities: thin adapters over src/manifest/publish.ts (both idempotent). */
+export function createPublishActivities({ db, blob, embedder }: PublishDeps) {
+  return {
+    async publishManifest(input: Omit<PublishSettings, 'hmacKey'>) {
+      return failFastOnInput(async () => {
+        const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: process.env.DISTILLERY_MANIFEST_HMAC_KEY || undefined });
+        return r.status === 'published'
+          ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
+          : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };
+      });
+    },
+    async rollbackManifest(input: { tenantId: string; toVersion: number; actor: string }) {
+      return failFastOnInput(() => rollbackManifest(db, blob, input.tenantId, input.toVersion, input.actor));
+    },
+  };
+}

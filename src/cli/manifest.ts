@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { loadConfig } from '../config';
+import { manifestEvents, manifests, TIERS, tierPrices, type Tier } from '../db/schema';
+import { InputError } from '../errors';
+import { pointerKey, servedVersion } from '../manifest/publish';
+import type { ReplayReport } from '../manifest/replay';
+import { connectClient } from '../temporal/client';
+import type { PublishInput, publishWorkflow } from '../../workflows/publish';
+import { pct, withDb } from './common';
+
+/** Runs the tenant's single publisher workflow (`publish:<tenant>`) and waits for it. */
+async function runPublisher(input: PublishInput) {
+  const config = loadConfig();
+  const client = await connectClient(config.temporal);
+  try {
+    const handle = await client.workflow.start<typeof publishWorkflow>('publishWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: `publish:${input.tenantId}`, args: [input] });
+    return await handle.result();
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new InputError('--tenant', `a publish or rollback of ${input.tenantId} is running (publish:${input.tenantId}); try again when it ends`, 409);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+export function formatReplay(r: ReplayReport): string {
+  const tiers = (Object.entries(r.perTier) as Array<[string, { calls: number; share: number; cost: number }]>).map(([t, x]) => `${t} ${pct(x.share)} ($${x.cost.toFixed(4)})`).join(', ');
+  return `replay of ${r.rows} held-out interactions: ${tiers}; cost $${r.projectedCost.toFixed(4)} vs all-frontier $${r.allFrontierCost.toFixed(4)} (−${pct(r.reduction)}); quality ${r.quality.overall.toFixed(3)} (templates ${r.quality.template.agreed}/${r.quality.template.served} agree)`;
+}
+
+export function registerManifestCommands(program: Command): void {
+  const m = program.command('manifest').description('the versioned tier manifest routers read: publish, list, show, rollback');
+  m.command('publish')
+    .description('publish the tier table now (replayed first; refused below policy)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .action(async (o: { tenant: string }) => {
+      const r = await runPublisher({ tenantId: o.tenant, mode: 'publish', runId: `manual:${new Date().toISOString()}`, actor: process.env.USER ?? 'cli' });
+      console.log(`${r.status}${r.version ? ` v${r.version}` : ''}${r.reasons.length ? `: ${r.reasons.join('; ')}` : ''}`);
+      if (r.replay) console.log(formatReplay(r.replay));
+    });
+  m.command('rollback')
+    .description('serve an earlier version again (switches the pointer; the next publish builds on the tier table as usual)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .requiredOption('--to <version>', 'version to serve', Number)
+    .action(async (o: { tenant: string; to: number }) => {
+      if (!Number.isInteger(o.to) || o.to < 1) throw new InputError('--to', 'a version number such as 1');
+      const r = await runPublisher({ tenantId: o.tenant, mode: 'rollback', toVersion: o.to, actor: process.env.USER ?? 'cli' });
+      console.log(`${o.tenant} now serves v${r.version}`);
+    });
+  m.command('list')
+    .requiredOption('--tenant <id>', 'tenant')
+    .action(async (o: { tenant: string }) =>
+      withDb(async (db) => {
+        const served = await servedVersion(db, o.tenant);
+        console.log(`pointer: ${pointerKey(o.tenant)} → v${served ?? '-'}`);
+        for (const r of await db.select().from(manifests).where(eq(manifests.tenantId, o.tenant)).orderBy(desc(manifests.version))) {
+          const mf = r.manifest as { routes: unknown[] };
+          console.log(`${r.version === served ? '*' : ' '} v${r.version}  ${r.status}  ${mf.routes.length} routes  ${r.contentHash.slice(0, 19)}  run ${r.runId}  ${r.createdAt.toISOString()}`);
+        }
+        for (const e of await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, o.tenant)).orderBy(desc(manifestEvents.id)).limit(10)) console.log(`  ${e.at.toISOString()} ${e.kind} v${e.version}${e.fromVersion ? ` (from v${e.fromVersion})` : ''} by ${e.actor}`);
+      }),
+    );
+  m.command('show')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--version <n>', 'default: the served one', Number)
+    .option('--json', 'the manifest itself')
+    .action(async (o: { tenant: string; version?: number; json?: boolean }) =>
+      withDb(async (db) => {
+        const v = o.version ?? (await servedVersion(db, o.tenant));
+        const [r] = v ? await db.select().from(manifests).where(and(eq(manifests.tenantId, o.tenant), eq(manifests.version, v))) : [];
+        if (!r) throw new InputError('--version', `no manifest ${v ? `v${v} ` : ''}for ${o.tenant}: publish one with \`distillery retrain\` or \`distillery manifest publish\``);
+        if (o.json) return console.log(JSON.stringify(r.manifest, null, 2));
+        const mf = r.manifest as { routes: Array<{ id: string; tier: string; label: string; share: number }> };
+        console.log(`v${r.version} (${r.status}) ${r.key}\n${formatReplay(r.replay as ReplayReport)}`);
+        for (const x of mf.routes) console.log(`  ${x.id}  ${x.tier.padEnd(8)} ${pct(x.share).padStart(6)}  ${x.label}`);
+      }),
+    );
+
+  const p = program.command('prices').description('prices per tier used by savings replays (USD per million tokens)');
+  p.command('list').action(async () =>
+    withDb(async (db) => {
+      for (const r of await db.select().from(tierPrices)) console.log(`${r.tier.padEnd(8)} ${r.model.padEnd(14)} in $${r.inputPerMTok}/M  out $${r.outputPerMTok}/M  per call $${r.perCall}`);
+    }),
+  );
+  p.command('set <tier>')
+    .requiredOption('--model <name>', 'model name')
+    .requiredOption('--input <usd>', 'USD per million input tokens', Number)
+    .requiredOption('--output <usd>', 'USD per million output tokens', Number)
+    .option('--per-call <usd>', 'fixed USD per call', Number, 0)
+    .action(async (tier: string, o: { model: string; input: number; output: number; perCall: number }) => {
+      if (!TIERS.includes(tier as Tier)) throw new InputError('tier', `one of ${TIERS.join(', ')}`);
+      for (const [f, v] of [['--input', o.input], ['--output', o.output], ['--per-call', o.perCall]] as const) if (!Number.isFinite(v) || v < 0) throw new InputError(f, 'a non-negative number of USD');
+      await withDb((db) =>
+        db.insert(tierPrices).values({ tier: tier as Tier, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }).onConflictDoUpdate({ target: tierPrices.tier, set: { model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall, updatedAt: sql`now()` } }),
+      );
+      console.log(`${tier}: ${o.model} $${o.input}/M in, $${o.output}/M out, $${o.perCall}/call`);
+    });
+}

@@ -1,0 +1,161 @@
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { BlobStore } from '../blob';
+import { normalizeQuery } from '../clustering/normalize';
+import { type Db, rowsOf } from '../db/client';
+import { adapters, manifestEvents, manifests, tierPrices } from '../db/schema';
+import { embedWithCache, fromBytes } from '../embeddings/cache';
+import type { Embedder } from '../embeddings/types';
+import { InputError } from '../errors';
+import { type RouteSource, buildManifestDraft } from './build';
+import { sealManifest } from './hash';
+import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
+import type { Manifest, TierName } from './types';
+import { validateManifest } from './validate';
+import { resolverFor } from '../router/resolver';
+
+export const manifestKey = (tenantId: string, version: number) => `manifests/${tenantId}/v${version}.json`;
+export const pointerKey = (tenantId: string) => `manifests/${tenantId}/current.json`;
+
+export interface PublishSettings {
+  tenantId: string;
+  /** The run this manifest belongs to: one version per run, however often the publish is retried. */
+  runId: string;
+  actor: string;
+  threshold?: number;
+  /** Share of the tenant's accepted traffic replayed (hash-selected, deterministic). Default 0.2. */
+  replayShare?: number;
+  policy?: Partial<ReplayPolicy>;
+  models?: { cheap: string; frontier: string };
+  hmacKey?: string;
+}
+
+export type PublishResult = { status: 'published'; version: number; key: string; replay: ReplayReport; reasons: [] } | { status: 'refused'; reasons: string[]; replay: ReplayReport };
+
+/** The version the tenant's pointer serves now (last publish or rollback), or null. */
+export async function servedVersion(db: Db, tenantId: string): Promise<number | null> {
+  const [e] = await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenantId)).orderBy(desc(manifestEvents.id)).limit(1);
+  return e?.version ?? null;
+}
+
+export async function loadPrices(db: Db): Promise<Prices> {
+  const rows = await db.select().from(tierPrices);
+  const p = Object.fromEntries(rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }])) as Prices;
+  for (const t of ['template', 'adapter', 'cheap', 'frontier'] as TierName[]) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
+  return p;
+}
+
+/** Active tier entries with their cluster's label, centroid (latest run) and traffic share: the manifest's routes. */
+async function routeSources(db: Db, tenantId: string, model: string): Promise<RouteSource[]> {
+  const rows = rowsOf<{ route_id: string; tier: TierName; target: Record<string, unknown>; evidence: Record<string, unknown>; label: string; centroid: Buffer; share: number | null; embedding_model: string }>(
+    await db.execute(sql`
+      select t.route_id, t.tier, t.target, t.evidence, c.label, c.centroid, c.embedding_model,
+        (select s.share from cluster_snapshots s where s.cluster_id = c.id and s.run_id = c.last_run_id) as share
+      from tier_entries t join clusters c on c.id = t.route_id
+      where t.tenant_id = ${tenantId} and t.status = 'active'`),
+  );
+  return rows
+    .filter((r) => r.embedding_model === model)
+    .map((r) => ({ routeId: r.route_id, label: r.label, centroid: fromBytes(r.centroid), share: Number(r.share ?? 0), tier: r.tier, target: r.target, evidence: r.evidence }));
+}
+
+/** The held-out slice: accepted interactions picked by a hash of their id (the same ones every time), newest first. */
+async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: number, limit = 5000): Promise<ReplayRow[]> {
+  const buckets = Math.round(share * 1000);
+  const rows = rowsOf<{ id: string; query_text: string; answer: string; prompt_tokens: number | null; completion_tokens: number | null }>(
+    await db.execute(sql`
+      select i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer, i.prompt_tokens, i.completion_tokens
+      from interactions i
+      join lateral (select kind, score, corrected_answer from feedback f where f.interaction_id = i.id order by f.created_at desc, f.id desc limit 1) f on true
+      where i.tenant_id = ${tenantId} and (f.kind in ('accepted','edited') or (f.kind = 'score' and f.score >= 0.5))
+        and abs(hashtext('replay:' || i.id::text)) % 1000 < ${buckets}
+      order by i.occurred_at desc limit ${limit}`),
+  );
+  const vectors = rows.length ? await embedWithCache(db, embedder, rows.map((r) => normalizeQuery(r.query_text).text)) : [];
+  return rows.map((r, i) => ({
+    query: r.query_text,
+    vector: vectors[i]!,
+    answer: r.answer,
+    promptTokens: r.prompt_tokens ?? Math.ceil(r.query_text.length / 4),
+    completionTokens: r.completion_tokens ?? Math.ceil(r.answer.length / 4),
+  }));
+}
+
+async function writeAndSwitch(db: Db, blob: BlobStore, m: Manifest, key: string, actor: string, kind: 'publish' | 'rollback', fromVersion: number | null): Promise<void> {
+  // The versioned object is complete before the pointer names it: a router never sees half a manifest.
+  if (kind === 'publish') await blob.put(key, JSON.stringify(m, null, 2), { contentType: 'application/json' });
+  await blob.put(pointerKey(m.tenant), JSON.stringify({ tenant: m.tenant, version: m.version, key, contentHash: m.contentHash }), { contentType: 'application/json' });
+  await db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    if (kind === 'publish') await t.update(manifests).set({ status: 'published' }).where(and(eq(manifests.tenantId, m.tenant), eq(manifests.version, m.version)));
+    const [last] = await t.select().from(manifestEvents).where(eq(manifestEvents.tenantId, m.tenant)).orderBy(desc(manifestEvents.id)).limit(1);
+    if (!(last && last.version === m.version && last.kind === kind)) await t.insert(manifestEvents).values({ tenantId: m.tenant, kind, version: m.version, fromVersion, actor });
+  });
+}
+
+/**
+ * Publishes the tenant's tier table as the next manifest version: build → seal → validate → replay the held-out
+ * slice (refuse below policy) → write v<N> → switch the pointer → record. Idempotent per run: a retry finds the
+ * run's row and finishes the same version with the same bytes.
+ */
+export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedder, s: PublishSettings): Promise<PublishResult> {
+  const [mine] = await db.select().from(manifests).where(and(eq(manifests.tenantId, s.tenantId), eq(manifests.runId, s.runId)));
+  if (mine) {
+    const m = mine.manifest as Manifest;
+    if (mine.status === 'writing') await writeAndSwitch(db, blob, m, mine.key, s.actor, 'publish', m.previousVersion);
+    return { status: 'published', version: mine.version, key: mine.key, replay: mine.replay as ReplayReport, reasons: [] };
+  }
+  const served = await servedVersion(db, s.tenantId);
+  const [latest] = await db.select({ v: manifests.version }).from(manifests).where(eq(manifests.tenantId, s.tenantId)).orderBy(desc(manifests.version)).limit(1);
+  const version = (latest?.v ?? 0) + 1;
+  const routes = await routeSources(db, s.tenantId, embedder.id);
+  const draft = buildManifestDraft({
+    tenant: s.tenantId,
+    version,
+    previousVersion: served,
+    createdAt: new Date().toISOString(),
+    embedding: { model: embedder.id, dims: embedder.dims },
+    models: s.models ?? { cheap: 'gpt-4o-mini', frontier: 'gpt-4o' },
+    threshold: s.threshold ?? 0.7,
+    routes,
+    provenance: { runId: s.runId, routes: routes.length },
+  });
+  const manifest = validateManifest(sealManifest(draft, s.hmacKey));
+
+  const quality = new Map((await db.select({ name: adapters.name, evaluation: adapters.evaluation }).from(adapters).where(eq(adapters.tenantId, s.tenantId))).map((a) => [a.name, adapterQuality(a.evaluation)]));
+  const inService = served === null ? null : (((await db.select({ replay: manifests.replay }).from(manifests).where(and(eq(manifests.tenantId, s.tenantId), eq(manifests.version, served))))[0]?.replay as ReplayReport | undefined)?.quality.overall ?? null);
+  const resolver = resolverFor(manifest);
+  const replay = replayManifest(await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2), (v, q) => resolver(v, q), await loadPrices(db), {
+    adapterQuality: (name) => quality.get(name),
+    policy: { ...DEFAULT_REPLAY_POLICY, ...s.policy },
+    inServiceQuality: inService,
+  });
+  if (!replay.passed) return { status: 'refused', reasons: replay.reasons, replay };
+
+  const key = manifestKey(s.tenantId, version);
+  try {
+    await db.insert(manifests).values({ tenantId: s.tenantId, version, runId: s.runId, key, contentHash: manifest.contentHash, manifest, replay, status: 'writing' });
+  } catch (err) {
+    // Another publish took this version number (the single publisher workflow makes this rare): the caller retries.
+    throw new Error(`manifest v${version} of ${s.tenantId} was taken concurrently; retry (${(err as Error).message})`);
+  }
+  await writeAndSwitch(db, blob, manifest, key, s.actor, 'publish', served);
+  return { status: 'published', version, key, replay, reasons: [] };
+}
+
+/** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */
+export async function rollbackManifest(db: Db, blob: BlobStore, tenantId: string, toVersion: number, actor: string): Promise<{ version: number; from: number | null }> {
+  const [row] = await db.select().from(manifests).where(and(eq(manifests.tenantId, tenantId), eq(manifests.version, toVersion)));
+  if (!row || row.status !== 'published') throw new InputError('--to', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``, 404);
+  const from = await servedVersion(db, tenantId);
+  if (from === toVersion) return { version: toVersion, from };
+  await writeAndSwitch(db, blob, row.manifest as Manifest, row.key, actor, 'rollback', from);
+  return { version: toVersion, from };
+}
+
+/** An adapter's projected quality from its gate evaluation: match rate for classification-like tasks, else mean cosine. */
+function adapterQuality(evaluation: unknown): number {
+  const e = evaluation as { classificationLike?: boolean; student?: { meanSimilarity: number; normalisedRate: number } };
+  if (!e.student) return 0;
+  return e.classificationLike ? e.student.normalisedRate : e.student.meanSimilarity;
+}
+

@@ -1,0 +1,106 @@
+import { normaliseAnswer } from '../graduation/verify';
+import type { Resolution, TierName } from './types';
+
+export type Prices = Record<TierName, { model: string; inputPerMTok: number; outputPerMTok: number; perCall: number }>;
+
+/** One logged interaction of the held-out slice: the query, its embedding, the accepted answer and its tokens. */
+export interface ReplayRow {
+  query: string;
+  vector: Float32Array;
+  answer: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface ReplayPolicy {
+  /** Template answers must equal the accepted answers (normalised) at least this often. */
+  minTemplateAgreement: number;
+  /** Overall projected quality may not fall more than this below the manifest in service. */
+  maxQualityDrop: number;
+  /** Overall projected quality floor. */
+  minQuality: number;
+  /** Quality assumed for the cheap tier when nothing better is known (frontier is the reference: 1). */
+  cheapQuality: number;
+}
+
+export const DEFAULT_REPLAY_POLICY: ReplayPolicy = { minTemplateAgreement: 0.98, maxQualityDrop: 0.01, minQuality: 0.95, cheapQuality: 0.9 };
+
+export interface ReplayReport {
+  rows: number;
+  perTier: Record<TierName, { calls: number; share: number; cost: number }>;
+  /** What the slice cost with every call on the frontier model, and what it would cost with this manifest. */
+  allFrontierCost: number;
+  projectedCost: number;
+  /** 1 − projected / all-frontier. */
+  reduction: number;
+  quality: {
+    template: { served: number; agreed: number; rate: number };
+    /** Adapters are not run at replay: their gate figure (student vs teacher on the eval split) is projected. */
+    adapter: { served: number; projected: number };
+    overall: number;
+  };
+  passed: boolean;
+  reasons: string[];
+}
+
+const cost = (p: Prices[TierName], r: ReplayRow) => (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
+
+/**
+ * Replays logged traffic through a candidate manifest: where each query would go, what that would cost (prices per
+ * tier), and how good the answers would be (templates measured against the accepted answers, adapters projected
+ * from their gate evidence, frontier the reference). Judged by policy, against the quality of the manifest in service.
+ */
+export function replayManifest(
+  rows: ReadonlyArray<ReplayRow>,
+  resolve: (vector: Float32Array, query: string) => Resolution,
+  prices: Prices,
+  opts: { adapterQuality: (adapter: string) => number | undefined; policy?: ReplayPolicy; inServiceQuality?: number | null },
+): ReplayReport {
+  const policy = opts.policy ?? DEFAULT_REPLAY_POLICY;
+  const perTier = { template: { calls: 0, share: 0, cost: 0 }, adapter: { calls: 0, share: 0, cost: 0 }, cheap: { calls: 0, share: 0, cost: 0 }, frontier: { calls: 0, share: 0, cost: 0 } };
+  let allFrontier = 0;
+  let qualitySum = 0;
+  let templateAgreed = 0;
+  let adapterQualitySum = 0;
+  const reasons: string[] = [];
+  for (const r of rows) {
+    const res = resolve(r.vector, r.query);
+    allFrontier += cost(prices.frontier, r);
+    const t = perTier[res.tier];
+    t.calls++;
+    t.cost += cost(prices[res.tier], r);
+    if (res.tier === 'template') {
+      const ok = res.answer !== undefined && normaliseAnswer(res.answer) === normaliseAnswer(r.answer);
+      if (ok) templateAgreed++;
+      qualitySum += ok ? 1 : 0;
+    } else if (res.tier === 'adapter') {
+      const q = opts.adapterQuality(res.adapter!.adapter) ?? 0;
+      adapterQualitySum += q;
+      qualitySum += q;
+    } else qualitySum += res.tier === 'cheap' ? policy.cheapQuality : 1;
+  }
+  const n = rows.length;
+  for (const t of Object.values(perTier)) t.share = n ? t.calls / n : 0;
+  const projected = Object.values(perTier).reduce((a, t) => a + t.cost, 0);
+  const overall = n ? qualitySum / n : 1;
+  const templateRate = perTier.template.calls ? templateAgreed / perTier.template.calls : 1;
+  if (templateRate < policy.minTemplateAgreement) reasons.push(`template answers agree with accepted ones ${templateRate.toFixed(3)} < ${policy.minTemplateAgreement}`);
+  if (overall < policy.minQuality) reasons.push(`projected quality ${overall.toFixed(3)} < ${policy.minQuality}`);
+  if (opts.inServiceQuality != null && overall < opts.inServiceQuality - policy.maxQualityDrop) {
+    reasons.push(`projected quality ${overall.toFixed(3)} is more than ${policy.maxQualityDrop} below the manifest in service (${opts.inServiceQuality.toFixed(3)})`);
+  }
+  return {
+    rows: n,
+    perTier,
+    allFrontierCost: allFrontier,
+    projectedCost: projected,
+    reduction: allFrontier ? 1 - projected / allFrontier : 0,
+    quality: {
+      template: { served: perTier.template.calls, agreed: templateAgreed, rate: templateRate },
+      adapter: { served: perTier.adapter.calls, projected: perTier.adapter.calls ? adapterQualitySum / perTier.adapter.calls : 0 },
+      overall,
+    },
+    passed: reasons.length === 0,
+    reasons,
+  };
+}

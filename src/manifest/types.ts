@@ -1,0 +1,88 @@
+/**
+ * The tier manifest: one versioned JSON document that tells a router where each query goes. Its JSON Schema is
+ * src/manifest/manifest.schema.json (also in the README); every published manifest is validated against it.
+ * Plain data, no imports: the router client depends on nothing else of Distillery.
+ */
+
+export type TierName = 'template' | 'adapter' | 'cheap' | 'frontier';
+
+export interface TemplateTarget {
+  /** Handlebars (strict, no HTML escaping); slots named as the masking names them (`id`, `email`, `id_2`, …). */
+  template: string;
+  /** Optional deterministic step (src/graduation/script.ts ScriptSpec). */
+  script: { kind: 'vocabulary'; variables: Array<{ name: string; vocabulary: Record<string, string> }> } | null;
+  candidateId: string;
+  version: number;
+}
+
+export interface AdapterTarget {
+  /** The name a server serves it under: vLLM `--lora-modules <name>=<uri>`, LoRAX `adapter_id`. */
+  adapter: string;
+  baseModel: string;
+  /** Where the PEFT directory (or hosted model) lives, e.g. s3://bucket/adapters/ft_…/ */
+  uri: string;
+}
+
+export interface ModelTarget {
+  model: string;
+}
+
+export interface ManifestRoute {
+  /** Stable route id: the cluster id, kept from month to month. */
+  id: string;
+  label: string;
+  /** How the router recognises the route. */
+  recognise: {
+    /** Unit-length centroid, Float32 little-endian, base64. */
+    centroid: string;
+    /** Cosine a query needs to the centroid (and it must be the nearest route). */
+    threshold: number;
+    /** Optional keyword rules on the normalised query: all of `all`, none of `none`. */
+    keywords?: { all?: string[]; none?: string[] };
+  };
+  tier: TierName;
+  target: TemplateTarget | AdapterTarget | ModelTarget;
+  /** Why the route is on its tier (precision, gate figures, reviewer, …). */
+  evidence: Record<string, unknown>;
+  /** Share of traffic the route held in the clustering run it came from. */
+  share: number;
+}
+
+export interface Manifest {
+  schema: 'distillery.manifest/v1';
+  tenant: string;
+  /** Monotonic per tenant; previousVersion is null for the first. */
+  version: number;
+  previousVersion: number | null;
+  createdAt: string;
+  /** The model queries must be embedded with, and how they are normalised before embedding. */
+  embedding: { model: string; dims: number; normalisation: 'distillery-mask-v1' };
+  /** Where a query goes when no route takes it. */
+  fallback: { tier: 'frontier' | 'cheap'; model: string };
+  /** Models by tier, for routes on `cheap` / `frontier` and for the fallback. */
+  models: { cheap: string; frontier: string };
+  routes: ManifestRoute[];
+  /** What produced it: retrain run, clustering run, replay figures. */
+  provenance: Record<string, unknown>;
+  /** `sha256:<hex>` of the canonical JSON of the manifest without `contentHash` and `signature`. */
+  contentHash: string;
+  /** Optional `hmac-sha256:<hex>` of the same canonical JSON, with a shared key. */
+  signature?: string;
+}
+
+/** What the router decided for one query. */
+export interface Resolution {
+  tier: TierName;
+  /** The route taken, or null for the fallback. */
+  routeId: string | null;
+  /** Cosine to the nearest route's centroid (NaN when the manifest has no routes). */
+  similarity: number;
+  /** The rendered answer (template tier). */
+  answer?: string;
+  /** The adapter to call (adapter tier). */
+  adapter?: AdapterTarget;
+  /** The model to call (cheap, frontier, fallback). */
+  model?: string;
+  /** Why: "route", "below threshold", "keyword rule", "render failed: …". */
+  reason: string;
+}
