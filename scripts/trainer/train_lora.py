@@ -316,11 +316,10 @@ def main() -> int:
         device_name = torch.cuda.get_device_name(0)
         want = cfg["precision"]
         bf16 = want == "bf16" or (want == "auto" and torch.cuda.is_bf16_supported())
-        # TF32 tensor cores for the matmuls still done in fp32 on the GPU (precision fp32, or GPUs without bf16)
-        if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-            torch.backends.cuda.matmul.fp32_precision = "tf32"
-        else:
-            torch.backends.cuda.matmul.allow_tf32 = True
+        # TF32 tensor cores for the matmuls still done in fp32 on the GPU (precision fp32, or GPUs without bf16); CUDA
+        # only, CPU matmuls untouched. The legacy flag on purpose: with torch 2.13, setting the new
+        # torch.backends.cuda.matmul.fp32_precision makes any later read of allow_tf32 (accelerate's, say) raise.
+        torch.backends.cuda.matmul.allow_tf32 = True
     else:
         device = torch.device("cpu")
         device_name = "cpu"
