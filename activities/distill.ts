@@ -10,6 +10,7 @@ import type { EmbedderSource } from '../src/embeddings/lazy';
 import { embedWithCache } from '../src/embeddings/cache';
 import type { TrainAdapterOutput } from './gpu';
 import { failFastOnInput } from './errors';
+import { withHeartbeat } from './heartbeat';
 
 export interface DistillDeps {
   db: Db;
@@ -23,7 +24,7 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
   return {
     /** Builds and stores the category's dataset (see buildAndStoreDataset). */
     async buildTrainingDataset(input: BuildDatasetInput): Promise<BuiltDataset> {
-      return failFastOnInput(() => buildAndStoreDataset(db, blob, input));
+      return failFastOnInput(() => withHeartbeat(() => buildAndStoreDataset(db, blob, input)));
     },
 
     /** Records the job (one per workflow run: the id derives from the workflow id), status running. */
@@ -45,49 +46,53 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
      * or rejected, with its evaluation and lineage. Idempotent on the job.
      */
     async gateAdapter(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
-      const adapterId = `ad_${input.jobId.slice(3)}`;
-      const [existing] = await db.select().from(adapters).where(eq(adapters.id, adapterId));
-      if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: (existing.evaluation as { reasons: string[] }).reasons };
-      const [job] = await db.select().from(finetuneJobs).where(eq(finetuneJobs.id, input.jobId));
-      if (!job) throw new Error(`no fine-tune job ${input.jobId}`);
-      const [ds] = await db.select().from(datasets).where(eq(datasets.id, job.datasetId));
-      const read = async (key: string) => (await blob.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Prediction);
-      const student = await read(input.studentKey);
-      const base = await read(input.baseKey);
-      const model = await embedder();
-      const texts = [...student.map((p) => p.prediction), ...student.map((p) => p.reference), ...base.map((p) => p.prediction), ...base.map((p) => p.reference)];
-      const vecs = await embedWithCache(db, model, texts.map((t) => t || ' '));
-      const n = student.length;
-      const m = base.length;
-      const studentSim = student.map((_, i) => cosine(vecs[i]!, vecs[n + i]!));
-      const baseSim = base.map((_, i) => cosine(vecs[2 * n + i]!, vecs[2 * n + m + i]!));
-      const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy });
-      const status = evaluation.verdict === 'pass' ? 'candidate' : 'rejected';
-      const config = job.config as TrainerConfig;
-      await db.transaction(async (tx) => {
-        const t = tx as unknown as Db;
-        await t
-          .insert(adapters)
-          .values({
-            id: adapterId,
-            tenantId: job.tenantId,
-            jobId: job.id,
-            datasetId: job.datasetId,
-            name: `${job.tenantId}-${job.datasetId.slice(0, 12)}`,
-            baseModel: config.baseModel,
-            uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
-            status,
-            evaluation,
-            lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
-          })
-          .onConflictDoNothing();
-        await t
-          .update(finetuneJobs)
-          .set({ status: 'succeeded', metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null, updatedAt: sql`now()` })
-          .where(eq(finetuneJobs.id, job.id));
-      });
-      return { adapterId, status, reasons: evaluation.reasons };
+      return withHeartbeat(() => gateAndRegister(input));
     },
   };
+
+  async function gateAndRegister(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+    const adapterId = `ad_${input.jobId.slice(3)}`;
+    const [existing] = await db.select().from(adapters).where(eq(adapters.id, adapterId));
+    if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: (existing.evaluation as { reasons: string[] }).reasons };
+    const [job] = await db.select().from(finetuneJobs).where(eq(finetuneJobs.id, input.jobId));
+    if (!job) throw new Error(`no fine-tune job ${input.jobId}`);
+    const [ds] = await db.select().from(datasets).where(eq(datasets.id, job.datasetId));
+    const read = async (key: string) => (await blob.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Prediction);
+    const student = await read(input.studentKey);
+    const base = await read(input.baseKey);
+    const model = await embedder();
+    const texts = [...student.map((p) => p.prediction), ...student.map((p) => p.reference), ...base.map((p) => p.prediction), ...base.map((p) => p.reference)];
+    const vecs = await embedWithCache(db, model, texts.map((t) => t || ' '));
+    const n = student.length;
+    const m = base.length;
+    const studentSim = student.map((_, i) => cosine(vecs[i]!, vecs[n + i]!));
+    const baseSim = base.map((_, i) => cosine(vecs[2 * n + i]!, vecs[2 * n + m + i]!));
+    const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy });
+    const status = evaluation.verdict === 'pass' ? 'candidate' : 'rejected';
+    const config = job.config as TrainerConfig;
+    await db.transaction(async (tx) => {
+      const t = tx as unknown as Db;
+      await t
+        .insert(adapters)
+        .values({
+          id: adapterId,
+          tenantId: job.tenantId,
+          jobId: job.id,
+          datasetId: job.datasetId,
+          name: `${job.tenantId}-${job.datasetId.slice(0, 12)}`,
+          baseModel: config.baseModel,
+          uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
+          status,
+          evaluation,
+          lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
+        })
+        .onConflictDoNothing();
+      await t
+        .update(finetuneJobs)
+        .set({ status: 'succeeded', metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null, updatedAt: sql`now()` })
+        .where(eq(finetuneJobs.id, job.id));
+    });
+    return { adapterId, status, reasons: evaluation.reasons };
+  }
 }
 

@@ -1,4 +1,4 @@
-import { Context, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../src/db/client';
 import { candidates, candidateVersions } from '../src/db/schema';
@@ -13,6 +13,7 @@ import { addVersion, countReminder, recordDecision, saveCandidates } from '../sr
 import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate } from '../src/graduation/verify';
 import { InputError } from '../src/errors';
 import { failFastOnInput } from './errors';
+import { withHeartbeat } from './heartbeat';
 
 export interface GraduationDeps {
   db: Db;
@@ -36,11 +37,9 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
   return {
     /** Induces and verifies candidates for every cluster of a clustering run and records them (idempotent). */
     async graduateRun(input: GraduateRunInput): Promise<GraduateRunOutput> {
-      return failFastOnInput(async () => {
+      return failFastOnInput(() => withHeartbeat(async () => {
         const policy = { ...DEFAULT_POLICY, ...input.policy };
-        Context.current().heartbeat({ phase: 'loading' });
         const data = await loadRunGraduationData(db, await embedder(), input.tenantId, input.clusterRunId);
-        Context.current().heartbeat({ phase: 'graduating', clusters: data.clusters.length });
         const result = graduateClusters(data.clusters, {
           policy,
           neighbours: data.neighbours,
@@ -50,7 +49,7 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
         const label = new Map(data.clusters.map((c) => [c.clusterId, c.label]));
         const pending = await saveCandidates(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, ...result, shareOf: (id) => share.get(id) ?? 0, labelOf: (id) => label.get(id) ?? id });
         return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.clusters.length };
-      });
+      }));
     },
 
     /**
@@ -58,7 +57,7 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
      * it as a new version with its evidence. A template that does not compile or a bad script is an InputError.
      */
     async verifyEdit(input: { candidateId: string; template: string; script?: unknown; author: string }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
-      return failFastOnInput(async () => {
+      return failFastOnInput(() => withHeartbeat(async () => {
         compileTemplate(input.template);
         const [c] = await db.select().from(candidates).where(eq(candidates.id, input.candidateId));
         if (!c) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
@@ -70,7 +69,7 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
         const evidence = verifyCandidate({ proposal: { template: input.template, script }, holdout, neighbours: data.neighbours(c.clusterIds), warnings: answerFitWarnings(input.template, members.flatMap((m) => m.examples.map((e) => e.query))) });
         const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
         return { version, passed: evidence.passed, reasons: evidence.reasons };
-      });
+      }));
     },
 
     async recordReviewDecision(input: { candidateId: string; decision: Decision; version?: number }) {

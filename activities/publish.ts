@@ -3,6 +3,7 @@ import type { Db } from '../src/db/client';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { type PublishSettings, publishManifest, rollbackManifest } from '../src/manifest/publish';
 import { failFastOnInput } from './errors';
+import { withHeartbeat } from './heartbeat';
 
 export interface PublishDeps {
   db: Db;
@@ -14,12 +15,12 @@ export interface PublishDeps {
 export function createPublishActivities({ db, blob, embedder }: PublishDeps) {
   return {
     async publishManifest(input: Omit<PublishSettings, 'hmacKey'>) {
-      return failFastOnInput(async () => {
+      return failFastOnInput(() => withHeartbeat(async () => {
         const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: process.env.DISTILLERY_MANIFEST_HMAC_KEY || undefined });
         return r.status === 'published'
           ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
           : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };
-      });
+      }));
     },
     async rollbackManifest(input: { tenantId: string; toVersion: number; actor: string }) {
       return failFastOnInput(() => rollbackManifest(db, blob, input.tenantId, input.toVersion, input.actor));

@@ -30,7 +30,8 @@ export interface FineTuneOutput {
 
 const cpu = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '5 minutes',
+  // Every CPU activity here heartbeats (withHeartbeat): a lost worker is noticed in 30 s, not 30 minutes.
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
 });
 

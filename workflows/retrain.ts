@@ -43,8 +43,8 @@ export interface RetrainOutput {
 }
 
 const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '5 minutes',
+  // Bookkeeping only (run record, category choice, activations): quick, so a short budget finds a lost worker fast.
+  startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
 });
 

@@ -22,6 +22,7 @@ export const reviewStateQuery = defineQuery<ReviewState>('state');
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
 });
 

@@ -8,6 +8,7 @@ import { registerDistillCommands } from './distill';
 import { registerGraduationCommands } from './graduation';
 import { registerManifestCommands } from './manifest';
 import { registerRetrainCommands } from './retrain';
+import { registerRouteCommands } from './route';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from './tenants';
@@ -29,6 +30,7 @@ registerGraduationCommands(program);
 registerDistillCommands(program);
 registerRetrainCommands(program);
 registerManifestCommands(program);
+registerRouteCommands(program);
 
 program
   .command('demo')

@@ -100,25 +100,31 @@ export interface SeaweedServer extends ManagedProcess {
   endpoint: string;
 }
 
-/** SeaweedFS master + volume + filer + S3 gateway in one process, all on loopback; no auth (no identities). */
+/**
+ * SeaweedFS master + volume + filer + S3 gateway in one process, all on loopback; no auth (no identities). Its
+ * internal ports (and their gRPC twins at port+10000) are picked free just before the start, which another process
+ * can still race: a start that dies before listening is retried with fresh ports.
+ */
 export async function startSeaweed(opts: { weedPath: string; dir: string; s3Port: number; logFile: string }): Promise<SeaweedServer> {
   requireBinary(opts.weedPath, 'SeaweedFS (weed)');
   mkdirSync(opts.dir, { recursive: true });
-  const [master, volume, filer] = [await freePort(), await freePort(), await freePort()];
-  const args = [
-    'server', `-dir=${opts.dir}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
-    `-master.port=${master}`, `-volume.port=${volume}`, '-filer', `-filer.port=${filer}`,
-    '-s3', `-s3.port=${opts.s3Port}`, '-s3.port.iceberg=0', '-s3.port.lance=0',
-    '-master.volumeSizeLimitMB=256', '-volume.max=0',
-  ];
-  const proc = launch('seaweedfs', opts.weedPath, args, opts.logFile);
-  try {
-    await waitForPort(opts.s3Port, proc.child, 'seaweedfs s3', 60_000, opts.logFile);
-  } catch (err) {
-    await proc.stop();
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    const [master, volume, filer] = [await freePort(), await freePort(), await freePort()];
+    const args = [
+      'server', `-dir=${opts.dir}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
+      `-master.port=${master}`, `-volume.port=${volume}`, '-filer', `-filer.port=${filer}`,
+      '-s3', `-s3.port=${opts.s3Port}`, '-s3.port.iceberg=0', '-s3.port.lance=0',
+      '-master.volumeSizeLimitMB=256', '-volume.max=0',
+    ];
+    const proc = launch('seaweedfs', opts.weedPath, args, opts.logFile);
+    try {
+      await waitForPort(opts.s3Port, proc.child, 'seaweedfs s3', 60_000, opts.logFile);
+      return { ...proc, endpoint: `http://127.0.0.1:${opts.s3Port}` };
+    } catch (err) {
+      await proc.stop();
+      if (attempt >= 3 || !/exited/.test((err as Error).message)) throw err;
+    }
   }
-  return { ...proc, endpoint: `http://127.0.0.1:${opts.s3Port}` };
 }
 
 /** The project venv's bin directory (scripts/setup creates it). */

@@ -12,8 +12,8 @@ import type { GateEvaluation } from '../../src/distill/gate';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
 import type { DatasetCard, TrainerConfig } from '../../src/distill/types';
 import { startIngest } from '../../src/ingest/start';
-import { spawnCli } from '../support/cli';
 import { useStackWithWorker } from '../support/stack';
+import { waitFor, workerProcess } from '../support/workers';
 
 const tenant = 'finetune-it';
 const stack = useStackWithWorker(tenant);
@@ -23,39 +23,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 /** Customer-support log (bitext v1, three intents); labels only choose the data. */
 const examples = loadSharedDataset('bitext-v1').filter((e) => ['cancel_order', 'track_order', 'get_refund'].includes(e.label));
 
-/**
- * The GPU worker as its own process, as in production (`distillery worker --queue gpu`), on this file's queues.
- * `kill` hits the whole process group (tsx runs the CLI in a child process), as a machine or container loss would.
- */
-function gpuWorker(tag: string) {
-  const w = spawnCli(['worker', '--queue', 'gpu'], {
-    ...stack().env,
-    TEMPORAL_GPU_TASK_QUEUE: stack().temporal.gpuTaskQueue,
-    DISTILLERY_DATA_DIR: path.join(work, tag),
-    LOG_LEVEL: 'warn',
-    // One thread (a tiny model on a shared 2-core VM), and slow steps so the kill lands mid-training.
-    OMP_NUM_THREADS: '1',
-    DISTILLERY_TRAINER_STEP_DELAY_MS: '150',
-  }, { detached: true });
-  const kill = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-w.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
-  return Object.assign(w, { killGroup: kill });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+/** The GPU worker as its own process, with slow steps so a kill lands mid-training. */
+const gpuWorker = (tag: string) => workerProcess(stack(), 'gpu', path.join(work, tag), { DISTILLERY_TRAINER_STEP_DELAY_MS: '150' });
 
 describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () => {
   let clusterRunId: string;

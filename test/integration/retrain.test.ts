@@ -1,0 +1,169 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
+import { manifestEvents, manifests, runs } from '../../src/db/schema';
+import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
+import type { TrainerConfig } from '../../src/distill/types';
+import { createEmbedder } from '../../src/embeddings';
+import { loadConfig } from '../../src/config';
+import { decideCandidate } from '../../src/graduation/start';
+import { listCandidates } from '../../src/graduation/store';
+import { startIngest } from '../../src/ingest/start';
+import { validateManifest } from '../../src/manifest/validate';
+import type { Manifest } from '../../src/manifest/types';
+import { startRetrain } from '../../src/retrain/start';
+import { Router } from '../../src/router';
+import { ensureTenant } from '../../src/tenants';
+import type { RetrainInput } from '../../workflows/retrain';
+import { type Stack, connectStack } from '../support/stack';
+import { waitFor, workerProcess } from '../support/workers';
+
+/**
+ * The whole monthly retrain on real Temporal, Postgres and S3, with both workers as their own processes:
+ * v1 → reviews approve templates → new data → v2 (a worker killed mid-run; still exactly one v2) with stable route
+ * ids → rollback to v1 → the router follows each version and resolves accordingly.
+ */
+const tenant = 'retrain-it';
+const work = mkdtempSync(path.join(os.tmpdir(), 'distillery-retrain-'));
+let s: Stack;
+let cpu: ReturnType<typeof workerProcess>;
+let gpu: ReturnType<typeof workerProcess>;
+let baseModel: string;
+
+const intents = ['cancel_order', 'track_order', 'get_refund', 'recover_password'];
+const all = loadSharedDataset('bitext-v1').filter((e) => intents.includes(e.label));
+const firstHalf = all.filter((_, i) => i % 2 === 0);
+const secondHalf = all.filter((_, i) => i % 2 === 1);
+const answerOf = (label: string) => all.find((e) => e.label === label)!.answer;
+
+beforeAll(async () => {
+  s = await connectStack();
+  await ensureTenant(s.db, tenant);
+  cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-1'));
+  gpu = workerProcess(s, 'gpu', path.join(work, 'gpu'));
+  const data = path.join(work, 'tok.jsonl');
+  writeFileSync(data, all.map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+  baseModel = path.join(work, 'base');
+  const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
+  expect(made.code, made.stderr).toBe(0);
+});
+afterAll(async () => {
+  cpu?.killGroup('SIGTERM');
+  gpu?.killGroup('SIGTERM');
+  await Promise.all([cpu?.exited, gpu?.exited]);
+  await s?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function ingest(name: string, rows: typeof all, offset: number) {
+  const key = `imports/${tenant}/${name}.jsonl`;
+  await s.blob.put(key, rows.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, offset + i), idempotency_key: `rt-${offset + i}` })).join('\n') + '\n');
+  return (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/${key}` })).result();
+}
+
+const trainer = (): TrainerConfig => ({
+  baseModel,
+  lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+  learningRate: 0.01,
+  epochs: 1,
+  maxSteps: 20,
+  maxLength: 160,
+  packing: false,
+  batchSize: 8,
+  gradientAccumulation: 1,
+  seed: 1,
+  checkpointEvery: 10,
+});
+
+const input = (): RetrainInput => ({
+  tenantId: tenant,
+  // The data's timestamps are fixed (October 2026): look back far enough whatever day the test runs.
+  lookbackDays: 36_500,
+  gpuTaskQueue: s.temporal.gpuTaskQueue,
+  graduation: { remindEveryMs: 3_600_000 },
+  // The tiny model cannot match the teacher: a permissive gate lets its adapter through so the adapter tier shows.
+  distill: { trainer: trainer(), maxCategories: 1, minShare: 0, gate: { minMeanSimilarity: 0, minGainOverBase: -1, minMatchRate: 0, minExamples: 1 }, maxNewTokens: 24 },
+});
+
+const published = async () => (await s.db.select().from(manifests).where(eq(manifests.tenantId, tenant))).sort((a, b) => a.version - b.version);
+const pointer = async () => JSON.parse((await s.blob.get(`manifests/${tenant}/current.json`)).toString('utf8')) as { version: number; key: string; contentHash: string };
+const routeIds = (m: Manifest) => m.routes.map((r) => r.id).sort();
+
+describe('retrain → publish → rollback, read by the router', () => {
+  let v1: Manifest;
+  let router: Router;
+
+  it('a full retrain publishes manifest v1 with the distilled adapter route, and records each stage', async () => {
+    await ingest('first', firstHalf, 0);
+    const r = await (await startRetrain(s.client, s.taskQueue, input())).result();
+    expect(r.publish).toMatchObject({ status: 'published', version: 1 });
+    expect(r.adapters).toHaveLength(1);
+    expect(r.adapters[0]!.status).toBe('candidate');
+    expect(r.candidatesForReview).toBeGreaterThanOrEqual(3);
+    const rows = await published();
+    expect(rows.map((x) => [x.version, x.status])).toEqual([[1, 'published']]);
+    v1 = validateManifest(JSON.parse((await s.blob.get(rows[0]!.key)).toString('utf8')));
+    expect(v1).toMatchObject({ tenant, version: 1, previousVersion: null });
+    expect(v1.routes.some((x) => x.tier === 'adapter')).toBe(true);
+    expect(await pointer()).toMatchObject({ version: 1, contentHash: v1.contentHash });
+    const [run] = await s.db.select().from(runs).where(eq(runs.id, r.runId));
+    expect(run!.status).toBe('completed');
+    expect(Object.keys((run!.stats as { stages: Record<string, unknown> }).stages)).toEqual(expect.arrayContaining(['cluster', 'graduate', 'distill', 'tiers', 'publish']));
+  });
+
+  it('the router loads v1 through the pointer and resolves', async () => {
+    const embedder = await createEmbedder(loadConfig({}).embeddings);
+    router = await Router.create({ source: `blob:manifests/${tenant}/current.json`, embedder, blobStore: s.blob });
+    expect(router.version).toBe(1);
+    const res = await router.resolve('how do i cancel order 4433221?');
+    expect(['adapter', 'frontier']).toContain(res.tier);
+  });
+
+  it('after reviews approve templates and new data arrives, a retrain killed mid-run still publishes exactly one v2 with stable route ids', async () => {
+    for (const c of await listCandidates(s.db, tenant)) await decideCandidate(s.client, c.id, { action: 'approve', reviewer: 'ana' });
+    await ingest('second', secondHalf, 100_000);
+    const handle = await startRetrain(s.client, s.taskQueue, input());
+    // Kill the CPU worker once the run is past clustering (a lost machine: no graceful shutdown), then replace it.
+    await waitFor('the cluster stage', async () => {
+      const [run] = await s.db.select().from(runs).where(and(eq(runs.kind, 'retrain'), eq(runs.workflowId, handle.workflowId), eq(runs.status, 'running')));
+      return (run?.stats as { stages?: Record<string, unknown> } | undefined)?.stages?.cluster ? true : undefined;
+    });
+    cpu.killGroup('SIGKILL');
+    await cpu.exited;
+    cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-2'));
+    const r = await handle.result();
+    expect(r.publish).toMatchObject({ status: 'published', version: 2 });
+    const rows = await published();
+    expect(rows.map((x) => x.version)).toEqual([1, 2]);
+    const events = await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant));
+    expect(events.filter((e) => e.version === 2 && e.kind === 'publish')).toHaveLength(1);
+    const v2 = validateManifest(JSON.parse((await s.blob.get(rows[1]!.key)).toString('utf8')));
+    expect(v2.previousVersion).toBe(1);
+    // Stable identities: every route of v1 is still a route of v2 (same cluster ids), and templates joined.
+    for (const id of routeIds(v1)) expect(routeIds(v2)).toContain(id);
+    expect(v2.routes.some((x) => x.tier === 'template')).toBe(true);
+  }, 300_000);
+
+  it('the router follows v2 and serves the approved template; rollback restores v1 and the router follows it back', async () => {
+    expect(await router.refresh()).toMatchObject({ status: 'updated', version: 2 });
+    const res = await router.resolve('how do i cancel order 4433221?');
+    expect(res.tier).toBe('template');
+    expect(res.answer).toBe(answerOf('cancel_order'));
+
+    const rollback = await s.client.workflow.execute('publishWorkflow', { taskQueue: s.taskQueue, workflowId: `publish:${tenant}`, args: [{ tenantId: tenant, mode: 'rollback', toVersion: 1, actor: 'test' }] });
+    expect(rollback).toMatchObject({ status: 'rolled back', version: 1 });
+    expect((await pointer()).version).toBe(1);
+    expect(await router.refresh()).toMatchObject({ status: 'rolled-back', version: 1 });
+    expect((await router.resolve('how do i cancel order 4433221?')).tier).not.toBe('template');
+  });
+
+  it('every published manifest, in Postgres and in the blob store, validates against the JSON Schema', async () => {
+    for (const row of await published()) {
+      expect(() => validateManifest(row.manifest)).not.toThrow();
+      expect(validateManifest(JSON.parse((await s.blob.get(row.key)).toString('utf8'))).contentHash).toBe(row.contentHash);
+    }
+  });
+});
