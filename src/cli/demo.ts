@@ -1,14 +1,25 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config';
 import { type SharedDatasetName, loadSharedDataset, toLogRecord } from '../datasets/shared';
 import { DEV_TENANT, startLocalStack } from '../dev/stack';
+import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
+import { createEmbedder } from '../embeddings';
+import { decideCandidate } from '../graduation/start';
+import { listCandidates } from '../graduation/store';
 import { startIngest } from '../ingest/start';
+import { startRetrain } from '../retrain/start';
+import { Router } from '../router';
 import { connectClient } from '../temporal/client';
 import { ingestProgressQuery } from '../../workflows/ingest';
+import { formatReplay } from './manifest';
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /**
- * The main job on embedded defaults, end to end and visible: start the stack, turn a shared data set into a JSONL
- * teacher log (with a few broken lines, as real logs have), import it through the ingest workflow with progress,
- * then log and rate one interaction through the HTTP API. Running it twice shows idempotency: nothing is stored twice.
+ * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the
+ * ingest workflow; run one retrain (cluster → graduate → distil a category with a tiny model on the CPU → publish);
+ * review the template candidates; publish again; route a few queries with the router client.
  */
 export async function runDemo(config: Config, opts: { dataset: SharedDatasetName; limit?: number }): Promise<void> {
   const step = (s: string) => console.log(`\n== ${s}`);
@@ -16,6 +27,8 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
   // The demo prints its own progress; services log warnings only unless LOG_LEVEL asks for more.
   const quiet = process.env.LOG_LEVEL ? config.logLevel : 'warn';
   const stack = await startLocalStack({ ...config, logLevel: quiet, api: { ...config.api, port: 0 } }, { temporal: 'ephemeral', api: true, log: (l) => console.log(`   ${l}`) });
+  const client = await connectClient(stack.config.temporal);
+  const { taskQueue, gpuTaskQueue } = stack.config.temporal;
   try {
     step(`writing a teacher log from the shared data set ${opts.dataset}`);
     const examples = loadSharedDataset(opts.dataset).slice(0, opts.limit);
@@ -26,21 +39,15 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   ${lines.length} lines (${examples.length} records, 2 broken) -> ${stack.blob.uri(key)}`);
 
     step('importing through the ingest workflow');
-    const client = await connectClient(stack.config.temporal);
-    try {
-      const source = stack.blob.uri('imports/demo/');
-      const handle = await startIngest(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, source, chunkBytes: 512 * 1024 });
-      const started = Date.now();
-      const timer = setInterval(async () => {
-        const p = await handle.query(ingestProgressQuery).catch(() => undefined);
-        if (p?.totals.lines) console.log(`   … ${p.totals.lines} lines read, ${p.totals.stored} stored, ${p.totals.duplicates} already known, ${p.totals.rejected} rejected`);
-      }, 1000);
-      const r = await handle.result().finally(() => clearInterval(timer));
-      console.log(`   done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.stored} stored, ${r.duplicates} already known, ${r.rejected} rejected`);
-      if (r.reportUri) console.log(`   rejected lines and reasons: ${r.reportUri}`);
-    } finally {
-      await client.close();
-    }
+    const handle = await startIngest(client, taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri('imports/demo/'), chunkBytes: 512 * 1024 });
+    const started = Date.now();
+    const timer = setInterval(async () => {
+      const p = await handle.query(ingestProgressQuery).catch(() => undefined);
+      if (p?.totals.lines) console.log(`   … ${p.totals.lines} lines read, ${p.totals.stored} stored, ${p.totals.duplicates} already known, ${p.totals.rejected} rejected`);
+    }, 1000);
+    const r = await handle.result().finally(() => clearInterval(timer));
+    console.log(`   done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.stored} stored, ${r.duplicates} already known, ${r.rejected} rejected`);
+    if (r.reportUri) console.log(`   rejected lines and reasons: ${r.reportUri}`);
 
     step('logging one interaction and its feedback through the HTTP API');
     const headers = { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' };
@@ -49,11 +56,58 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   POST /v1/interactions -> ${posted.status} ${await posted.text()}`);
     const fb = await fetch(`${stack.apiUrl}/v1/feedback`, { method: 'POST', headers, body: JSON.stringify({ interaction_key: 'demo-api-1', kind: 'accepted' }), signal: AbortSignal.timeout(10_000) });
     console.log(`   POST /v1/feedback     -> ${fb.status} ${await fb.text()}`);
-    const bad = await fetch(`${stack.apiUrl}/v1/interactions`, { method: 'POST', headers, body: JSON.stringify({ request: { model: 'gpt-4o' } }), signal: AbortSignal.timeout(10_000) });
-    console.log(`   a bad record          -> ${bad.status} ${await bad.text()}`);
-    console.log('\nClustering, graduation, distillation and publishing join this job as they land (see the README).');
+
+    step('building a tiny base model for the CPU trainer (random weights, tokenizer trained on the log)');
+    const modelDir = path.join(stack.config.dataDir, 'models', 'tiny');
+    mkdirSync(path.dirname(modelDir), { recursive: true });
+    const data = path.join(stack.config.dataDir, 'models', 'tiny-data.jsonl');
+    writeFileSync(data, examples.slice(0, 3000).map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+    const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', modelDir]).done;
+    if (made.code !== 0) throw new Error(`make_tiny_model.py failed: ${made.stderr.slice(-500)}`);
+    console.log(`   ${modelDir}`);
+
+    step('retrain: snapshot → cluster → graduate → distil → tier updates → replay → publish');
+    const trainer = { baseModel: modelDir, lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, learningRate: 0.01, epochs: 1, maxSteps: 30, maxLength: 192, packing: false, batchSize: 8, gradientAccumulation: 1, seed: 0, checkpointEvery: 10 };
+    const retrain = await startRetrain(client, taskQueue, { tenantId: DEV_TENANT, lookbackDays: 36_500, gpuTaskQueue, distill: { trainer, maxCategories: 1, maxNewTokens: 32 } });
+    const t0 = Date.now();
+    const progress = setInterval(async () => {
+      const d = await retrain.describe().catch(() => undefined);
+      const children = d?.raw.pendingChildren?.map((c) => c.workflowTypeName).join(', ');
+      const acts = d?.raw.pendingActivities?.map((a) => a.activityType?.name).join(', ');
+      console.log(`   … ${Math.round((Date.now() - t0) / 1000)} s: ${children || acts || 'working'}`);
+    }, 4000);
+    const out = await retrain.result().finally(() => clearInterval(progress));
+    console.log(`   done in ${((Date.now() - t0) / 1000).toFixed(0)} s: clustering ${out.clusterRunId}`);
+    console.log(`   ${out.candidatesForReview} template candidates passed replay and await review`);
+    for (const a of out.adapters) console.log(`   adapter ${a.adapterId}: ${a.status}${a.status === 'rejected' ? ' by the evaluation gate (a random tiny model cannot match the teacher: the gate is doing its job)' : ''}`);
+    console.log(`   manifest: ${out.publish.status}${out.publish.version ? ` v${out.publish.version}` : ''} ${out.publish.reasons.join('; ')}`);
+
+    step('review: approve candidates, reject the ones the fit check flags (a person does this on /review or with `distillery review`)');
+    for (const c of await listCandidates(stack.database.db, DEV_TENANT)) {
+      const decision = c.warnings.length ? { action: 'reject', reviewer: 'demo', comment: c.warnings[0] } : { action: 'approve', reviewer: 'demo' };
+      const d = await decideCandidate(client, c.id, decision);
+      console.log(`   ${d.status.padEnd(8)} ${pct(c.trafficShare).padStart(6)}  ${c.label}${c.warnings.length ? `  (flagged: ${c.warnings[0]!.slice(0, 90)}…)` : ''}`);
+    }
+    console.log(`   the review page: ${stack.apiUrl}/review (API key in ${path.join(stack.config.dataDir, 'dev-api-key')})`);
+
+    step('publishing the reviewed tier table');
+    const pub = await client.workflow.execute('publishWorkflow', { taskQueue, workflowId: `publish:${DEV_TENANT}`, args: [{ tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' }] });
+    console.log(`   ${pub.status}${pub.version ? ` v${pub.version}` : ''} ${pub.reasons.join('; ')}`);
+    if (pub.replay) console.log(`   ${formatReplay(pub.replay)}`);
+
+    step('routing queries with the router client (reads the manifest through its pointer)');
+    const router = await Router.create({ source: `blob:manifests/${DEV_TENANT}/current.json`, embedder: await createEmbedder(stack.config.embeddings), blobStore: stack.blob });
+    console.log(`   manifest v${router.version}: ${router.manifest.routes.length} routes`);
+    for (const q of ['I want to cancel order 5512873, how do I do that?', 'where is my package? tracking number please', 'what is the capital of Australia?', 'help me get my money back for order 99812']) {
+      const res = await router.resolve(q);
+      const what = res.answer ? `"${res.answer.slice(0, 80)}…"` : res.adapter ? `adapter ${res.adapter.adapter}` : `model ${res.model}`;
+      console.log(`   ${JSON.stringify(q)}\n     -> ${res.tier} (${res.reason}, cos ${Number.isFinite(res.similarity) ? res.similarity.toFixed(2) : '-'}): ${what}`);
+    }
+    router.close();
+    console.log('\nNext: `bin/distillery dev` keeps the stack running; see the README for the review page, jobs, manifests and schedules.');
   } finally {
     step('stopping');
+    await client.close();
     await stack.stop();
   }
 }

@@ -44,18 +44,28 @@ export async function loadPrices(db: Db): Promise<Prices> {
   return p;
 }
 
-/** Active tier entries with their cluster's label, centroid (latest run) and traffic share: the manifest's routes. */
+/**
+ * The manifest's routes: every active cluster of the tenant, on the tier its active tier entry names, or on the
+ * frontier when it has none. Clusters without a cheaper tier still matter: a query must find its own cluster as the
+ * nearest route, or it would be pulled into a neighbouring template route (a false positive).
+ */
 async function routeSources(db: Db, tenantId: string, model: string): Promise<RouteSource[]> {
-  const rows = rowsOf<{ route_id: string; tier: TierName; target: Record<string, unknown>; evidence: Record<string, unknown>; label: string; centroid: Buffer; share: number | null; embedding_model: string }>(
+  const rows = rowsOf<{ route_id: string; tier: TierName | null; target: Record<string, unknown> | null; evidence: Record<string, unknown> | null; label: string; centroid: Buffer; share: number | null }>(
     await db.execute(sql`
-      select t.route_id, t.tier, t.target, t.evidence, c.label, c.centroid, c.embedding_model,
+      select c.id as route_id, t.tier, t.target, t.evidence, c.label, c.centroid,
         (select s.share from cluster_snapshots s where s.cluster_id = c.id and s.run_id = c.last_run_id) as share
-      from tier_entries t join clusters c on c.id = t.route_id
-      where t.tenant_id = ${tenantId} and t.status = 'active'`),
+      from clusters c left join tier_entries t on t.route_id = c.id and t.tenant_id = c.tenant_id and t.status = 'active'
+      where c.tenant_id = ${tenantId} and c.status = 'active' and c.embedding_model = ${model}`),
   );
-  return rows
-    .filter((r) => r.embedding_model === model)
-    .map((r) => ({ routeId: r.route_id, label: r.label, centroid: fromBytes(r.centroid), share: Number(r.share ?? 0), tier: r.tier, target: r.target, evidence: r.evidence }));
+  return rows.map((r) => ({
+    routeId: r.route_id,
+    label: r.label,
+    centroid: fromBytes(r.centroid),
+    share: Number(r.share ?? 0),
+    tier: r.tier ?? 'frontier',
+    target: r.target ?? {},
+    evidence: r.evidence ?? { reason: 'no cheaper tier has earned this route yet' },
+  }));
 }
 
 /** The held-out slice: accepted interactions picked by a hash of their id (the same ones every time), newest first. */
