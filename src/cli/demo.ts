@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { type SharedDatasetName, loadSharedDataset, toLogRecord } from '../datasets/shared';
 import { DEV_TENANT, startLocalStack } from '../dev/stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
+import { tinyTrainerConfig } from '../distill/tiny';
 import { createEmbedder } from '../embeddings';
 import { decideCandidate } from '../graduation/start';
 import { listCandidates } from '../graduation/store';
@@ -67,7 +68,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   ${modelDir}`);
 
     step('retrain: snapshot → cluster → graduate → distil → tier updates → replay → publish');
-    const trainer = { baseModel: modelDir, lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, learningRate: 0.01, epochs: 1, maxSteps: 30, maxLength: 192, packing: false, batchSize: 8, gradientAccumulation: 1, seed: 0, checkpointEvery: 10 };
+    const trainer = tinyTrainerConfig(modelDir);
     const retrain = await startRetrain(client, taskQueue, { tenantId: DEV_TENANT, lookbackDays: 36_500, gpuTaskQueue, distill: { trainer, maxCategories: 1, maxNewTokens: 32 } });
     const t0 = Date.now();
     const progress = setInterval(async () => {

@@ -10,7 +10,8 @@ import { adapters, datasets, finetuneJobs, tierEntries } from '../../src/db/sche
 import { activateAdapter, startFineTune } from '../../src/distill/adapters';
 import type { GateEvaluation } from '../../src/distill/gate';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import type { DatasetCard, TrainerConfig } from '../../src/distill/types';
+import type { DatasetCard } from '../../src/distill/types';
+import { tinyTrainerConfig } from '../../src/distill/tiny';
 import { startIngest } from '../../src/ingest/start';
 import { useStackWithWorker } from '../support/stack';
 import { waitFor, workerProcess } from '../support/workers';
@@ -29,19 +30,8 @@ const gpuWorker = (tag: string) => workerProcess(stack(), 'gpu', path.join(work,
 describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () => {
   let clusterRunId: string;
   let baseModel: string;
-  const trainer = (): TrainerConfig => ({
-    baseModel,
-    lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-    learningRate: 0.01,
-    epochs: 1,
-    maxSteps: 40,
-    maxLength: 192,
-    packing: false,
-    batchSize: 8,
-    gradientAccumulation: 1,
-    seed: 1,
-    checkpointEvery: 10,
-  });
+  const trainer = () => tinyTrainerConfig(baseModel, { maxSteps: 40 });
+
 
   it('ingests and clusters a log, and builds a tiny base model from it', async () => {
     const key = 'imports/finetune-it/log.jsonl';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { manifestEvents, manifests, runs } from '../../src/db/schema';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import type { TrainerConfig } from '../../src/distill/types';
+import { tinyTrainerConfig } from '../../src/distill/tiny';
 import { createEmbedder } from '../../src/embeddings';
 import { loadConfig } from '../../src/config';
 import { decideCandidate } from '../../src/graduation/start';
@@ -64,19 +64,7 @@ async function ingest(name: string, rows: typeof all, offset: number) {
   return (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/${key}` })).result();
 }
 
-const trainer = (): TrainerConfig => ({
-  baseModel,
-  lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-  learningRate: 0.01,
-  epochs: 1,
-  maxSteps: 20,
-  maxLength: 160,
-  packing: false,
-  batchSize: 8,
-  gradientAccumulation: 1,
-  seed: 1,
-  checkpointEvery: 10,
-});
+const trainer = () => tinyTrainerConfig(baseModel, { maxSteps: 20, maxLength: 160 });
 
 const input = (): RetrainInput => ({
   tenantId: tenant,
