@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { evaluateClustering, formatEvaluation } from '../clustering/evaluate';
 import { startClustering } from '../clustering/start';
@@ -20,11 +20,12 @@ export function registerClusterCommands(program: Command): void {
     .option('--to <date>', 'end of the period (ISO), exclusive')
     .option('--accepted-only', 'only interactions whose latest feedback accepted them')
     .option('--threshold <cosine>', 'cosine a query needs to its cluster (default 0.7)', Number)
-    .action(async (o: { tenant: string; from?: string; to?: string; acceptedOnly?: boolean; threshold?: number }) => {
+    .addOption(new Option('--algorithm <a>', 'leader (default; proven at 1M queries) or graph (kNN graph + Louvain; better NMI, more memory)').choices(['leader', 'graph']))
+    .action(async (o: { tenant: string; from?: string; to?: string; acceptedOnly?: boolean; threshold?: number; algorithm?: 'leader' | 'graph' }) => {
       const config = loadConfig();
       const client = await connectClient(config.temporal);
       try {
-        const handle = await startClustering(client, config.temporal.taskQueue, { tenantId: o.tenant, from: o.from, to: o.to, acceptedOnly: o.acceptedOnly, params: o.threshold ? { threshold: o.threshold } : undefined });
+        const handle = await startClustering(client, config.temporal.taskQueue, { tenantId: o.tenant, from: o.from, to: o.to, acceptedOnly: o.acceptedOnly, params: o.threshold || o.algorithm ? { ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.algorithm ? { algorithm: o.algorithm } : {}) } : undefined });
         console.log(`started ${handle.workflowId}`);
         const r = await handle.result();
         console.log(`done: ${r.interactions} interactions, ${r.distinct} distinct queries, ${r.clusters} clusters holding ${pct(r.clusteredShare)} of traffic; identities: ${JSON.stringify(r.events)}\nrun ${r.runId}`);
@@ -78,8 +79,10 @@ export function registerClusterCommands(program: Command): void {
     .description('score clustering against labelled data sets (labels used only to score): NMI, ARI, purity, coverage/purity curve')
     .option('--dataset <names...>', `data sets: ${SHARED_DATASETS.join(', ')}`, ['banking77', 'hwu64', 'bitext-v2'])
     .option('--threshold <cosine>', 'cosine a query needs to its cluster (default 0.7)', Number)
-    .action(async (o: { dataset: string[]; threshold?: number }) => {
-      await forEachDataset(o.dataset, async (d, embed) => console.log(formatEvaluation(await evaluateClustering(d, embed, o.threshold ? { threshold: o.threshold } : {}))));
+    .addOption(new Option('--algorithm <a>', 'leader (default) or graph').choices(['leader', 'graph']))
+    .action(async (o: { dataset: string[]; threshold?: number; algorithm?: 'leader' | 'graph' }) => {
+      const params = { ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.algorithm ? { algorithm: o.algorithm } : {}) };
+      await forEachDataset(o.dataset, async (d, embed) => console.log(formatEvaluation(await evaluateClustering(d, embed, params))));
     });
 
   cmd

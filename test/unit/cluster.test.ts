@@ -100,6 +100,32 @@ describe('clusterQueries', () => {
   });
 });
 
+describe('clusterQueries, graph algorithm (kNN graph + Louvain)', () => {
+  it('recovers well-separated intents, with every cluster one intent, and repeats exactly on the same input', () => {
+    const { vectors, weights, truth } = synth(12, 40, 3);
+    const params = { algorithm: 'graph' as const, threads: 1 };
+    const a = clusterQueries({ vectors, dims: DIMS, weights }, params);
+    expect(purity(a.assignment, truth)).toBe(1);
+    // Louvain may split an intent but never joins two here: at least one cluster per intent, not many more.
+    expect(a.weight.length).toBeGreaterThanOrEqual(12);
+    expect(a.weight.length).toBeLessThanOrEqual(24);
+    for (let c = 1; c < a.weight.length; c++) expect(a.weight[c - 1]!).toBeGreaterThanOrEqual(a.weight[c]!);
+    const b = clusterQueries({ vectors, dims: DIMS, weights }, params);
+    expect([...b.assignment]).toEqual([...a.assignment]);
+  });
+
+  it('leaves queries with no neighbour above the edge threshold as noise', () => {
+    const { vectors, weights } = synth(4, 30, 4);
+    const r = rng(7);
+    const outliers = 6;
+    const all = new Float32Array(vectors.length + outliers * DIMS);
+    all.set(vectors);
+    for (let i = 0; i < outliers; i++) all.set(unit(Float32Array.from({ length: DIMS }, () => gauss(r))), vectors.length + i * DIMS);
+    const res = clusterQueries({ vectors: all, dims: DIMS, weights: [...weights, ...Array(outliers).fill(1)] }, { algorithm: 'graph', threads: 1 });
+    expect([...res.assignment.slice(-outliers)]).toEqual(Array(outliers).fill(-1));
+  });
+});
+
 describe('assignIdentities', () => {
   const run = (groups: number, seed: number, centers?: Float32Array[]) => {
     const d = synth(groups, 30, seed, centers);
