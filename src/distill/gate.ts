@@ -10,7 +10,7 @@ export interface Prediction {
 export interface GatePolicy {
   /** Mean cosine (student answer vs accepted answer embeddings) the student must reach. */
   minMeanSimilarity: number;
-  /** How much the student must beat the base model without adapter, in mean cosine. */
+  /** How much the student must beat the base model without adapter: in match rate when classification-like, else in mean cosine. */
   minGainOverBase: number;
   /** For classification-like tasks (few distinct answers): normalised exact-match rate the student must reach. */
   minMatchRate: number;
@@ -70,7 +70,9 @@ export function gate(student: Prediction[], base: Prediction[], studentSim: numb
   if (classificationLike) {
     if (s.normalisedRate < policy.minMatchRate) reasons.push(`match rate ${s.normalisedRate.toFixed(3)} < ${policy.minMatchRate}`);
   } else if (s.meanSimilarity < policy.minMeanSimilarity) reasons.push(`mean similarity ${s.meanSimilarity.toFixed(3)} < ${policy.minMeanSimilarity}`);
-  if (s.meanSimilarity - b.meanSimilarity < policy.minGainOverBase) reasons.push(`gain over the base model ${(s.meanSimilarity - b.meanSimilarity).toFixed(3)} < ${policy.minGainOverBase}`);
+  // The gain is measured on the figure that decides: match rate for classification-like tasks, else mean cosine.
+  const gain = classificationLike ? s.normalisedRate - b.normalisedRate : s.meanSimilarity - b.meanSimilarity;
+  if (gain < policy.minGainOverBase) reasons.push(`${classificationLike ? 'match-rate ' : ''}gain over the base model ${gain.toFixed(3)} < ${policy.minGainOverBase}`);
   const baseByIndex = new Map(base.map((p, i) => [p.index, { p, sim: baseSim[i]! }]));
   const examples = student
     .map((p, i) => ({ ...p, similarity: studentSim[i]!, baseSimilarity: baseByIndex.get(p.index)?.sim ?? 0, basePrediction: baseByIndex.get(p.index)?.p.prediction ?? '' }))

@@ -108,6 +108,20 @@ describe('gate', () => {
       expect(r.reasons).toEqual(['match rate 0.750 < 0.9']);
     });
 
+    it('measures the gain over the base model in match rate: a base model that already answers right leaves no gain', () => {
+      const n = 20;
+      const student = labelled(n, LABELS, (ref) => ref);
+      const base = labelled(n, LABELS, (ref) => ` ${ref}.`); // right too (normalised), worded a little differently
+      // in cosine the student looks far better (0.9 vs 0.5), but the labels are what count here
+      const r = gate(student, base, fill(n, 0.9), fill(n, 0.5), POLICY);
+      expect(r.classificationLike).toBe(true);
+      expect(r.verdict).toBe('fail');
+      expect(r.reasons).toEqual(['match-rate gain over the base model 0.000 < 0.05']);
+      // and a base model that gets a quarter wrong leaves a clear gain
+      const weakBase = labelled(n, LABELS, (ref, i) => (i % 4 === 0 ? 'no idea' : ref));
+      expect(gate(student, weakBase, fill(n, 0.9), fill(n, 0.9), POLICY).verdict).toBe('pass');
+    });
+
     it('two labels over ten examples is classification-like; many distinct labels is not', () => {
       const two = labelled(10, ['yes', 'no'], (r) => r);
       expect(gate(two, two, fill(10, 0.9), fill(10, 0.1), POLICY).classificationLike).toBe(true);
