@@ -7,7 +7,7 @@ import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
-import { sealManifest } from './hash';
+import { canonicalJson, sealManifest } from './hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
 import type { Manifest, TierName } from './types';
 import { validateManifest } from './validate';
@@ -90,9 +90,17 @@ async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: n
   }));
 }
 
+/**
+ * The object's bytes: keys in canonical order, indented. A retry writes them from the row's jsonb copy, whose key
+ * order Postgres rewrites, so the order must not depend on how the object was built for the bytes to be the same.
+ */
+function manifestBytes(m: Manifest): string {
+  return JSON.stringify(JSON.parse(canonicalJson(m)), null, 2);
+}
+
 async function writeAndSwitch(db: Db, blob: BlobStore, m: Manifest, key: string, actor: string, kind: 'publish' | 'rollback', fromVersion: number | null): Promise<void> {
   // The versioned object is complete before the pointer names it: a router never sees half a manifest.
-  if (kind === 'publish') await blob.put(key, JSON.stringify(m, null, 2), { contentType: 'application/json' });
+  if (kind === 'publish') await blob.put(key, manifestBytes(m), { contentType: 'application/json' });
   await blob.put(pointerKey(m.tenant), JSON.stringify({ tenant: m.tenant, version: m.version, key, contentHash: m.contentHash }), { contentType: 'application/json' });
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
