@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ClusterParams, clusterQueries } from '../clustering/cluster';
-import { dedupKey, normalizeQuery } from '../clustering/normalize';
+import { collapseQueries } from '../clustering/evaluate';
+import { normalizeQuery } from '../clustering/normalize';
 import { type SharedDatasetName, loadSharedDataset } from '../datasets/shared';
 import type { Example } from './induce';
 import { type Candidate, graduateClusters } from './propose';
@@ -47,21 +48,7 @@ export async function evaluateGraduation(
 
   // Cluster the log as the cluster workflow does: normalise, mask, collapse duplicates, embed, cluster.
   const norm = log.map((ex) => normalizeQuery(ex.query));
-  const keyIndex = new Map<string, number>();
-  const texts: string[] = [];
-  const weights: number[] = [];
-  const distinctOf = norm.map((n) => {
-    const k = dedupKey(n);
-    let d = keyIndex.get(k);
-    if (d === undefined) {
-      d = texts.length;
-      keyIndex.set(k, d);
-      texts.push(n.text);
-      weights.push(0);
-    }
-    weights[d]!++;
-    return d;
-  });
+  const { texts, weights, distinctOf } = collapseQueries(log.map((ex) => ex.query));
   const vecs = await embed(texts);
   const dims = vecs[0]!.length;
   const vectors = new Float32Array(texts.length * dims);
