@@ -12,6 +12,7 @@ import { registerRouteCommands } from './route';
 import { registerIngestCommands } from './ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from './tenants';
+import { registerTierCommands } from './tiers';
 import { runDemo } from './demo';
 
 /**
@@ -30,6 +31,7 @@ registerGraduationCommands(program);
 registerDistillCommands(program);
 registerRetrainCommands(program);
 registerManifestCommands(program);
+registerTierCommands(program);
 registerRouteCommands(program);
 
 program

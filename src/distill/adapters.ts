@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { FineTuneInput, fineTuneWorkflow } from '../../workflows/finetune';
 import type { Db } from '../db/client';
-import { adapters, finetuneJobs, tierEntries } from '../db/schema';
+import { adapters, finetuneJobs } from '../db/schema';
 import { InputError } from '../errors';
+import { activeTierEntry, putTierEntry } from '../tiers';
 
 /** One fine-tune per (tenant, run, category, config): starting the same one twice is refused, not duplicated. */
 export function fineTuneWorkflowId(input: Pick<FineTuneInput, 'tenantId' | 'clusterRunId' | 'clusterIds' | 'trainer' | 'runner'>): string {
@@ -51,7 +52,7 @@ export async function activateAdapter(db: Db, tenantId: string, id: string): Pro
     const routes: string[] = [];
     const skipped: string[] = [];
     for (const routeId of lineage.clusterIds) {
-      const [current] = await t.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.routeId, routeId), eq(tierEntries.status, 'active')));
+      const current = await activeTierEntry(t, tenantId, routeId);
       if (current?.tier === 'template') {
         skipped.push(routeId);
         continue;
@@ -60,14 +61,12 @@ export async function activateAdapter(db: Db, tenantId: string, id: string): Pro
         routes.push(routeId);
         continue;
       }
-      await t.update(tierEntries).set({ status: 'superseded', validTo: sql`now()` }).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.routeId, routeId), eq(tierEntries.status, 'active'), ne(tierEntries.tier, 'template')));
-      await t.insert(tierEntries).values({
+      await putTierEntry(t, {
         tenantId,
         routeId,
         tier: 'adapter',
         target: { adapterId: id, name: a.name, baseModel: a.baseModel, uri: a.uri },
         evidence: { evaluation: a.evaluation, datasetId: a.datasetId, jobId: a.jobId },
-        status: 'active',
       });
       routes.push(routeId);
     }

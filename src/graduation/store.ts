@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { type CandidateStatus, candidateVersions, candidates, reviewDecisions, tierEntries } from '../db/schema';
+import { type CandidateStatus, candidateVersions, candidates, reviewDecisions } from '../db/schema';
 import { InputError } from '../errors';
+import { putTierEntry } from '../tiers';
 import type { Decision, DecisionResult } from './decision';
 import type { Proposal } from './induce';
 import type { Candidate } from './propose';
@@ -139,14 +140,12 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
       if (status === 'approved') {
         const [v] = await t.select().from(candidateVersions).where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, version)));
         for (const routeId of c.clusterIds) {
-          await t.update(tierEntries).set({ status: 'superseded', validTo: sql`now()` }).where(and(eq(tierEntries.tenantId, c.tenantId), eq(tierEntries.routeId, routeId), eq(tierEntries.status, 'active')));
-          await t.insert(tierEntries).values({
+          await putTierEntry(t, {
             tenantId: c.tenantId,
             routeId,
             tier: 'template',
             target: { candidateId: c.id, version, kind: c.kind, template: v!.template, script: v!.script },
             evidence: { precision: (v!.evidence as Evidence).precision, precisionLowerBound: (v!.evidence as Evidence).precisionLowerBound, coverage: (v!.evidence as Evidence).coverage, reviewer: d.reviewer, clusterRunId: c.clusterRunId },
-            status: 'active',
           });
         }
       }

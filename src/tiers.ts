@@ -1,0 +1,43 @@
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import type { Db } from './db/client';
+import { clusters, type Tier, tierEntries } from './db/schema';
+import { InputError } from './errors';
+
+export type TierEntry = typeof tierEntries.$inferSelect;
+
+/**
+ * The tier table's one write: puts a route on a tier. The route's open entry (if any) is closed (superseded, valid
+ * until now) and the new one opens, in the caller's transaction, so history is the table itself and a route never
+ * has two active entries (a partial unique index guarantees it too).
+ */
+export async function putTierEntry(t: Db, e: { tenantId: string; routeId: string; tier: Tier; target: Record<string, unknown>; evidence: Record<string, unknown> }): Promise<void> {
+  await t.update(tierEntries).set({ status: 'superseded', validTo: sql`now()` }).where(and(eq(tierEntries.tenantId, e.tenantId), eq(tierEntries.routeId, e.routeId), eq(tierEntries.status, 'active')));
+  await t.insert(tierEntries).values({ ...e, status: 'active' });
+}
+
+/** The route's active entry, or undefined (the route is then served by the frontier). */
+export async function activeTierEntry(t: Db, tenantId: string, routeId: string): Promise<TierEntry | undefined> {
+  const [e] = await t.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.routeId, routeId), eq(tierEntries.status, 'active')));
+  return e;
+}
+
+export async function listActiveTierEntries(db: Db, tenantId: string): Promise<TierEntry[]> {
+  return db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.status, 'active'))).orderBy(asc(tierEntries.routeId));
+}
+
+/** Every entry a route ever had, newest first. */
+export async function routeHistory(db: Db, tenantId: string, routeId: string): Promise<TierEntry[]> {
+  return db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.routeId, routeId))).orderBy(desc(tierEntries.id));
+}
+
+/**
+ * A person moves a route to the cheap model or back to the frontier (templates and adapters earn their tier through
+ * review and the gate, not by hand). The route must be an active cluster of the tenant.
+ */
+export async function setModelTier(db: Db, input: { tenantId: string; routeId: string; tier: 'cheap' | 'frontier'; model: string; actor: string; reason?: string }): Promise<void> {
+  const [c] = await db.select({ status: clusters.status }).from(clusters).where(and(eq(clusters.id, input.routeId), eq(clusters.tenantId, input.tenantId)));
+  if (!c) throw new InputError('route', `no route "${input.routeId}" for tenant ${input.tenantId}: routes are cluster ids (\`distillery clusters list --tenant ${input.tenantId}\`)`, 404);
+  if (c.status !== 'active') throw new InputError('route', `route ${input.routeId} is ${c.status}: only active clusters are routes`, 409);
+  if (!input.model.trim()) throw new InputError('--model', 'name the model to call, e.g. gpt-4o-mini');
+  await db.transaction((tx) => putTierEntry(tx as unknown as Db, { tenantId: input.tenantId, routeId: input.routeId, tier: input.tier, target: { model: input.model.trim() }, evidence: { setBy: input.actor, reason: input.reason ?? null } }));
+}
