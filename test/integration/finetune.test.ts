@@ -94,8 +94,7 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       const entries = await stack().db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.tier, 'adapter'), eq(tierEntries.status, 'active')));
       expect(entries.map((x) => x.routeId).sort()).toEqual([...activated.routes].sort());
     } finally {
-      runner.killGroup('SIGTERM');
-      await runner.exited;
+      await runner.stop();
     }
   });
 
@@ -111,8 +110,7 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       expect(row!.status).toBe('cancelled');
       expect(await stack().db.select().from(adapters).where(eq(adapters.jobId, job.id))).toEqual([]);
     } finally {
-      runner.killGroup('SIGTERM');
-      await runner.exited;
+      await runner.stop();
     }
   });
 });

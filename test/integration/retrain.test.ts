@@ -51,9 +51,7 @@ beforeAll(async () => {
   expect(made.code, made.stderr).toBe(0);
 });
 afterAll(async () => {
-  cpu?.killGroup('SIGTERM');
-  gpu?.killGroup('SIGTERM');
-  await Promise.all([cpu?.exited, gpu?.exited]);
+  await Promise.all([cpu?.stop(), gpu?.stop()]);
   await s?.close();
   rmSync(work, { recursive: true, force: true });
 });

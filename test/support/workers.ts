@@ -27,7 +27,17 @@ export function workerProcess(stack: Stack, queue: 'cpu' | 'gpu', dataDir: strin
       // already gone
     }
   };
-  return Object.assign(w, { killGroup });
+  /**
+   * Stops it for good: SIGTERM to the group (a graceful drain), then SIGKILL to whatever is left after `graceMs` —
+   * a worker whose Temporal server is already gone can wait forever, and must not outlive the tests.
+   */
+  const stop = async (graceMs = 5_000) => {
+    killGroup('SIGTERM');
+    await Promise.race([w.exited, new Promise((r) => setTimeout(r, graceMs))]);
+    killGroup('SIGKILL');
+    await w.exited;
+  };
+  return Object.assign(w, { killGroup, stop });
 }
 
 /** Polls until `probe` returns a value (not undefined). */
