@@ -4,7 +4,8 @@ import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { startIngest } from '../../src/ingest/start';
 import { ensureTenant } from '../../src/tenants';
-import { spawnCli } from '../support/cli';
+import path from 'node:path';
+import { workerProcess } from '../support/workers';
 import { connectStack } from '../support/stack';
 
 let s: Awaited<ReturnType<typeof connectStack>>;
@@ -25,7 +26,8 @@ it('a worker killed mid-import (SIGKILL) and restarted completes the import with
   const body = examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `crash-${i}` })).join('\n') + '\n';
   await s.blob.put('imports/crash-it/log.jsonl', body);
 
-  const first = spawnCli(['worker'], s.env);
+  // Its own process group: killing it kills the worker itself, not just the tsx launcher in front of it.
+  const first = workerProcess(s, 'cpu', path.join(s.stack.tmpDir, 'crash-worker-1'));
   await first.waitFor(/worker polling/);
   // ~240 chunks of 24 KiB (30 spans): enough checkpoints to kill in the middle, and several continueAsNew runs.
   const handle = await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/imports/crash-it/log.jsonl`, chunkBytes: 24 * 1024, spansPerRun: 5 });
@@ -37,12 +39,12 @@ it('a worker killed mid-import (SIGKILL) and restarted completes the import with
     committed = await scalar(sql`select count(*) from ingest_chunks where run_id like ${`${handle.workflowId}@%`}`);
   }
   expect(committed).toBeGreaterThanOrEqual(30);
-  first.kill('SIGKILL');
+  first.killGroup('SIGKILL');
   await first.exited;
   const storedAtKill = await scalar(sql`select count(*) from interactions where tenant_id = ${tenant}`);
   expect(storedAtKill).toBeLessThan(examples.length); // really killed mid-import
 
-  const second = spawnCli(['worker'], s.env);
+  const second = workerProcess(s, 'cpu', path.join(s.stack.tmpDir, 'crash-worker-2'));
   try {
     const result = await handle.result();
     expect(result).toMatchObject({ files: 1, lines: examples.length, stored: examples.length, duplicates: 0, rejected: 0 });
@@ -55,7 +57,6 @@ it('a worker killed mid-import (SIGKILL) and restarted completes the import with
     const desc = await handle.describe();
     expect(desc.runId).not.toBe(handle.firstExecutionRunId);
   } finally {
-    second.kill('SIGTERM');
-    await second.exited;
+    await second.stop();
   }
 });
