@@ -8,6 +8,7 @@ import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/dis
 import type { TrainerConfig } from '../src/distill/types';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { embedWithCache } from '../src/embeddings/cache';
+import { cosine } from '../src/embeddings/types';
 import type { TrainAdapterOutput } from './gpu';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
@@ -17,8 +18,6 @@ export interface DistillDeps {
   blob: BlobStore;
   embedder: EmbedderSource;
 }
-
-const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
 export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
   return {

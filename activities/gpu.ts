@@ -9,6 +9,7 @@ import type { BlobStore } from '../src/blob';
 import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
+import { withHeartbeat } from './heartbeat';
 
 const run = promisify(execFile);
 
@@ -55,13 +56,6 @@ export function createGpuActivities(deps?: GpuDeps) {
     if (!deps) throw new Error('this gpu worker was started without a blob store; start it with `distillery worker --queue gpu`');
     return deps;
   };
-  /** Heartbeats `details` every few seconds until stopped (training steps can be slower than the heartbeat timeout). */
-  const beat = (details: () => unknown) => {
-    const ctx = Context.current();
-    ctx.heartbeat(details());
-    const t = setInterval(() => ctx.heartbeat(details()), 5_000);
-    return () => clearInterval(t);
-  };
   const cancelled = (err: unknown) => (Context.current().cancellationSignal.aborted ? new CancelledFailure(`cancelled: ${(err as Error).message}`) : err);
 
   return {
@@ -93,9 +87,8 @@ export function createGpuActivities(deps?: GpuDeps) {
       const restored = input.runner === 'local' ? await checkpoints.restore(path.join(work, 'output', 'checkpoints')) : undefined;
       const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
       const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
-      const stop = beat(() => progress);
       try {
-        const outcome = await runner(input.runner).train(
+        const outcome = await withHeartbeat(() => runner(input.runner).train(
           { jobId: input.jobId, trainFile, config: input.config, workDir: work, resume: restored !== undefined, hostedJobId: prior.hostedJobId },
           {
             signal: ctx.cancellationSignal,
@@ -108,7 +101,7 @@ export function createGpuActivities(deps?: GpuDeps) {
               ctx.heartbeat(progress);
             },
           },
-        );
+        ), () => progress);
         const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
           out.adapterPrefix = `adapters/${input.jobId}`;
@@ -119,8 +112,6 @@ export function createGpuActivities(deps?: GpuDeps) {
         return out;
       } catch (err) {
         throw cancelled(err);
-      } finally {
-        stop();
       }
     },
 
@@ -141,16 +132,17 @@ export function createGpuActivities(deps?: GpuDeps) {
       }
       const outputFile = path.join(work, 'predictions.jsonl');
       const progress: Record<string, unknown> = { phase: `predict-${input.which}` };
-      const stop = beat(() => progress);
       try {
-        await runner(input.runner).predict(
-          { baseModel: input.baseModel, adapterDir, hostedModel: input.which === 'student' ? input.hostedModel : undefined, evalFile, outputFile, maxNewTokens: input.maxNewTokens },
-          { signal: ctx.cancellationSignal, onProgress: (done, total) => Object.assign(progress, { done, total }) },
+        await withHeartbeat(
+          () =>
+            runner(input.runner).predict(
+              { baseModel: input.baseModel, adapterDir, hostedModel: input.which === 'student' ? input.hostedModel : undefined, evalFile, outputFile, maxNewTokens: input.maxNewTokens },
+              { signal: ctx.cancellationSignal, onProgress: (done, total) => Object.assign(progress, { done, total }) },
+            ),
+          () => progress,
         );
       } catch (err) {
         throw cancelled(err);
-      } finally {
-        stop();
       }
       await blob.put(predictionsKey, await readFile(outputFile));
       return { predictionsKey };

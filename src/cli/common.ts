@@ -1,5 +1,6 @@
 import { and, desc, eq } from 'drizzle-orm';
-import { loadConfig } from '../config';
+import { type Config, loadConfig } from '../config';
+import { connectClient } from '../temporal/client';
 import { type Db, EmbeddedDatabaseBusyError, openDatabase } from '../db/client';
 import { runs } from '../db/schema';
 import { SHARED_DATASETS, type SharedDatasetName } from '../datasets/shared';
@@ -8,6 +9,19 @@ import { embedWithCache } from '../embeddings/cache';
 import { InputError } from '../errors';
 
 export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export type TemporalClient = Awaited<ReturnType<typeof connectClient>>;
+
+/** Connects to the configured Temporal for one command and closes the connection after, whatever happens. */
+export async function withClient<T>(fn: (client: TemporalClient, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const client = await connectClient(config.temporal);
+  try {
+    return await fn(client, config);
+  } finally {
+    await client.close();
+  }
+}
 
 /** Opens the configured database for one command and closes it after, whatever happens. */
 export async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {

@@ -13,9 +13,8 @@ import { startRetrain } from '../retrain/start';
 import { Router } from '../router';
 import { connectClient } from '../temporal/client';
 import { ingestProgressQuery } from '../../workflows/ingest';
+import { pct } from './common';
 import { formatReplay } from './manifest';
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /**
  * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the

@@ -13,8 +13,8 @@ import type { DatasetCard, TrainerConfig } from '../distill/types';
 import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError } from '../errors';
-import { connectClient } from '../temporal/client';
-import { resolveRun, runOf, withDb } from './common';
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import { resolveRun, runOf, withClient, withDb } from './common';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -37,6 +37,14 @@ export function trainerConfig(o: Record<string, unknown>): TrainerConfig {
     checkpointEvery: (o.checkpointEvery as number) ?? file.checkpointEvery ?? 50,
     precision: file.precision ?? 'auto',
   };
+}
+
+/** The workflow's running activities with their attempt and last heartbeat (the runner's progress), one line each. */
+function pendingProgress(d: WorkflowExecutionDescription | undefined): string[] {
+  return (d?.raw.pendingActivities ?? []).map((p) => {
+    const data = p.heartbeatDetails?.payloads?.[0]?.data;
+    return `${p.activityType?.name} attempt ${p.attempt}${data ? ` ${Buffer.from(data).toString('utf8')}` : ''}`;
+  });
 }
 
 export function registerDistillCommands(program: Command): void {
@@ -98,19 +106,15 @@ export function registerDistillCommands(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint every n steps', Number)
     .option('--no-wait', 'return once started')
     .action(async (o: Record<string, unknown> & { tenant: string; run?: string; clusters?: string[]; runner: 'local' | 'openai'; wait: boolean }) => {
-      const config = loadConfig();
       const trainer = trainerConfig(o);
       const clusterRunId = await resolveRun(o.tenant, o.run);
-      const client = await connectClient(config.temporal);
-      try {
+      await withClient(async (client, config) => {
         const handle = await startFineTune(client, config.temporal.taskQueue, { tenantId: o.tenant, clusterRunId, clusterIds: o.clusters, trainer, runner: o.runner, gpuTaskQueue: config.temporal.gpuTaskQueue });
         console.log(`started ${handle.workflowId}`);
         if (!o.wait) return;
         let last = '';
         const timer = setInterval(async () => {
-          const d = await handle.describe().catch(() => undefined);
-          const p = d?.raw.pendingActivities?.[0];
-          const line = p ? `${p.activityType?.name} attempt ${p.attempt}${p.heartbeatDetails?.payloads?.length ? ` ${Buffer.from(p.heartbeatDetails.payloads[0]!.data!).toString('utf8')}` : ''}` : '';
+          const line = pendingProgress(await handle.describe().catch(() => undefined))[0] ?? '';
           if (line && line !== last) console.log(`  ${(last = line)}`);
         }, 2000);
         try {
@@ -119,9 +123,7 @@ export function registerDistillCommands(program: Command): void {
         } finally {
           clearInterval(timer);
         }
-      } finally {
-        await client.close();
-      }
+      });
     });
   jobs
     .command('list')
@@ -138,29 +140,16 @@ export function registerDistillCommands(program: Command): void {
       const job = await withDb((db) => findJob(db, id));
       console.log(`${job.id}  ${job.status}  runner ${job.runner}  dataset ${job.datasetId}${job.error ? `\nerror: ${job.error}` : ''}${job.metrics ? `\nmetrics: ${JSON.stringify(job.metrics)}` : ''}`);
       if (job.status !== 'running') return;
-      const client = await connectClient(loadConfig().temporal);
-      try {
-        const d = await client.workflow.getHandle(job.workflowId).describe();
-        for (const p of d.raw.pendingActivities ?? []) {
-          const details = p.heartbeatDetails?.payloads?.[0]?.data ? Buffer.from(p.heartbeatDetails.payloads[0].data).toString('utf8') : '-';
-          console.log(`  ${p.activityType?.name}: attempt ${p.attempt}, progress ${details}`);
-        }
-      } finally {
-        await client.close();
-      }
+      const d = await withClient((client) => client.workflow.getHandle(job.workflowId).describe());
+      for (const line of pendingProgress(d)) console.log(`  ${line}`);
     });
   jobs
     .command('cancel <job>')
     .description('cancel a running job: the trainer checkpoints and stops, the job is marked cancelled')
     .action(async (id: string) => {
       const job = await withDb((db) => findJob(db, id));
-      const client = await connectClient(loadConfig().temporal);
-      try {
-        await client.workflow.getHandle(job.workflowId).cancel();
-        console.log(`cancel requested for ${job.id} (${job.workflowId})`);
-      } finally {
-        await client.close();
-      }
+      await withClient((client) => client.workflow.getHandle(job.workflowId).cancel());
+      console.log(`cancel requested for ${job.id} (${job.workflowId})`);
     });
 
   program

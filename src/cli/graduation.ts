@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { loadConfig } from '../config';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
 import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
@@ -8,18 +7,8 @@ import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/ev
 import { decideCandidate, startGraduation } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import type { Evidence } from '../graduation/verify';
-import { connectClient } from '../temporal/client';
-import { forEachDataset, pct, resolveRun, withDb } from './common';
+import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 
-async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>, taskQueue: string) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const client = await connectClient(config.temporal);
-  try {
-    return await fn(client, config.temporal.taskQueue);
-  } finally {
-    await client.close();
-  }
-}
 
 const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? '';
 
@@ -35,7 +24,8 @@ export function registerGraduationCommands(program: Command): void {
     .option('--remind-every-hours <n>', 'remind reviewers this often', Number, 24)
     .action(async (o: { tenant: string; run?: string; expireAfterDays: number; remindEveryHours: number }) => {
       const clusterRunId = await resolveRun(o.tenant, o.run);
-      await withClient(async (client, taskQueue) => {
+      await withClient(async (client, config) => {
+        const taskQueue = config.temporal.taskQueue;
         const handle = await startGraduation(client, taskQueue, { tenantId: o.tenant, clusterRunId, expireAfterMs: o.expireAfterDays * 86_400_000, remindEveryMs: o.remindEveryHours * 3_600_000 });
         console.log(`started ${handle.workflowId}`);
         const r = await handle.result();

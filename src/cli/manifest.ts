@@ -1,28 +1,24 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { loadConfig } from '../config';
 import { manifestEvents, manifests, TIERS, tierPrices, type Tier } from '../db/schema';
 import { InputError } from '../errors';
 import { pointerKey, servedVersion } from '../manifest/publish';
 import type { ReplayReport } from '../manifest/replay';
-import { connectClient } from '../temporal/client';
 import type { PublishInput, publishWorkflow } from '../../workflows/publish';
-import { pct, withDb } from './common';
+import { pct, withClient, withDb } from './common';
 
 /** Runs the tenant's single publisher workflow (`publish:<tenant>`) and waits for it. */
 async function runPublisher(input: PublishInput) {
-  const config = loadConfig();
-  const client = await connectClient(config.temporal);
-  try {
-    const handle = await client.workflow.start<typeof publishWorkflow>('publishWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: `publish:${input.tenantId}`, args: [input] });
-    return await handle.result();
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new InputError('--tenant', `a publish or rollback of ${input.tenantId} is running (publish:${input.tenantId}); try again when it ends`, 409);
-    throw err;
-  } finally {
-    await client.close();
-  }
+  return withClient(async (client, config) => {
+    try {
+      const handle = await client.workflow.start<typeof publishWorkflow>('publishWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: `publish:${input.tenantId}`, args: [input] });
+      return await handle.result();
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new InputError('--tenant', `a publish or rollback of ${input.tenantId} is running (publish:${input.tenantId}); try again when it ends`, 409);
+      throw err;
+    }
+  });
 }
 
 export function formatReplay(r: ReplayReport): string {

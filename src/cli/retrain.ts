@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { loadConfig } from '../config';
 import { InputError } from '../errors';
 import { createRetrainSchedule, retrainScheduleId, startRetrain } from '../retrain/start';
-import { connectClient } from '../temporal/client';
 import type { RetrainInput } from '../../workflows/retrain';
+import { type TemporalClient, withClient } from './common';
 import { trainerConfig } from './distill';
 
 function retrainInput(o: Record<string, unknown> & { tenant: string }, gpuTaskQueue: string): RetrainInput {
@@ -28,15 +27,6 @@ const retrainOptions = (c: Command) =>
     .option('--max-categories <n>', 'categories fine-tuned per run (default 3)', Number)
     .option('--max-steps <n>', 'trainer optimizer steps', Number);
 
-async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const client = await connectClient(config.temporal);
-  try {
-    return await fn(client, config);
-  } finally {
-    await client.close();
-  }
-}
 
 export function registerRetrainCommands(program: Command): void {
   retrainOptions(program.command('retrain').description('run one retrain now: cluster → graduate → distil → tier updates → replay → publish'))
@@ -63,7 +53,7 @@ export function registerRetrainCommands(program: Command): void {
         console.log(`schedule ${h.scheduleId} created (${o.cron}, overlap skip${o.paused ? ', paused' : ''}); next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ')}`);
       }),
     );
-  const handleFor = (client: Awaited<ReturnType<typeof connectClient>>, tenant: string) => client.schedule.getHandle(retrainScheduleId(tenant));
+  const handleFor = (client: TemporalClient, tenant: string) => client.schedule.getHandle(retrainScheduleId(tenant));
   const act = (name: string, description: string, fn: (h: ReturnType<typeof handleFor>, o: Record<string, string>) => Promise<string>) =>
     sch
       .command(name)

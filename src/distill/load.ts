@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client';
+import { textOf } from '../interactions/record';
 import type { DatasetSourceRow } from './types';
 
 /**
@@ -21,7 +22,7 @@ export async function loadDatasetRows(db: Db, clusterRunId: string, clusterIds?:
     interactionId: Number(r.id),
     clusterId: r.cluster_id,
     messages: r.messages.flatMap((m) => {
-      const content = textOf(m.content);
+      const content = textOf(m.content as Parameters<typeof textOf>[0]) ?? null;
       // Tool calls and other non-text turns carry no text to learn from; they are left out, not turned into "null".
       return content === null ? [] : [{ role: m.role, content }];
     }),
@@ -31,12 +32,3 @@ export async function loadDatasetRows(db: Db, clusterRunId: string, clusterIds?:
   }));
 }
 
-/** The text of a chat message's content: a string, or the text parts of a multi-part content array. */
-function textOf(content: unknown): string | null {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    const parts = content.flatMap((p) => (p && typeof p === 'object' && (p as { type?: string }).type === 'text' && typeof (p as { text?: unknown }).text === 'string' ? [(p as { text: string }).text] : []));
-    return parts.length ? parts.join('\n') : null;
-  }
-  return null;
-}

@@ -9,7 +9,7 @@ import { answerFitWarnings } from './fit';
 import { renderAnswer } from './render';
 import { namedSlots } from './slots';
 import { DEFAULT_POLICY, type GraduationPolicy, normaliseAnswer } from './verify';
-import { neighbourhood, nearestCentroid } from './routing';
+import { centroidRouter, neighbourhood } from './routing';
 
 export interface GraduationEvaluation {
   dataset: SharedDatasetName;
@@ -69,10 +69,11 @@ export async function evaluateGraduation(
   const exampleRow = new Map(log.map((ex, i) => [ex.id, rowOf[i]!]));
 
   const neighboursOf = neighbourhood(result.centroids, dims, 5);
+  const nearest = centroidRouter(result.centroids, dims);
   const nearestOfRow = new Map<number, { index: number; similarity: number }>();
   const routeOf = (row: number) => {
     let hit = nearestOfRow.get(row);
-    if (!hit) nearestOfRow.set(row, (hit = nearestCentroid(vectors.subarray(row * dims, (row + 1) * dims), result.centroids, dims)));
+    if (!hit) nearestOfRow.set(row, (hit = nearest(vectors.subarray(row * dims, (row + 1) * dims))));
     return hit;
   };
   const graduation = graduateClusters(
@@ -110,7 +111,7 @@ export async function evaluateGraduation(
     intentOfCandidate.set(cand, [...votes.entries()].sort((a, b) => b[1] - a[1])[0]![0]);
   }
   traffic.forEach((ex, i) => {
-    const best = nearestCentroid(tVecs[i]!, result.centroids, dims);
+    const best = nearest(tVecs[i]!);
     const chosen = best.index >= 0 && best.similarity >= threshold ? candidateOf.get(best.index) : undefined;
     if (!chosen) return;
     served++;

@@ -7,7 +7,7 @@ import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
 import type { Example } from './induce';
 import type { ClusterExamples } from './propose';
-import { nearestCentroid, neighbourhood } from './routing';
+import { centroidRouter, neighbourhood } from './routing';
 import { namedSlots } from './slots';
 
 export interface RunGraduationData {
@@ -45,7 +45,8 @@ export async function loadRunGraduationData(db: Db, embedder: Embedder, tenantId
   const centroids = new Float32Array(snaps.length * dims);
   snaps.forEach((s, i) => centroids.set(fromBytes(s.centroid), i * dims));
   const vectors = list.length ? await embedWithCache(db, embedder, normalized.map((n) => n.text)) : [];
-  const route = list.map((_, i) => nearestCentroid(vectors[i]!, centroids, dims));
+  const nearest = centroidRouter(centroids, dims);
+  const route = list.map((_, i) => nearest(vectors[i]!));
   const around = neighbourhood(centroids, dims, 5);
   const rowsOfCluster = new Map<number, number[]>();
   list.forEach((r, i) => {

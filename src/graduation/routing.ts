@@ -1,19 +1,19 @@
+import { NearestIndex } from '../router/nearest';
+
 /**
- * Nearest-centroid routing over L2-normalised vectors, the rule the router applies: the cluster whose centroid is
- * most similar, if at least the threshold. Linear scans: graduation looks at hundreds of clusters, not millions.
+ * Nearest-centroid routing over L2-normalised vectors, the rule the router applies (and the router's own index, so
+ * replay and serving agree): the cluster whose centroid is most similar. Build once, call per query.
  */
+export function centroidRouter(centroids: Float32Array, dims: number): (v: ArrayLike<number>) => { index: number; similarity: number } {
+  const n = centroids.length / dims;
+  if (n === 0) return () => ({ index: -1, similarity: -Infinity });
+  const index = NearestIndex.build(centroids, n, dims);
+  return (v) => index.nearest(v) ?? { index: -1, similarity: -Infinity };
+}
+
+/** One query against a set of centroids (for a single lookup; use centroidRouter for many). */
 export function nearestCentroid(v: ArrayLike<number>, centroids: Float32Array, dims: number): { index: number; similarity: number } {
-  let index = -1;
-  let similarity = -Infinity;
-  for (let c = 0; c * dims < centroids.length; c++) {
-    let s = 0;
-    for (let j = 0; j < dims; j++) s += v[j]! * centroids[c * dims + j]!;
-    if (s > similarity) {
-      similarity = s;
-      index = c;
-    }
-  }
-  return { index, similarity };
+  return centroidRouter(centroids, dims)(v);
 }
 
 /** For each centroid, the indices of its `k` most similar other centroids (its neighbouring clusters). */
