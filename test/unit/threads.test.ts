@@ -41,3 +41,29 @@ describe('runInThread', () => {
     await expect(runInThread(TASKS, 'nope', {})).rejects.toThrow(/has no exported function nope/);
   });
 });
+
+describe('clustering in a worker thread', () => {
+  it('gives the same clusters, ids and descriptions as the same step on this thread (native index included)', async () => {
+    const { clusterSnapshot } = await import('../../src/clustering/thread');
+    const dims = 8;
+    const n = 300;
+    let s = 7;
+    const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32 - 0.5);
+    const centres = Array.from({ length: 3 }, () => Array.from({ length: dims }, rnd));
+    const vectors = new Float32Array(n * dims);
+    for (let i = 0; i < n; i++) {
+      const c = centres[i % 3]!;
+      let norm = 0;
+      for (let j = 0; j < dims; j++) norm += (vectors[i * dims + j] = c[j]! + rnd() * 0.05) ** 2;
+      for (let j = 0; j < dims; j++) vectors[i * dims + j]! /= Math.sqrt(norm);
+    }
+    const input = { tenantId: 't', runId: 'r1', dims, texts: Array.from({ length: n }, (_, i) => `query ${['alpha', 'beta', 'gamma'][i % 3]} ${i}`), weights: Array.from({ length: n }, () => 1), prior: [], params: { algorithm: 'graph' as const, threads: 1 } };
+    const here = clusterSnapshot({ ...input, vectors: vectors.slice() });
+    const there = await runInThread<typeof input & { vectors: Float32Array }, ReturnType<typeof clusterSnapshot>>(new URL('../../src/clustering/thread.ts', import.meta.url), 'clusterSnapshotTask', { ...input, vectors }, { transfer: [vectors.buffer] });
+    expect(there.result.weight.length).toBeGreaterThan(0);
+    expect(there.result.weight.length).toBe(here.result.weight.length);
+    expect(Array.from(there.result.assignment)).toEqual(Array.from(here.result.assignment));
+    expect(there.identity.ids).toEqual(here.identity.ids);
+    expect(there.described.map((d) => d.label)).toEqual(here.described.map((d) => d.label));
+  });
+});
