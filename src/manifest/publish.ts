@@ -1,17 +1,17 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { BlobStore } from '../blob';
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import { type Db, rowsOf } from '../db/client';
 import { adapters, manifestEvents, manifests, tierPrices } from '../db/schema';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
-import { canonicalJson, sealManifest } from './hash';
+import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
-import type { Manifest, TierName } from './types';
-import { validateManifest } from './validate';
-import { resolverFor } from '../router/resolver';
+import type { Manifest, TierName } from '../serving/manifest';
+import { validateManifest } from '../serving/manifest-validate';
+import { resolverFor } from '../serving/resolver';
 
 export const manifestKey = (tenantId: string, version: number) => `manifests/${tenantId}/v${version}.json`;
 export const pointerKey = (tenantId: string) => `manifests/${tenantId}/current.json`;
