@@ -9,7 +9,7 @@ import { InputError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
-import type { Manifest, TierName } from '../serving/manifest';
+import { type Manifest, TIERS, type TierName } from '../serving/manifest';
 import { validateManifest } from '../serving/manifest-validate';
 import { resolverFor } from '../serving/resolver';
 
@@ -40,7 +40,7 @@ export async function servedVersion(db: Db, tenantId: string): Promise<number | 
 export async function loadPrices(db: Db): Promise<Prices> {
   const rows = await db.select().from(tierPrices);
   const p = Object.fromEntries(rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }])) as Prices;
-  for (const t of ['template', 'adapter', 'cheap', 'frontier'] as TierName[]) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
+  for (const t of TIERS) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
   return p;
 }
 

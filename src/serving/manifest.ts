@@ -4,7 +4,9 @@
  * Plain data, no imports: the router client depends on nothing else of Distillery.
  */
 
-export type TierName = 'template' | 'adapter' | 'cheap' | 'frontier';
+/** The serving tiers, cheapest first: the one list (the database's tier columns and the CLI use it too). */
+export const TIERS = ['template', 'adapter', 'cheap', 'frontier'] as const;
+export type TierName = (typeof TIERS)[number];
 
 export interface TemplateTarget {
   /** Handlebars (strict, no HTML escaping); slots named as the masking names them (`id`, `email`, `id_2`, …). */
