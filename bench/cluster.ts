@@ -12,7 +12,8 @@
 import { parseArgs } from 'node:util';
 import { ALL_THREADS, clusterQueries } from '../src/clustering/cluster';
 import { scoreClustering } from '../src/clustering/metrics';
-import { dedupKey, normalizeQuery } from '../src/clustering/normalize';
+import { dedupKey } from '../src/clustering/dedup';
+import { normalizeQuery } from '../src/serving/normalize';
 import { loadConfig } from '../src/config';
 import { loadSharedDataset } from '../src/datasets/shared';
 import { openDatabase } from '../src/db/client';

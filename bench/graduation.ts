@@ -4,8 +4,8 @@ import { openDatabase } from '../src/db/client';
 import { createEmbedder } from '../src/embeddings';
 import { embedWithCache } from '../src/embeddings/cache';
 import { evaluateGraduation, formatGraduationEvaluation } from '../src/graduation/evaluate';
-import { renderAnswer } from '../src/graduation/render';
-import { slotsOfQuery } from '../src/graduation/slots';
+import { renderAnswer } from '../src/serving/render';
+import { slotsOfQuery } from '../src/serving/slots';
 
 /**
  * Graduation on the bitext sets (coverage of unseen traffic by approved-quality candidates and their intent

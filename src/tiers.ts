@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './db/client';
-import { clusters, type Tier, tierEntries } from './db/schema';
+import { clusters, tierEntries } from './db/schema';
 import { InputError } from './errors';
+import type { TierName } from './serving/manifest';
 
 export type TierEntry = typeof tierEntries.$inferSelect;
 
@@ -10,7 +11,7 @@ export type TierEntry = typeof tierEntries.$inferSelect;
  * until now) and the new one opens, in the caller's transaction, so history is the table itself and a route never
  * has two active entries (a partial unique index guarantees it too).
  */
-export async function putTierEntry(t: Db, e: { tenantId: string; routeId: string; tier: Tier; target: Record<string, unknown>; evidence: Record<string, unknown> }): Promise<void> {
+export async function putTierEntry(t: Db, e: { tenantId: string; routeId: string; tier: TierName; target: Record<string, unknown>; evidence: Record<string, unknown> }): Promise<void> {
   await t.update(tierEntries).set({ status: 'superseded', validTo: sql`now()` }).where(and(eq(tierEntries.tenantId, e.tenantId), eq(tierEntries.routeId, e.routeId), eq(tierEntries.status, 'active')));
   await t.insert(tierEntries).values({ ...e, status: 'active' });
 }

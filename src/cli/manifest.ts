@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { manifestEvents, manifests, TIERS, tierPrices, type Tier } from '../db/schema';
+import { manifestEvents, manifests, tierPrices } from '../db/schema';
 import { InputError } from '../errors';
 import { pointerKey, servedVersion } from '../manifest/publish';
 import type { ReplayReport } from '../manifest/replay';
+import { TIERS, type TierName } from '../serving/manifest';
 import type { PublishInput, publishWorkflow } from '../../workflows/publish';
 import { pct, withClient, withDb } from './common';
 
@@ -86,10 +87,10 @@ export function registerManifestCommands(program: Command): void {
     .requiredOption('--output <usd>', 'USD per million output tokens', Number)
     .option('--per-call <usd>', 'fixed USD per call', Number, 0)
     .action(async (tier: string, o: { model: string; input: number; output: number; perCall: number }) => {
-      if (!TIERS.includes(tier as Tier)) throw new InputError('tier', `one of ${TIERS.join(', ')}`);
+      if (!TIERS.includes(tier as TierName)) throw new InputError('tier', `one of ${TIERS.join(', ')}`);
       for (const [f, v] of [['--input', o.input], ['--output', o.output], ['--per-call', o.perCall]] as const) if (!Number.isFinite(v) || v < 0) throw new InputError(f, 'a non-negative number of USD');
       await withDb((db) =>
-        db.insert(tierPrices).values({ tier: tier as Tier, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }).onConflictDoUpdate({ target: tierPrices.tier, set: { model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall, updatedAt: sql`now()` } }),
+        db.insert(tierPrices).values({ tier: tier as TierName, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }).onConflictDoUpdate({ target: tierPrices.tier, set: { model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall, updatedAt: sql`now()` } }),
       );
       console.log(`${tier}: ${o.model} $${o.input}/M in, $${o.output}/M out, $${o.perCall}/call`);
     });

@@ -4,7 +4,7 @@ import { loadConfig } from '../config';
 import { createEmbedder } from '../embeddings';
 import { InputError } from '../errors';
 import { Router } from '../router';
-import type { RouteResolution } from '../router/resolver';
+import type { RouteResolution } from '../serving/resolver';
 import type { S3SourceOptions } from '../router/s3';
 
 /**

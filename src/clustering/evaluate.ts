@@ -1,7 +1,8 @@
 import { type SharedDatasetName, loadSharedDataset } from '../datasets/shared';
 import { type ClusterParams, clusterQueries } from './cluster';
 import { type ClusteringScore, scoreClustering } from './metrics';
-import { dedupKey, normalizeQuery } from './normalize';
+import { normalizeQuery } from '../serving/normalize';
+import { dedupKey } from './dedup';
 
 export interface Evaluation {
   dataset: SharedDatasetName;

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { TIERS } from '../serving/manifest';
 
 /** A customer of the platform; every row below belongs to exactly one. */
 export const tenants = pgTable('tenants', {
@@ -282,9 +283,6 @@ export const reviewDecisions = pgTable(
   },
   (t) => [uniqueIndex('review_decisions_candidate_uq').on(t.candidateId)],
 );
-
-export const TIERS = ['template', 'adapter', 'cheap', 'frontier'] as const;
-export type Tier = (typeof TIERS)[number];
 
 /**
  * The tier table: where a route (a stable cluster id) is served. Entries are never updated in place except to close

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SLOT_TYPES, type SlotType } from '../clustering/slots';
+import { SLOT_TYPES, type SlotType } from '../serving/slot-types';
 import { seededRank } from './hash';
 import { findNearDuplicates } from './neardup';
 import { DEFAULT_PII_TYPES, type ScrubResult, addCounts, createPiiScrubber } from './pii';

@@ -1,4 +1,4 @@
-import { normaliseAnswer } from '../graduation/verify';
+import { normaliseAnswer } from '../serving/answer';
 
 /** One eval example's reference (the teacher's accepted answer) and what a model answered. */
 export interface Prediction {

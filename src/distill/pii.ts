@@ -1,5 +1,5 @@
-import { type SlotType, normalizeQuery } from '../clustering/normalize';
-import { placeholder } from '../clustering/slots';
+import { type SlotType, normalizeQuery } from '../serving/normalize';
+import { placeholder } from '../serving/slot-types';
 
 /**
  * PII scrubbing of training text (pure). It reuses the masking of clustering (normalizeQuery and its rule table, one

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { type ClusterParams, clusterQueries } from '../clustering/cluster';
 import { collapseQueries } from '../clustering/evaluate';
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import { type SharedDatasetName, loadSharedDataset } from '../datasets/shared';
 import type { Example } from './induce';
 import { type Candidate, graduateClusters } from './propose';
 import { answerFitWarnings } from './fit';
-import { renderAnswer } from './render';
-import { namedSlots } from './slots';
-import { DEFAULT_POLICY, type GraduationPolicy, normaliseAnswer } from './verify';
+import { normaliseAnswer } from '../serving/answer';
+import { renderAnswer } from '../serving/render';
+import { namedSlots } from '../serving/slots';
+import { DEFAULT_POLICY, type GraduationPolicy } from './verify';
 import { centroidRouter, neighbourhood } from './routing';
 
 export interface GraduationEvaluation {

@@ -1,5 +1,5 @@
-import { escapeLiteral } from './render';
-import type { ScriptSpec } from './script';
+import { escapeLiteral } from '../serving/render';
+import type { ScriptSpec } from '../serving/script';
 
 /** One accepted interaction of a cluster: the query, its masked slot values by name, and the accepted answer. */
 export interface Example {

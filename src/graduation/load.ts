@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import { type Db, rowsOf } from '../db/client';
 import { clusterSnapshots, runs } from '../db/schema';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
@@ -8,7 +8,7 @@ import { InputError } from '../errors';
 import type { Example } from './induce';
 import type { ClusterExamples } from './propose';
 import { centroidRouter, neighbourhood } from './routing';
-import { namedSlots } from './slots';
+import { namedSlots } from '../serving/slots';
 
 export interface RunGraduationData {
   clusters: Array<ClusterExamples & { share: number; label: string }>;

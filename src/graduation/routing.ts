@@ -1,4 +1,4 @@
-import { NearestIndex } from '../router/nearest';
+import { NearestIndex } from '../serving/nearest';
 
 /**
  * Nearest-centroid routing over L2-normalised vectors, the rule the router applies (and the router's own index, so

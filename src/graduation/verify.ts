@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Example, Proposal } from './induce';
-import { renderAnswer } from './render';
+import { normaliseAnswer } from '../serving/answer';
+import { renderAnswer } from '../serving/render';
 
 export type MatchMode = 'exact' | 'normalised' | 'semantic';
 
@@ -79,18 +80,6 @@ export function splitHoldout<T extends { id: number }>(examples: ReadonlyArray<T
   if (holdout.length === 0 && train.length > 1) holdout.push(train.pop()!);
   if (train.length === 0 && holdout.length > 1) train.push(holdout.pop()!);
   return { train, holdout };
-}
-
-/** Answers equal once case, whitespace, quotes and trailing punctuation are set aside. */
-export function normaliseAnswer(text: string): string {
-  return text
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[\u2018\u2019\u02bc`]/g, "'")
-    .replace(/[\u201c\u201d]/g, '"')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .replace(/[\s.!?,;:]+$/, '');
 }
 
 /** Lower end of the Wilson score interval (95%) for k successes in n trials. */

@@ -1,4 +1,4 @@
-import type { Manifest, ManifestRoute, TierName } from './types';
+import type { Manifest, ManifestRoute, TierName } from '../serving/manifest';
 
 /** One route as the tier table and the clustering know it. */
 export interface RouteSource {

@@ -1,17 +1,17 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { BlobStore } from '../blob';
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import { type Db, rowsOf } from '../db/client';
 import { adapters, manifestEvents, manifests, tierPrices } from '../db/schema';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
-import { canonicalJson, sealManifest } from './hash';
+import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
-import type { Manifest, TierName } from './types';
-import { validateManifest } from './validate';
-import { resolverFor } from '../router/resolver';
+import { type Manifest, TIERS, type TierName } from '../serving/manifest';
+import { validateManifest } from '../serving/manifest-validate';
+import { resolverFor } from '../serving/resolver';
 
 export const manifestKey = (tenantId: string, version: number) => `manifests/${tenantId}/v${version}.json`;
 export const pointerKey = (tenantId: string) => `manifests/${tenantId}/current.json`;
@@ -40,7 +40,7 @@ export async function servedVersion(db: Db, tenantId: string): Promise<number | 
 export async function loadPrices(db: Db): Promise<Prices> {
   const rows = await db.select().from(tierPrices);
   const p = Object.fromEntries(rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }])) as Prices;
-  for (const t of ['template', 'adapter', 'cheap', 'frontier'] as TierName[]) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
+  for (const t of TIERS) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
   return p;
 }
 

@@ -1,5 +1,5 @@
-import { normaliseAnswer } from '../graduation/verify';
-import type { Resolution, TierName } from './types';
+import { normaliseAnswer } from '../serving/answer';
+import type { Resolution, TierName } from '../serving/manifest';
 
 export type Prices = Record<TierName, { model: string; inputPerMTok: number; outputPerMTok: number; perCall: number }>;
 

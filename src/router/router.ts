@@ -1,8 +1,8 @@
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import type { Embedder } from '../embeddings/types';
-import type { Manifest } from '../manifest/types';
-import type { NearestIndexOptions, NearestIndexStats } from './nearest';
-import { type CompiledManifest, type RouteResolution, compileManifest, resolveCompiled } from './resolver';
+import type { Manifest } from '../serving/manifest';
+import type { NearestIndexOptions, NearestIndexStats } from '../serving/nearest';
+import { type CompiledManifest, type RouteResolution, compileManifest, resolveCompiled } from '../serving/resolver';
 import {
   type LoadManifestOptions,
   type Location,

@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BlobStore } from '../blob/store';
-import { ManifestIntegrityError, verifyManifest } from '../manifest/hash';
-import type { Manifest } from '../manifest/types';
-import { validateManifest } from '../manifest/validate';
+import { ManifestIntegrityError, verifyManifest } from '../serving/manifest-hash';
+import type { Manifest } from '../serving/manifest';
+import { validateManifest } from '../serving/manifest-validate';
 import type { S3SourceOptions } from './s3';
 
 /**

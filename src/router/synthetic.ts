@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../embeddings/types';
-import { sealManifest } from '../manifest/hash';
-import type { Manifest, ManifestRoute } from '../manifest/types';
+import { sealManifest } from '../serving/manifest-hash';
+import type { Manifest, ManifestRoute } from '../serving/manifest';
 
 /**
  * Synthetic manifests and a deterministic embedder, for the router's tests and benchmark (no model, no network).

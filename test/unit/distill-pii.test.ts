@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeQuery } from '../../src/clustering/normalize';
+import { normalizeQuery } from '../../src/serving/normalize';
 import { SHARED_DATASETS, loadSharedDataset } from '../../src/datasets/shared';
 import { DEFAULT_PII_TYPES, cannotHoldPii, createPiiScrubber, scrubPii } from '../../src/distill/pii';
 

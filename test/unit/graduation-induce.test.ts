@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Example, abstractAnswer, induceProposals } from '../../src/graduation/induce';
-import { RenderError, renderAnswer, templateSlots } from '../../src/graduation/render';
-import { slotsOfQuery } from '../../src/graduation/slots';
+import { RenderError, renderAnswer, templateSlots } from '../../src/serving/render';
+import { slotsOfQuery } from '../../src/serving/slots';
 
 /** Examples built the way graduation builds them: slots come from masking the raw query. */
 const examples = (rows: Array<[query: string, answer: string]>): Example[] => rows.map(([query, answer], id) => ({ id, query, slots: slotsOfQuery(query), answer }));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Example } from '../../src/graduation/induce';
 import { type ClusterExamples, graduateClusters } from '../../src/graduation/propose';
-import { renderAnswer } from '../../src/graduation/render';
-import { slotsOfQuery } from '../../src/graduation/slots';
+import { renderAnswer } from '../../src/serving/render';
+import { slotsOfQuery } from '../../src/serving/slots';
 import { DEFAULT_POLICY, splitHoldout } from '../../src/graduation/verify';
 
 const PASSWORD = "Click 'Forgot password' on the login page and follow the link we email you.";

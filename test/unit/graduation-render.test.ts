@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
-import { RenderError, compileTemplate, escapeLiteral, renderAnswer, templateSlots } from '../../src/graduation/render';
-import { type ScriptSpec, parseScript, runScript, scriptSource } from '../../src/graduation/script';
+import { RenderError, compileTemplate, escapeLiteral, renderAnswer, templateSlots } from '../../src/serving/render';
+import { type ScriptSpec, parseScript, runScript, scriptSource } from '../../src/serving/script';
 
 const caught = (f: () => unknown): unknown => {
   try {

@@ -3,8 +3,8 @@ import { loadSharedDataset } from '../../src/datasets/shared';
 import { answerFitWarnings } from '../../src/graduation/fit';
 import { type Example, induceProposals } from '../../src/graduation/induce';
 import { type Candidate, graduateClusters } from '../../src/graduation/propose';
-import { escapeLiteral, renderAnswer, templateSlots } from '../../src/graduation/render';
-import { slotsOfQuery } from '../../src/graduation/slots';
+import { escapeLiteral, renderAnswer, templateSlots } from '../../src/serving/render';
+import { slotsOfQuery } from '../../src/serving/slots';
 
 // The shared data sets are part of the project's environment (../shared/data or DISTILLERY_SHARED_DATA): without
 // them loadSharedDataset fails with a message saying so, rather than these tests silently skipping.

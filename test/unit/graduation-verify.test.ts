@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Example } from '../../src/graduation/induce';
-import { DEFAULT_POLICY, type GraduationPolicy, normaliseAnswer, splitHoldout, verifyCandidate, wilsonLowerBound } from '../../src/graduation/verify';
+import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate, wilsonLowerBound } from '../../src/graduation/verify';
+import { normaliseAnswer } from '../../src/serving/answer';
 
 const REFUND = 'Your refund is on its way.';
 const constant = { template: REFUND, script: null };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type DraftInput, type RouteSource, buildManifestDraft, centroidToBase64 } from '../../src/manifest/build';
-import { canonicalJson, manifestHash, sealManifest, verifyManifest } from '../../src/manifest/hash';
-import type { AdapterTarget, ModelTarget, TemplateTarget } from '../../src/manifest/types';
-import { decodeCentroid, manifestProblems, validateManifest } from '../../src/manifest/validate';
+import { canonicalJson, manifestHash, sealManifest, verifyManifest } from '../../src/serving/manifest-hash';
+import type { AdapterTarget, ModelTarget, TemplateTarget } from '../../src/serving/manifest';
+import { decodeCentroid, manifestProblems, validateManifest } from '../../src/serving/manifest-validate';
 import { randomUnit, rng } from '../../src/router/synthetic';
 
 const dims = 16;

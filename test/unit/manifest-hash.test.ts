@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestIntegrityError, canonicalJson, manifestHash, sealManifest, signManifest, verifyManifest } from '../../src/manifest/hash';
-import type { Manifest } from '../../src/manifest/types';
+import { ManifestIntegrityError, canonicalJson, manifestHash, sealManifest, signManifest, verifyManifest } from '../../src/serving/manifest-hash';
+import type { Manifest } from '../../src/serving/manifest';
 import { rng, randomUnit, syntheticManifest } from '../../src/router/synthetic';
 
 const r = rng(3);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayRow, replayManifest } from '../../src/manifest/replay';
-import type { Resolution, TierName } from '../../src/manifest/types';
+import type { Resolution, TierName } from '../../src/serving/manifest';
 
 /** Prices with a per-call fee on the frontier and the adapter, so both token and call costs show. */
 const prices: Prices = {

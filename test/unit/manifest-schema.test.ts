@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
-import { sealManifest } from '../../src/manifest/hash';
-import type { Manifest } from '../../src/manifest/types';
-import { ManifestValidationError, manifestProblems, validateManifest } from '../../src/manifest/validate';
+import { sealManifest } from '../../src/serving/manifest-hash';
+import type { Manifest } from '../../src/serving/manifest';
+import { ManifestValidationError, manifestProblems, validateManifest } from '../../src/serving/manifest-validate';
 import { rng, randomUnit, syntheticManifest, toBase64 } from '../../src/router/synthetic';
 
 const dims = 8;

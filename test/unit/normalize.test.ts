@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { type NormalizedQuery, SLOT_TYPES, type SlotType, dedupKey, normalizeQuery, queryOf } from '../../src/clustering/normalize';
+import { dedupKey, queryOf } from '../../src/clustering/dedup';
+import { type NormalizedQuery, SLOT_TYPES, type SlotType, normalizeQuery } from '../../src/serving/normalize';
 import { SHARED_DATA_DIR } from '../../src/datasets/shared';
 
 /** The invariants every result must keep, whatever the input. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NearestIndex } from '../../src/router/nearest';
-import { resolverFor } from '../../src/router/resolver';
-import { simdAvailable } from '../../src/router/simd';
+import { NearestIndex } from '../../src/serving/nearest';
+import { resolverFor } from '../../src/serving/resolver';
+import { simdAvailable } from '../../src/serving/simd';
 import { near, randomRoutes, randomUnit, rng, syntheticManifest } from '../../src/router/synthetic';
 
 function matrix(vs: Float32Array[], dims: number): Float32Array {

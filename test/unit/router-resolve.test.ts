@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeQuery } from '../../src/clustering/normalize';
+import { normalizeQuery } from '../../src/serving/normalize';
 import type { SyntheticRoute } from '../../src/router/synthetic';
 import { HashingEmbedder, syntheticManifest } from '../../src/router/synthetic';
-import { containsWord, resolverFor } from '../../src/router/resolver';
+import { containsWord, resolverFor } from '../../src/serving/resolver';
 
 const embedder = new HashingEmbedder(64);
 /** A route recognised by the masked form of a representative query. */

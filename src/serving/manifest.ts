@@ -1,15 +1,17 @@
 /**
  * The tier manifest: one versioned JSON document that tells a router where each query goes. Its JSON Schema is
- * src/manifest/manifest.schema.json (also in the README); every published manifest is validated against it.
+ * src/serving/manifest.schema.json (also in the README); every published manifest is validated against it.
  * Plain data, no imports: the router client depends on nothing else of Distillery.
  */
 
-export type TierName = 'template' | 'adapter' | 'cheap' | 'frontier';
+/** The serving tiers, cheapest first: the one list (the database's tier columns and the CLI use it too). */
+export const TIERS = ['template', 'adapter', 'cheap', 'frontier'] as const;
+export type TierName = (typeof TIERS)[number];
 
 export interface TemplateTarget {
   /** Handlebars (strict, no HTML escaping); slots named as the masking names them (`id`, `email`, `id_2`, …). */
   template: string;
-  /** Optional deterministic step (src/graduation/script.ts ScriptSpec). */
+  /** Optional deterministic step (src/serving/script.ts ScriptSpec). */
   script: { kind: 'vocabulary'; variables: Array<{ name: string; vocabulary: Record<string, string> }> } | null;
   candidateId: string;
   version: number;

@@ -1,8 +1,8 @@
-import { type Slot, normalizeQuery } from '../clustering/normalize';
+import { type Slot, normalizeQuery } from './normalize';
 
 /**
  * Slot names a template refers to: the masked value's type, numbered from the second one of a type on
- * (`id`, `id_2`, `email`). Names come from the masking of clustering, so the same query always binds the same way.
+ * (`id`, `id_2`, `email`). Names come from the masking (normalize.ts), so the same query always binds the same way.
  */
 export function namedSlots(slots: ReadonlyArray<Slot>): Record<string, string> {
   const seen = new Map<string, number>();

@@ -1,4 +1,4 @@
-import { PLACEHOLDER_SRC, type SlotType } from './slots';
+import { PLACEHOLDER_SRC, type SlotType } from './slot-types';
 
 /**
  * The masking rules of normalizeQuery, most specific first: each finds one kind of volatile value. Kept apart from

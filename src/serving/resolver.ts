@@ -1,8 +1,8 @@
-import { type NormalizedQuery, normalizeQuery } from '../clustering/normalize';
-import { renderAnswer } from '../graduation/render';
-import { namedSlots } from '../graduation/slots';
-import type { AdapterTarget, Manifest, ManifestRoute, ModelTarget, Resolution, TemplateTarget } from '../manifest/types';
-import { decodeCentroid } from '../manifest/validate';
+import { type NormalizedQuery, normalizeQuery } from './normalize';
+import { renderAnswer } from './render';
+import { namedSlots } from './slots';
+import type { AdapterTarget, Manifest, ManifestRoute, ModelTarget, Resolution, TemplateTarget } from './manifest';
+import { decodeCentroid } from './manifest-validate';
 import { NearestIndex, type NearestIndexOptions } from './nearest';
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { InputError } from '../errors';
-import type { Manifest } from './types';
+import type { Manifest } from './manifest';
 
 /**
  * Content addressing and signing of manifests (node:crypto only, so the router client can use it).

@@ -2,7 +2,7 @@ import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { InputError } from '../errors';
 import schema from './manifest.schema.json';
-import type { Manifest } from './types';
+import type { Manifest } from './manifest';
 
 /**
  * Manifest validation: the published JSON Schema (manifest.schema.json, draft 2020-12, checked by ajv: a schema
