@@ -1,5 +1,8 @@
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { ingestChunks, ingestRejections } from '../db/schema';
+import { pgErrorOf, shortReason } from '../db/errors';
+import { type InteractionRow, sanitizeText } from '../interactions/record';
 import { type StoreResult, insertInteractions } from '../interactions/store';
 import { type ParsedLines, type RawLine, parseLines } from './lines';
 
@@ -29,6 +32,7 @@ export interface ChunkCounts {
   stored: number;
   duplicates: number;
   rejected: number;
+  blank: number;
 }
 
 /** Lines per insert statement inside a chunk, and per synchronous validation step. */
@@ -46,39 +50,88 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const rejects: Reject[] = [...c.rejects];
-    const pending: Array<{ lineNos: number[]; insert: Promise<StoreResult[]> }> = [];
+    let blank = 0;
+    const pending: Array<{ rows: ParsedLines['rows']; insert: Promise<StoreResult[]> }> = [];
     for (let i = 0; i < c.lines.length; i += SUB_BATCH) {
-      const parsed: ParsedLines = { rows: [], rejects: [] };
+      const parsed: ParsedLines = { rows: [], rejects: [], blank: 0 };
       for (let j = i; j < Math.min(i + SUB_BATCH, c.lines.length); j += PARSE_SLICE) {
         const slice = parseLines(c.lines.slice(j, Math.min(j + PARSE_SLICE, i + SUB_BATCH, c.lines.length)), { fileKeyPrefix: `line:${c.fileUri}`, defaultModel: c.defaultModel });
         parsed.rows.push(...slice.rows);
         parsed.rejects.push(...slice.rejects);
+        parsed.blank += slice.blank;
         // node-postgres sends a queued statement only when the event loop handles the previous one's completion:
         // yielding often keeps Postgres fed while Node validates.
         await new Promise((resolve) => setImmediate(resolve));
       }
       rejects.push(...parsed.rejects);
-      const insert = insertInteractions(t, c.tenantId, source, parsed.rows.map((r) => r.row));
+      blank += parsed.blank;
+      // A savepoint before each sub-batch (queued, not awaited: the pipeline stays full) lets a failed insert be
+      // undone alone, keeping the sub-batches before it.
+      const savepoint = t.execute(sql.raw(`savepoint sub_batch_${pending.length}`));
+      savepoint.catch(() => {});
+      const insert = savepoint.then(() => insertInteractions(t, c.tenantId, source, parsed.rows.map((r) => r.row)));
       insert.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
-      pending.push({ lineNos: parsed.rows.map((r) => r.lineNo), insert });
+      pending.push({ rows: parsed.rows, insert });
     }
     let stored = 0;
     let duplicates = 0;
-    for (const { lineNos, insert } of pending) {
-      (await insert).forEach((res, j) => {
+    const count = (rows: ParsedLines['rows'], results: Outcome[]) =>
+      results.forEach((res, j) => {
         if (res.status === 'stored') stored++;
         else if (res.status === 'duplicate') duplicates++;
-        else rejects.push({ lineNo: lineNos[j]!, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
+        else if (res.status === 'conflict') rejects.push({ lineNo: rows[j]!.lineNo, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
+        else if (res.status === 'refused') rejects.push({ lineNo: rows[j]!.lineNo, reason: `the database refused this record: ${res.reason}`, excerpt: '' });
       });
+    for (let k = 0; k < pending.length; k++) {
+      try {
+        count(pending[k]!.rows, await pending[k]!.insert);
+      } catch (err) {
+        // The first failure aborted everything queued after it: go back to before this sub-batch (when even that
+        // fails, the connection is gone and the whole chunk retries), then redo the rest one at a time, isolating
+        // the rows Postgres refuses so their neighbours are stored.
+        await t.execute(sql.raw(`rollback to savepoint sub_batch_${k}`)).catch(() => {
+          throw err;
+        });
+        for (let r = k; r < pending.length; r++) count(pending[r]!.rows, await insertIsolating(t, c.tenantId, source, pending[r]!.rows.map((x) => x.row)));
+        break;
+      }
     }
     if (rejects.length) {
       await t
         .insert(ingestRejections)
-        .values(rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: r.reason, excerpt: r.excerpt })))
+        .values(rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: sanitizeText(r.reason), excerpt: sanitizeText(r.excerpt) })))
         .onConflictDoNothing();
     }
     const endOffset = c.offset + c.consumed;
     await t.insert(ingestChunks).values({ runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
-    return { endOffset, stored, duplicates, rejected: rejects.length };
+    return { endOffset, stored, duplicates, rejected: rejects.length, blank };
   });
+}
+
+/** A row's outcome: stored, duplicate or conflict (see insertInteractions), or refused by the database. */
+export type Outcome = StoreResult | { status: 'refused'; reason: string };
+
+/**
+ * Inserts rows inside the caller's transaction so that a row Postgres refuses on its data (SQLSTATE class 22, data
+ * exception, or 54, too large) costs only itself: the batch runs under a savepoint, and on a data error it is rolled
+ * back and split in halves until the refused rows stand alone (log2(n) extra inserts per bad row). Validation
+ * (normalizeRecord) refuses what it knows Postgres would; this is the net for anything it missed. Any other error
+ * (a lost connection, a timeout) is thrown: the chunk's transaction is then lost and the activity retries it.
+ */
+export async function insertIsolating(db: Db, tenantId: string, source: string, rows: InteractionRow[]): Promise<Outcome[]> {
+  if (rows.length === 0) return [];
+  await db.execute(sql.raw('savepoint isolate'));
+  try {
+    const results = await insertInteractions(db, tenantId, source, rows);
+    await db.execute(sql.raw('release savepoint isolate'));
+    return results;
+  } catch (err) {
+    const code = pgErrorOf(err)?.code ?? '';
+    if (!code.startsWith('22') && !code.startsWith('54')) throw err;
+    await db.execute(sql.raw('rollback to savepoint isolate'));
+    await db.execute(sql.raw('release savepoint isolate'));
+    if (rows.length === 1) return [{ status: 'refused', reason: shortReason(err) }];
+    const half = Math.ceil(rows.length / 2);
+    return [...(await insertIsolating(db, tenantId, source, rows.slice(0, half))), ...(await insertIsolating(db, tenantId, source, rows.slice(half)))];
+  }
 }
