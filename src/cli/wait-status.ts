@@ -1,5 +1,8 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+
+// A CommonJS package: its namespace comes through the default export under ESM.
+const { TaskQueueType } = proto.temporal.api.enums.v1;
 
 /** What `waitNotes` needs to know, as plain data (so it can be tested without a server). */
 export interface WaitFacts {
@@ -35,12 +38,12 @@ function msOf(t: { seconds?: unknown; nanos?: number | null } | null | undefined
 
 /** Gathers WaitFacts for a workflow from the server: describe() and the queue's pollers (no worker needed). */
 export async function waitFacts(client: Client, handle: WorkflowHandle, taskQueue: string): Promise<WaitFacts> {
-  const pollersOf = async (taskQueueType: temporal.api.enums.v1.TaskQueueType) =>
+  const pollersOf = async (taskQueueType: proto.temporal.api.enums.v1.TaskQueueType) =>
     ((await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })).pollers ?? []).map((p) => msOf(p.lastAccessTime));
   const [desc, workflow, activity] = await Promise.all([
     handle.describe(),
-    pollersOf(temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-    pollersOf(temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    pollersOf(TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+    pollersOf(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
   ]);
   const pending = (desc.raw.pendingActivities ?? []).map((p) => ({ name: p.activityType?.name ?? 'activity', attempt: p.attempt ?? 1, ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}) }));
   return { taskQueue, pending, pollers: { workflow, activity }, now: Date.now() };

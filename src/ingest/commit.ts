@@ -112,8 +112,8 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
 export type Outcome = StoreResult | { status: 'refused'; reason: string };
 
 /**
- * Inserts rows inside the caller's transaction so that a row Postgres refuses on its data (SQLSTATE class 22, data
- * exception, or 54, too large) costs only itself: the batch runs under a savepoint, and on a data error it is rolled
+ * Inserts rows inside the caller's transaction so that a row Postgres refuses on its data (see isRowError) costs
+ * only itself: the batch runs under a savepoint, and on a data error it is rolled
  * back and split in halves until the refused rows stand alone (log2(n) extra inserts per bad row). Validation
  * (normalizeRecord) refuses what it knows Postgres would; this is the net for anything it missed. Any other error
  * (a lost connection, a timeout) is thrown: the chunk's transaction is then lost and the activity retries it.
@@ -126,12 +126,21 @@ export async function insertIsolating(db: Db, tenantId: string, source: string, 
     await db.execute(sql.raw('release savepoint isolate'));
     return results;
   } catch (err) {
-    const code = pgErrorOf(err)?.code ?? '';
-    if (!code.startsWith('22') && !code.startsWith('54')) throw err;
+    if (!isRowError(err)) throw err;
     await db.execute(sql.raw('rollback to savepoint isolate'));
     await db.execute(sql.raw('release savepoint isolate'));
     if (rows.length === 1) return [{ status: 'refused', reason: shortReason(err) }];
     const half = Math.ceil(rows.length / 2);
     return [...(await insertIsolating(db, tenantId, source, rows.slice(0, half))), ...(await insertIsolating(db, tenantId, source, rows.slice(half)))];
   }
+}
+
+/**
+ * Errors one row's values can cause: class 22 (data exception: out of range, bad encoding, NUL), 54 (too large), a
+ * NOT NULL or CHECK violation. Not a unique violation (inserts skip conflicts) nor a foreign key (the tenant is
+ * the batch's, not a row's).
+ */
+function isRowError(err: unknown): boolean {
+  const code = pgErrorOf(err)?.code ?? '';
+  return code.startsWith('22') || code.startsWith('54') || code === '23502' || code === '23514';
 }
