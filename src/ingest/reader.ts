@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { BlobStore } from '../blob';
+import type { Reject } from './commit';
+import { MAX_LINE_BYTES, excerptOf, splitLines, tooLongReason } from './lines';
 import type { SourceFile } from './source';
 
 /** Compressed bytes fetched per request when streaming a .gz file. */
@@ -131,4 +133,52 @@ class GunzipReader implements ChunkReader {
     }
     this.onProgress();
   }
+}
+
+/**
+ * Reads the whole lines of one chunk starting at `offset`. A line longer than the chunk is read whole if it is
+ * within MAX_LINE_BYTES (the line limit does not depend on the chunk size); a longer one is skipped to its end and
+ * rejected, so the import moves on instead of stalling on it. A compressed file under a plain name is rejected as
+ * one line (its bytes are no JSONL), and the damaged tail of a .gz file is rejected as one line.
+ */
+export async function readChunk(reader: ChunkReader, file: SourceFile, offset: number, line: number, chunkBytes: number, heartbeat: () => void) {
+  const first = await reader.read(offset, chunkBytes);
+  if (offset === 0 && !isGzip(file) && looksGzipped(first.buf)) {
+    const reason = `the file is gzip-compressed: name it ${file.key.replace(/\.jsonl$/, '')}.jsonl.gz to import it`;
+    return { lines: [], consumed: file.size, lineCount: 1, eof: true, rejects: [{ lineNo: line, reason, excerpt: '' }] };
+  }
+  const chunk = splitLines(first.buf, line, first.eof);
+  if (chunk.consumed > 0 || first.buf.length === 0) return withDamage({ ...chunk, lineCount: chunk.lines.length, eof: first.eof, rejects: [] as Reject[] }, line, first.damaged);
+  // No newline in the whole chunk: the line at `offset` is longer than a chunk. Look as far as the line limit.
+  const probe = first.buf.length > MAX_LINE_BYTES ? first : await reader.read(offset, MAX_LINE_BYTES + 1);
+  const nl = probe.buf.indexOf(0x0a);
+  if (nl !== -1 || probe.eof) {
+    const whole = splitLines(nl === -1 ? probe.buf : probe.buf.subarray(0, nl + 1), line, true);
+    return withDamage({ ...whole, lineCount: 1, eof: probe.eof && nl === -1, rejects: [] as Reject[] }, line, probe.damaged);
+  }
+  // Over the limit: skip to the end of the line, reading a chunk at a time (never holding it whole).
+  let end = offset + probe.buf.length;
+  let eof = false;
+  let damaged: string | undefined;
+  for (;;) {
+    const next = await reader.read(end, chunkBytes);
+    const at = next.buf.indexOf(0x0a);
+    if (at !== -1 || next.eof) {
+      end += at === -1 ? next.buf.length : at + 1;
+      eof = next.eof && at === -1;
+      damaged = next.damaged;
+      break;
+    }
+    end += next.buf.length;
+    heartbeat();
+  }
+  const lineBytes = end - offset - (eof ? 0 : 1);
+  const excerpt = excerptOf(new TextDecoder().decode(probe.buf.subarray(0, 200)));
+  return withDamage({ lines: [], consumed: end - offset, lineCount: 1, eof, rejects: [{ lineNo: line, reason: tooLongReason(lineBytes), excerpt }] }, line, damaged);
+}
+
+/** A .gz file that breaks off: its unreadable rest counts as one more rejected line after the chunk's lines. */
+function withDamage<T extends { lineCount: number; rejects: Reject[]; eof: boolean }>(chunk: T, firstLine: number, damaged: string | undefined): T {
+  if (!damaged || !chunk.eof) return chunk;
+  return { ...chunk, lineCount: chunk.lineCount + 1, rejects: [...chunk.rejects, { lineNo: firstLine + chunk.lineCount, reason: `the compressed data is damaged after this point and the rest of the file cannot be read: ${damaged}`, excerpt: '' }] };
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blob';
-import { openReader } from '../../src/ingest/reader';
+import { MAX_LINE_BYTES } from '../../src/ingest/lines';
+import { openReader, readChunk } from '../../src/ingest/reader';
 
 function fileOf(name: string, body: Buffer) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'reader-'));
@@ -62,5 +63,63 @@ describe('openReader', () => {
     expect(got.damaged).toMatch(/unexpected end of file/);
     expect(got.body.length).toBeGreaterThan(0);
     expect(text.subarray(0, got.body.length).equals(got.body)).toBe(true);
+  });
+});
+
+describe('readChunk', () => {
+  const noop = () => {};
+  /** Reads a file chunk by chunk as importSpan does: every line once, with its number, and the rejects. */
+  async function chunks(name: string, body: Buffer, chunkBytes: number) {
+    const { store, file } = fileOf(name, body);
+    const reader = openReader(store, file);
+    const lines: Array<[number, number]> = [];
+    const rejects: Array<[number, string]> = [];
+    let lineCount = 0;
+    for (let off = 0, line = 1; ; ) {
+      const c = await readChunk(reader, file, off, line, chunkBytes, noop);
+      for (const l of c.lines) lines.push([l.lineNo, l.bytes.length]);
+      for (const r of c.rejects) rejects.push([r.lineNo, r.reason]);
+      lineCount += c.lineCount;
+      off += c.consumed;
+      line += c.lineCount;
+      if (c.eof || (c.consumed === 0 && c.lineCount === 0)) break;
+    }
+    reader.close();
+    return { lines, rejects, lineCount };
+  }
+
+  it('reads a line longer than the chunk whole when it is within MAX_LINE_BYTES', async () => {
+    const long = `{"pad": "${'x'.repeat(200_000)}"}`;
+    const got = await chunks('a.jsonl', Buffer.from(`short\n${long}\nafter\n`), 16 * 1024);
+    expect(got.lines).toEqual([
+      [1, 5],
+      [2, long.length],
+      [3, 5],
+    ]);
+    expect(got.rejects).toEqual([]);
+  });
+
+  it.each(['a.jsonl', 'a.jsonl.gz'])('skips a line over MAX_LINE_BYTES and goes on after it (%s)', async (name) => {
+    const text = Buffer.from(`first\n${'y'.repeat(MAX_LINE_BYTES + 5)}\nafter\n`);
+    const got = await chunks(name, name.endsWith('.gz') ? gzipSync(text) : text, 256 * 1024);
+    expect(got.lines).toEqual([
+      [1, 5],
+      [3, 5],
+    ]);
+    expect(got.rejects).toEqual([[2, `line is ${MAX_LINE_BYTES + 5} bytes; the line limit (MAX_LINE_BYTES) is ${MAX_LINE_BYTES} bytes: shorten the record`]]);
+    expect(got.lineCount).toBe(3);
+  });
+
+  it('rejects a gzip file under a plain name as one line', async () => {
+    const got = await chunks('a.jsonl', gzipSync(text), 4096);
+    expect(got).toEqual({ lines: [], rejects: [[1, 'the file is gzip-compressed: name it a.jsonl.gz to import it']], lineCount: 1 });
+  });
+
+  it('rejects the unreadable tail of a truncated .gz file as one more line', async () => {
+    const gz = gzipSync(text);
+    const got = await chunks('a.jsonl.gz', gz.subarray(0, gz.length >> 1), 4096);
+    const last = got.lines.at(-1)?.[0] ?? 0;
+    expect(got.rejects.at(-1)).toEqual([last + 1, expect.stringMatching(/^the compressed data is damaged after this point.*unexpected end of file/)]);
+    expect(got.lineCount).toBe(last + 1);
   });
 });
