@@ -43,7 +43,8 @@ const PARSE_SLICE = 100;
  * Validates and stores one chunk of JSONL lines in ONE transaction together with its rejections and its checkpoint
  * row, so a chunk is either entirely committed (and a retry finds the checkpoint) or not at all.
  * Parsing is CPU work in Node and inserting is CPU work in Postgres: sub-batches are pipelined so the two overlap
- * (parse sub-batch i+1 while Postgres inserts sub-batch i on the same connection).
+ * (parse sub-batch i+1 while Postgres inserts sub-batch i on the same connection). A sub-batch whose insert fails
+ * is redone row-isolating (insertIsolating), so a row Postgres refuses is rejected and its neighbours are stored.
  */
 export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts> {
   const source = `import:${c.fileUri}`;
@@ -52,6 +53,7 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
     const rejects: Reject[] = [...c.rejects];
     let blank = 0;
     const pending: Array<{ rows: ParsedLines['rows']; insert: Promise<StoreResult[]> }> = [];
+    let previous: Promise<unknown> = Promise.resolve();
     for (let i = 0; i < c.lines.length; i += SUB_BATCH) {
       const parsed: ParsedLines = { rows: [], rejects: [], blank: 0 };
       for (let j = i; j < Math.min(i + SUB_BATCH, c.lines.length); j += PARSE_SLICE) {
@@ -65,12 +67,13 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
       }
       rejects.push(...parsed.rejects);
       blank += parsed.blank;
-      // A savepoint before each sub-batch (queued, not awaited: the pipeline stays full) lets a failed insert be
-      // undone alone, keeping the sub-batches before it.
-      const savepoint = t.execute(sql.raw(`savepoint sub_batch_${pending.length}`));
-      savepoint.catch(() => {});
-      const insert = savepoint.then(() => insertInteractions(t, c.tenantId, source, parsed.rows.map((r) => r.row)));
+      // Each sub-batch runs after the one before (the next is parsed meanwhile), behind a savepoint: a failed insert
+      // can then be undone alone, keeping the sub-batches before it, and nothing after it is ever sent.
+      const n = pending.length;
+      const rows = parsed.rows.map((r) => r.row);
+      const insert = previous.then(() => t.execute(sql.raw(`savepoint sub_batch_${n}`))).then(() => insertInteractions(t, c.tenantId, source, rows));
       insert.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
+      previous = insert;
       pending.push({ rows: parsed.rows, insert });
     }
     let stored = 0;
@@ -86,9 +89,8 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
       try {
         count(pending[k]!.rows, await pending[k]!.insert);
       } catch (err) {
-        // The first failure aborted everything queued after it: go back to before this sub-batch (when even that
-        // fails, the connection is gone and the whole chunk retries), then redo the rest one at a time, isolating
-        // the rows Postgres refuses so their neighbours are stored.
+        // Go back to before this sub-batch (when even that fails, the connection is gone and the whole chunk
+        // retries), then redo it and the rest, isolating the rows Postgres refuses.
         await t.execute(sql.raw(`rollback to savepoint sub_batch_${k}`)).catch(() => {
           throw err;
         });
