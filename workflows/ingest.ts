@@ -54,7 +54,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
   } else {
     const runId = `${info.workflowId}@${info.runId}`;
     const files = await startIngestRun({ runId, workflowId: info.workflowId, tenantId: input.tenantId, source: input.source });
-    state = { runId, files, fileIndex: 0, offset: 0, line: 1, totals: { files: files.length, lines: 0, stored: 0, duplicates: 0, rejected: 0 } };
+    state = { runId, files, fileIndex: 0, offset: 0, line: 1, totals: { files: files.length, lines: 0, stored: 0, duplicates: 0, rejected: 0, blank: 0 } };
   }
   setHandler(ingestProgressQuery, () => state);
 
@@ -70,6 +70,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
     state.totals.stored += r.stored;
     state.totals.duplicates += r.duplicates;
     state.totals.rejected += r.rejected;
+    state.totals.blank = (state.totals.blank ?? 0) + r.blank;
     if (r.eof) {
       state.fileIndex++;
       state.offset = 0;

@@ -6,7 +6,41 @@ import { runs } from '../db/schema';
 import { InputError } from '../errors';
 import { startIngest } from '../ingest/start';
 import { connectClient } from '../temporal/client';
-import { ingestProgressQuery } from '../../workflows/ingest';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TemporalClient } from './common';
+import { type IngestResult, ingestProgressQuery, type ingestWorkflow } from '../../workflows/ingest';
+import { waitFacts, waitNotes } from './wait-status';
+
+/** Seconds between progress lines, and the most one round of status calls may take. */
+const PROGRESS_EVERY_MS = 2000;
+const STATUS_TIMEOUT_MS = 5000;
+
+/**
+ * Prints the import's progress (a query: needs a worker), and why it does not move: "retrying: <reason>" while an
+ * activity retries, "no worker is polling <queue>" when none is. Every call is bound to `stop` and a timeout, so
+ * none is left in flight when the caller closes the client.
+ */
+async function pollProgress(client: TemporalClient, handle: WorkflowHandle<typeof ingestWorkflow>, taskQueue: string, stop: AbortSignal): Promise<void> {
+  while (!stop.aborted) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, PROGRESS_EVERY_MS);
+      stop.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+    if (stop.aborted) return;
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(STATUS_TIMEOUT_MS)]);
+    try {
+      const facts = await client.withAbortSignal(signal, () => waitFacts(client, handle, taskQueue));
+      const notes = waitNotes(facts);
+      const noWorker = notes.some((n) => n.startsWith('no worker'));
+      const p = noWorker ? undefined : await client.withAbortSignal(signal, () => handle.query(ingestProgressQuery)).catch(() => undefined);
+      if (stop.aborted) return;
+      if (p) console.log(`  file ${Math.min(p.fileIndex + 1, p.files.length)}/${p.files.length}: ${p.totals.lines} lines, ${p.totals.stored} stored, ${p.totals.duplicates} duplicates, ${p.totals.rejected} rejected, ${p.totals.blank ?? 0} blank`);
+      for (const n of notes) console.log(`  ${n}`);
+    } catch (err) {
+      if (!stop.aborted) console.log(`  (no status: ${(err as Error).message.split('\n', 1)[0]})`);
+    }
+  }
+}
 
 export function registerIngestCommands(program: Command): void {
   program
@@ -25,16 +59,19 @@ export function registerIngestCommands(program: Command): void {
         const handle = await startIngest(client, config.temporal.taskQueue, { tenantId: opts.tenant, source: resolved, defaultModel: opts.defaultModel, chunkBytes: opts.chunkBytes });
         console.log(`started ${handle.workflowId}`);
         if (!opts.wait) return;
-        const timer = setInterval(async () => {
-          const p = await handle.query(ingestProgressQuery).catch(() => undefined);
-          if (p) console.log(`  file ${Math.min(p.fileIndex + 1, p.files.length)}/${p.files.length}: ${p.totals.lines} lines, ${p.totals.stored} stored, ${p.totals.duplicates} duplicates, ${p.totals.rejected} rejected`);
-        }, 2000);
+        // Progress every 2 s until the result is in. The poller is stopped and awaited before the client closes:
+        // a call still in flight (or waiting in the gRPC retry timer) at close() throws "Channel has been shut
+        // down" from a timer, which fails the command after a finished import.
+        const stop = new AbortController();
+        const poller = pollProgress(client, handle, config.temporal.taskQueue, stop.signal);
+        let r: IngestResult;
         try {
-          const r = await handle.result();
-          console.log(`done: ${r.files} files, ${r.lines} lines, ${r.stored} stored, ${r.duplicates} duplicates, ${r.rejected} rejected${r.reportUri ? `\nrejected lines: ${r.reportUri}` : ''}`);
+          r = await handle.result();
         } finally {
-          clearInterval(timer);
+          stop.abort();
+          await poller;
         }
+        console.log(`done: ${r.files} files, ${r.lines} lines, ${r.stored} stored, ${r.duplicates} duplicates, ${r.rejected} rejected, ${r.blank ?? 0} blank${r.reportUri ? `\nrejected lines: ${r.reportUri}` : ''}`);
       } finally {
         await client.close();
       }

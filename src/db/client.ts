@@ -38,6 +38,13 @@ export function openDatabase(config: Config['database']): Database {
     pool.on('error', () => {
       /* idle client errors are surfaced on the next query; keep the process alive */
     });
+    // pg-pool listens for errors only on idle clients: a client checked out (a transaction, a statement in flight)
+    // whose backend is terminated emits 'error' with no listener, which kills the process. The statement in flight
+    // rejects with the same error (a retryable failure for the activity), and the pool drops the broken client on
+    // release, so the listener has nothing else to do.
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     const db = drizzlePg(pool, { schema }) as unknown as Db;
     return {
       db,

@@ -6,7 +6,8 @@ import { InputError } from '../errors';
 
 /**
  * An import source: `s3://bucket/prefix-or-key` (any bucket, with the configured S3 endpoint and credentials) or a
- * local path (file or directory, absolute or relative). A prefix or directory imports every `*.jsonl` under it.
+ * local path (file or directory, absolute or relative). A prefix or directory imports every `*.jsonl` and
+ * `*.jsonl.gz` (gzip, decompressed as it streams) under it.
  */
 export interface SourceFile {
   key: string;
@@ -36,11 +37,11 @@ export function storeForSource(source: string, blob: Config['blob']): { store: B
 }
 
 export async function resolveSource(source: string, blob: Config['blob']): Promise<ResolvedSource> {
-  if (!source) throw new InputError('source', 'required: an s3://bucket/prefix or a local path to a .jsonl file or directory');
+  if (!source) throw new InputError('source', 'required: an s3://bucket/prefix or a local path to a .jsonl (or .jsonl.gz) file or directory');
   const { store, prefix } = storeForSource(source, blob);
   // A prefix ending in "/" (or empty) is a folder; anything else may name one object exactly.
   const exact = prefix && !prefix.endsWith('/') ? await store.stat(prefix) : undefined;
-  const listed = exact ? [{ key: prefix, size: exact.size }] : (await store.list(prefix)).filter((o) => o.key.endsWith('.jsonl'));
-  if (listed.length === 0) throw new InputError('source', `no .jsonl files found at ${source}`);
+  const listed = exact ? [{ key: prefix, size: exact.size }] : (await store.list(prefix)).filter((o) => o.key.endsWith('.jsonl') || o.key.endsWith('.jsonl.gz'));
+  if (listed.length === 0) throw new InputError('source', `no .jsonl or .jsonl.gz files found at ${source}`);
   return { store, files: listed.map((o) => ({ key: o.key, uri: store.uri(o.key), size: o.size })) };
 }

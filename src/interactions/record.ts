@@ -17,9 +17,12 @@ const message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
   content: content.optional(),
 });
+/** Columns these numbers land in are Postgres `integer`: anything larger would fail the whole insert. */
+export const MAX_INT4 = 2_147_483_647;
+const int4 = z.number().int().min(0).max(MAX_INT4, `must be at most ${MAX_INT4}`);
 const usage = z.looseObject({
-  prompt_tokens: z.number().int().min(0).optional(),
-  completion_tokens: z.number().int().min(0).optional(),
+  prompt_tokens: int4.optional(),
+  completion_tokens: int4.optional(),
 });
 const choice = z.looseObject({
   message: z.looseObject({ role: z.literal('assistant').optional(), content: content.optional(), tool_calls: z.array(z.unknown()).optional() }),
@@ -42,7 +45,7 @@ const timestamp = z.union([z.iso.datetime({ offset: true, error: 'must be an ISO
 const common = {
   idempotency_key: z.string().min(1).max(256).optional(),
   created_at: timestamp.optional(),
-  latency_ms: z.number().int().min(0).optional(),
+  latency_ms: int4.optional(),
   cost_usd: z.number().min(0).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   feedback: feedbackFields.optional(),
@@ -96,6 +99,7 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InputError(fieldPrefix || '(body)', 'must be a JSON object with request/response or messages');
   }
+  checkStorable(input, fieldPrefix);
   const isChatLog = !('request' in input) && !('response' in input) && 'messages' in input;
   // reportInput: issues carry the offending value, which tells "missing" from "wrong type".
   const parsed = (isChatLog ? chatLogShape : requestResponseShape).safeParse(input, { reportInput: true });
@@ -138,6 +142,9 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   if (!idempotencyKey) throw new InputError(join(fieldPrefix, 'idempotency_key'), 'required when the response has no id: send a key unique to this call');
   const occurredAt = rec.created_at === undefined ? (opts.now ?? new Date()) : new Date(typeof rec.created_at === 'number' ? secondsOrMillis(rec.created_at) : rec.created_at);
   if (Number.isNaN(occurredAt.getTime())) throw new InputError(join(fieldPrefix, 'created_at'), 'is not a valid time');
+  // Postgres timestamps (and ISO-8601 without an expanded year) stop at 9999; year 0 does not exist there.
+  const year = occurredAt.getUTCFullYear();
+  if (year < 1 || year > 9999) throw new InputError(join(fieldPrefix, 'created_at'), `is in the year ${year}: must be between the years 1 and 9999`);
 
   return {
     idempotencyKey,
@@ -157,6 +164,46 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
     metadata: rec.metadata ?? {},
     feedback: rec.feedback ? checkFeedback(rec.feedback, join(fieldPrefix, 'feedback')) : null,
   };
+}
+
+/** NUL, or a UTF-16 surrogate without its partner. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Postgres text and jsonb refuse U+0000 and unpaired surrogates (both are valid in JSON text): one such string makes
+ * the whole insert fail, so any record holding one is refused up front, naming the field (a key counts too).
+ * Also bounds the depth, so this walk (the first over the input) cannot overflow the stack.
+ */
+export function checkStorable(value: unknown, fieldPrefix = '', path: Array<string | number> = []): void {
+  if (typeof value === 'string') {
+    if (UNSTORABLE.test(value)) throw new InputError(formatPath(path, fieldPrefix), unstorableReason(value));
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  if (path.length >= MAX_JSON_DEPTH) throw new InputError(fieldPrefix || '(body)', `is nested more than ${MAX_JSON_DEPTH} levels deep`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkStorable(value[i], fieldPrefix, [...path, i]);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (UNSTORABLE.test(k)) throw new InputError(formatPath([...path, sanitizeText(k)], fieldPrefix), `the field name ${unstorableReason(k)}`);
+    checkStorable(v, fieldPrefix, [...path, k]);
+  }
+}
+
+function unstorableReason(s: string): string {
+  return s.includes('\u0000')
+    ? 'contains U+0000 (NUL), which the database cannot store: remove it'
+    : 'contains an unpaired UTF-16 surrogate (e.g. \\ud800 without its low half), which is not valid Unicode: send well-formed text';
+}
+
+/**
+ * Makes any text safe to store and show (rejection reasons, excerpts of bad lines): control characters other than
+ * tab, and unpaired surrogates, become visible `\uXXXX` escapes, so a binary or hostile line cannot fail the insert
+ * of its own rejection.
+ */
+export function sanitizeText(s: string): string {
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Cross-field rules that a schema per field cannot say. */

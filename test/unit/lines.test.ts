@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MAX_LINE_BYTES, type RawLine, parseLines, splitLines } from '../../src/ingest/lines';
 
@@ -123,10 +124,11 @@ describe('parseLines', () => {
     expect(rows[0]!.row.occurredAt).toBe(now.toISOString());
   });
 
-  it('skips blank and whitespace-only lines without rejecting them', () => {
-    const { rows, rejects } = parseLines(raw([chatLine('a'), '', '   \t ', '\r', chatLine('b')]), OPTS);
+  it('skips blank and whitespace-only lines without rejecting them, and counts them', () => {
+    const { rows, rejects, blank } = parseLines(raw([chatLine('a'), '', '   \t ', '\r', chatLine('b')]), OPTS);
     expect(rejects).toEqual([]);
     expect(rows.map((r) => r.lineNo)).toEqual([1, 5]);
+    expect(blank).toBe(3);
   });
 
   it('accepts CRLF lines (the trailing CR is JSON whitespace) and keeps their content unchanged', () => {
@@ -201,7 +203,7 @@ describe('parseLines', () => {
     expect(rows.map((r) => r.lineNo)).toEqual([1]);
     expect(rejects).toHaveLength(1);
     expect(rejects[0]!.lineNo).toBe(2);
-    expect(rejects[0]!.reason).toBe(`line is ${MAX_LINE_BYTES + 1} bytes; the limit is ${MAX_LINE_BYTES}`);
+    expect(rejects[0]!.reason).toBe(`line is ${MAX_LINE_BYTES + 1} bytes; the line limit (MAX_LINE_BYTES) is ${MAX_LINE_BYTES} bytes: shorten the record`);
     expect(rejects[0]!.excerpt).toBe(`${over.slice(0, 500)}…`);
   });
 
@@ -246,5 +248,45 @@ describe('parseLines', () => {
     const { rows, rejects } = parseLines(raw([chatLine('q1'), nested, chatLine('q3')]), OPTS);
     expect(rows.map((r) => r.lineNo)).toEqual([1, 3]);
     expect(rejects.map((r) => r.lineNo)).toEqual([2]);
+  });
+});
+
+describe('parseLines: what Postgres would refuse is rejected per line', () => {
+  const hostile: Array<[string, string, RegExp]> = [
+    ['NUL in content', chatLine('a\u0000b'), /^messages\[0\]\.content: contains U\+0000/],
+    ['NUL in a metadata key', chatLine('q', { metadata: { 'k\u0000': 1 } }), /^metadata\.k\\u0000: the field name contains U\+0000/],
+    ['NUL in the idempotency key', chatLine('q', { idempotency_key: 'k\u0000' }), /^idempotency_key: contains U\+0000/],
+    ['a lone high surrogate', chatLine('x\ud800y'), /^messages\[0\]\.content: contains an unpaired UTF-16 surrogate/],
+    ['a lone low surrogate in metadata', chatLine('q', { metadata: { note: '\udc00' } }), /^metadata\.note: contains an unpaired/],
+    ['latency_ms out of range', chatLine('q', { latency_ms: 99_999_999_999 }), /^latency_ms: must be at most 2147483647/],
+    ['huge token counts', chatLine('q', { usage: { prompt_tokens: 1e12 } }), /^usage\.prompt_tokens: must be at most 2147483647/],
+    ['a year after 9999', chatLine('q', { created_at: 253_402_300_800_000 }), /^created_at: is in the year 10000/],
+  ];
+  it.each(hostile)('%s', (_what, line, reason) => {
+    // JSON.stringify writes U+0000 and lone surrogates as \u escapes, as a real file holds them.
+    expect(line).not.toMatch(/\u0000/);
+    const { rows, rejects } = parseLines(raw([chatLine('before'), line, chatLine('after')]), OPTS);
+    expect(rows.map((r) => r.row.queryText)).toEqual(['before', 'after']);
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]!.lineNo).toBe(2);
+    expect(rejects[0]!.reason).toMatch(reason);
+  });
+
+  it('keeps a surrogate pair (an emoji) as it is', () => {
+    const { rows, rejects } = parseLines(raw([chatLine('party \ud83c\udf89')]), OPTS);
+    expect(rejects).toEqual([]);
+    expect(rows[0]!.row.queryText).toBe('party 🎉');
+  });
+
+  it('gives excerpts safe to store: no NUL, control bytes or lone surrogates, even from binary lines', () => {
+    const gz = gzipSync(Buffer.from(`${chatLine('q')}\n`));
+    const rawNul = Buffer.from('{"broken": "a\u0000b');
+    const { rejects } = parseLines(raw([gz, rawNul, '{"x": "\\ud800" ']), OPTS);
+    expect(rejects).toHaveLength(3);
+    for (const r of rejects) {
+      // eslint-disable-next-line no-control-regex
+      expect(r.excerpt).not.toMatch(/[\u0000-\u0008\u000b-\u001f]|[\ud800-\udfff]/);
+    }
+    expect(rejects[1]!.excerpt).toBe('{"broken": "a\\u0000b');
   });
 });

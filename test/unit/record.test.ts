@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
-import { canonicalJson, contentHash, normalizeRecord, textOf } from '../../src/interactions/record';
+import { MAX_INT4, canonicalJson, contentHash, normalizeRecord, sanitizeText, textOf } from '../../src/interactions/record';
 
 type Obj = Record<string, unknown>;
 
@@ -472,5 +472,67 @@ describe('textOf', () => {
     expect(textOf([])).toBeUndefined();
     expect(textOf(null)).toBeUndefined();
     expect(textOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('normalizeRecord: only what Postgres can store', () => {
+  it.each<[string, Obj, string]>([
+    ['NUL in the query', chatLog({ messages: [{ role: 'user', content: 'a\u0000' }, { role: 'assistant', content: 'b' }] }), 'messages[0].content'],
+    ['NUL in a text part', reqRes({ request: { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: '\u0000' }] }] } }), 'request.messages[0].content[0].text'],
+    ['NUL in the answer', reqRes({ response: { choices: [{ message: { content: 'x\u0000' } }] } }), 'response.choices[0].message.content'],
+    ['NUL in a metadata value', reqRes({ metadata: { a: ['ok', 'b\u0000'] } }), 'metadata.a[1]'],
+    ['NUL in the idempotency key', reqRes({ idempotency_key: '\u0000' }), 'idempotency_key'],
+    ['NUL in a corrected answer', reqRes({ feedback: { kind: 'edited', corrected_answer: 'x\u0000' } }), 'feedback.corrected_answer'],
+    ['a lone high surrogate', reqRes({ metadata: { s: 'a\ud800' } }), 'metadata.s'],
+    ['a lone low surrogate', reqRes({ metadata: { s: '\udfffz' } }), 'metadata.s'],
+    ['a reversed pair', reqRes({ metadata: { s: '\udc00\ud800' } }), 'metadata.s'],
+  ])('refuses %s, naming the field', (_what, input, field) => {
+    const err = inputError(input, {}, 'item');
+    expect(err.field).toBe(`item.${field}`);
+    expect(err.message).toMatch(/U\+0000|unpaired UTF-16 surrogate/);
+  });
+
+  it('refuses a NUL or a lone surrogate in a field name, with the name escaped', () => {
+    const err = inputError(reqRes({ metadata: { 'bad\u0000key': 1 } }));
+    expect(err.field).toBe('metadata.bad\\u0000key');
+    expect(err.field).not.toContain('\u0000');
+    expect(inputError(reqRes({ metadata: { '\ud800': 1 } })).message).toMatch(/field name contains an unpaired/);
+  });
+
+  it('accepts surrogate pairs and other control characters Postgres stores', () => {
+    const row = normalizeRecord(reqRes({ metadata: { s: '🎉 tab\tnew\nline \u0001' } }));
+    expect(row.metadata.s).toBe('🎉 tab\tnew\nline \u0001');
+  });
+
+  it.each<[string, Obj, string]>([
+    ['latency_ms', reqRes({ latency_ms: 99_999_999_999 }), 'latency_ms'],
+    ['prompt_tokens', reqRes({ response: { choices: [{ message: { content: 'a' } }], usage: { prompt_tokens: MAX_INT4 + 1 } } }), 'response.usage.prompt_tokens'],
+    ['completion_tokens', chatLog({ usage: { completion_tokens: 1e15 } }), 'usage.completion_tokens'],
+  ])('refuses %s above the integer column (2^31-1)', (_what, input, field) => {
+    const err = inputError(input);
+    expect(err.field).toBe(field);
+    expect(err.message).toContain(`at most ${MAX_INT4}`);
+  });
+
+  it('accepts integers up to 2^31-1', () => {
+    expect(normalizeRecord(reqRes({ latency_ms: MAX_INT4 })).latencyMs).toBe(MAX_INT4);
+  });
+
+  it.each([[253_402_300_800_000], [253_402_300_800], ['0000-06-01T00:00:00Z']])('refuses created_at %j outside the years 1-9999', (createdAt) => {
+    const err = inputError(reqRes({ created_at: createdAt }));
+    expect(err.field).toBe('created_at');
+    expect(err.message).toMatch(/must be between the years 1 and 9999/);
+  });
+
+  it('accepts the last second of 9999', () => {
+    expect(normalizeRecord(reqRes({ created_at: '9999-12-31T23:59:59Z' })).occurredAt).toBe('9999-12-31T23:59:59.000Z');
+  });
+});
+
+describe('sanitizeText', () => {
+  it('escapes NUL, control characters and lone surrogates, and keeps tabs, newlines and pairs', () => {
+    expect(sanitizeText('a\u0000b\u001bc\u007f')).toBe('a\\u0000b\\u001bc\\u007f');
+    expect(sanitizeText('x\ud800y\udc01')).toBe('x\\ud800y\\udc01');
+    expect(sanitizeText('tab\tnl\n🎉')).toBe('tab\tnl\n🎉');
   });
 });
