@@ -7,7 +7,8 @@ import { ingestChunks, ingestRejections, runs, tenants } from '../src/db/schema'
 import { InputError } from '../src/errors';
 import { type Reject, commitChunk } from '../src/ingest/commit';
 import { MAX_LINE_BYTES, splitLines } from '../src/ingest/lines';
-import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/source';
+import type { AllowedSources } from '../src/ingest/allowed';
+import { type SourceFile, isAllowed, resolveSource, storeForSource } from '../src/ingest/source';
 import { failFastOnInput } from './errors';
 
 /** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
@@ -20,6 +21,8 @@ export interface IngestDeps {
   db: Db;
   blob: BlobStore;
   blobConfig: Config['blob'];
+  /** Where imports may read (config.ingest): the real guard, since the worker is what can read files and buckets. */
+  allowedSources: AllowedSources;
 }
 
 export interface SpanInput {
@@ -52,14 +55,14 @@ export interface IngestTotals {
   rejected: number;
 }
 
-export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
+export function createIngestActivities({ db, blob, blobConfig, allowedSources }: IngestDeps) {
   return {
     /** Records the run and lists the source's files. Idempotent: a retried start finds its run row. */
     async startIngestRun(input: { runId: string; workflowId: string; tenantId: string; source: string }): Promise<SourceFile[]> {
       return failFastOnInput(async () => {
         const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
-        const { files } = await resolveSource(input.source, blobConfig);
+        const { files } = await resolveSource(input.source, blobConfig, { tenantId: input.tenantId, allowed: allowedSources });
         await db
           .insert(runs)
           .values({ id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { source: input.source, files: files.length } })
@@ -77,7 +80,14 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
      */
     async importSpan(input: SpanInput): Promise<SpanResult> {
       const ctx = Context.current();
-      const { store } = storeForSource(input.source, blobConfig);
+      const scope = { tenantId: input.tenantId, allowed: allowedSources };
+      // A source outside the allowed ones never becomes allowed by retrying. The file comes from workflow history:
+      // check the one actually read, not only the source it was listed under.
+      const store = await failFastOnInput(async () => {
+        const { store: s } = storeForSource(input.source, blobConfig, scope);
+        if (!isAllowed(s.uri(input.file.key), scope)) throw new InputError('source', `${s.uri(input.file.key)} is not under an allowed import source`, 403);
+        return s;
+      });
       const chunkBytes = input.chunkBytes ?? DEFAULT_CHUNK_BYTES;
       const total: SpanResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0 };
       const add = (c: { lines: number; stored: number; duplicates: number; rejected: number }) => {
