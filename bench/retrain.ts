@@ -61,7 +61,7 @@ try {
   let approved = 0;
   let rejected = 0;
   for (const c of await listCandidates(stack.database.db, DEV_TENANT, { limit: 1000 })) {
-    await decideCandidate(client, c.id, c.warnings.length ? { action: 'reject', reviewer: 'bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'bench' });
+    await decideCandidate(client, c.id, c.warnings.length ? { action: 'reject', reviewer: 'cli:bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:bench' });
     if (c.warnings.length) rejected++;
     else approved++;
   }
