@@ -7,7 +7,8 @@ import { ingestChunks, ingestRejections, runs, tenants } from '../src/db/schema'
 import { InputError } from '../src/errors';
 import { commitChunk } from '../src/ingest/commit';
 import { isGzip, openReader, readChunk } from '../src/ingest/reader';
-import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/source';
+import type { AllowedSources } from '../src/ingest/allowed';
+import { type SourceFile, isAllowed, resolveSource, storeForSource } from '../src/ingest/source';
 import { withShortFailures } from './errors';
 
 /** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
@@ -25,6 +26,8 @@ export interface IngestDeps {
   db: Db;
   blob: BlobStore;
   blobConfig: Config['blob'];
+  /** Where imports may read (config.ingest): the real guard, since the worker is what can read files and buckets. */
+  allowedSources: AllowedSources;
 }
 
 export interface SpanInput {
@@ -61,14 +64,14 @@ export interface IngestTotals {
   blank?: number;
 }
 
-export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
+export function createIngestActivities({ db, blob, blobConfig, allowedSources }: IngestDeps) {
   return {
     /** Records the run and lists the source's files. Idempotent: a retried start finds its run row. */
     async startIngestRun(input: { runId: string; workflowId: string; tenantId: string; source: string }): Promise<SourceFile[]> {
       return withShortFailures(async () => {
         const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
-        const { files } = await resolveSource(input.source, blobConfig);
+        const { files } = await resolveSource(input.source, blobConfig, { tenantId: input.tenantId, allowed: allowedSources });
         await db
           .insert(runs)
           .values({ id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { source: input.source, files: files.length } })
@@ -118,7 +121,11 @@ export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {
    */
   async function importSpan(input: SpanInput): Promise<SpanResult> {
     const ctx = Context.current();
-    const { store } = storeForSource(input.source, blobConfig);
+    const scope = { tenantId: input.tenantId, allowed: allowedSources };
+    // A source outside the allowed ones never becomes allowed by retrying. The file comes from workflow history:
+    // check the one actually read, not only the source it was listed under.
+    const { store } = storeForSource(input.source, blobConfig, scope);
+    if (!isAllowed(store.uri(input.file.key), scope)) throw new InputError('source', `${store.uri(input.file.key)} is not under an allowed import source`, 403);
     const chunkBytes = input.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const maxChunks = isGzip(input.file) ? GZIP_CHUNKS_PER_SPAN : CHUNKS_PER_SPAN;
     const total: SpanResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0, blank: 0 };

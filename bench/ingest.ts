@@ -92,12 +92,12 @@ async function main() {
         await ensureTenant(ingestDb.database.db, tenant);
         await ingestDb.database.pool!.query('checkpoint');
         const blob = new FsBlobStore(tmp);
-        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: createActivities({ db: ingestDb.database.db, blob, blobConfig: { kind: 'fs', dir: tmp }, embedder: lazyEmbedder(loadConfig({}).embeddings) }) });
+        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: createActivities({ db: ingestDb.database.db, blob, blobConfig: { kind: 'fs', dir: tmp }, allowedSources: { roots: [tmp], buckets: [] }, embedder: lazyEmbedder(loadConfig({}).embeddings) }) });
         void worker.run();
         const tc = await connectClient(temporalConfig);
         const t1 = performance.now();
         const cpu0 = process.cpuUsage();
-        const result = await (await startIngest(tc, 'bench-ingest', { tenantId: tenant, source: file, chunkBytes: CHUNK })).result();
+        const result = await (await startIngest(tc, 'bench-ingest', { tenantId: tenant, source: file, chunkBytes: CHUNK }, { roots: [tmp], buckets: [] })).result();
         const sec = (performance.now() - t1) / 1000;
         const cpu = process.cpuUsage(cpu0);
         const nodeCores = (cpu.user + cpu.system) / 1e6 / sec;

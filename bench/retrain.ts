@@ -37,9 +37,9 @@ const stack = await startLocalStack({ ...config, api: { ...config.api, port: 0 }
 const client = await connectClient(stack.config.temporal);
 try {
   const examples: LabelledExample[] = sets.flatMap((s) => loadSharedDataset(s)).slice(0, limit);
-  await stack.blob.put('imports/bench.jsonl', examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i))).join('\n') + '\n');
+  await stack.blob.put(`imports/${DEV_TENANT}/bench.jsonl`, examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i))).join('\n') + '\n');
   let t = Date.now();
-  const ing = await (await startIngest(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri('imports/bench.jsonl') })).result();
+  const ing = await (await startIngest(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri(`imports/${DEV_TENANT}/bench.jsonl`) }, stack.config.ingest.allowedSources)).result();
   console.log(`data: ${sets.join(' + ')}, ${examples.length} interactions; ingest ${((Date.now() - t) / 1000).toFixed(1)} s (${ing.stored} stored)`);
 
   let trainer;
@@ -61,7 +61,7 @@ try {
   let approved = 0;
   let rejected = 0;
   for (const c of await listCandidates(stack.database.db, DEV_TENANT, { limit: 1000 })) {
-    await decideCandidate(client, c.id, c.warnings.length ? { action: 'reject', reviewer: 'bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'bench' });
+    await decideCandidate(client, c.id, c.warnings.length ? { action: 'reject', reviewer: 'cli:bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:bench' });
     if (c.warnings.length) rejected++;
     else approved++;
   }

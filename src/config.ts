@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { AllowedSources } from './ingest/allowed';
 
 /**
  * All configuration comes from the environment (see .env.example). Each variable is validated on its own so a bad
@@ -7,6 +8,14 @@ import { z } from 'zod';
  */
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A comma-separated list; empty items are dropped. */
+const list = (item: z.ZodString, example: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(item).min(1, `list at least one entry, comma-separated, e.g. ${example}`));
+// `bucket` or `bucket/prefix/`, optionally as s3://…; `{tenant}` stands for the importing tenant.
+const BUCKET_ENTRY = /^(s3:\/\/)?[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s,]*)?$/;
 
 const envSchema = z.object({
   DISTILLERY_DATA_DIR: z.string().min(1).default('.distillery'),
@@ -39,6 +48,11 @@ const envSchema = z.object({
   OPENAI_API_KEY: z.string().optional(),
   EMBEDDING_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).optional(),
   EMBEDDING_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
+  INGEST_ALLOWED_ROOTS: list(z.string().refine((p) => !p.includes('\0'), 'no NUL in paths'), '/srv/imports/{tenant},/data/shared').optional(),
+  INGEST_ALLOWED_BUCKETS: list(
+    z.string().regex(BUCKET_ENTRY, 'each entry is a bucket name, optionally with a prefix: my-bucket or my-bucket/imports/{tenant}/'),
+    'my-bucket/imports/{tenant}/',
+  ).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -53,6 +67,8 @@ export interface Config {
   api: { host: string; port: number; bodyLimitBytes: number; batchMaxItems: number };
   logLevel: Env['LOG_LEVEL'];
   embeddings: EmbeddingsConfig;
+  /** Where imports may read from (src/ingest/allowed.ts); `{tenant}` in an entry is the importing tenant. */
+  ingest: { allowedSources: AllowedSources };
   /** Fine-tuning: where GPU runners keep job files, and the OpenAI-compatible endpoint of the hosted runner. */
   training: { workDir: string; openai: { baseURL?: string; apiKey?: string } };
 }
@@ -82,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const dataDir = path.resolve(e.DISTILLERY_DATA_DIR);
   return {
+    ingest: { allowedSources: allowedSources(e, dataDir) },
     dataDir,
     database: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
@@ -118,4 +135,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
     training: { workDir: path.join(dataDir, 'jobs'), openai: { baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY } },
   };
+}
+
+/**
+ * Default import sources, per tenant: the data dir's `imports/<tenant>/` folder (and, with the embedded blob store,
+ * the store's `imports/<tenant>/`, where `distillery demo` puts its file), and the configured bucket's
+ * `<S3_PREFIX>imports/<tenant>/`. Per tenant, so one tenant can never import another's files or the platform's
+ * own objects (datasets, manifests). A setting replaces its default; entries are resolved against the working dir.
+ */
+function allowedSources(e: Env, dataDir: string): AllowedSources {
+  const roots = e.INGEST_ALLOWED_ROOTS?.map((r) => path.resolve(r)) ?? [
+    path.join(dataDir, 'imports', '{tenant}'),
+    ...(e.S3_BUCKET ? [] : [path.join(dataDir, 'blobs', 'imports', '{tenant}')]),
+  ];
+  const buckets = e.INGEST_ALLOWED_BUCKETS?.map((b) => b.replace(/^s3:\/\//, '')) ?? (e.S3_BUCKET ? [`${e.S3_BUCKET}/${e.S3_PREFIX}imports/{tenant}/`] : []);
+  return { roots, buckets };
 }

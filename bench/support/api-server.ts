@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey } from '../../src/keys/store';
+import { ensureTenant } from '../../src/tenants';
 import { createTestDatabase } from '../../test/support/postgres';
 import { summarize, type Summary } from './stats';
 

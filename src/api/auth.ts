@@ -1,11 +1,18 @@
 import type { FastifyRequest } from 'fastify';
 import { InputError } from '../errors';
-import { hashKey } from '../tenants';
+import { type Scope, hasScope, missingScopeError } from '../keys/scopes';
+import { type KeyIdentity, hashKey } from '../keys/store';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The tenant of the request's API key; set by the auth hook on every /v1 route. */
     tenantId: string;
+    /** The request's key: its name (the reviewer of its decisions) and scopes; set with tenantId. */
+    apiKey: KeyIdentity;
+  }
+  interface FastifyContextConfig {
+    /** The scope a /v1 route needs (src/keys/scopes.ts), or 'any' valid key; a route without one is admin-only. */
+    scope?: Scope | 'any';
   }
 }
 
@@ -18,19 +25,19 @@ export interface KeyCacheOptions {
 }
 
 /**
- * API key → tenant, cached in memory so the hot path does no database lookup after a key's first use. Only positive
+ * API key → its identity (tenant, name, scopes), cached in memory so the hot path does no database lookup after a key's first use. Only positive
  * answers are cached (an unknown key is asked again, so a newly issued key works at once). Concurrent first lookups
  * of the same key share one query. Entries are keyed by the key's SHA-256, so raw keys are not kept in memory.
  */
-export class TenantKeyCache {
-  private readonly entries = new Map<string, { tenantId: string; expires: number }>();
-  private readonly pending = new Map<string, Promise<string | undefined>>();
+export class TenantKeyCache<T = KeyIdentity> {
+  private readonly entries = new Map<string, { value: T; expires: number }>();
+  private readonly pending = new Map<string, Promise<T | undefined>>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
 
   constructor(
-    private readonly lookup: (key: string) => Promise<string | undefined>,
+    private readonly lookup: (key: string) => Promise<T | undefined>,
     opts: KeyCacheOptions = {},
   ) {
     this.ttlMs = opts.ttlMs ?? 60_000;
@@ -38,19 +45,19 @@ export class TenantKeyCache {
     this.now = opts.now ?? Date.now;
   }
 
-  async tenantFor(key: string): Promise<string | undefined> {
+  async identify(key: string): Promise<T | undefined> {
     const h = hashKey(key);
     const hit = this.entries.get(h);
     if (hit) {
-      if (hit.expires > this.now()) return hit.tenantId;
+      if (hit.expires > this.now()) return hit.value;
       this.entries.delete(h);
     }
     let p = this.pending.get(h);
     if (!p) {
       p = this.lookup(key)
-        .then((tenantId) => {
-          if (tenantId !== undefined) this.remember(h, tenantId);
-          return tenantId;
+        .then((value) => {
+          if (value !== undefined) this.remember(h, value);
+          return value;
         })
         .finally(() => this.pending.delete(h));
       this.pending.set(h, p);
@@ -66,13 +73,13 @@ export class TenantKeyCache {
     this.entries.clear();
   }
 
-  private remember(h: string, tenantId: string): void {
+  private remember(h: string, value: T): void {
     this.entries.delete(h);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(h, { tenantId, expires: this.now() + this.ttlMs });
+    this.entries.set(h, { value, expires: this.now() + this.ttlMs });
   }
 }
 
@@ -88,12 +95,18 @@ export function bearerKey(header: string | undefined): string {
   return m[1]!;
 }
 
-/** onRequest hook: resolves the tenant before the body is read, so unauthenticated requests cost no parsing. */
+/**
+ * onRequest hook: resolves the key before the body is read, so unauthenticated requests cost no parsing, then checks
+ * the route's scope (`config.scope`): 401 for a missing, unknown or revoked key, 403 naming the missing scope.
+ */
 export function authHook(cache: TenantKeyCache) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const key = bearerKey(request.headers.authorization);
-    const tenantId = await cache.tenantFor(key);
-    if (tenantId === undefined) throw new InputError('authorization', 'unknown or revoked API key', 401);
-    request.tenantId = tenantId;
+    const identity = await cache.identify(key);
+    if (identity === undefined) throw new InputError('authorization', 'unknown or revoked API key', 401);
+    const needed = request.routeOptions.config?.scope ?? 'admin';
+    if (needed !== 'any' && !hasScope(identity.scopes, needed)) throw missingScopeError(needed, identity.scopes);
+    request.tenantId = identity.tenantId;
+    request.apiKey = identity;
   };
 }

@@ -15,12 +15,13 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
   app.post(
     '/v1/feedback',
     {
+      config: { scope: 'ingest' },
       schema: {
         tags: ['feedback'],
         summary: 'Record whether interactions were accepted',
         description:
           `Body: one feedback object, or \`{ "feedback": [ ... ] }\` (at most ${api.batchMaxItems} items). ` +
-          'Only your own interactions can be named; any other id or key is `not_found`. Without an idempotency_key the ' +
+          'Only your own interactions can be named (by `interaction_key`); any other key is `not_found`. Without an idempotency_key the ' +
           'same feedback posted twice is stored once. ' +
           'Single object: 201 stored, 200 duplicate, 404 not_found, 409 conflict (idempotency_key reused for other feedback), 400 invalid. ' +
           'Batch: 200 with per-item results in input order (stored, duplicate, conflict, not_found, invalid with ' +
@@ -34,7 +35,7 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
             oneOf: [createdSchema, batchResultSchema(['stored', 'duplicate', 'conflict', 'not_found', 'invalid'])],
           },
           ...commonErrors(api.bodyLimitBytes),
-          404: err('Single feedback: no interaction with this id or key for your tenant.'),
+          404: err('Single feedback: no interaction with this key for your tenant.'),
           409: err('Single feedback: idempotency_key already used for different feedback.'),
         },
       },
@@ -70,9 +71,9 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
         case 'stored':
         case 'duplicate':
           reply.code(r.status === 'stored' ? 201 : 200);
-          return { id: r.id, status: r.status };
+          return { key: r.key, status: r.status };
         case 'not_found':
-          throw new InputError(r.error?.field ?? (f.interaction_id !== undefined ? 'interaction_id' : 'interaction_key'), r.error?.message ?? 'no interaction with this reference for your tenant', 404);
+          throw new InputError(r.error?.field ?? 'interaction_key', r.error?.message ?? 'no interaction with this key for your tenant', 404);
         case 'conflict':
           throw new InputError(r.error?.field ?? 'idempotency_key', r.error?.message ?? 'already used for different feedback; use a new key', 409);
         default:
@@ -84,7 +85,7 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
 
 function itemResult(index: number, r: FeedbackResult): ItemResult {
   const out: ItemResult = { index, status: r.status };
-  if (r.id !== undefined) out.id = r.id;
+  if (r.key !== undefined) out.key = r.key;
   if (r.error) out.error = { field: `feedback[${index}].${r.error.field}`, message: r.error.message };
   return out;
 }

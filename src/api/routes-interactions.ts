@@ -11,7 +11,8 @@ export const SOURCE = 'api';
 export interface ItemResult {
   index: number;
   status: string;
-  id?: number;
+  /** The record's idempotency key: its identity within the tenant (internal ids come from a global sequence). */
+  key?: string;
   error?: { field: string; message: string };
 }
 
@@ -67,11 +68,13 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
   app.post(
     '/v1/interactions',
     {
+      config: { scope: 'ingest' },
       schema: {
         tags: ['interactions'],
         summary: 'Log one teacher interaction',
         description:
           'Stores one teacher call, idempotently: the idempotency key is `idempotency_key`, else `response:<response.id>`. ' +
+          'The answer\'s `key` is that key, the interaction\'s identity for feedback (`interaction_key`). ' +
           'A retry with the same content returns 200 `duplicate`; the same key with different content returns 409 and writes nothing. ' +
           'Inline `feedback` is stored with the interaction. For many records use POST /v1/interactions/batch.',
         body: interactionRecordSchema,
@@ -89,13 +92,14 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
       if (!result) throw new Error('insertInteractions returned no result');
       if (result.status === 'conflict') throw new ConflictError('idempotency_key', conflictMessage(result.idempotencyKey));
       reply.code(result.status === 'stored' ? 201 : 200);
-      return { id: result.id, status: result.status };
+      return { key: result.idempotencyKey, status: result.status };
     },
   );
 
   app.post(
     '/v1/interactions/batch',
     {
+      config: { scope: 'ingest' },
       schema: {
         tags: ['interactions'],
         summary: 'Log many teacher interactions',
@@ -103,7 +107,7 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
           `Per-item results: each item is validated and stored on its own, so invalid items never block valid ones. ` +
           `The response is 200 whenever the envelope is valid, with one result per item in input order: ` +
           `\`stored\` (new), \`duplicate\` (same key and content seen before, or repeated earlier in this batch), ` +
-          `\`conflict\` (key already used for different content; nothing written for the item, \`id\` is the existing row) or ` +
+          `\`conflict\` (key already used for different content; nothing written for the item) or ` +
           `\`invalid\` (\`error.field\` is a path such as \`interactions[3].request.messages\`). ` +
           `\`rejected\` counts conflict + invalid. All valid items are written in one statement and one transaction. ` +
           `At most ${api.batchMaxItems} items and ${api.bodyLimitBytes} bytes per request; a bad envelope ` +
@@ -135,8 +139,8 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
         const index = rowIndex[j]!;
         results[index] =
           r.status === 'conflict'
-            ? { index, status: 'conflict', id: r.id, error: { field: `interactions[${index}].idempotency_key`, message: conflictMessage(r.idempotencyKey) } }
-            : { index, status: r.status, id: r.id };
+            ? { index, status: 'conflict', key: r.idempotencyKey, error: { field: `interactions[${index}].idempotency_key`, message: conflictMessage(r.idempotencyKey) } }
+            : { index, status: r.status, key: r.idempotencyKey };
       });
       return summarize(results);
     },

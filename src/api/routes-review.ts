@@ -31,6 +31,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
   app.get(
     '/v1/review/candidates',
     {
+      config: { scope: 'review' },
       schema: {
         tags: ['review'],
         summary: 'List graduation candidates, largest traffic share first',
@@ -46,6 +47,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
           200: { type: 'object', required: ['candidates'], properties: { candidates: { type: 'array', items: candidateSummarySchema } } },
           400: err('Unknown `status` or bad `limit`.'),
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           500: err('Unexpected server error.'),
         },
       },
@@ -61,6 +63,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
   app.get(
     '/v1/review/candidates/:id',
     {
+      config: { scope: 'review' },
       schema: {
         tags: ['review'],
         summary: 'One candidate: its versions with their replay evidence, and its decision if any',
@@ -68,17 +71,19 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
         response: {
           200: candidateDetailSchema,
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           404: err('No candidate with this id for your tenant (`field` is `candidate`).'),
           500: err('Unexpected server error.'),
         },
       },
     },
-    async (request) => getCandidate(db, request.tenantId, candidateIdParam(request.params)),
+    async (request) => withoutInteractionIds(await getCandidate(db, request.tenantId, candidateIdParam(request.params))),
   );
 
   app.post(
     '/v1/review/candidates/:id/decision',
     {
+      config: { scope: 'review' },
       schema: {
         tags: ['review'],
         summary: 'Approve, approve with edits, or reject a candidate awaiting review',
@@ -91,8 +96,9 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
         body: decisionBodySchema,
         response: {
           200: { type: 'object', required: ['result'], properties: { result: decisionResultSchema } },
-          400: err('Invalid decision (e.g. `comment` missing on a reject, `template` on a plain approve), or an edit that fails verification.'),
+          400: err('Invalid decision (e.g. `comment` missing on a reject, `template` on a plain approve, a `reviewer` field), or an edit that fails verification.'),
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+          403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           404: err('No candidate with this id for your tenant, or it has no review (it failed verification).'),
           409: err('The candidate is not awaiting review any more (decided, expired) or someone else is deciding it.'),
           415: err('Content-Type is not application/json.'),
@@ -106,8 +112,9 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
       if (!deps.temporal) throw new InputError('(service)', NO_TEMPORAL_MESSAGE, 503);
       // Only this tenant's candidates: the review workflow id alone does not say whose it is.
       await getCandidate(db, request.tenantId, id);
+      const decision = withKeyReviewer(request.body, request.apiKey.name);
       try {
-        return { result: await decideCandidate(deps.temporal.client, id, request.body) };
+        return { result: await decideCandidate(deps.temporal.client, id, decision) };
       } catch (e) {
         if (e instanceof InputError) throw e;
         if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
@@ -120,6 +127,36 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
       }
     },
   );
+}
+
+/**
+ * The decision as the review workflow takes it, with the reviewer set to the API key's name: the audit trail records
+ * the key that decided, never a name the caller typed. A `reviewer` in the body is refused rather than ignored, so a
+ * client that thinks it is choosing the name learns it is not.
+ */
+export function withKeyReviewer(body: unknown, keyName: string): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body; // validateDecision says what is wrong
+  if ('reviewer' in body) {
+    throw new InputError('reviewer', `not accepted: the reviewer is the name of your API key ("${keyName}"); drop the field`);
+  }
+  return { ...body, reviewer: keyName };
+}
+
+/**
+ * The candidate as the API shows it: replay rows lose their interaction `id` (internal ids come from one global
+ * sequence, so they would tell a tenant the platform's volume). The stored evidence keeps them for operators.
+ */
+export function withoutInteractionIds<T extends { versions: Array<{ evidence: unknown }> }>(detail: T): T {
+  const strip = (rows: unknown) => (Array.isArray(rows) ? rows.map((r) => (r && typeof r === 'object' ? (({ id: _id, ...rest }) => rest)(r as Record<string, unknown>) : r)) : rows);
+  return {
+    ...detail,
+    versions: detail.versions.map((v) => {
+      const e = v.evidence as Record<string, unknown> | null;
+      if (!e || typeof e !== 'object') return v;
+      const fp = e.falsePositives as Record<string, unknown> | undefined;
+      return { ...v, evidence: { ...e, examples: strip(e.examples), ...(fp && typeof fp === 'object' ? { falsePositives: { ...fp, examples: strip(fp.examples) } } : {}) } };
+    }),
+  };
 }
 
 function parseStatus(raw: unknown): StatusFilter {
@@ -172,7 +209,6 @@ const candidateSummarySchema = {
 const replayRowSchema = {
   type: 'object',
   properties: {
-    id: { type: 'integer' },
     query: { type: 'string' },
     accepted: { type: 'string', description: 'The accepted teacher answer.' },
     rendered: { type: 'string', description: 'What the candidate rendered; absent when it could not render.' },
@@ -271,10 +307,10 @@ const candidateDetailSchema = {
 
 const decisionBodySchema = {
   type: 'object',
-  required: ['action', 'reviewer'],
+  required: ['action'],
+  description: 'The reviewer recorded is the name of the API key (see GET /v1/whoami); a `reviewer` field is a 400.',
   properties: {
     action: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject'] },
-    reviewer: { type: 'string', minLength: 1, maxLength: 200, description: 'Who decides (a name or email).' },
     comment: { type: 'string', description: 'Required for reject.' },
     template: { type: 'string', maxLength: 20_000, description: 'approve_with_edits only: the edited Handlebars template.' },
     script: { description: 'approve_with_edits on a script candidate only: the edited script spec.' },

@@ -155,12 +155,11 @@ export const interactionBatchSchema = (maxItems: number) =>
 
 export const feedbackItemSchema = {
   type: 'object',
-  required: ['kind'],
+  required: ['kind', 'interaction_key'],
   additionalProperties: false,
-  description: 'Names the interaction by exactly one of interaction_id or interaction_key (its idempotency key).',
+  description: 'Names the interaction by its key (its idempotency key, as `key` in the interaction\'s response).',
   properties: {
     ...feedbackFieldsSchema,
-    interaction_id: { type: 'integer', minimum: 1 },
     interaction_key: { type: 'string', minLength: 1, maxLength: 256 },
     idempotency_key: {
       type: 'string',
@@ -188,8 +187,11 @@ export const feedbackBodySchema = (maxItems: number) =>
 
 export const createdSchema = {
   type: 'object',
-  required: ['id', 'status'],
-  properties: { id: { type: 'integer' }, status: { type: 'string', enum: ['stored', 'duplicate'] } },
+  required: ['key', 'status'],
+  properties: {
+    key: { type: 'string', description: 'The record\'s key within your tenant (its idempotency key): no global ids are exposed.' },
+    status: { type: 'string', enum: ['stored', 'duplicate'] },
+  },
 } as const;
 
 export const batchResultSchema = (statuses: readonly string[]) =>
@@ -206,7 +208,7 @@ export const batchResultSchema = (statuses: readonly string[]) =>
           properties: {
             index: { type: 'integer', description: 'Position of the item in the request array.' },
             status: { type: 'string', enum: statuses },
-            id: { type: 'integer', description: 'Present for stored, duplicate and conflict (the existing row).' },
+            key: { type: 'string', description: 'The item\'s key (its idempotency key); present for stored, duplicate and conflict.' },
             error: { ...itemError, description: 'Present for every status other than stored and duplicate.' },
           },
         },
@@ -223,6 +225,7 @@ export const err = (description: string) => ({ ...errorSchema, description });
 export const commonErrors = (limitBytes: number) => ({
   400: err('Invalid input: malformed JSON, body not valid UTF-8, not a JSON object, or a field failing validation.'),
   401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
+  403: err('The API key lacks the `ingest` scope (`field` is `authorization`; the message names the scope).'),
   413: err(`Body larger than ${limitBytes} bytes.`),
   415: err('Content-Type is not application/json.'),
   500: err('Unexpected server error (`field` is `(server)`, message `internal error`). Writes are idempotent: retry the same request.'),

@@ -4,18 +4,19 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { InputError } from '../errors';
-import { tenantForKey } from '../tenants';
+import { identityForKey } from '../keys/store';
 import { TenantKeyCache, authHook } from './auth';
 import { feedbackRoutes } from './routes-feedback';
 import { bareMessage, interactionRoutes } from './routes-interactions';
 import { reviewPageRoute, reviewRoutes } from './routes-review';
+import { whoamiRoute } from './routes-whoami';
 import { errorSchema } from './schemas';
 
 export interface ApiDeps {
   db: Db;
   api: Config['api'];
   logLevel?: string;
-  /** Override the API-key cache (tests); defaults to a 60 s cache over tenantForKey. */
+  /** Override the API-key cache (tests); defaults to a 60 s cache over identityForKey. */
   keyCache?: TenantKeyCache;
   /** Where log lines go (default stdout). */
   logStream?: { write(line: string): void };
@@ -64,7 +65,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         description:
           'Log a teacher LLM\'s chat completions and whether each was accepted, and review the templates graduated from ' +
           'frequent queries. Authenticate with ' +
-          '`Authorization: Bearer <api key>`; a key only ever reads or writes its own tenant\'s data. Bodies are JSON ' +
+          '`Authorization: Bearer <api key>`; a key only ever reads or writes its own tenant\'s data, and only what its ' +
+          'scopes allow: `ingest` (interactions, feedback), `review` (review candidates and decisions), `admin` (all); a ' +
+          'route it lacks the scope for is a 403 naming the scope. Bodies are JSON ' +
           `(application/json, UTF-8, at most ${api.bodyLimitBytes} bytes). Every error is \`{ "error": { "field", "message" } }\`.`,
       },
       components: {
@@ -93,9 +96,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
   reviewPageRoute(app);
 
-  const cache = deps.keyCache ?? new TenantKeyCache((key) => tenantForKey(db, key), { ttlMs: 60_000 });
+  const cache = deps.keyCache ?? new TenantKeyCache((key) => identityForKey(db, key), { ttlMs: 60_000 });
   await app.register(async (v1) => {
     v1.addHook('onRequest', authHook(cache));
+    whoamiRoute(v1);
     interactionRoutes(v1, { db, api });
     feedbackRoutes(v1, { db, api });
     reviewRoutes(v1, { db, temporal: deps.temporal });

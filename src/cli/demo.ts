@@ -34,12 +34,13 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     const examples = loadSharedDataset(opts.dataset).slice(0, opts.limit);
     const lines = examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i)));
     lines.splice(Math.min(10, lines.length), 0, '{"truncated": ', JSON.stringify({ messages: [{ role: 'user', content: 'no answer logged' }] }));
-    const key = `imports/demo/${opts.dataset}.jsonl`;
+    // Under the tenant's imports/ folder: the default allowed import source (INGEST_ALLOWED_ROOTS / _BUCKETS).
+    const key = `imports/${DEV_TENANT}/demo/${opts.dataset}.jsonl`;
     await stack.blob.put(key, lines.join('\n') + '\n');
     console.log(`   ${lines.length} lines (${examples.length} records, 2 broken) -> ${stack.blob.uri(key)}`);
 
     step('importing through the ingest workflow');
-    const handle = await startIngest(client, taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri('imports/demo/'), chunkBytes: 512 * 1024 });
+    const handle = await startIngest(client, taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri(`imports/${DEV_TENANT}/demo/`), chunkBytes: 512 * 1024 }, stack.config.ingest.allowedSources);
     const started = Date.now();
     const timer = setInterval(async () => {
       const p = await handle.query(ingestProgressQuery).catch(() => undefined);
@@ -84,7 +85,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
 
     step('review: approve candidates, reject the ones the fit check flags (a person does this on /review or with `distillery review`)');
     for (const c of await listCandidates(stack.database.db, DEV_TENANT)) {
-      const decision = c.warnings.length ? { action: 'reject', reviewer: 'demo', comment: c.warnings[0] } : { action: 'approve', reviewer: 'demo' };
+      const decision = c.warnings.length ? { action: 'reject', reviewer: 'cli:demo', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:demo' };
       const d = await decideCandidate(client, c.id, decision);
       console.log(`   ${d.status.padEnd(8)} ${pct(c.trafficShare).padStart(6)}  ${c.label}${c.warnings.length ? `  (flagged: ${c.warnings[0]!.slice(0, 90)}…)` : ''}`);
     }

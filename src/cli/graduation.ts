@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { type Command, Option } from 'commander';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
 import { SHARED_DATASETS } from '../datasets/shared';
@@ -10,7 +11,25 @@ import type { Evidence } from '../graduation/verify';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 
 
-const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? '';
+const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? safeUsername();
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The reviewer a CLI decision records. The CLI decides with direct database and Temporal access (an operator), so
+ * the name is the operator's word, not an API key's: it is marked `cli:` so the audit trail tells the two apart
+ * (API decisions record the key's name, which a caller cannot choose).
+ */
+export function operatorReviewer(name: string): string {
+  const n = name.trim().replace(/^cli:/, '');
+  return n ? `cli:${n}` : '';
+}
 
 export function registerGraduationCommands(program: Command): void {
   const grad = program.command('graduate').description('turn frequent clusters into verified templates (graduation) and score it');
@@ -85,7 +104,7 @@ export function registerGraduationCommands(program: Command): void {
   const decide = (action: Decision['action']) => async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => {
     // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
     await withDb((db) => getCandidate(db, o.tenant, id));
-    const decision: Partial<Decision> = { action, reviewer: o.reviewer, comment: o.comment };
+    const decision: Partial<Decision> = { action, reviewer: operatorReviewer(o.reviewer), comment: o.comment };
     if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
     const r = await withClient((client) => decideCandidate(client, id, decision));
     console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
@@ -95,7 +114,7 @@ export function registerGraduationCommands(program: Command): void {
     .command('approve <candidateId>')
     .description('approve a candidate (with --template-file: approve with edits, re-verified first)')
     .requiredOption('--tenant <id>', 'tenant')
-    .option('--reviewer <name>', 'who approves (default $DISTILLERY_REVIEWER or $USER)', reviewerDefault())
+    .option('--reviewer <name>', 'who approves, recorded as cli:<name> (default $DISTILLERY_REVIEWER or the OS user)', reviewerDefault())
     .option('--comment <text>', 'why')
     .option('--template-file <path>', 'edited template (Handlebars) to approve instead')
     .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => decide(o.templateFile ? 'approve_with_edits' : 'approve')(id, o));
@@ -104,7 +123,7 @@ export function registerGraduationCommands(program: Command): void {
     .command('reject <candidateId>')
     .description('reject a candidate (a comment saying why is required)')
     .requiredOption('--tenant <id>', 'tenant')
-    .option('--reviewer <name>', 'who rejects (default $DISTILLERY_REVIEWER or $USER)', reviewerDefault())
+    .option('--reviewer <name>', 'who rejects, recorded as cli:<name> (default $DISTILLERY_REVIEWER or the OS user)', reviewerDefault())
     .requiredOption('--comment <text>', 'why')
     .action(async (id: string, o: { tenant: string; reviewer: string; comment: string }) => decide('reject')(id, o));
 }

@@ -56,7 +56,7 @@ export function registerIngestCommands(program: Command): void {
       try {
         // Local paths are resolved here: the worker may run in another directory.
         const resolved = source.startsWith('s3://') ? source : (await import('node:path')).resolve(source);
-        const handle = await startIngest(client, config.temporal.taskQueue, { tenantId: opts.tenant, source: resolved, defaultModel: opts.defaultModel, chunkBytes: opts.chunkBytes });
+        const handle = await startIngest(client, config.temporal.taskQueue, { tenantId: opts.tenant, source: resolved, defaultModel: opts.defaultModel, chunkBytes: opts.chunkBytes }, config.ingest.allowedSources);
         console.log(`started ${handle.workflowId}`);
         if (!opts.wait) return;
         // Progress every 2 s until the result is in. The poller is stopped and awaited before the client closes:

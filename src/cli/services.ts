@@ -62,7 +62,7 @@ export function registerServiceCommands(program: Command): void {
       }
       const database = openDatabase(config.database);
       const blob = openBlobStore(config.blob);
-      const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, embedder: lazyEmbedder(config.embeddings) }) });
+      const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, allowedSources: config.ingest.allowedSources, embedder: lazyEmbedder(config.embeddings) }) });
       console.log(`worker polling ${config.temporal.taskQueue}`);
       // The SDK drains the worker on SIGINT/SIGTERM; run() resolves after in-flight activities finish or time out.
       await w.run();

@@ -9,7 +9,12 @@ export const tenants = pgTable('tenants', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** API keys are stored as SHA-256 hashes; the prefix is kept so a person can tell keys apart. */
+/**
+ * API keys are stored as SHA-256 hashes; the prefix is kept so a person can tell keys apart. `name` says who or what
+ * holds the key (review decisions record it as the reviewer, so it is unique among a tenant's live keys); `scopes` are
+ * what it may do (src/api/scopes.ts). Neither has a column default: every key is issued with both said explicitly
+ * (migration 0005 gave the keys that existed before scopes every scope and their prefix as name).
+ */
 export const apiKeys = pgTable(
   'api_keys',
   {
@@ -17,10 +22,15 @@ export const apiKeys = pgTable(
     tenantId: text('tenant_id').notNull().references(() => tenants.id),
     keyHash: text('key_hash').notNull(),
     keyPrefix: text('key_prefix').notNull(),
+    name: text('name').notNull(),
+    scopes: text('scopes').array().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('api_keys_hash_uq').on(t.keyHash)],
+  (t) => [
+    uniqueIndex('api_keys_hash_uq').on(t.keyHash),
+    uniqueIndex('api_keys_live_name_uq').on(t.tenantId, t.name).where(sql`revoked_at is null`),
+  ],
 );
 
 /**

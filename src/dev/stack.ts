@@ -11,7 +11,8 @@ import { type Database, openDatabase } from '../db/client';
 import { lazyEmbedder } from '../embeddings/lazy';
 import { connectClient } from '../temporal/client';
 import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
-import { createApiKey, ensureTenant, tenantForKey } from '../tenants';
+import { createApiKey, identityForKey, listApiKeys, revokeApiKey } from '../keys/store';
+import { ensureTenant } from '../tenants';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
 
 export const DEV_TENANT = 'default';
@@ -71,7 +72,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
 
     installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, embedder: lazyEmbedder(config.embeddings) }) }),
+      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, allowedSources: config.ingest.allowedSources, embedder: lazyEmbedder(config.embeddings) }) }),
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities({ blob, runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1 }),
     ];
     for (const w of workers) {
@@ -98,7 +99,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
   }
 }
 
-/** The dev tenant's API key, created once and kept in the data dir so scripts and curl can read it. */
+/** The dev tenant's API key (scopes ingest and review), created once and kept in the data dir so scripts and curl can read it. */
 async function devApiKey(config: Config, database: Database): Promise<string> {
   const file = path.join(config.dataDir, 'dev-api-key');
   const saved = (() => {
@@ -109,8 +110,13 @@ async function devApiKey(config: Config, database: Database): Promise<string> {
     }
   })();
   // The file outlives a database switch (DATABASE_URL set or unset): re-issue when the saved key is unknown here.
-  if (saved && (await tenantForKey(database.db, saved)) === DEV_TENANT) return saved;
-  const key = await createApiKey(database.db, DEV_TENANT);
+  if (saved && (await identityForKey(database.db, saved))?.tenantId === DEV_TENANT) return saved;
+  // The demo and the review page use it for both logging traffic and reviewing (not admin). Named "dev", the reviewer
+  // its decisions record; a live "dev" key the file no longer names (the file was removed) is replaced.
+  for (const k of await listApiKeys(database.db, DEV_TENANT)) {
+    if (k.name === 'dev' && !k.revokedAt) await revokeApiKey(database.db, DEV_TENANT, String(k.id));
+  }
+  const key = await createApiKey(database.db, DEV_TENANT, { name: 'dev', scopes: ['ingest', 'review'] });
   writeFileSync(file, key + '\n', { mode: 0o600 });
   return key;
 }

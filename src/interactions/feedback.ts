@@ -5,32 +5,35 @@ import { rowsOf } from '../db/client';
 import { InputError, formatPath } from '../errors';
 import { checkFeedback, contentHash, feedbackFields } from './record';
 
-/** Feedback as posted: which interaction (by id or by its idempotency key), and the acceptance signal. */
+/**
+ * Feedback as posted: which interaction (by its idempotency key: interactions' internal ids come from one global
+ * sequence and never leave the server), and the acceptance signal.
+ */
 export const feedbackInput = z.strictObject({
   ...feedbackFields.shape,
-  interaction_id: z.number().int().positive().optional(),
-  interaction_key: z.string().min(1).max(256).optional(),
+  interaction_key: z
+    .string({ error: (iss) => (iss.input === undefined ? 'required: the interaction\'s key (its idempotency key, `key` in its response)' : 'must be a string') })
+    .min(1)
+    .max(256),
   idempotency_key: z.string().min(1).max(256).optional(),
 });
 export type FeedbackInput = z.input<typeof feedbackInput>;
 
 export interface FeedbackResult {
   status: 'stored' | 'duplicate' | 'conflict' | 'not_found' | 'invalid';
-  id?: number;
+  /** The feedback's idempotency key (its identity within the tenant). */
+  key?: string;
   error?: { field: string; message: string };
 }
 
 export function parseFeedback(input: unknown, field = ''): z.infer<typeof feedbackInput> {
-  const parsed = feedbackInput.safeParse(input);
+  // reportInput: issues carry the offending value, which tells "missing" from "wrong type".
+  const parsed = feedbackInput.safeParse(input, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new InputError(formatPath(issue.path, field), issue.message);
   }
-  const f = checkFeedback(parsed.data, field);
-  if ((f.interaction_id === undefined) === (f.interaction_key === undefined)) {
-    throw new InputError(field ? `${field}.interaction_key` : 'interaction_key', 'name the interaction by exactly one of interaction_id or interaction_key');
-  }
-  return f;
+  return checkFeedback(parsed.data, field);
 }
 
 /**
@@ -42,14 +45,10 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
     const out: FeedbackResult[] = [];
     for (const f of items) {
       const target = rowsOf<{ id: string | number }>(
-        await tx.execute(
-          f.interaction_id !== undefined
-            ? sql`select id from interactions where tenant_id = ${tenantId} and id = ${f.interaction_id}`
-            : sql`select id from interactions where tenant_id = ${tenantId} and idempotency_key = ${f.interaction_key}`,
-        ),
+        await tx.execute(sql`select id from interactions where tenant_id = ${tenantId} and idempotency_key = ${f.interaction_key}`),
       )[0];
       if (!target) {
-        out.push({ status: 'not_found', error: { field: f.interaction_id !== undefined ? 'interaction_id' : 'interaction_key', message: 'no interaction with this reference for your tenant' } });
+        out.push({ status: 'not_found', error: { field: 'interaction_key', message: 'no interaction with this key for your tenant' } });
         continue;
       }
       const interactionId = Number(target.id);
@@ -74,7 +73,7 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
         )[0]!;
       out.push({
         status: row.inserted ? 'stored' : row.content_hash === hash ? 'duplicate' : 'conflict',
-        id: Number(row.id),
+        key,
         ...(!row.inserted && row.content_hash !== hash ? { error: { field: 'idempotency_key', message: 'already used for different feedback; use a new key' } } : {}),
       });
     }

@@ -78,9 +78,9 @@ export type Feedback = (
 
 /**
  * Which interaction feedback is about: a ChatCompletion (or anything with its `id`), a completion id (`chatcmpl-...`),
- * an interaction key (`response:chatcmpl-...`), or explicitly `{ interaction_key }` / `{ interaction_id }`.
+ * an interaction key (`response:chatcmpl-...`), or explicitly `{ interaction_key }` (e.g. a LogResult's `key`).
  */
-export type FeedbackTarget = string | { id: string } | { interaction_key: string } | { interaction_id: number };
+export type FeedbackTarget = string | { id: string } | { interaction_key: string };
 
 /** A record for manual logging: the request as sent to OpenAI and the ChatCompletion it returned. */
 export interface LogRecord {
@@ -97,9 +97,8 @@ export interface LogRecord {
   feedback?: Feedback;
 }
 
+/** Distillery exposes no internal ids (they come from one global sequence): an interaction is known by its key. */
 export interface LogResult {
-  /** The interaction's id in Distillery. */
-  id: number;
   status: 'stored' | 'duplicate';
   /** The key the interaction is stored under; pass it to `feedback()`. */
   key: string;
@@ -316,8 +315,8 @@ function post(shared: Shared, key: string, record: Record<string, unknown>): Pro
   }
   const p = shared.transport.post('/v1/interactions', json).then(
     (res): LogResult => {
-      const body = (res.body ?? {}) as { id?: unknown; status?: unknown };
-      return { id: Number(body.id), status: body.status === 'duplicate' ? 'duplicate' : 'stored', key };
+      const body = (res.body ?? {}) as { status?: unknown };
+      return { status: body.status === 'duplicate' ? 'duplicate' : 'stored', key };
     },
     (err: unknown) => {
       shared.report(asError(err));
@@ -384,17 +383,16 @@ function makeLogger<C>(client: C & object, shared: Shared, metadata: Metadata): 
   };
 }
 
-function feedbackRef(target: FeedbackTarget): { interaction_key: string } | { interaction_id: number } {
+function feedbackRef(target: FeedbackTarget): { interaction_key: string } {
   if (typeof target === 'string') {
     if (!target) throw new TypeError('feedback: the completion id is empty');
     return { interaction_key: target.startsWith('response:') ? target : `response:${target}` };
   }
   if (isObject(target)) {
-    if ('interaction_id' in target && typeof target.interaction_id === 'number') return { interaction_id: target.interaction_id };
     if ('interaction_key' in target && typeof target.interaction_key === 'string') return { interaction_key: target.interaction_key };
     if ('id' in target && typeof target.id === 'string' && target.id) return { interaction_key: `response:${target.id}` };
   }
-  throw new TypeError('feedback: pass a ChatCompletion, its id, an interaction key, or { interaction_id }');
+  throw new TypeError('feedback: pass a ChatCompletion, its id, an interaction key, or { interaction_key }');
 }
 
 function elapsed(started: number): number {

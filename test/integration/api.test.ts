@@ -6,7 +6,8 @@ import { TenantKeyCache } from '../../src/api/auth';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import { type Db, rowsOf } from '../../src/db/client';
-import { createApiKey, ensureTenant, hashKey } from '../../src/tenants';
+import { createApiKey, hashKey, listApiKeys, revokeApiKey } from '../../src/keys/store';
+import { ensureTenant } from '../../src/tenants';
 import { createTestDatabase } from '../support/postgres';
 
 const API: Config['api'] = { host: '127.0.0.1', port: 0, bodyLimitBytes: 64 * 1024, batchMaxItems: 10 };
@@ -16,14 +17,17 @@ let db: Db;
 let app: FastifyInstance;
 let keyA: string;
 let keyB: string;
+let reviewA: string;
 
 beforeAll(async () => {
   testDb = await createTestDatabase('api');
   db = testDb.database.db;
   await ensureTenant(db, 'tenant-a');
   await ensureTenant(db, 'tenant-b');
-  keyA = await createApiKey(db, 'tenant-a');
-  keyB = await createApiKey(db, 'tenant-b');
+  // SDK-style keys (ingest only) for the interaction and feedback routes; the review routes get their own below.
+  keyA = await createApiKey(db, 'tenant-a', { name: 'app-a', scopes: ['ingest'] });
+  keyB = await createApiKey(db, 'tenant-b', { name: 'app-b', scopes: ['ingest'] });
+  reviewA = await createApiKey(db, 'tenant-a', { name: 'ada@example.com', scopes: ['review'] });
   app = await buildApi({ db, api: API, logLevel: 'silent' });
 });
 
@@ -63,11 +67,15 @@ async function count(table: 'interactions' | 'feedback', tenant: string): Promis
   return Number(rows[0]!.n);
 }
 
-async function storeOne(key = keyA, rec: unknown = record()): Promise<number> {
+/** Stores a record and returns its key: the only identity the API gives an interaction. */
+async function storeOne(key = keyA, rec: unknown = record()): Promise<string> {
   const res = await post('/v1/interactions', rec, key);
   expect(res.statusCode).toBe(201);
-  return res.json().id as number;
+  return res.json().key as string;
 }
+
+/** The internal id of a tenant-a interaction, by its key (tests look at rows; the API never shows ids). */
+const rowOf = (key: string) => sql`(select id from interactions where tenant_id = 'tenant-a' and idempotency_key = ${key})`;
 
 describe('health and docs', () => {
   it('GET /healthz needs no key', async () => {
@@ -90,6 +98,7 @@ describe('health and docs', () => {
       '/v1/review/candidates',
       '/v1/review/candidates/{id}',
       '/v1/review/candidates/{id}/decision',
+      '/v1/whoami',
     ]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
@@ -97,7 +106,7 @@ describe('health and docs', () => {
     for (const path of ['/v1/interactions', '/v1/interactions/batch', '/v1/feedback']) {
       const op = doc.paths[path].post;
       expect(op.requestBody.content['application/json'].schema, path).toBeTruthy();
-      for (const status of ['400', '401', '413', '415', '500']) {
+      for (const status of ['400', '401', '403', '413', '415', '500']) {
         expect(op.responses[status].content['application/json'].schema.properties.error.required, `${path} ${status}`).toEqual(['field', 'message']);
       }
     }
@@ -109,7 +118,8 @@ describe('health and docs', () => {
     expect(doc.paths['/v1/feedback'].post.responses['404']).toBeTruthy();
     const decision = doc.paths['/v1/review/candidates/{id}/decision'].post;
     expect(decision.requestBody.content['application/json'].schema.properties.action.enum).toEqual(['approve', 'approve_with_edits', 'reject']);
-    for (const status of ['400', '401', '404', '409', '503']) expect(decision.responses[status], status).toBeTruthy();
+    for (const status of ['400', '401', '403', '404', '409', '503']) expect(decision.responses[status], status).toBeTruthy();
+    expect(decision.requestBody.content['application/json'].schema.properties.reviewer).toBeUndefined();
     expect(doc.paths['/v1/review/candidates'].get.parameters.find((p: { name: string }) => p.name === 'status').schema.enum).toContain('all');
     expect(doc.paths['/v1/review/candidates/{id}'].get.responses['404']).toBeTruthy();
   });
@@ -146,9 +156,9 @@ describe('authentication', () => {
     expect(unknown.statusCode).toBe(401);
     expect(unknown.json()).toEqual({ error: { field: 'authorization', message: 'unknown or revoked API key' } });
 
-    const revoked = await createApiKey(db, 'tenant-a');
+    const revoked = await createApiKey(db, 'tenant-a', { name: 'soon-revoked' });
     await db.execute(sql`update api_keys set revoked_at = now() where key_hash = ${hashKey(revoked)}`);
-    const rev = await post('/v1/feedback', { interaction_id: 1, kind: 'accepted' }, revoked);
+    const rev = await post('/v1/feedback', { interaction_key: 'x', kind: 'accepted' }, revoked);
     expect(rev.statusCode).toBe(401);
     expect(rev.json().error.field).toBe('authorization');
 
@@ -164,7 +174,7 @@ describe('authentication', () => {
     let lookups = 0;
     const cache = new TenantKeyCache(async (key) => {
       lookups++;
-      return key === keyA ? 'tenant-a' : undefined;
+      return key === keyA ? { tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest' as const] } : undefined;
     });
     const cached = await buildApi({ db, api: API, logLevel: 'silent', keyCache: cache });
     try {
@@ -185,14 +195,14 @@ describe('POST /v1/interactions', () => {
     const rec = record({ id: 'chatcmpl-single-1' });
     const first = await post('/v1/interactions', rec);
     expect(first.statusCode).toBe(201);
-    const { id } = first.json();
-    expect(first.json()).toEqual({ id: expect.any(Number), status: 'stored' });
+    // Its key, not an internal id: ids come from one global sequence and would show the platform's volume.
+    expect(first.json()).toEqual({ key: 'response:chatcmpl-single-1', status: 'stored' });
 
     // Same content with keys in another order is the same record.
     const reordered = { response: rec.response, request: { messages: rec.request.messages, temperature: 0.2, model: 'gpt-4o' } };
     const retry = await post('/v1/interactions', reordered);
     expect(retry.statusCode).toBe(200);
-    expect(retry.json()).toEqual({ id, status: 'duplicate' });
+    expect(retry.json()).toEqual({ key: 'response:chatcmpl-single-1', status: 'duplicate' });
 
     const other = await post('/v1/interactions', record({ id: 'chatcmpl-single-1', answer: 'Something else entirely.' }));
     expect(other.statusCode).toBe(409);
@@ -200,7 +210,7 @@ describe('POST /v1/interactions', () => {
     expect(other.json().error.message).toContain('response:chatcmpl-single-1');
 
     expect(await count('interactions', 'tenant-a')).toBe(before + 1);
-    const row = rowsOf<Record<string, unknown>>(await db.execute(sql`select * from interactions where id = ${id}`))[0]!;
+    const row = rowsOf<Record<string, unknown>>(await db.execute(sql`select * from interactions where id = ${rowOf('response:chatcmpl-single-1')}`))[0]!;
     expect(row).toMatchObject({
       tenant_id: 'tenant-a',
       source: 'api',
@@ -229,14 +239,14 @@ describe('POST /v1/interactions', () => {
     };
     const res = await post('/v1/interactions', chatLog);
     expect(res.statusCode).toBe(201);
-    const row = rowsOf<{ query_text: string; answer_text: string }>(await db.execute(sql`select query_text, answer_text from interactions where id = ${res.json().id}`))[0]!;
+    const row = rowsOf<{ query_text: string; answer_text: string }>(await db.execute(sql`select query_text, answer_text from interactions where id = ${rowOf(res.json().key)}`))[0]!;
     expect(row).toEqual({ query_text: 'où est ma commande 123 🚚 ?', answer_text: 'Elle est partie hier.' });
   });
 
   it('stores inline feedback with the interaction', async () => {
     const res = await post('/v1/interactions', record({ extra: { feedback: { kind: 'edited', corrected_answer: 'Better answer.' } } }));
     expect(res.statusCode).toBe(201);
-    const fb = rowsOf<{ kind: string; corrected_answer: string }>(await db.execute(sql`select kind, corrected_answer from feedback where interaction_id = ${res.json().id}`));
+    const fb = rowsOf<{ kind: string; corrected_answer: string }>(await db.execute(sql`select kind, corrected_answer from feedback where interaction_id = ${rowOf(res.json().key)}`));
     expect(fb).toEqual([{ kind: 'edited', corrected_answer: 'Better answer.' }]);
   });
 
@@ -268,7 +278,7 @@ describe('POST /v1/interactions', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/interactions', rec)));
     const codes = results.map((r) => r.statusCode).sort();
     expect(codes).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
-    expect(new Set(results.map((r) => r.json().id)).size).toBe(1);
+    expect(new Set(results.map((r) => r.json().key))).toEqual(new Set([`response:${rec.response.id}`]));
     expect(await count('interactions', 'tenant-a')).toBe(before + 1);
   });
 
@@ -316,22 +326,24 @@ describe('POST /v1/interactions/batch', () => {
       [7, 'invalid'],
     ]);
     expect(body.results[1].error).toEqual({ field: 'interactions[1].request.messages', message: 'required (array)' });
-    expect(body.results[1].id).toBeUndefined();
-    expect(body.results[3].id).toBe(body.results[0].id);
-    expect(body.results[4].id).toBe(body.results[0].id);
+    expect(body.results[1].key).toBeUndefined();
+    expect(body.results[0].key).toBe('response:chatcmpl-batch-a');
+    expect(body.results[3].key).toBe(body.results[0].key);
+    expect(body.results[4].key).toBe(body.results[0].key);
+    expect(body.results.some((r: Record<string, unknown>) => 'id' in r)).toBe(false);
     expect(body.results[4].error.field).toBe('interactions[4].idempotency_key');
     expect(body.results[5].error.field).toBe('interactions[5]');
     expect(body.results[7].error.field).toBe('interactions[7].request.messages[1].role');
     expect(body.results[0].error).toBeUndefined();
     expect({ stored: body.stored, duplicates: body.duplicates, rejected: body.rejected }).toEqual({ stored: 3, duplicates: 1, rejected: 4 });
     expect(await count('interactions', 'tenant-a')).toBe(before + 3);
-    const answer = rowsOf<{ answer_text: string }>(await db.execute(sql`select answer_text from interactions where id = ${body.results[0].id}`))[0]!;
+    const answer = rowsOf<{ answer_text: string }>(await db.execute(sql`select answer_text from interactions where id = ${rowOf(body.results[0].key)}`))[0]!;
     expect(answer.answer_text).toBe('Order 123 shipped yesterday.');
 
     // Re-sending the whole batch writes nothing new.
     const again = (await post('/v1/interactions/batch', { interactions: items })).json();
     expect(again.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'invalid', 'duplicate', 'duplicate', 'conflict', 'invalid', 'duplicate', 'invalid']);
-    expect(again.results.map((r: { id?: number }) => r.id)).toEqual(body.results.map((r: { id?: number }) => r.id));
+    expect(again.results.map((r: { key?: string }) => r.key)).toEqual(body.results.map((r: { key?: string }) => r.key));
     expect({ stored: again.stored, duplicates: again.duplicates, rejected: again.rejected }).toEqual({ stored: 0, duplicates: 4, rejected: 4 });
     expect(await count('interactions', 'tenant-a')).toBe(before + 3);
   });
@@ -377,36 +389,37 @@ describe('POST /v1/interactions/batch', () => {
 });
 
 describe('POST /v1/feedback', () => {
-  let interactionId: number;
   const interactionKey = 'fb-target-key';
 
   beforeAll(async () => {
-    interactionId = await storeOne(keyA, { ...record(), idempotency_key: interactionKey });
+    await storeOne(keyA, { ...record(), idempotency_key: interactionKey });
   });
 
   it('stores accepted feedback once (201 then 200 duplicate)', async () => {
     const before = await count('feedback', 'tenant-a');
-    const first = await post('/v1/feedback', { interaction_id: interactionId, kind: 'accepted' });
+    const first = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted' });
     expect(first.statusCode).toBe(201);
-    expect(first.json()).toEqual({ id: expect.any(Number), status: 'stored' });
-    const again = await post('/v1/feedback', { interaction_id: interactionId, kind: 'accepted' });
+    expect(first.json()).toEqual({ key: expect.stringMatching(/^derived:/), status: 'stored' });
+    const again = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted' });
     expect(again.statusCode).toBe(200);
-    expect(again.json()).toEqual({ id: first.json().id, status: 'duplicate' });
+    expect(again.json()).toEqual({ key: first.json().key, status: 'duplicate' });
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
   });
 
   it('enforces the kind rules: edited needs corrected_answer, score needs 0..1, one reference', async () => {
     const before = await count('feedback', 'tenant-a');
     const cases: Array<[unknown, string, string | RegExp]> = [
-      [{ interaction_id: interactionId, kind: 'edited' }, 'corrected_answer', 'required when kind is "edited"'],
-      [{ interaction_id: interactionId, kind: 'score', score: 1.5 }, 'score', 'must be between 0 and 1'],
-      [{ interaction_id: interactionId, kind: 'score', score: -0.1 }, 'score', 'must be between 0 and 1'],
-      [{ interaction_id: interactionId, kind: 'score' }, 'score', /required when kind is "score"/],
-      [{ interaction_id: interactionId, kind: 'liked' }, 'kind', 'must be one of accepted, rejected, edited, score'],
-      [{ kind: 'accepted' }, 'interaction_key', /exactly one of interaction_id or interaction_key/],
-      [{ interaction_id: interactionId, interaction_key: interactionKey, kind: 'accepted' }, 'interaction_key', /exactly one/],
-      [{ interaction_id: interactionId, kind: 'accepted', note: 'x' }, '(body)', /note/],
-      [[{ interaction_id: interactionId, kind: 'accepted' }], '(body)', /./],
+      [{ interaction_key: interactionKey, kind: 'edited' }, 'corrected_answer', 'required when kind is "edited"'],
+      [{ interaction_key: interactionKey, kind: 'score', score: 1.5 }, 'score', 'must be between 0 and 1'],
+      [{ interaction_key: interactionKey, kind: 'score', score: -0.1 }, 'score', 'must be between 0 and 1'],
+      [{ interaction_key: interactionKey, kind: 'score' }, 'score', /required when kind is "score"/],
+      [{ interaction_key: interactionKey, kind: 'liked' }, 'kind', 'must be one of accepted, rejected, edited, score'],
+      [{ kind: 'accepted' }, 'interaction_key', /required: the interaction's key/],
+      [{ interaction_key: 7, kind: 'accepted' }, 'interaction_key', 'must be a string'],
+      // Internal ids are not a way in: the API names interactions only by key.
+      [{ interaction_id: 1, interaction_key: interactionKey, kind: 'accepted' }, '(body)', /interaction_id/],
+      [{ interaction_key: interactionKey, kind: 'accepted', note: 'x' }, '(body)', /note/],
+      [[{ interaction_key: interactionKey, kind: 'accepted' }], '(body)', /./],
     ];
     for (const [body, field, message] of cases) {
       const res = await post('/v1/feedback', body);
@@ -418,10 +431,10 @@ describe('POST /v1/feedback', () => {
 
     const edited = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'edited', corrected_answer: 'It shipped on Monday.' });
     expect(edited.statusCode).toBe(201);
-    const score = await post('/v1/feedback', { interaction_id: interactionId, kind: 'score', score: 1 });
+    const score = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 1 });
     expect(score.statusCode).toBe(201);
     const rows = rowsOf<{ kind: string; corrected_answer: string | null; score: number | null; source: string }>(
-      await db.execute(sql`select kind, corrected_answer, score, source from feedback where id in (${edited.json().id}, ${score.json().id}) order by id`),
+      await db.execute(sql`select kind, corrected_answer, score, source from feedback where tenant_id = 'tenant-a' and idempotency_key in (${edited.json().key}, ${score.json().key}) order by id`),
     );
     expect(rows).toEqual([
       { kind: 'edited', corrected_answer: 'It shipped on Monday.', score: null, source: 'api' },
@@ -430,23 +443,20 @@ describe('POST /v1/feedback', () => {
   });
 
   it('answers 404 for an unknown interaction and 409 for a reused feedback key', async () => {
-    const missing = await post('/v1/feedback', { interaction_id: 987654321, kind: 'accepted' });
-    expect(missing.statusCode).toBe(404);
-    expect(missing.json().error.field).toBe('interaction_id');
     const missingKey = await post('/v1/feedback', { interaction_key: 'no-such-key', kind: 'accepted' });
     expect(missingKey.statusCode).toBe(404);
     expect(missingKey.json().error.field).toBe('interaction_key');
 
-    const ok = await post('/v1/feedback', { interaction_id: interactionId, kind: 'rejected', idempotency_key: 'fb-1' });
+    const ok = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'rejected', idempotency_key: 'fb-1' });
     expect(ok.statusCode).toBe(201);
-    const conflict = await post('/v1/feedback', { interaction_id: interactionId, kind: 'accepted', idempotency_key: 'fb-1' });
+    const conflict = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted', idempotency_key: 'fb-1' });
     expect(conflict.statusCode).toBe(409);
     expect(conflict.json().error.field).toBe('idempotency_key');
   });
 
   it('concurrent identical feedback is stored once', async () => {
     const before = await count('feedback', 'tenant-a');
-    const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_id: interactionId, kind: 'score', score: 0.75 })));
+    const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 0.75 })));
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
   });
@@ -455,12 +465,12 @@ describe('POST /v1/feedback', () => {
     const before = await count('feedback', 'tenant-a');
     const res = await post('/v1/feedback', {
       feedback: [
-        { interaction_id: interactionId, kind: 'score', score: 0.25 },
-        { interaction_id: interactionId, kind: 'score', score: 2 },
-        { interaction_id: 987654321, kind: 'accepted' },
+        { interaction_key: interactionKey, kind: 'score', score: 0.25 },
+        { interaction_key: interactionKey, kind: 'score', score: 2 },
+        { interaction_key: 'no-such-key', kind: 'accepted' },
         { interaction_key: interactionKey, kind: 'edited' },
-        { interaction_id: interactionId, kind: 'score', score: 0.25 },
-        { interaction_id: interactionId, kind: 'accepted', idempotency_key: 'fb-1' },
+        { interaction_key: interactionKey, kind: 'score', score: 0.25 },
+        { interaction_key: interactionKey, kind: 'accepted', idempotency_key: 'fb-1' },
       ],
     });
     expect(res.statusCode).toBe(200);
@@ -468,14 +478,14 @@ describe('POST /v1/feedback', () => {
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['stored', 'invalid', 'not_found', 'invalid', 'duplicate', 'conflict']);
     expect(body.results.map((r: { index: number }) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(body.results[1].error).toEqual({ field: 'feedback[1].score', message: 'must be between 0 and 1' });
-    expect(body.results[2].error.field).toBe('feedback[2].interaction_id');
+    expect(body.results[2].error.field).toBe('feedback[2].interaction_key');
     expect(body.results[3].error.field).toBe('feedback[3].corrected_answer');
-    expect(body.results[4].id).toBe(body.results[0].id);
+    expect(body.results[4].key).toBe(body.results[0].key);
     expect(body.results[5].error.field).toBe('feedback[5].idempotency_key');
     expect({ stored: body.stored, duplicates: body.duplicates, rejected: body.rejected }).toEqual({ stored: 1, duplicates: 1, rejected: 4 });
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
 
-    const tooMany = await post('/v1/feedback', { feedback: Array.from({ length: API.batchMaxItems + 1 }, () => ({ interaction_id: interactionId, kind: 'accepted' })) });
+    const tooMany = await post('/v1/feedback', { feedback: Array.from({ length: API.batchMaxItems + 1 }, () => ({ interaction_key: interactionKey, kind: 'accepted' })) });
     expect(tooMany.statusCode).toBe(400);
     expect(tooMany.json().error.field).toBe('feedback');
     const extra = await post('/v1/feedback', { feedback: [], kind: 'accepted' });
@@ -484,19 +494,62 @@ describe('POST /v1/feedback', () => {
   });
 });
 
+describe('key scopes', () => {
+  const get = (url: string, key: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${key}` } });
+
+  it('an ingest key cannot review and a review key cannot ingest: 403 naming the missing scope', async () => {
+    const list = await get('/v1/review/candidates', keyA);
+    expect(list.statusCode).toBe(403);
+    expect(list.json().error).toEqual({ field: 'authorization', message: expect.stringMatching(/^this API key lacks the "review" scope \(it has ingest\); issue a key with it: distillery keys create .* --scopes review$/) });
+    const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve' }, keyA);
+    expect(decide.statusCode).toBe(403);
+
+    const before = await count('interactions', 'tenant-a');
+    for (const [url, body] of [['/v1/interactions', record()], ['/v1/interactions/batch', { interactions: [record()] }], ['/v1/feedback', { interaction_key: 'x', kind: 'accepted' }]] as const) {
+      const res = await post(url, body, reviewA);
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json().error.message, url).toMatch(/lacks the "ingest" scope \(it has review\)/);
+    }
+    expect(await count('interactions', 'tenant-a')).toBe(before);
+  });
+
+  it('an admin key may do everything; whoami tells any key its name and scopes', async () => {
+    const admin = await createApiKey(db, 'tenant-a', { name: 'ops', scopes: ['admin'] });
+    expect((await post('/v1/interactions', record(), admin)).statusCode).toBe(201);
+    expect((await get('/v1/review/candidates', admin)).statusCode).toBe(200);
+    expect((await get('/v1/whoami', keyA)).json()).toEqual({ tenant: 'tenant-a', name: 'app-a', scopes: ['ingest'] });
+    expect((await get('/v1/whoami', reviewA)).json()).toEqual({ tenant: 'tenant-a', name: 'ada@example.com', scopes: ['review'] });
+    expect((await get('/v1/whoami', 'dk_nope')).statusCode).toBe(401);
+  });
+
+  it('a revoked key is refused (401) once its cache entry is gone', async () => {
+    const key = await createApiKey(db, 'tenant-a', { name: 'leaving', scopes: ['ingest'] });
+    expect((await post('/v1/interactions', record(), key)).statusCode).toBe(201);
+    const [k] = (await listApiKeys(db, 'tenant-a')).filter((x) => x.name === 'leaving');
+    await revokeApiKey(db, 'tenant-a', k!.prefix);
+    const fresh = await buildApi({ db, api: API, logLevel: 'silent' }); // a new process, or a minute later
+    try {
+      const res = await fresh.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+      expect(res.statusCode).toBe(401);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
 describe('review routes without Temporal', () => {
   it('list and show need a key and see only the tenant; a decision answers 503 naming what to start', async () => {
-    const list = await app.inject({ method: 'GET', url: '/v1/review/candidates', headers: { authorization: `Bearer ${keyA}` } });
+    const list = await app.inject({ method: 'GET', url: '/v1/review/candidates', headers: { authorization: `Bearer ${reviewA}` } });
     expect(list.statusCode).toBe(200);
     expect(list.json()).toEqual({ candidates: [] });
     expect((await app.inject({ method: 'GET', url: '/v1/review/candidates' })).statusCode).toBe(401);
-    const bad = await app.inject({ method: 'GET', url: '/v1/review/candidates?status=done', headers: { authorization: `Bearer ${keyA}` } });
+    const bad = await app.inject({ method: 'GET', url: '/v1/review/candidates?status=done', headers: { authorization: `Bearer ${reviewA}` } });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.field).toBe('status');
-    const missing = await app.inject({ method: 'GET', url: '/v1/review/candidates/g_000000000000', headers: { authorization: `Bearer ${keyA}` } });
+    const missing = await app.inject({ method: 'GET', url: '/v1/review/candidates/g_000000000000', headers: { authorization: `Bearer ${reviewA}` } });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.field).toBe('candidate');
-    const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve', reviewer: 'ada' });
+    const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve' }, reviewA);
     expect(decide.statusCode).toBe(503);
     expect(decide.json()).toEqual({ error: { field: '(service)', message: expect.stringContaining('the review service needs Temporal: start the api with a worker / distillery dev') } });
   });
@@ -505,32 +558,31 @@ describe('review routes without Temporal', () => {
 describe('tenant isolation', () => {
   it("tenant B can neither see nor annotate tenant A's interactions", async () => {
     const rec = { ...record(), idempotency_key: 'shared-key', feedback: undefined };
-    const idA = await storeOne(keyA, rec);
+    expect(await storeOne(keyA, rec)).toBe('shared-key');
     const fbA = await count('feedback', 'tenant-a');
     const fbB = await count('feedback', 'tenant-b');
 
-    const byId = await post('/v1/feedback', { interaction_id: idA, kind: 'rejected' }, keyB);
-    expect(byId.statusCode).toBe(404);
-    expect(byId.json()).toEqual({ error: { field: 'interaction_id', message: 'no interaction with this reference for your tenant' } });
     const byKey = await post('/v1/feedback', { interaction_key: 'shared-key', kind: 'rejected' }, keyB);
     expect(byKey.statusCode).toBe(404);
-    const batch = await post('/v1/feedback', { feedback: [{ interaction_id: idA, kind: 'accepted' }] }, keyB);
+    expect(byKey.json()).toEqual({ error: { field: 'interaction_key', message: 'no interaction with this key for your tenant' } });
+    const batch = await post('/v1/feedback', { feedback: [{ interaction_key: 'shared-key', kind: 'accepted' }] }, keyB);
     expect(batch.json().results[0].status).toBe('not_found');
     expect(await count('feedback', 'tenant-a')).toBe(fbA);
     expect(await count('feedback', 'tenant-b')).toBe(fbB);
 
-    // The same key under B is B's own new record: nothing about A's row shows through (no duplicate/conflict, no id).
+    // The same key under B is B's own new record: nothing about A's row shows through (no duplicate/conflict).
     const sameForB = await post('/v1/interactions', rec, keyB);
     expect(sameForB.statusCode).toBe(201);
-    expect(sameForB.json().id).not.toBe(idA);
+    expect(sameForB.json()).toEqual({ key: 'shared-key', status: 'stored' });
     const otherForB = await post('/v1/interactions', { ...rec, metadata: { different: true } }, keyB);
     expect(otherForB.statusCode).toBe(409); // conflicts with B's own row only
     const rows = rowsOf<{ tenant_id: string }>(await db.execute(sql`select tenant_id from interactions where idempotency_key = 'shared-key' order by id`));
     expect(rows).toEqual([{ tenant_id: 'tenant-a' }, { tenant_id: 'tenant-b' }]);
 
-    // B's feedback on its own row works; A cannot annotate B's row either.
+    // B's feedback on its own row works, and lands on B's row only.
     expect((await post('/v1/feedback', { interaction_key: 'shared-key', kind: 'accepted' }, keyB)).statusCode).toBe(201);
-    expect((await post('/v1/feedback', { interaction_id: sameForB.json().id, kind: 'accepted' }, keyA)).statusCode).toBe(404);
+    expect(await count('feedback', 'tenant-b')).toBe(fbB + 1);
+    expect(await count('feedback', 'tenant-a')).toBe(fbA);
   });
 });
 
@@ -626,7 +678,7 @@ describe('bad input', () => {
       db: failing,
       api: API,
       logLevel: 'error',
-      keyCache: new TenantKeyCache(async () => 'tenant-a'),
+      keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest' as const] })),
       logStream: { write: (line) => lines.push(line) },
     });
     try {
@@ -634,7 +686,7 @@ describe('bad input', () => {
       expect(res.statusCode).toBe(500);
       expect(res.json()).toEqual({ error: { field: '(server)', message: 'internal error' } });
       expect(res.body).not.toContain('ECONNREFUSED');
-      const fb = await broken.inject({ method: 'POST', url: '/v1/feedback', headers: { authorization: 'Bearer anything', 'content-type': 'application/json' }, payload: JSON.stringify({ interaction_id: 1, kind: 'accepted' }) });
+      const fb = await broken.inject({ method: 'POST', url: '/v1/feedback', headers: { authorization: 'Bearer anything', 'content-type': 'application/json' }, payload: JSON.stringify({ interaction_key: 'k', kind: 'accepted' }) });
       expect(fb.statusCode).toBe(500);
       expect(fb.json()).toEqual({ error: { field: '(server)', message: 'internal error' } });
     } finally {

@@ -17,7 +17,7 @@ const newIntent = 'newsletter_subscription';
 
 async function ingest(key: string, rows: typeof examples, offset: number) {
   await stack().blob.put(key, rows.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, offset + i), idempotency_key: `cl-${offset + i}` })).join('\n') + '\n');
-  return (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` })).result();
+  return (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
 }
 
 let runs = 0;

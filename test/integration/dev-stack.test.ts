@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -21,6 +21,10 @@ it('`distillery dev` starts Temporal, PGlite, workers and the api on embedded de
     expect(dev.output()).toMatch(/embedded PGlite/);
     const health = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
     expect(health.status).toBe(200);
+    // The dev key does what the demo and the review page need (log and review), and no more.
+    const key = readFileSync(path.join(dataDir, 'dev-api-key'), 'utf8').trim();
+    const me = await fetch(`http://127.0.0.1:${apiPort}/v1/whoami`, { headers: { authorization: `Bearer ${key}` } });
+    expect(await me.json()).toEqual({ tenant: 'default', name: 'dev', scopes: ['ingest', 'review'] });
     expect(await isListening(temporalPort)).toBe(true);
     dev.kill('SIGINT');
     expect(await dev.exited).toBe(0);

@@ -36,7 +36,7 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
   it('ingests and clusters a log, and builds a tiny base model from it', async () => {
     const key = 'imports/finetune-it/log.jsonl';
     await stack().blob.put(key, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `ft-${i}` })).join('\n') + '\n');
-    await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` })).result();
+    await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
     clusterRunId = (await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result()).runId;
     const data = path.join(work, 'tokenizer-data.jsonl');
     writeFileSync(data, examples.map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));

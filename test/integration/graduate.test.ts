@@ -36,7 +36,7 @@ describe('graduation: ingest → cluster → graduate → review', () => {
   it('graduates clusters of canned answers into verified candidates, each with a running review', async () => {
     const key = 'imports/graduate-it/log.jsonl';
     await stack().blob.put(key, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `g-${i}` })).join('\n') + '\n');
-    const imported = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` })).result();
+    const imported = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
     expect(imported.stored).toBe(examples.length);
     const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
     clusterRunId = clustered.runId;

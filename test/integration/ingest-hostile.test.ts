@@ -72,7 +72,7 @@ describe('import of hostile lines', () => {
     await s.db.execute(sql.raw(`alter table interactions add constraint hostile_refuse check (tenant_id not like 'hostile%' or query_text not like '%REFUSE-ME%')`));
     const worker = await s.startWorker();
     try {
-      const run = (tenantId: string, key: string, chunkBytes: number) => startIngest(s.client, s.taskQueue, { tenantId, source: `s3://${s.stack.bucket}/${key}`, chunkBytes }).then((h) => h.result());
+      const run = (tenantId: string, key: string, chunkBytes: number) => startIngest(s.client, s.taskQueue, { tenantId, source: `s3://${s.stack.bucket}/${key}`, chunkBytes }, s.allowedSources).then((h) => h.result());
       // 1 MiB chunks hold every good line: the refused one sits in the second insert sub-batch of a chunk.
       // The gzip copy goes by 64 KiB chunks: many decompressed-offset checkpoints, and the 20 MB line spans hundreds.
       const plain = await run(tenants.plain, 'imports/hostile/log.jsonl', 1024 * 1024);

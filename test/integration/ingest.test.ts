@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -54,7 +55,7 @@ describe('ingest workflow', () => {
     await stack().blob.put('imports/ingest-it/part-2.jsonl', files[1]!);
     const source = `s3://${stack().stack.bucket}/imports/ingest-it/`;
     // Small chunks so the import crosses many checkpoints (and lines straddle chunk boundaries).
-    const first = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
+    const first = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 }, stack().allowedSources)).result();
 
     expect(first).toMatchObject({ files: 2, stored: good, duplicates: 0, rejected: bad });
     expect(await count('interactions')).toBe(good);
@@ -74,7 +75,7 @@ describe('ingest workflow', () => {
     const chatLog = rowsOf<{ teacher_model: string; idempotency_key: string }>(await stack().db.execute(sql`select teacher_model, idempotency_key from interactions where tenant_id = ${tenant} and idempotency_key like 'line:%' limit 1`));
     expect(chatLog[0]!.teacher_model).toBe('gpt-4o-mini');
 
-    const second = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 })).result();
+    const second = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 }, stack().allowedSources)).result();
     expect(second).toMatchObject({ files: 2, stored: 0, duplicates: good, rejected: bad });
     expect(second.runId).not.toBe(first.runId);
     expect(await count('interactions')).toBe(good);
@@ -82,16 +83,49 @@ describe('ingest workflow', () => {
   });
 
   it('imports a local file and refuses an unknown tenant with a clear error', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ingest-local-'));
-    const file = path.join(dir, 'log.jsonl');
-    const examples = loadSharedDataset('banking77').slice(0, 50);
-    writeFileSync(file, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `local-${i}` })).join('\n'));
+    const lines = loadSharedDataset('banking77')
+      .slice(0, 50)
+      .map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `local-${i}` }))
+      .join('\n');
+    const file = path.join(stack().importsDir('ingest-local'), 'log.jsonl');
+    writeFileSync(file, lines);
     await ensureTenant(stack().db, 'ingest-local');
-    const res = await (await startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-local', source: file })).result();
+    const res = await (await startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-local', source: file }, stack().allowedSources)).result();
     expect(res).toMatchObject({ files: 1, stored: 50, rejected: 0 });
     expect(await count('interactions', 'ingest-local')).toBe(50);
 
-    const failing = await startIngest(stack().client, stack().taskQueue, { tenantId: 'nobody', source: file });
+    const nobodys = path.join(stack().importsDir('nobody'), 'log.jsonl');
+    writeFileSync(nobodys, lines);
+    const failing = await startIngest(stack().client, stack().taskQueue, { tenantId: 'nobody', source: nobodys }, stack().allowedSources);
     await expect(failing.result()).rejects.toMatchObject({ cause: { cause: { message: expect.stringMatching(/unknown tenant "nobody".*distillery tenant create nobody/) } } });
+  });
+
+  it('refuses sources outside the allowed roots and buckets, where the import starts and in the worker', async () => {
+    await ensureTenant(stack().db, 'ingest-guard');
+    await ensureTenant(stack().db, 'ingest-other');
+    const mine = stack().importsDir('ingest-guard');
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'ingest-outside-'));
+    writeFileSync(path.join(outside, 'secret.jsonl'), JSON.stringify(toLogRecord(loadSharedDataset('banking77')[0]!, 0)) + '\n');
+    symlinkSync(path.join(outside, 'secret.jsonl'), path.join(mine, 'link.jsonl'));
+    await stack().blob.put('imports/ingest-other/theirs.jsonl', JSON.stringify(toLogRecord(loadSharedDataset('banking77')[1]!, 1)) + '\n');
+    await stack().blob.put('datasets/ingest-other/train.jsonl', JSON.stringify(toLogRecord(loadSharedDataset('banking77')[2]!, 2)) + '\n');
+    const bucket = stack().stack.bucket;
+    const refused: Array<[string, RegExp]> = [
+      ['/etc/passwd', /\/etc\/passwd is not an allowed import source.*INGEST_ALLOWED_ROOTS/],
+      [`${mine}/../ingest-other/`, /ingest-other is not an allowed import source.*INGEST_ALLOWED_ROOTS/],
+      [path.join(mine, 'link.jsonl'), /\(really .*secret\.jsonl\) is not an allowed import source/],
+      [`s3://${bucket}/imports/ingest-other/theirs.jsonl`, /is not an allowed import source.*INGEST_ALLOWED_BUCKETS/],
+      [`s3://${bucket}/datasets/ingest-other/`, /INGEST_ALLOWED_BUCKETS/],
+      [`s3://${bucket}/imports/ingest-guard/../ingest-other/theirs.jsonl`, /"\.\."/],
+      [`s3://another-bucket/imports/ingest-guard/`, /INGEST_ALLOWED_BUCKETS/],
+    ];
+    for (const [source, message] of refused) {
+      // Fast feedback where the import starts...
+      await expect(startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-guard', source }, stack().allowedSources), source).rejects.toMatchObject({ field: 'source', message });
+      // ...and the real guard in the worker, for a workflow started without that check.
+      const handle = await stack().client.workflow.start('ingestWorkflow', { taskQueue: stack().taskQueue, workflowId: `ingest-guard-${randomUUID()}`, args: [{ tenantId: 'ingest-guard', source }] });
+      await expect(handle.result(), source).rejects.toMatchObject({ cause: { cause: { message } } });
+    }
+    expect(await count('interactions', 'ingest-guard')).toBe(0);
   });
 });

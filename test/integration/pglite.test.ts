@@ -150,15 +150,15 @@ describe('PGlite: recordFeedback', () => {
     id7 = (await insertInteractions(database.db, 'lite-a', 'api', [row(7)]))[0]!.id;
   });
 
-  it('stores feedback by id and by key, and the same feedback again is a duplicate', async () => {
-    const items = [parseFeedback({ interaction_id: id7, kind: 'accepted' }), parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'score', score: 0.5 })];
+  it('stores feedback by key, and the same feedback again is a duplicate', async () => {
+    const items = [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' }), parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'score', score: 0.5 })];
     const first = await recordFeedback(database.db, 'lite-a', 'api', items);
     expect(first.map((r) => r.status)).toEqual(['stored', 'stored']);
-    // By key and by id name the same interaction, so the derived key (and the stored row) is the same.
+    expect(first.map((r) => r.key)).toEqual([expect.stringMatching(/^derived:/), expect.stringMatching(/^derived:/)]);
     const again = await recordFeedback(database.db, 'lite-a', 'api', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' }), items[1]!]);
     expect(again).toEqual([
-      { status: 'duplicate', id: first[0]!.id },
-      { status: 'duplicate', id: first[1]!.id },
+      { status: 'duplicate', key: first[0]!.key },
+      { status: 'duplicate', key: first[1]!.key },
     ]);
     const rows = await database.db.select().from(feedback).where(eq(feedback.interactionId, id7)).orderBy(asc(feedback.id));
     expect(rows.map((r) => [r.kind, r.score])).toEqual([
@@ -169,24 +169,23 @@ describe('PGlite: recordFeedback', () => {
 
   it('returns conflict for an explicit key reused with other feedback, and stores nothing', async () => {
     const before = await count('feedback', 'lite-a');
-    const [a] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_id: id7, kind: 'rejected', idempotency_key: 'fb-1' })]);
-    const [b] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_id: id7, kind: 'edited', corrected_answer: 'x', idempotency_key: 'fb-1' })]);
+    const [a] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'rejected', idempotency_key: 'fb-1' })]);
+    const [b] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'edited', corrected_answer: 'x', idempotency_key: 'fb-1' })]);
     expect(a!.status).toBe('stored');
-    expect(b).toEqual({ status: 'conflict', id: a!.id, error: { field: 'idempotency_key', message: expect.stringContaining('different feedback') } });
+    expect(b).toEqual({ status: 'conflict', key: 'fb-1', error: { field: 'idempotency_key', message: expect.stringContaining('different feedback') } });
     expect(await count('feedback', 'lite-a')).toBe(before + 1);
   });
 
-  it("cannot name another tenant's interaction (not_found), whether by id or by key", async () => {
+  it("cannot name another tenant's interaction (not_found), and numeric ids are not accepted", async () => {
     const res = await recordFeedback(database.db, 'lite-b', 'api', [
-      parseFeedback({ interaction_id: id7, kind: 'accepted' }),
       parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' }),
-      parseFeedback({ interaction_id: 999_999, kind: 'accepted' }),
+      parseFeedback({ interaction_key: 'response:chatcmpl-999999', kind: 'accepted' }),
     ]);
     expect(res.map((r) => [r.status, r.error?.field])).toEqual([
-      ['not_found', 'interaction_id'],
       ['not_found', 'interaction_key'],
-      ['not_found', 'interaction_id'],
+      ['not_found', 'interaction_key'],
     ]);
+    expect(() => parseFeedback({ interaction_id: id7, kind: 'accepted' })).toThrow(/interaction_key: required|interaction_id/);
     expect(await count('feedback', 'lite-b')).toBe(0);
   });
 });

@@ -59,7 +59,7 @@ afterAll(async () => {
 async function ingest(name: string, rows: typeof all, offset: number) {
   const key = `imports/${tenant}/${name}.jsonl`;
   await s.blob.put(key, rows.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, offset + i), idempotency_key: `rt-${offset + i}` })).join('\n') + '\n');
-  return (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/${key}` })).result();
+  return (await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/${key}` }, s.allowedSources)).result();
 }
 
 const trainer = () => tinyTrainerConfig(baseModel, { maxSteps: 20, maxLength: 160 });

@@ -13,7 +13,8 @@ import type { Example } from '../../src/graduation/induce';
 import type { Candidate } from '../../src/graduation/propose';
 import { candidateId, saveCandidates } from '../../src/graduation/store';
 import { verifyCandidate } from '../../src/graduation/verify';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey } from '../../src/keys/store';
+import { ensureTenant } from '../../src/tenants';
 import { useStackWithWorker } from '../support/stack';
 
 /**
@@ -42,6 +43,7 @@ let app: FastifyInstance;
 let baseUrl: string;
 let key: string;
 let otherKey: string;
+let ingestKey: string;
 let browser: Browser;
 const ids = { track: '', refund: '', hours: '', other: '' };
 
@@ -49,8 +51,10 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run scripts/setup (it installs Debian's chromium) or set CHROMIUM_PATH`);
   const { db, client, taskQueue } = stack();
   await ensureTenant(db, otherTenant);
-  key = await createApiKey(db, tenant);
-  otherKey = await createApiKey(db, otherTenant);
+  // Review keys: the reviewer recorded is the key's name.
+  key = await createApiKey(db, tenant, { name: reviewer, scopes: ['review'] });
+  otherKey = await createApiKey(db, otherTenant, { name: 'Bo Other', scopes: ['review'] });
+  ingestKey = await createApiKey(db, tenant, { name: 'checkout-app', scopes: ['ingest'] });
 
   const mine = await seedRun(tenant, [
     { clusterId: clusterIds.track, label: 'track order', share: 0.31, candidate: trackCandidate(), status: 'passed' },
@@ -95,8 +99,9 @@ async function openReview(): Promise<Page> {
   (page as Page & { jsErrors: string[] }).jsErrors = errors;
   await page.goto(`${baseUrl}/review`);
   await page.locator('#api-key').fill(key);
-  await page.locator('#reviewer').fill(reviewer);
   await page.locator('#auth-submit').click();
+  // Nobody types a name: the page shows the key's.
+  await expect.poll(() => page.locator('#whoami-name').textContent(), soon).toBe(reviewer);
   // The queue has loaded (it may be empty).
   await expect.poll(() => page.locator('#queue-message').textContent(), soon).toMatch(/candidate|Nothing|No candidates/);
   return page;
@@ -232,6 +237,17 @@ describe('review page', () => {
     expect(await page.locator('#decision-closed').textContent()).toContain('failed verification');
     await page.context().close();
   });
+
+  it('refuses a key without the review scope at sign-in, saying how to get one', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${baseUrl}/review`);
+    await page.locator('#api-key').fill(ingestKey);
+    await page.locator('#auth-submit').click();
+    await expect.poll(() => page.locator('#auth-error').textContent(), soon).toMatch(/The key "checkout-app" cannot review \(its scopes: ingest\).*--scopes review/);
+    expect(await page.locator('#app').isHidden()).toBe(true);
+    await context.close();
+  });
 });
 
 describe('review API', () => {
@@ -251,18 +267,27 @@ describe('review API', () => {
     const detail = await call(`/v1/review/candidates/${ids.other}`, key);
     expect(detail.status).toBe(404);
     expect(((await detail.json()) as { error: { field: string } }).error.field).toBe('candidate');
-    const decide = await call(`/v1/review/candidates/${ids.other}/decision`, key, { method: 'POST', body: { action: 'approve', reviewer } });
+    const decide = await call(`/v1/review/candidates/${ids.other}/decision`, key, { method: 'POST', body: { action: 'approve' } });
     expect(decide.status).toBe(404);
     expect(await decisionsFor(ids.other)).toEqual([]);
 
-    const own = (await (await call(`/v1/review/candidates/${ids.other}`, otherKey)).json()) as { candidate: { id: string; status: string }; versions: unknown[]; decision: unknown };
+    const own = (await (await call(`/v1/review/candidates/${ids.other}`, otherKey)).json()) as {
+      candidate: { id: string; status: string };
+      versions: Array<{ evidence: { examples: object[] } }>;
+      decision: unknown;
+    };
     expect(own.candidate).toMatchObject({ id: ids.other, status: 'pending_review' });
     expect(own.versions).toHaveLength(1);
     expect(own.decision).toBeNull();
+    // Replay rows carry interaction ids in the database, never in the API (ids come from one global sequence).
+    const [stored] = await stack().db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, ids.other));
+    expect((stored!.evidence as { examples: Array<{ id?: number }> }).examples[0]!.id).toEqual(expect.any(Number));
+    expect(own.versions[0]!.evidence.examples.length).toBeGreaterThan(0);
+    expect(own.versions[0]!.evidence.examples.filter((e) => 'id' in e)).toEqual([]);
   });
 
   it('answers decisions on decided candidates with 409, and a bad status filter with 400', async () => {
-    const again = await call(`/v1/review/candidates/${ids.track}/decision`, key, { method: 'POST', body: { action: 'reject', reviewer, comment: 'too late' } });
+    const again = await call(`/v1/review/candidates/${ids.track}/decision`, key, { method: 'POST', body: { action: 'reject', comment: 'too late' } });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { field: string } }).error.field).toBe('candidate');
     const bad = await call('/v1/review/candidates?status=nope', key);
@@ -270,6 +295,16 @@ describe('review API', () => {
     expect(((await bad.json()) as { error: { field: string } }).error.field).toBe('status');
     const noKey = await fetch(`${baseUrl}/v1/review/candidates`);
     expect(noKey.status).toBe(401);
+  });
+
+  it('records the key as reviewer: a reviewer in the body is refused, an ingest key cannot review', async () => {
+    const forged = await call(`/v1/review/candidates/${ids.other}/decision`, otherKey, { method: 'POST', body: { action: 'approve', reviewer: 'Someone Else' } });
+    expect(forged.status).toBe(400);
+    expect(((await forged.json()) as { error: { field: string; message: string } }).error).toEqual({ field: 'reviewer', message: 'not accepted: the reviewer is the name of your API key ("Bo Other"); drop the field' });
+    const ingest = await call(`/v1/review/candidates/${ids.other}/decision`, ingestKey, { method: 'POST', body: { action: 'approve' } });
+    expect(ingest.status).toBe(403);
+    expect(await decisionsFor(ids.other)).toEqual([]);
+    expect((await call('/v1/review/candidates', ingestKey)).status).toBe(403);
   });
 });
 

@@ -10,7 +10,8 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApi } from '../../src/api/server';
 import { DistilleryError, withDistillery } from '../../src/sdk';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey } from '../../src/keys/store';
+import { ensureTenant } from '../../src/tenants';
 import { createTestDatabase } from '../support/postgres';
 
 /** Every non-streaming answer takes at least this long, so the logged latency can be checked. */
@@ -285,9 +286,9 @@ describe('withDistillery', () => {
       choices: [{ index: 0, message: { role: 'assistant', content: 'manual answer', refusal: null }, finish_reason: 'stop', logprobs: null }],
     };
     const result = await client.distillery.log({ request: { model: 'teacher-large', messages: [{ role: 'user', content: 'manual question' }] }, response, latency_ms: 321, metadata: { batch: 7 } });
-    expect(result).toMatchObject({ status: 'stored', key: 'response:chatcmpl-manual-1' });
+    // The key is the interaction's identity; no internal (global-sequence) id reaches the app.
+    expect(result).toEqual({ status: 'stored', key: 'response:chatcmpl-manual-1' });
     const row = (await interactionsFor('response:chatcmpl-manual-1'))[0]!;
-    expect(Number(row.id)).toBe(result!.id);
     expect(row).toMatchObject({ answer_text: 'manual answer', latency_ms: 321, metadata: { app: 'sdk-test', batch: 7 } });
   });
 

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { createActivities } from '../../activities';
 import { S3BlobStore } from '../../src/blob';
@@ -27,6 +30,21 @@ export async function connectStack() {
   const database = openDatabase({ kind: 'postgres', url: stack.databaseUrl, poolMax: 10 });
   const blob = new S3BlobStore(blobConfig);
   const client = await connectClient(temporal);
+  // Local imports go under a per-tenant folder of the test run (shared data is copied in, never read in place): the
+  // deployment allow-list the real config builds, so tests import only from where production would allow.
+  const importsRoot = path.join(os.tmpdir(), `distillery-it-imports-${randomBytes(4).toString('hex')}`);
+  const env = {
+    DATABASE_URL: stack.databaseUrl,
+    S3_BUCKET: stack.bucket,
+    S3_ENDPOINT: stack.s3Endpoint,
+    S3_ACCESS_KEY_ID: 'test',
+    S3_SECRET_ACCESS_KEY: 'test',
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    LOG_LEVEL: 'warn',
+    INGEST_ALLOWED_ROOTS: path.join(importsRoot, '{tenant}'),
+  };
+  const allowedSources = loadConfig(env).ingest.allowedSources;
   return {
     stack,
     database,
@@ -37,28 +55,28 @@ export async function connectStack() {
     taskQueue,
     client,
     /** Env for child processes (the CLI) that should use this stack. */
-    env: {
-      DATABASE_URL: stack.databaseUrl,
-      S3_BUCKET: stack.bucket,
-      S3_ENDPOINT: stack.s3Endpoint,
-      S3_ACCESS_KEY_ID: 'test',
-      S3_SECRET_ACCESS_KEY: 'test',
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      LOG_LEVEL: 'warn',
+    env,
+    /** Where imports may read (bucket `imports/<tenant>/`, local `importsDir(tenant)`), as config builds it from env. */
+    allowedSources,
+    /** The tenant's allowed local import folder (created). */
+    importsDir(tenant: string): string {
+      const dir = path.join(importsRoot, tenant);
+      mkdirSync(dir, { recursive: true });
+      return dir;
     },
     /** An in-process worker on this file's task queue, with the prebuilt workflow bundle. */
     async startWorker() {
       const handle = await createWorker({
         temporal,
         taskQueue,
-        activities: createActivities({ db: database.db, blob, blobConfig, embedder: lazyEmbedder(loadConfig({}).embeddings) }),
+        activities: createActivities({ db: database.db, blob, blobConfig, allowedSources, embedder: lazyEmbedder(loadConfig({}).embeddings) }),
         workflowBundlePath: stack.workflowBundlePath,
       });
       void handle.run();
       return handle;
     },
     async close() {
+      rmSync(importsRoot, { recursive: true, force: true });
       await client.close();
       await database.close();
       blob.client.destroy();

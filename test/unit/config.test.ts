@@ -185,3 +185,30 @@ describe('loadConfig temporal, api and logging', () => {
     }
   });
 });
+
+describe('loadConfig allowed import sources', () => {
+  it('defaults to per-tenant imports/ folders: the data dir, the fs blob store, no bucket', () => {
+    const c = loadConfig({ DISTILLERY_DATA_DIR: '/srv/d' });
+    expect(c.ingest.allowedSources).toEqual({ roots: ['/srv/d/imports/{tenant}', '/srv/d/blobs/imports/{tenant}'], buckets: [] });
+  });
+
+  it('with S3, defaults to the configured bucket under <S3_PREFIX>imports/<tenant>/ only', () => {
+    const c = loadConfig({ DISTILLERY_DATA_DIR: '/srv/d', S3_BUCKET: 'acme-data', S3_PREFIX: 'prod/' });
+    expect(c.ingest.allowedSources).toEqual({ roots: ['/srv/d/imports/{tenant}'], buckets: ['acme-data/prod/imports/{tenant}/'] });
+  });
+
+  it('takes comma-separated lists that replace the defaults; relative roots resolve, s3:// is optional', () => {
+    const c = loadConfig({ INGEST_ALLOWED_ROOTS: ' /data/shared , imports/{tenant} ,', INGEST_ALLOWED_BUCKETS: 's3://logs-bucket/teams/{tenant}/,other-bucket' });
+    expect(c.ingest.allowedSources).toEqual({ roots: ['/data/shared', path.resolve('imports/{tenant}')], buckets: ['logs-bucket/teams/{tenant}/', 'other-bucket'] });
+  });
+
+  it.each([
+    ['INGEST_ALLOWED_BUCKETS', 'Bad_Bucket/x', 'each entry is a bucket name'],
+    ['INGEST_ALLOWED_BUCKETS', ',,', 'list at least one entry'],
+    ['INGEST_ALLOWED_ROOTS', ' , ', 'list at least one entry'],
+  ])('rejects %s=%j by name', (name, value, expected) => {
+    const err = configError({ [name]: value });
+    expect(err.message).toContain(`${name}: `);
+    expect(err.message).toContain(expected);
+  });
+});
