@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey, ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../../test/support/postgres';
 import { summarize, type Summary } from './stats';
 

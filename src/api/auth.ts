@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { InputError } from '../errors';
-import { hashKey } from '../tenants';
+import { hashKey } from '../tenants/store';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { InputError } from '../errors';
-import { tenantForKey } from '../tenants';
+import { tenantForKey } from '../tenants/store';
 import { TenantKeyCache, authHook } from './auth';
 import { feedbackRoutes } from './routes-feedback';
 import { bareMessage, interactionRoutes } from './routes-interactions';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
-import { createApiKey, ensureTenant } from '../tenants';
+import { createApiKey, ensureTenant } from '../tenants/store';
 
 export function registerTenantCommands(program: Command): void {
   const tenant = program.command('tenant').description('tenants and their API keys');

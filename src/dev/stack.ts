@@ -11,7 +11,7 @@ import { type Database, openDatabase } from '../db/client';
 import { lazyEmbedder } from '../embeddings/lazy';
 import { connectClient } from '../temporal/client';
 import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
-import { createApiKey, ensureTenant, tenantForKey } from '../tenants';
+import { createApiKey, ensureTenant, tenantForKey } from '../tenants/store';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
 
 export const DEV_TENANT = 'default';

@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
-import { ingestChunks, ingestRejections } from '../db/schema';
 import { type StoreResult, insertInteractions } from '../interactions/store';
 import { type ParsedLines, type RawLine, parseLines } from './lines';
+import { saveChunk, saveRejections } from './store';
 
 export interface Reject {
   lineNo: number;
@@ -71,14 +71,9 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
         else rejects.push({ lineNo: lineNos[j]!, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
       });
     }
-    if (rejects.length) {
-      await t
-        .insert(ingestRejections)
-        .values(rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: r.reason, excerpt: r.excerpt })))
-        .onConflictDoNothing();
-    }
+    await saveRejections(t, rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: r.reason, excerpt: r.excerpt })));
     const endOffset = c.offset + c.consumed;
-    await t.insert(ingestChunks).values({ runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
+    await saveChunk(t, { runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
     return { endOffset, stored, duplicates, rejected: rejects.length };
   });
 }

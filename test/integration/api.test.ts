@@ -6,7 +6,7 @@ import { TenantKeyCache } from '../../src/api/auth';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import { type Db, rowsOf } from '../../src/db/client';
-import { createApiKey, ensureTenant, hashKey } from '../../src/tenants';
+import { createApiKey, ensureTenant, hashKey } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 
 const API: Config['api'] = { host: '127.0.0.1', port: 0, bodyLimitBytes: 64 * 1024, batchMaxItems: 10 };

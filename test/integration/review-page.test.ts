@@ -13,7 +13,7 @@ import type { Example } from '../../src/graduation/induce';
 import type { Candidate } from '../../src/graduation/propose';
 import { candidateId, saveCandidates } from '../../src/graduation/store';
 import { verifyCandidate } from '../../src/graduation/verify';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey, ensureTenant } from '../../src/tenants/store';
 import { useStackWithWorker } from '../support/stack';
 
 /**

@@ -10,7 +10,7 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApi } from '../../src/api/server';
 import { DistilleryError, withDistillery } from '../../src/sdk';
-import { createApiKey, ensureTenant } from '../../src/tenants';
+import { createApiKey, ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 
 /** Every non-streaming answer takes at least this long, so the logged latency can be checked. */

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
-import type { Db } from './db/client';
-import { apiKeys, tenants } from './db/schema';
-import { InputError } from './errors';
+import type { Db } from '../db/client';
+import { apiKeys, tenants } from '../db/schema';
+import { InputError } from '../errors';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -32,4 +32,10 @@ export async function tenantForKey(db: Db, key: string): Promise<string | undefi
     .from(apiKeys)
     .where(and(eq(apiKeys.keyHash, hashKey(key)), isNull(apiKeys.revokedAt)));
   return row?.tenantId;
+}
+
+/** The tenant, or undefined when no such tenant was created. */
+export async function findTenant(db: Db, id: string): Promise<{ id: string; name: string } | undefined> {
+  const [row] = await db.select({ id: tenants.id, name: tenants.name }).from(tenants).where(eq(tenants.id, id));
+  return row;
 }
