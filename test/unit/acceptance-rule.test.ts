@@ -27,11 +27,12 @@ const CASES: Array<[FeedbackKind | null, number | null, boolean]> = [
 let pg: PGlite;
 let db: Db;
 
+// In-process Postgres (PGlite, WASM): no server needed, but booting it takes seconds on a busy machine.
 beforeAll(async () => {
   pg = new PGlite();
   db = drizzle(pg) as unknown as Db;
   await db.execute(sql`create table feedback (id bigint primary key, interaction_id bigint not null, kind text not null, score real, corrected_answer text, created_at timestamptz not null)`);
-});
+}, 60_000);
 afterAll(async () => {
   await pg?.close();
 });
