@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { and, eq, gt, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { BlobStore } from '../src/blob';
 import { type ClusterParams, clusterQueries } from '../src/clustering/cluster';
 import { describeClusters } from '../src/clustering/describe';
 import { assignIdentities } from '../src/clustering/identity';
 import { dedupKey } from '../src/clustering/dedup';
 import { normalizeQuery } from '../src/serving/normalize';
+import { pageQueries, priorIdentities, recordClusterRun } from '../src/clustering/store';
 import type { Db } from '../src/db/client';
-import { clusterEvents, clusters, clusterSnapshots, interactions, runs, tenants } from '../src/db/schema';
 import { embedWithCache, fromBytes, toBytes } from '../src/embeddings/cache';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { InputError } from '../src/errors';
+import { type ClusterRunStats, completedStats, startRun } from '../src/runs/store';
+import { findTenant } from '../src/tenants/store';
 import { failFastOnInput } from './errors';
 
 export interface ClusterDeps {
@@ -58,24 +59,14 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
     async snapshotQueries(input: SnapshotInput): Promise<QueriesRef> {
       return failFastOnInput(async () => {
         const ctx = Context.current();
-        const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
+        const tenant = await findTenant(db, input.tenantId);
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
-        await db
-          .insert(runs)
-          .values({ id: input.runId, kind: 'cluster', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { from: input.from, to: input.to, acceptedOnly: !!input.acceptedOnly } })
-          .onConflictDoNothing();
+        await startRun(db, { id: input.runId, kind: 'cluster', tenantId: input.tenantId, workflowId: input.workflowId, params: { from: input.from, to: input.to, acceptedOnly: !!input.acceptedOnly } });
         const byKey = new Map<string, SnapshotQuery>();
         let total = 0;
         let after = 0;
         for (;;) {
-          const conds = [eq(interactions.tenantId, input.tenantId), gt(interactions.id, after)];
-          if (input.from) conds.push(gte(interactions.occurredAt, new Date(input.from)));
-          if (input.to) conds.push(lt(interactions.occurredAt, new Date(input.to)));
-          if (input.acceptedOnly) {
-            conds.push(sql`(select f.kind = any(array['accepted','edited']) or (f.kind = 'score' and f.score >= 0.5)
-              from feedback f where f.interaction_id = ${interactions.id} order by f.created_at desc, f.id desc limit 1)`);
-          }
-          const page = await db.select({ id: interactions.id, q: interactions.queryText }).from(interactions).where(and(...conds)).orderBy(interactions.id).limit(PAGE);
+          const page = await pageQueries(db, { tenantId: input.tenantId, from: input.from, to: input.to, acceptedOnly: input.acceptedOnly, after, limit: PAGE });
           for (const row of page) {
             const normalized = normalizeQuery(row.q);
             const key = dedupKey(normalized);
@@ -119,8 +110,8 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
      */
     async clusterAndRecord(input: { runId: string; tenantId: string; queriesKey: string; vectorsKey: string; dims: number; model: string; params?: Partial<ClusterParams> }) {
       const ctx = Context.current();
-      const existing = await db.select({ stats: runs.stats, status: runs.status }).from(runs).where(eq(runs.id, input.runId));
-      if (existing[0]?.status === 'completed') return existing[0].stats as ClusterRunStats;
+      const done = await completedStats(db, input.runId, 'cluster');
+      if (done) return done;
       const queries = await readQueries(blob, input.queriesKey);
       const vectors = fromBytes(await blob.get(input.vectorsKey));
       const weights = queries.map((q) => q.n);
@@ -128,12 +119,9 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       const result = clusterQueries({ vectors, dims: input.dims, weights }, input.params);
       const k = result.weight.length;
       ctx.heartbeat({ phase: 'identities', clusters: k });
-      const prior = await db
-        .select({ id: clusters.id, status: clusters.status, centroid: clusters.centroid })
-        .from(clusters)
-        .where(and(eq(clusters.tenantId, input.tenantId), eq(clusters.embeddingModel, input.model), inArray(clusters.status, ['active', 'retired'])));
+      const prior = await priorIdentities(db, input.tenantId, input.model);
       const identity = assignIdentities(
-        prior.map((p) => ({ id: p.id, status: p.status as 'active' | 'retired', centroid: fromBytes(p.centroid) })),
+        prior,
         { centroids: result.centroids, dims: input.dims },
         (c) => `c_${createHash('sha256').update(`${input.tenantId}\n${input.runId}\n${c}`).digest('hex').slice(0, 12)}`,
       );
@@ -149,55 +137,37 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       };
       for (const e of identity.events) stats.events[e.kind]++;
 
-      await db.transaction(async (tx) => {
-        const t = tx as unknown as Db;
-        for (let c = 0; c < k; c++) {
-          const centroid = toBytes(result.centroids.subarray(c * input.dims, (c + 1) * input.dims));
-          const d = described[c]!;
-          await t
-            .insert(clusters)
-            .values({ id: identity.ids[c]!, tenantId: input.tenantId, status: 'active', label: d.label, keywords: d.keywords, embeddingModel: input.model, centroid, firstRunId: input.runId, lastRunId: input.runId })
-            .onConflictDoUpdate({ target: clusters.id, set: { status: 'active', label: d.label, keywords: d.keywords, centroid, lastRunId: input.runId, successorIds: [], updatedAt: sql`now()` } });
-          await t.insert(clusterSnapshots).values({
-            runId: input.runId,
-            clusterId: identity.ids[c]!,
-            size: result.weight[c]!,
-            distinctQueries: result.distinct[c]!,
-            share: totalWeight ? result.weight[c]! / totalWeight : 0,
-            cohesion: result.cohesion[c]!,
-            label: d.label,
-            keywords: d.keywords,
-            representatives: d.representatives,
-            centroid,
-          });
-        }
-        for (const ch of identity.changes) {
-          await t.update(clusters).set({ status: ch.status, successorIds: ch.successorIds, updatedAt: sql`now()` }).where(eq(clusters.id, ch.id));
-        }
-        if (identity.events.length) await t.insert(clusterEvents).values(identity.events.map((e) => ({ runId: input.runId, ...e })));
-        const members: Array<{ i: number; c: string }> = [];
-        queries.forEach((q, i) => {
-          const c = result.assignment[i]!;
-          if (c >= 0) for (const id of q.ids) members.push({ i: id, c: identity.ids[c]! });
-        });
-        for (let i = 0; i < members.length; i += 10_000) {
-          await t.execute(sql`insert into cluster_members (run_id, interaction_id, cluster_id)
-            select ${input.runId}, i, c from jsonb_to_recordset(${JSON.stringify(members.slice(i, i + 10_000))}::jsonb) as x(i bigint, c text)`);
-        }
-        await t.update(runs).set({ status: 'completed', stats, finishedAt: sql`now()` }).where(eq(runs.id, input.runId));
+      const members: Array<{ interactionId: number; clusterId: string }> = [];
+      queries.forEach((q, i) => {
+        const c = result.assignment[i]!;
+        if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
+      });
+      await recordClusterRun(db, {
+        runId: input.runId,
+        tenantId: input.tenantId,
+        model: input.model,
+        clusters: described.map((d, c) => ({
+          id: identity.ids[c]!,
+          label: d.label,
+          keywords: d.keywords,
+          centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
+          size: result.weight[c]!,
+          distinctQueries: result.distinct[c]!,
+          share: totalWeight ? result.weight[c]! / totalWeight : 0,
+          cohesion: result.cohesion[c]!,
+          representatives: d.representatives,
+        })),
+        changes: identity.changes,
+        events: identity.events,
+        members,
+        stats,
       });
       return stats;
     },
   };
 }
 
-export interface ClusterRunStats {
-  interactions: number;
-  distinct: number;
-  clusters: number;
-  clusteredShare: number;
-  events: Record<'new' | 'split' | 'merge' | 'retire', number>;
-}
+export type { ClusterRunStats };
 
 async function readQueries(blob: BlobStore, key: string): Promise<SnapshotQuery[]> {
   const text = (await blob.get(key)).toString('utf8');

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
 import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
-import { adapters, datasets, finetuneJobs } from '../src/db/schema';
 import { type BuildDatasetInput, type BuiltDataset, buildAndStoreDataset } from '../src/distill/build';
 import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/distill/gate';
+import { endJob, findAdapter, getDataset, getJob, registerAdapter, startJob } from '../src/distill/store';
 import type { TrainerConfig } from '../src/distill/types';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { embedWithCache } from '../src/embeddings/cache';
@@ -12,6 +11,7 @@ import { cosine } from '../src/embeddings/types';
 import type { TrainAdapterOutput } from './gpu';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
+import type { Runner } from '../src/vocabulary';
 
 export interface DistillDeps {
   db: Db;
@@ -27,17 +27,14 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
     },
 
     /** Records the job (one per workflow run: the id derives from the workflow id), status running. */
-    async startFineTuneJob(input: { tenantId: string; datasetId: string; runner: string; config: TrainerConfig; workflowId: string }): Promise<{ jobId: string }> {
+    async startFineTuneJob(input: { tenantId: string; datasetId: string; runner: Runner; config: TrainerConfig; workflowId: string }): Promise<{ jobId: string }> {
       const jobId = `ft_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 12)}`;
-      await db
-        .insert(finetuneJobs)
-        .values({ id: jobId, tenantId: input.tenantId, datasetId: input.datasetId, runner: input.runner, config: input.config, status: 'running', workflowId: input.workflowId })
-        .onConflictDoNothing();
+      await startJob(db, { id: jobId, ...input });
       return { jobId };
     },
 
     async finishFineTuneJob(input: { jobId: string; status: 'failed' | 'cancelled'; error?: string }): Promise<void> {
-      await db.update(finetuneJobs).set({ status: input.status, error: input.error ?? null, updatedAt: sql`now()` }).where(eq(finetuneJobs.id, input.jobId));
+      await endJob(db, input.jobId, input.status, input.error ?? null);
     },
 
     /**
@@ -51,11 +48,11 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
 
   async function gateAndRegister(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
     const adapterId = `ad_${input.jobId.slice(3)}`;
-    const [existing] = await db.select().from(adapters).where(eq(adapters.id, adapterId));
-    if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: (existing.evaluation as { reasons: string[] }).reasons };
-    const [job] = await db.select().from(finetuneJobs).where(eq(finetuneJobs.id, input.jobId));
+    const existing = await findAdapter(db, adapterId);
+    if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: existing.evaluation.reasons };
+    const job = await getJob(db, input.jobId);
     if (!job) throw new Error(`no fine-tune job ${input.jobId}`);
-    const [ds] = await db.select().from(datasets).where(eq(datasets.id, job.datasetId));
+    const ds = await getDataset(db, job.datasetId);
     const read = async (key: string) => (await blob.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Prediction);
     const student = await read(input.studentKey);
     const base = await read(input.baseKey);
@@ -68,29 +65,23 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
     const baseSim = base.map((_, i) => cosine(vecs[2 * n + i]!, vecs[2 * n + m + i]!));
     const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy });
     const status = evaluation.verdict === 'pass' ? 'candidate' : 'rejected';
-    const config = job.config as TrainerConfig;
-    await db.transaction(async (tx) => {
-      const t = tx as unknown as Db;
-      await t
-        .insert(adapters)
-        .values({
-          id: adapterId,
-          tenantId: job.tenantId,
-          jobId: job.id,
-          datasetId: job.datasetId,
-          name: `${job.tenantId}-${job.datasetId.slice(0, 12)}`,
-          baseModel: config.baseModel,
-          uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
-          status,
-          evaluation,
-          lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
-        })
-        .onConflictDoNothing();
-      await t
-        .update(finetuneJobs)
-        .set({ status: 'succeeded', metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null, updatedAt: sql`now()` })
-        .where(eq(finetuneJobs.id, job.id));
-    });
+    const config = job.config;
+    await registerAdapter(
+      db,
+      {
+        id: adapterId,
+        tenantId: job.tenantId,
+        jobId: job.id,
+        datasetId: job.datasetId,
+        name: `${job.tenantId}-${job.datasetId.slice(0, 12)}`,
+        baseModel: config.baseModel,
+        uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
+        status,
+        evaluation,
+        lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
+      },
+      { metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null },
+    );
     return { adapterId, status, reasons: evaluation.reasons };
   }
 }

@@ -9,6 +9,7 @@ import type { BlobStore } from '../src/blob';
 import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
+import type { Runner } from '../src/vocabulary';
 import { withHeartbeat } from './heartbeat';
 
 const run = promisify(execFile);
@@ -16,7 +17,7 @@ const run = promisify(execFile);
 export interface GpuDeps {
   blob: BlobStore;
   /** The runner for a kind ('local' trainer, 'openai' hosted API). */
-  runner: (kind: 'local' | 'openai') => TrainingRunner;
+  runner: (kind: Runner) => TrainingRunner;
   /** Where jobs keep their files on this machine. */
   workRoot: string;
 }
@@ -25,7 +26,7 @@ export interface TrainAdapterInput {
   jobId: string;
   trainKey: string;
   config: TrainerConfig;
-  runner: 'local' | 'openai';
+  runner: Runner;
 }
 
 export interface TrainAdapterOutput {
@@ -44,7 +45,7 @@ export interface PredictInput {
   hostedModel?: string;
   which: 'student' | 'base';
   maxNewTokens: number;
-  runner: 'local' | 'openai';
+  runner: Runner;
 }
 
 /**

@@ -1,7 +1,5 @@
 import { log } from '@temporalio/activity';
-import { eq } from 'drizzle-orm';
 import type { Db } from '../src/db/client';
-import { candidates, candidateVersions } from '../src/db/schema';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import type { Decision } from '../src/graduation/decision';
 import { answerFitWarnings } from '../src/graduation/fit';
@@ -9,7 +7,7 @@ import { loadRunGraduationData } from '../src/graduation/load';
 import { graduateClusters } from '../src/graduation/propose';
 import { compileTemplate } from '../src/serving/render';
 import { parseScript } from '../src/serving/script';
-import { addVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
+import { addVersion, candidateWithFirstVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
 import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate } from '../src/graduation/verify';
 import { InputError } from '../src/errors';
 import { failFastOnInput } from './errors';
@@ -59,10 +57,10 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
     async verifyEdit(input: { candidateId: string; template: string; script?: unknown; author: string }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
       return failFastOnInput(() => withHeartbeat(async () => {
         compileTemplate(input.template);
-        const [c] = await db.select().from(candidates).where(eq(candidates.id, input.candidateId));
-        if (!c) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
-        const [v1] = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, c.id)).orderBy(candidateVersions.version).limit(1);
-        const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1!.script) : null;
+        const found = await candidateWithFirstVersion(db, input.candidateId);
+        if (!found) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
+        const { candidate: c, first: v1 } = found;
+        const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
         const data = await loadRunGraduationData(db, await embedder(), c.tenantId, c.clusterRunId);
         const members = data.clusters.filter((x) => c.clusterIds.includes(x.clusterId));
         const holdout = members.flatMap((m) => splitHoldout(m.examples, DEFAULT_POLICY.holdoutFraction).holdout);

@@ -1,14 +1,15 @@
 import { Context } from '@temporalio/activity';
-import { and, eq, sql } from 'drizzle-orm';
 import type { Config } from '../src/config';
 import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
-import { ingestChunks, ingestRejections, runs, tenants } from '../src/db/schema';
 import { InputError } from '../src/errors';
 import { commitChunk } from '../src/ingest/commit';
 import { isGzip, openReader, readChunk } from '../src/ingest/reader';
 import type { AllowedSources } from '../src/ingest/allowed';
 import { type SourceFile, isAllowed, resolveSource, storeForSource } from '../src/ingest/source';
+import { findChunk, runRejections } from '../src/ingest/store';
+import { finishRun, startRun } from '../src/runs/store';
+import { findTenant } from '../src/tenants/store';
 import { withShortFailures } from './errors';
 
 /** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
@@ -69,13 +70,10 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
     /** Records the run and lists the source's files. Idempotent: a retried start finds its run row. */
     async startIngestRun(input: { runId: string; workflowId: string; tenantId: string; source: string }): Promise<SourceFile[]> {
       return withShortFailures(async () => {
-        const [tenant] = await db.select().from(tenants).where(eq(tenants.id, input.tenantId));
+        const tenant = await findTenant(db, input.tenantId);
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
         const { files } = await resolveSource(input.source, blobConfig, { tenantId: input.tenantId, allowed: allowedSources });
-        await db
-          .insert(runs)
-          .values({ id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', params: { source: input.source, files: files.length } })
-          .onConflictDoNothing();
+        await startRun(db, { id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, params: { source: input.source, files: files.length } });
         return files;
       });
     },
@@ -87,17 +85,13 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
 
     /** Writes the rejected-lines report and closes the run record (see finishRun below). */
     async finishIngestRun(input: { runId: string; tenantId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
-      return withShortFailures(() => finishRun(input));
+      return withShortFailures(() => finishIngest(input));
     },
   };
 
   /** Writes the rejected-lines report to the blob store and closes the run record. Idempotent. */
-  async function finishRun(input: { runId: string; tenantId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
-    const rejected = await db
-      .select()
-      .from(ingestRejections)
-      .where(eq(ingestRejections.runId, input.runId))
-      .orderBy(ingestRejections.sourceUri, ingestRejections.lineNo);
+  async function finishIngest(input: { runId: string; tenantId: string; totals: IngestTotals }): Promise<{ reportUri: string | null }> {
+    const rejected = await runRejections(db, input.runId);
     let reportUri: string | null = null;
     if (rejected.length) {
       // runId is `<workflow id>@<first run id>`; the run id (a UUID) names the report, the tenant groups them.
@@ -105,10 +99,7 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
       await blob.put(key, rejected.map((r) => JSON.stringify({ source: r.sourceUri, line: r.lineNo, reason: r.reason, excerpt: r.excerpt })).join('\n') + '\n', { contentType: 'application/x-ndjson' });
       reportUri = blob.uri(key);
     }
-    await db
-      .update(runs)
-      .set({ status: 'completed', stats: { ...input.totals, reportUri }, finishedAt: sql`now()` })
-      .where(eq(runs.id, input.runId));
+    await finishRun(db, input.runId, 'ingest', { ...input.totals, reportUri });
     return { reportUri };
   }
 
@@ -141,10 +132,7 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
     try {
       for (let n = 0; n < maxChunks && !total.eof; n++) {
         ctx.heartbeat({ offset: total.nextOffset });
-        const [done] = await db
-          .select()
-          .from(ingestChunks)
-          .where(and(eq(ingestChunks.runId, input.runId), eq(ingestChunks.sourceUri, input.file.uri), eq(ingestChunks.startOffset, total.nextOffset)));
+        const done = await findChunk(db, input.runId, input.file.uri, total.nextOffset);
         if (done) {
           // Blank lines are the ones neither stored, duplicate nor rejected: the checkpoint needs no column for them.
           add({ ...done, blank: done.lines - done.stored - done.duplicates - done.rejected });

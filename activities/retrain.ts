@@ -1,7 +1,8 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { runSnapshots } from '../src/clustering/store';
 import type { Db } from '../src/db/client';
-import { clusterSnapshots, runs, tierEntries } from '../src/db/schema';
-import { activateAdapter } from '../src/distill/adapters';
+import { activateAdapter } from '../src/distill/store';
+import { failRun, finishRun, recordRunStage } from '../src/runs/store';
+import { servedRoutes } from '../src/tiers/store';
 
 export interface RetrainDeps {
   db: Db;
@@ -12,25 +13,20 @@ export function createRetrainActivities({ db }: RetrainDeps) {
   return {
     /** The run record: one row per retrain, each stage's wall time and figures merged into its stats. */
     async recordRetrainStage(input: { runId: string; tenantId: string; workflowId: string; stage: string; seconds: number; stats: Record<string, unknown> }): Promise<void> {
-      const entry = { [input.stage]: { seconds: Math.round(input.seconds * 10) / 10, ...input.stats } };
-      await db
-        .insert(runs)
-        .values({ id: input.runId, kind: 'retrain', tenantId: input.tenantId, workflowId: input.workflowId, status: 'running', stats: { stages: entry } })
-        .onConflictDoUpdate({ target: runs.id, set: { stats: sql`jsonb_set(${runs.stats}, '{stages}', coalesce(${runs.stats}->'stages', '{}'::jsonb) || ${JSON.stringify(entry)}::jsonb)` } });
+      await recordRunStage(db, { id: input.runId, kind: 'retrain', tenantId: input.tenantId, workflowId: input.workflowId, stage: input.stage, entry: { seconds: Math.round(input.seconds * 10) / 10, ...input.stats } });
     },
 
     async finishRetrain(input: { runId: string; status: 'completed' | 'failed'; error?: string }): Promise<void> {
-      await db.update(runs).set({ status: input.status, error: input.error ?? null, finishedAt: sql`now()` }).where(eq(runs.id, input.runId));
+      if (input.status === 'failed') await failRun(db, input.runId, input.error ?? 'failed');
+      else await finishRun(db, input.runId, 'retrain');
     },
 
     /** The largest clusters of the run that no template or active adapter serves: what to distil next. */
     async pickDistillCategories(input: { tenantId: string; clusterRunId: string; maxCategories: number; minShare: number }): Promise<string[]> {
-      const snaps = await db.select({ id: clusterSnapshots.clusterId, share: clusterSnapshots.share }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, input.clusterRunId)).orderBy(desc(clusterSnapshots.share));
-      const big = snaps.filter((s) => s.share >= input.minShare).map((s) => s.id);
+      const snaps = await runSnapshots(db, input.clusterRunId);
+      const big = snaps.filter((s) => s.share >= input.minShare).map((s) => s.clusterId);
       if (!big.length) return [];
-      const served = new Set(
-        (await db.select({ id: tierEntries.routeId }).from(tierEntries).where(and(eq(tierEntries.tenantId, input.tenantId), eq(tierEntries.status, 'active'), inArray(tierEntries.routeId, big)))).map((r) => r.id),
-      );
+      const served = await servedRoutes(db, input.tenantId, big);
       return big.filter((id) => !served.has(id)).slice(0, input.maxCategories);
     },
 

@@ -26,7 +26,7 @@ import { normalizeRecord } from '../src/interactions/record';
 import { startIngest } from '../src/ingest/start';
 import { connectClient } from '../src/temporal/client';
 import { createWorker } from '../src/temporal/worker';
-import { ensureTenant } from '../src/tenants';
+import { ensureTenant } from '../src/tenants/store';
 import { createTestDatabase } from '../test/support/postgres';
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, 'chunk-mib': { type: 'string', default: '8' }, reps: { type: 'string', default: '3' } } });

@@ -1,11 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eq } from 'drizzle-orm';
 import { formatReplay } from '../src/cli/manifest';
 import { loadConfig } from '../src/config';
 import { type LabelledExample, type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
-import { runs } from '../src/db/schema';
 import { DEV_TENANT, startLocalStack } from '../src/dev/stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
 import { tinyTrainerConfig } from '../src/distill/tiny';
@@ -13,6 +11,7 @@ import { decideCandidate } from '../src/graduation/start';
 import { listCandidates } from '../src/graduation/store';
 import { startIngest } from '../src/ingest/start';
 import { startRetrain } from '../src/retrain/start';
+import { completedStats } from '../src/runs/store';
 import { connectClient } from '../src/temporal/client';
 
 /**
@@ -54,8 +53,7 @@ try {
   t = Date.now();
   const out = await (await startRetrain(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, lookbackDays: 36_500, gpuTaskQueue: stack.config.temporal.gpuTaskQueue, ...(trainer ? { distill: { trainer, maxCategories: 1, minShare: 0, maxNewTokens: 32 } } : {}) })).result();
   console.log(`retrain: ${((Date.now() - t) / 1000).toFixed(1)} s wall; publish ${out.publish.status} v${out.publish.version ?? '-'}; ${out.candidatesForReview} candidates for review; adapters ${JSON.stringify(out.adapters)}`);
-  const [run] = await stack.database.db.select().from(runs).where(eq(runs.id, out.runId));
-  const stages = (run!.stats as { stages: Record<string, { seconds: number }> }).stages;
+  const stages = (await completedStats(stack.database.db, out.runId, 'retrain'))?.stages ?? {};
   for (const stage of ['cluster', 'graduate', 'distill', 'tiers', 'publish']) if (stages[stage]) console.log(`  stage ${stage.padEnd(9)} ${stages[stage]!.seconds.toFixed(1).padStart(6)} s`);
 
   let approved = 0;

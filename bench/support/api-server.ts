@@ -15,7 +15,7 @@ import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/client';
 import { createApiKey } from '../../src/keys/store';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../../test/support/postgres';
 import { summarize, type Summary } from './stats';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
-import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
+import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { InputError } from '../errors';
 import { decideCandidate } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';

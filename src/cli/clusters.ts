@@ -1,10 +1,9 @@
 import { type Command, Option } from 'commander';
-import { and, desc, eq, sql } from 'drizzle-orm';
 import { evaluateClustering, formatEvaluation } from '../clustering/evaluate';
 import { startClustering } from '../clustering/start';
+import { clusterEventsOf, clusterSnapshot, getCluster, runEvents, runSnapshots } from '../clustering/store';
 import { SHARED_DATASETS } from '../datasets/shared';
 import { loadConfig } from '../config';
-import { clusterEvents, clusters, clusterSnapshots } from '../db/schema';
 import { InputError } from '../errors';
 import { connectClient } from '../temporal/client';
 import { forEachDataset, pct, runOf, withDb } from './common';
@@ -43,7 +42,7 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o: { tenant?: string; run?: string; limit: number }) =>
       withDb(async (db) => {
         const runId = await runOf(db, o.tenant, o.run);
-        const rows = await db.select().from(clusterSnapshots).where(eq(clusterSnapshots.runId, runId)).orderBy(desc(clusterSnapshots.share)).limit(o.limit);
+        const rows = await runSnapshots(db, runId, o.limit);
         console.log(`run ${runId}\n${'id'.padEnd(16)} ${'share'.padStart(6)} ${'size'.padStart(7)} ${'cohes.'.padStart(6)}  label`);
         for (const r of rows) console.log(`${r.clusterId.padEnd(16)} ${pct(r.share).padStart(6)} ${String(r.size).padStart(7)} ${r.cohesion.toFixed(2).padStart(6)}  ${r.label}`);
       }),
@@ -55,21 +54,16 @@ export function registerClusterCommands(program: Command): void {
     .option('--run <id>', 'as seen by this run (default: its latest)')
     .action(async (id: string, o: { run?: string }) =>
       withDb(async (db) => {
-        const [c] = await db.select().from(clusters).where(eq(clusters.id, id));
+        const c = await getCluster(db, id);
         if (!c) throw new InputError('clusterId', `no cluster ${id}`);
-        const [snap] = await db
-          .select()
-          .from(clusterSnapshots)
-          .where(o.run ? and(eq(clusterSnapshots.clusterId, id), eq(clusterSnapshots.runId, o.run)) : eq(clusterSnapshots.clusterId, id))
-          .orderBy(desc(clusterSnapshots.runId))
-          .limit(1);
+        const snap = await clusterSnapshot(db, id, o.run);
         console.log(`${c.id}  [${c.status}${c.successorIds.length ? ` -> ${c.successorIds.join(', ')}` : ''}]  ${c.label}`);
         console.log(`keywords: ${c.keywords.join(', ')}`);
         if (snap) {
           console.log(`run ${snap.runId}: ${snap.size} interactions (${pct(snap.share)} of traffic), ${snap.distinctQueries} distinct queries, cohesion ${snap.cohesion.toFixed(3)}`);
           for (const r of snap.representatives) console.log(`  ${String(r.count).padStart(5)} × ${r.text}`);
         }
-        const events = await db.select().from(clusterEvents).where(sql`${clusterEvents.fromIds} ? ${id} or ${clusterEvents.toIds} ? ${id}`);
+        const events = await clusterEventsOf(db, id);
         for (const e of events) console.log(`event ${e.kind}: ${e.fromIds.join(', ') || '-'} -> ${e.toIds.join(', ') || '-'}  (run ${e.runId})`);
       }),
     );
@@ -91,7 +85,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--limit <n>', 'rows', Number, 40)
     .action(async (a: string, b: string, o: { limit: number }) =>
       withDb(async (db) => {
-        const load = async (run: string) => new Map((await db.select().from(clusterSnapshots).where(eq(clusterSnapshots.runId, run))).map((r) => [r.clusterId, r]));
+        const load = async (run: string) => new Map((await runSnapshots(db, run)).map((r) => [r.clusterId, r]));
         const [sa, sb] = [await load(a), await load(b)];
         if (!sa.size || !sb.size) throw new InputError(!sa.size ? 'runA' : 'runB', 'no clusters recorded for that run');
         const ids = [...new Set([...sa.keys(), ...sb.keys()])].sort((x, y) => (sb.get(y)?.share ?? 0) + (sa.get(y)?.share ?? 0) - (sb.get(x)?.share ?? 0) - (sa.get(x)?.share ?? 0));
@@ -99,7 +93,7 @@ export function registerClusterCommands(program: Command): void {
         console.log(`${sa.size} clusters in A, ${sb.size} in B, ${kept} kept their id (${pct(kept / Math.max(1, sa.size))} of A)`);
         console.log(`${'id'.padEnd(16)} ${'A'.padStart(6)} ${'B'.padStart(6)}  label`);
         for (const id of ids.slice(0, o.limit)) console.log(`${id.padEnd(16)} ${(sa.get(id) ? pct(sa.get(id)!.share) : '-').padStart(6)} ${(sb.get(id) ? pct(sb.get(id)!.share) : '-').padStart(6)}  ${(sb.get(id) ?? sa.get(id))!.label}`);
-        for (const e of await db.select().from(clusterEvents).where(eq(clusterEvents.runId, b))) console.log(`event ${e.kind}: ${e.fromIds.join(', ') || '-'} -> ${e.toIds.join(', ') || '-'}`);
+        for (const e of await runEvents(db, b)) console.log(`event ${e.kind}: ${e.fromIds.join(', ') || '-'} -> ${e.toIds.join(', ') || '-'}`);
       }),
     );
 }

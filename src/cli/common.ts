@@ -1,12 +1,11 @@
-import { and, desc, eq } from 'drizzle-orm';
 import { type Config, loadConfig } from '../config';
 import { connectClient } from '../temporal/client';
 import { type Db, EmbeddedDatabaseBusyError, openDatabase } from '../db/client';
-import { runs } from '../db/schema';
 import { SHARED_DATASETS, type SharedDatasetName } from '../datasets/shared';
 import { createEmbedder } from '../embeddings';
 import { embedWithCache } from '../embeddings/cache';
 import { InputError } from '../errors';
+import { latestCompletedRun } from '../runs/store';
 
 export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -53,9 +52,9 @@ export async function resolveRun(tenant: string | undefined, run: string | undef
 export async function runOf(db: Db, tenant: string | undefined, run: string | undefined): Promise<string> {
   if (run) return run;
   if (!tenant) throw new InputError('--tenant', 'name the tenant (or a run with --run)');
-  const [r] = await db.select({ id: runs.id }).from(runs).where(and(eq(runs.kind, 'cluster'), eq(runs.tenantId, tenant), eq(runs.status, 'completed'))).orderBy(desc(runs.finishedAt)).limit(1);
-  if (!r) throw new InputError('--tenant', `no completed clustering for tenant "${tenant}" yet: run \`distillery clusters run --tenant ${tenant}\``);
-  return r.id;
+  const id = await latestCompletedRun(db, 'cluster', tenant);
+  if (!id) throw new InputError('--tenant', `no completed clustering for tenant "${tenant}" yet: run \`distillery clusters run --tenant ${tenant}\``);
+  return id;
 }
 
 /**

@@ -2,17 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { desc, eq } from 'drizzle-orm';
 import { openBlobStore } from '../blob';
 import { loadConfig } from '../config';
-import { datasets, finetuneJobs } from '../db/schema';
-import { activateAdapter, findJob, getAdapter, listAdapters, startFineTune } from '../distill/adapters';
+import { startFineTune } from '../distill/adapters';
 import { buildAndStoreDataset } from '../distill/build';
-import type { GateEvaluation } from '../distill/gate';
-import type { DatasetCard, TrainerConfig } from '../distill/types';
+import { activateAdapter, findJob, getAdapter, getDataset, listAdapters, listDatasets, listJobs } from '../distill/store';
+import type { TrainerConfig } from '../distill/types';
 import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError } from '../errors';
+import { RUNNERS, type Runner } from '../vocabulary';
 import type { WorkflowExecutionDescription } from '@temporalio/client';
 import { resolveRun, runOf, withClient, withDb } from './common';
 
@@ -69,17 +68,17 @@ export function registerDistillCommands(program: Command): void {
     .description('a dataset’s card: counts, tokens, filters, PII scrubbed, provenance, files')
     .action(async (id: string) =>
       withDb(async (db) => {
-        const [row] = await db.select().from(datasets).where(eq(datasets.id, id));
+        const row = await getDataset(db, id);
         if (!row) throw new InputError('id', `no dataset "${id}": see \`distillery datasets list --tenant T\``);
-        console.log(JSON.stringify(row.card as DatasetCard, null, 2));
+        console.log(JSON.stringify(row.card, null, 2));
       }),
     );
   ds.command('list')
     .requiredOption('--tenant <id>', 'tenant')
     .action(async (o: { tenant: string }) =>
       withDb(async (db) => {
-        for (const r of await db.select().from(datasets).where(eq(datasets.tenantId, o.tenant)).orderBy(desc(datasets.createdAt))) {
-          const c = r.card as DatasetCard;
+        for (const r of await listDatasets(db, o.tenant)) {
+          const c = r.card;
           console.log(`${r.id}  ${c.counts.train} train / ${c.counts.eval} eval  ${r.clusterIds.length} clusters  run ${r.clusterRunId}  ${r.createdAt.toISOString()}`);
         }
       }),
@@ -92,7 +91,7 @@ export function registerDistillCommands(program: Command): void {
     .requiredOption('--tenant <id>', 'tenant')
     .option('--run <id>', 'clustering run (default: the tenant’s latest)')
     .option('--clusters <ids>', 'comma-separated cluster ids (default: every cluster no template serves)', list)
-    .addOption(new Option('--runner <kind>', 'where training runs').choices(['local', 'openai']).default('local'))
+    .addOption(new Option('--runner <kind>', 'where training runs').choices(RUNNERS).default('local'))
     .option('--config <file>', 'trainer config JSON (TrainerConfig); flags override it')
     .option('--base-model <path>', 'base model directory (local runner) or hosted model id (openai)')
     .option('--max-steps <n>', 'optimizer steps', Number)
@@ -105,7 +104,7 @@ export function registerDistillCommands(program: Command): void {
     .option('--batch-size <n>', 'batch size', Number)
     .option('--checkpoint-every <n>', 'checkpoint every n steps', Number)
     .option('--no-wait', 'return once started')
-    .action(async (o: Record<string, unknown> & { tenant: string; run?: string; clusters?: string[]; runner: 'local' | 'openai'; wait: boolean }) => {
+    .action(async (o: Record<string, unknown> & { tenant: string; run?: string; clusters?: string[]; runner: Runner; wait: boolean }) => {
       const trainer = trainerConfig(o);
       const clusterRunId = await resolveRun(o.tenant, o.run);
       await withClient(async (client, config) => {
@@ -130,7 +129,7 @@ export function registerDistillCommands(program: Command): void {
     .requiredOption('--tenant <id>', 'tenant')
     .action(async (o: { tenant: string }) =>
       withDb(async (db) => {
-        for (const j of await db.select().from(finetuneJobs).where(eq(finetuneJobs.tenantId, o.tenant)).orderBy(desc(finetuneJobs.createdAt))) console.log(`${j.id}  ${j.status.padEnd(9)}  ${j.runner}  dataset ${j.datasetId}  ${j.workflowId}`);
+        for (const j of await listJobs(db, o.tenant)) console.log(`${j.id}  ${j.status.padEnd(9)}  ${j.runner}  dataset ${j.datasetId}  ${j.workflowId}`);
       }),
     );
   jobs
@@ -165,7 +164,7 @@ export function registerDistillCommands(program: Command): void {
         const data = path.join(dir, 'data.jsonl');
         if (o.dataset) {
           const id = o.dataset;
-          const row = await withDb(async (db) => (await db.select().from(datasets).where(eq(datasets.id, id)))[0]);
+          const row = await withDb((db) => getDataset(db, id));
           if (!row) throw new InputError('--dataset', `no dataset "${id}"`);
           writeFileSync(data, await openBlobStore(loadConfig().blob).get(row.trainKey));
         } else {
@@ -185,7 +184,7 @@ export function registerDistillCommands(program: Command): void {
     .action(async (o: { tenant: string }) =>
       withDb(async (db) => {
         for (const a of await listAdapters(db, o.tenant)) {
-          const e = a.evaluation as GateEvaluation;
+          const e = a.evaluation;
           console.log(`${a.id}  ${a.status.padEnd(9)}  ${a.name}  student ${e.student.meanSimilarity.toFixed(3)} vs base ${e.base.meanSimilarity.toFixed(3)}  ${a.uri}`);
         }
       }),
@@ -195,7 +194,7 @@ export function registerDistillCommands(program: Command): void {
     .action(async (id: string, o: { tenant: string }) =>
       withDb(async (db) => {
         const a = await getAdapter(db, o.tenant, id);
-        const e = a.evaluation as GateEvaluation;
+        const e = a.evaluation;
         console.log(`${a.id}  [${a.status}]  ${a.name}\nbase ${a.baseModel}\nuri ${a.uri}\nlineage ${JSON.stringify(a.lineage)}`);
         console.log(`gate: ${e.verdict}${e.reasons.length ? ` (${e.reasons.join('; ')})` : ''}; ${e.classificationLike ? 'classification-like (match rate decides)' : 'free text (similarity decides)'}`);
         for (const [who, f] of [['student', e.student], ['base', e.base]] as const) console.log(`  ${who.padEnd(7)} n=${f.examples} mean cos ${f.meanSimilarity.toFixed(3)} p10 ${f.p10Similarity.toFixed(3)} exact ${f.exactRate.toFixed(3)} normalised ${f.normalisedRate.toFixed(3)}`);

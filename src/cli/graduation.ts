@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type Command, Option } from 'commander';
-import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
+import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
 import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
 import { decideCandidate, startGraduation } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
-import type { Evidence } from '../graduation/verify';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 
 
@@ -89,7 +88,7 @@ export function registerGraduationCommands(program: Command): void {
       withDb(async (db) => {
         const { candidate: c, versions, decision } = await getCandidate(db, o.tenant, id);
         const v = versions.find((x) => x.version === c.currentVersion)!;
-        const e = v.evidence as Evidence;
+        const e = v.evidence;
         console.log(`${c.id}  [${c.status}]  ${c.kind}  ${c.label}\nclusters: ${c.clusterIds.join(', ')}  (${pct(c.trafficShare)} of traffic, run ${c.clusterRunId})`);
         console.log(`version ${v.version} by ${v.author}:\n---\n${v.template}\n---`);
         if (v.script) console.log(`script: ${JSON.stringify(v.script)}`);

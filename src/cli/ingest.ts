@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
-import { desc, eq } from 'drizzle-orm';
+import { type Command, Option } from 'commander';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
-import { runs } from '../db/schema';
 import { InputError } from '../errors';
+import { listRuns } from '../runs/store';
+import { RUN_KINDS, type RunKind } from '../vocabulary';
 import { startIngest } from '../ingest/start';
 import { connectClient } from '../temporal/client';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -80,12 +80,12 @@ export function registerIngestCommands(program: Command): void {
   program
     .command('runs')
     .description('list recent pipeline runs (ingest, …) with their figures')
-    .option('--kind <kind>', 'only runs of this kind')
+    .addOption(new Option('--kind <kind>', 'only runs of this kind').choices(RUN_KINDS))
     .option('--limit <n>', 'how many', (v) => positiveInt(v, '--limit'), 20)
-    .action(async (opts: { kind?: string; limit: number }) => {
+    .action(async (opts: { kind?: RunKind; limit: number }) => {
       const database = openDatabase(loadConfig().database);
       try {
-        const rows = await database.db.select().from(runs).where(opts.kind ? eq(runs.kind, opts.kind) : undefined).orderBy(desc(runs.startedAt)).limit(opts.limit);
+        const rows = await listRuns(database.db, opts);
         for (const r of rows) console.log(`${r.startedAt.toISOString()}  ${r.kind.padEnd(8)} ${r.status.padEnd(9)} ${r.tenantId ?? '-'}  ${JSON.stringify(r.stats)}  ${r.id}`);
         if (!rows.length) console.log('no runs yet');
       } finally {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, desc, eq, sql } from 'drizzle-orm';
-import { manifestEvents, manifests, tierPrices } from '../db/schema';
 import { InputError } from '../errors';
-import { pointerKey, servedVersion } from '../manifest/publish';
+import { pointerKey } from '../manifest/publish';
+import { getManifest, listManifests, listPrices, recentEvents, servedVersion, setPrice } from '../manifest/store';
 import type { ReplayReport } from '../manifest/replay';
 import { TIERS, type TierName } from '../serving/manifest';
 import type { PublishInput, publishWorkflow } from '../../workflows/publish';
@@ -52,11 +51,10 @@ export function registerManifestCommands(program: Command): void {
       withDb(async (db) => {
         const served = await servedVersion(db, o.tenant);
         console.log(`pointer: ${pointerKey(o.tenant)} → v${served ?? '-'}`);
-        for (const r of await db.select().from(manifests).where(eq(manifests.tenantId, o.tenant)).orderBy(desc(manifests.version))) {
-          const mf = r.manifest as { routes: unknown[] };
-          console.log(`${r.version === served ? '*' : ' '} v${r.version}  ${r.status}  ${mf.routes.length} routes  ${r.contentHash.slice(0, 19)}  run ${r.runId}  ${r.createdAt.toISOString()}`);
+        for (const r of await listManifests(db, o.tenant)) {
+          console.log(`${r.version === served ? '*' : ' '} v${r.version}  ${r.status}  ${r.manifest.routes.length} routes  ${r.contentHash.slice(0, 19)}  run ${r.runId}  ${r.createdAt.toISOString()}`);
         }
-        for (const e of await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, o.tenant)).orderBy(desc(manifestEvents.id)).limit(10)) console.log(`  ${e.at.toISOString()} ${e.kind} v${e.version}${e.fromVersion ? ` (from v${e.fromVersion})` : ''} by ${e.actor}`);
+        for (const e of await recentEvents(db, o.tenant, 10)) console.log(`  ${e.at.toISOString()} ${e.kind} v${e.version}${e.fromVersion ? ` (from v${e.fromVersion})` : ''} by ${e.actor}`);
       }),
     );
   m.command('show')
@@ -66,19 +64,18 @@ export function registerManifestCommands(program: Command): void {
     .action(async (o: { tenant: string; version?: number; json?: boolean }) =>
       withDb(async (db) => {
         const v = o.version ?? (await servedVersion(db, o.tenant));
-        const [r] = v ? await db.select().from(manifests).where(and(eq(manifests.tenantId, o.tenant), eq(manifests.version, v))) : [];
+        const r = v ? await getManifest(db, o.tenant, v) : undefined;
         if (!r) throw new InputError('--version', `no manifest ${v ? `v${v} ` : ''}for ${o.tenant}: publish one with \`distillery retrain\` or \`distillery manifest publish\``);
         if (o.json) return console.log(JSON.stringify(r.manifest, null, 2));
-        const mf = r.manifest as { routes: Array<{ id: string; tier: string; label: string; share: number }> };
-        console.log(`v${r.version} (${r.status}) ${r.key}\n${formatReplay(r.replay as ReplayReport)}`);
-        for (const x of mf.routes) console.log(`  ${x.id}  ${x.tier.padEnd(8)} ${pct(x.share).padStart(6)}  ${x.label}`);
+        console.log(`v${r.version} (${r.status}) ${r.key}\n${formatReplay(r.replay)}`);
+        for (const x of r.manifest.routes) console.log(`  ${x.id}  ${x.tier.padEnd(8)} ${pct(x.share).padStart(6)}  ${x.label}`);
       }),
     );
 
   const p = program.command('prices').description('prices per tier used by savings replays (USD per million tokens)');
   p.command('list').action(async () =>
     withDb(async (db) => {
-      for (const r of await db.select().from(tierPrices)) console.log(`${r.tier.padEnd(8)} ${r.model.padEnd(14)} in $${r.inputPerMTok}/M  out $${r.outputPerMTok}/M  per call $${r.perCall}`);
+      for (const r of await listPrices(db)) console.log(`${r.tier.padEnd(8)} ${r.model.padEnd(14)} in $${r.inputPerMTok}/M  out $${r.outputPerMTok}/M  per call $${r.perCall}`);
     }),
   );
   p.command('set <tier>')
@@ -90,7 +87,7 @@ export function registerManifestCommands(program: Command): void {
       if (!TIERS.includes(tier as TierName)) throw new InputError('tier', `one of ${TIERS.join(', ')}`);
       for (const [f, v] of [['--input', o.input], ['--output', o.output], ['--per-call', o.perCall]] as const) if (!Number.isFinite(v) || v < 0) throw new InputError(f, 'a non-negative number of USD');
       await withDb((db) =>
-        db.insert(tierPrices).values({ tier: tier as TierName, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }).onConflictDoUpdate({ target: tierPrices.tier, set: { model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall, updatedAt: sql`now()` } }),
+        setPrice(db, { tier: tier as TierName, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }),
       );
       console.log(`${tier}: ${o.model} $${o.input}/M in, $${o.output}/M out, $${o.perCall}/call`);
     });

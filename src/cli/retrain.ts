@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { InputError } from '../errors';
+import type { Runner } from '../vocabulary';
 import { createRetrainSchedule, retrainScheduleId, startRetrain } from '../retrain/start';
 import type { RetrainInput } from '../../workflows/retrain';
 import { type TemporalClient, withClient } from './common';
@@ -12,7 +13,7 @@ function retrainInput(o: Record<string, unknown> & { tenant: string }, gpuTaskQu
     lookbackDays: o.lookbackDays as number | undefined,
     gpuTaskQueue,
     ...(o.threshold ? { cluster: { threshold: o.threshold as number } } : {}),
-    ...(o.baseModel || o.config ? { distill: { trainer: trainerConfig(o), runner: (o.runner as 'local' | 'openai') ?? 'local', maxCategories: (o.maxCategories as number) ?? 3 } } : {}),
+    ...(o.baseModel || o.config ? { distill: { trainer: trainerConfig(o), runner: (o.runner as Runner) ?? 'local', maxCategories: (o.maxCategories as number) ?? 3 } } : {}),
   };
 }
 

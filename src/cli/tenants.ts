@@ -3,7 +3,7 @@ import { loadConfig } from '../config';
 import { type Db, openDatabase } from '../db/client';
 import { type Scope, SCOPES, describeScope, parseScopes } from '../keys/scopes';
 import { type KeyInfo, createApiKey, listApiKeys, revokeApiKey } from '../keys/store';
-import { ensureTenant } from '../tenants';
+import { ensureTenant } from '../tenants/store';
 
 /** Opens and migrates the configured database for one command (these commands are the first a deployment runs). */
 async function withMigratedDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {

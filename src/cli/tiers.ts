@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { withDb } from './common';
-import { listActiveTierEntries, routeHistory, setModelTier } from '../tiers';
+import { listActiveTierEntries, routeHistory, setModelTier } from '../tiers/store';
 
 /** `distillery tiers …`: the tier table, route by route. */
 export function registerTierCommands(program: Command): void {
@@ -13,7 +13,7 @@ export function registerTierCommands(program: Command): void {
         const rows = await listActiveTierEntries(db, o.tenant);
         if (!rows.length) return console.log(`no tier entries for ${o.tenant}: every route goes to the frontier`);
         for (const e of rows) {
-          const target = e.target as Record<string, unknown>;
+          const target = e.target;
           const what = e.tier === 'template' ? `candidate ${String(target.candidateId)} v${String(target.version)}` : e.tier === 'adapter' ? `adapter ${String(target.name)}` : `model ${String(target.model)}`;
           console.log(`${e.routeId.padEnd(16)} ${e.tier.padEnd(8)} ${what}  since ${e.validFrom.toISOString()}`);
         }

@@ -1,5 +1,35 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { DatasetCard, TrainerConfig } from '../distill/types';
+import type { GateEvaluation } from '../distill/gate';
+import type { ScriptSpec } from '../serving/script';
+import type { Evidence } from '../graduation/verify';
+import type { ChatMessage } from '../interactions/record';
+import type { Manifest } from '../serving/manifest';
+import type { ReplayReport } from '../manifest/replay';
+import type { RunParams, RunStats } from '../runs/store';
+import {
+  ADAPTER_STATUSES,
+  CANDIDATE_KINDS,
+  CANDIDATE_STATUSES,
+  CLUSTER_EVENT_KINDS,
+  CLUSTER_STATUSES,
+  FEEDBACK_KINDS,
+  JOB_STATUSES,
+  MANIFEST_EVENT_KINDS,
+  MANIFEST_STATUSES,
+  REVIEW_DECISIONS,
+  RUN_KINDS,
+  RUN_STATUSES,
+  RUNNERS,
+  type Runner,
+  TIER_ENTRY_STATUSES,
+} from '../vocabulary';
+
+/** A jsonb object whose keys are open (request parameters, metadata, tier targets and evidence). */
+type JsonObject = Record<string, unknown>;
+/** A candidate version's evidence: the verification's, plus (from induction) per-cluster figures and support. */
+export type StoredEvidence = Evidence & { perCluster?: unknown; support?: unknown };
 import { TIERS } from '../serving/manifest';
 
 /** A customer of the platform; every row below belongs to exactly one. */
@@ -49,25 +79,22 @@ export const interactions = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
     teacherModel: text('teacher_model').notNull(),
-    messages: jsonb('messages').notNull(),
-    requestParams: jsonb('request_params').notNull().default({}),
-    response: jsonb('response').notNull(),
+    messages: jsonb('messages').$type<ChatMessage[]>().notNull(),
+    requestParams: jsonb('request_params').$type<JsonObject>().notNull().default({}),
+    response: jsonb('response').$type<JsonObject>().notNull(),
     queryText: text('query_text').notNull(),
     answerText: text('answer_text').notNull(),
     promptTokens: integer('prompt_tokens'),
     completionTokens: integer('completion_tokens'),
     costUsd: doublePrecision('cost_usd'),
     latencyMs: integer('latency_ms'),
-    metadata: jsonb('metadata').notNull().default({}),
+    metadata: jsonb('metadata').$type<JsonObject>().notNull().default({}),
   },
   (t) => [
     uniqueIndex('interactions_tenant_key_uq').on(t.tenantId, t.idempotencyKey),
     index('interactions_tenant_time_idx').on(t.tenantId, t.occurredAt),
   ],
 );
-
-export const FEEDBACK_KINDS = ['accepted', 'rejected', 'edited', 'score'] as const;
-export type FeedbackKind = (typeof FEEDBACK_KINDS)[number];
 
 /**
  * Acceptance signals, append-only. The latest row per interaction is its current acceptance; earlier rows are
@@ -101,12 +128,13 @@ export const runs = pgTable(
   'runs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind').notNull(),
+    kind: text('kind', { enum: RUN_KINDS }).notNull(),
     tenantId: text('tenant_id'),
     workflowId: text('workflow_id').notNull(),
-    status: text('status', { enum: ['running', 'completed', 'failed'] }).notNull(),
-    params: jsonb('params').notNull().default({}),
-    stats: jsonb('stats').notNull().default({}),
+    status: text('status', { enum: RUN_STATUSES }).notNull(),
+    /** Typed per kind in src/runs/store.ts (RunShapes). */
+    params: jsonb('params').$type<RunParams>().notNull().default({}),
+    stats: jsonb('stats').$type<RunStats>().notNull().default({}),
     error: text('error'),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -167,8 +195,6 @@ export const embeddings = pgTable(
   (t) => [primaryKey({ columns: [t.model, t.textHash] })],
 );
 
-export const CLUSTER_STATUSES = ['active', 'merged', 'split', 'retired'] as const;
-
 /**
  * A cluster identity, stable across runs: a later run that finds the same group of queries keeps the id. Ids are
  * never reused: a cluster that merges into another, splits, or stops appearing changes status and names its
@@ -228,15 +254,12 @@ export const clusterEvents = pgTable(
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     runId: text('run_id').notNull().references(() => runs.id),
-    kind: text('kind', { enum: ['new', 'split', 'merge', 'retire'] }).notNull(),
+    kind: text('kind', { enum: CLUSTER_EVENT_KINDS }).notNull(),
     fromIds: jsonb('from_ids').$type<string[]>().notNull(),
     toIds: jsonb('to_ids').$type<string[]>().notNull(),
   },
   (t) => [index('cluster_events_run_idx').on(t.runId)],
 );
-
-export const CANDIDATE_STATUSES = ['failed_verification', 'pending_review', 'approved', 'rejected', 'expired'] as const;
-export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];
 
 /**
  * A graduation candidate: one answer (constant, template or script) for one or more clusters of a clustering run.
@@ -250,7 +273,7 @@ export const candidates = pgTable(
     tenantId: text('tenant_id').notNull().references(() => tenants.id),
     clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
     clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
-    kind: text('kind', { enum: ['constant', 'template', 'script'] }).notNull(),
+    kind: text('kind', { enum: CANDIDATE_KINDS }).notNull(),
     status: text('status', { enum: CANDIDATE_STATUSES }).notNull(),
     /** Share of the run's traffic its clusters hold: what approving it would take off the teacher. */
     trafficShare: doublePrecision('traffic_share').notNull(),
@@ -270,8 +293,8 @@ export const candidateVersions = pgTable(
     candidateId: text('candidate_id').notNull().references(() => candidates.id),
     version: integer('version').notNull(),
     template: text('template').notNull(),
-    script: jsonb('script'),
-    evidence: jsonb('evidence').notNull(),
+    script: jsonb('script').$type<ScriptSpec | null>(),
+    evidence: jsonb('evidence').$type<StoredEvidence>().notNull(),
     passed: integer('passed').notNull(),
     author: text('author').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -286,7 +309,7 @@ export const reviewDecisions = pgTable(
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     candidateId: text('candidate_id').notNull().references(() => candidates.id),
     version: integer('version').notNull(),
-    decision: text('decision', { enum: ['approve', 'approve_with_edits', 'reject', 'expire'] }).notNull(),
+    decision: text('decision', { enum: REVIEW_DECISIONS }).notNull(),
     reviewer: text('reviewer').notNull(),
     comment: text('comment'),
     decidedAt: timestamp('decided_at', { withTimezone: true }).notNull().defaultNow(),
@@ -306,9 +329,9 @@ export const tierEntries = pgTable(
     routeId: text('route_id').notNull().references(() => clusters.id),
     tier: text('tier', { enum: TIERS }).notNull(),
     /** What serves it: {candidateId, version} for templates; adapter or model references for the others. */
-    target: jsonb('target').notNull(),
-    evidence: jsonb('evidence').notNull(),
-    status: text('status', { enum: ['active', 'superseded', 'revoked'] }).notNull(),
+    target: jsonb('target').$type<JsonObject>().notNull(),
+    evidence: jsonb('evidence').$type<JsonObject>().notNull(),
+    status: text('status', { enum: TIER_ENTRY_STATUSES }).notNull(),
     validFrom: timestamp('valid_from', { withTimezone: true }).notNull().defaultNow(),
     validTo: timestamp('valid_to', { withTimezone: true }),
   },
@@ -330,15 +353,13 @@ export const datasets = pgTable(
     tenantId: text('tenant_id').notNull().references(() => tenants.id),
     clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
     clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
-    card: jsonb('card').notNull(),
+    card: jsonb('card').$type<DatasetCard>().notNull(),
     trainKey: text('train_key').notNull(),
     evalKey: text('eval_key').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('datasets_tenant_idx').on(t.tenantId, t.createdAt)],
 );
-
-export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
 /** A fine-tune job on a runner (local trainer on a GPU worker, or a hosted fine-tuning API). */
 export const finetuneJobs = pgTable(
@@ -347,12 +368,12 @@ export const finetuneJobs = pgTable(
     id: text('id').primaryKey(),
     tenantId: text('tenant_id').notNull().references(() => tenants.id),
     datasetId: text('dataset_id').notNull().references(() => datasets.id),
-    runner: text('runner').notNull(),
-    config: jsonb('config').notNull(),
+    runner: text('runner', { enum: RUNNERS }).$type<Runner>().notNull(),
+    config: jsonb('config').$type<TrainerConfig>().notNull(),
     status: text('status', { enum: JOB_STATUSES }).notNull(),
     workflowId: text('workflow_id').notNull(),
-    progress: jsonb('progress').notNull().default({}),
-    metrics: jsonb('metrics'),
+    progress: jsonb('progress').$type<JsonObject>().notNull().default({}),
+    metrics: jsonb('metrics').$type<JsonObject>(),
     adapterKey: text('adapter_key'),
     error: text('error'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -361,7 +382,16 @@ export const finetuneJobs = pgTable(
   (t) => [index('finetune_jobs_tenant_idx').on(t.tenantId, t.createdAt)],
 );
 
-export const ADAPTER_STATUSES = ['candidate', 'active', 'rejected'] as const;
+/** Where an adapter came from: cluster run → dataset → job → runner and config, and the trainer's figures. */
+export interface AdapterLineage {
+  clusterRunId: string;
+  clusterIds: string[];
+  datasetId: string;
+  jobId: string;
+  runner: Runner;
+  config: TrainerConfig;
+  metrics: JsonObject;
+}
 
 /**
  * A trained adapter with its lineage (cluster run → dataset → job → config) and the evaluation that let it through
@@ -379,8 +409,8 @@ export const adapters = pgTable(
     baseModel: text('base_model').notNull(),
     uri: text('uri').notNull(),
     status: text('status', { enum: ADAPTER_STATUSES }).notNull(),
-    evaluation: jsonb('evaluation').notNull(),
-    lineage: jsonb('lineage').notNull(),
+    evaluation: jsonb('evaluation').$type<GateEvaluation>().notNull(),
+    lineage: jsonb('lineage').$type<AdapterLineage>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -400,9 +430,9 @@ export const manifests = pgTable(
     runId: text('run_id').notNull(),
     key: text('key').notNull(),
     contentHash: text('content_hash').notNull(),
-    manifest: jsonb('manifest').notNull(),
-    replay: jsonb('replay').notNull(),
-    status: text('status', { enum: ['writing', 'published'] }).notNull(),
+    manifest: jsonb('manifest').$type<Manifest>().notNull(),
+    replay: jsonb('replay').$type<ReplayReport>().notNull(),
+    status: text('status', { enum: MANIFEST_STATUSES }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.version] }), uniqueIndex('manifests_run_uq').on(t.tenantId, t.runId)],
@@ -414,7 +444,7 @@ export const manifestEvents = pgTable(
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    kind: text('kind', { enum: ['publish', 'rollback'] }).notNull(),
+    kind: text('kind', { enum: MANIFEST_EVENT_KINDS }).notNull(),
     version: integer('version').notNull(),
     fromVersion: integer('from_version'),
     actor: text('actor').notNull(),

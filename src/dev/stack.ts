@@ -12,7 +12,7 @@ import { lazyEmbedder } from '../embeddings/lazy';
 import { connectClient } from '../temporal/client';
 import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
 import { createApiKey, identityForKey, listApiKeys, revokeApiKey } from '../keys/store';
-import { ensureTenant } from '../tenants';
+import { ensureTenant } from '../tenants/store';
 import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
 
 export const DEV_TENANT = 'default';

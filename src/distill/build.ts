@@ -1,10 +1,11 @@
-import { and, eq, inArray } from 'drizzle-orm';
 import type { BlobStore } from '../blob';
+import { runSnapshots } from '../clustering/store';
 import type { Db } from '../db/client';
-import { clusterSnapshots, datasets, runs, tierEntries } from '../db/schema';
 import { InputError } from '../errors';
+import { getRun } from '../runs/store';
+import { servedRoutes } from '../tiers/store';
 import { buildDataset, datasetId, toJsonl } from './dataset';
-import { loadDatasetRows } from './load';
+import { loadDatasetRows, saveDataset } from './store';
 import type { DatasetCard, DatasetOptions } from './types';
 
 export interface BuildDatasetInput {
@@ -28,8 +29,8 @@ export interface BuiltDataset {
  * data again finds the same id and writes the same bytes.
  */
 export async function buildAndStoreDataset(db: Db, blob: BlobStore, input: BuildDatasetInput): Promise<BuiltDataset> {
-  const [run] = await db.select().from(runs).where(and(eq(runs.id, input.clusterRunId), eq(runs.kind, 'cluster')));
-  if (!run || run.tenantId !== input.tenantId) throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
+  const run = await getRun(db, input.clusterRunId);
+  if (!run || run.kind !== 'cluster' || run.tenantId !== input.tenantId) throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
   const clusterIds = input.clusterIds?.length ? input.clusterIds : await untemplated(db, input.tenantId, input.clusterRunId);
   if (!clusterIds.length) throw new InputError('clusterIds', 'no clusters to distil: every cluster of the run is already served by a template');
   const rows = await loadDatasetRows(db, input.clusterRunId, clusterIds);
@@ -46,16 +47,13 @@ export async function buildAndStoreDataset(db: Db, blob: BlobStore, input: Build
   await blob.put(files.train, trainJsonl, { contentType: 'application/x-ndjson' });
   await blob.put(files.eval, evalJsonl, { contentType: 'application/x-ndjson' });
   await blob.put(`datasets/${id}/card.json`, JSON.stringify(card, null, 2), { contentType: 'application/json' });
-  await db.insert(datasets).values({ id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds, card, trainKey: files.train, evalKey: files.eval }).onConflictDoNothing();
+  await saveDataset(db, { id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds, card, trainKey: files.train, evalKey: files.eval });
   return { datasetId: id, trainKey: files.train, evalKey: files.eval, counts: card.counts };
 }
 
 /** Clusters of a run that no active template serves: the categories distillation is for. */
 async function untemplated(db: Db, tenantId: string, clusterRunId: string): Promise<string[]> {
-  const ids = (await db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, clusterRunId))).map((r) => r.id);
-  if (!ids.length) return [];
-  const served = new Set(
-    (await db.select({ id: tierEntries.routeId }).from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.status, 'active'), eq(tierEntries.tier, 'template'), inArray(tierEntries.routeId, ids)))).map((r) => r.id),
-  );
+  const ids = (await runSnapshots(db, clusterRunId)).map((r) => r.clusterId);
+  const served = await servedRoutes(db, tenantId, ids, 'template');
   return ids.filter((id) => !served.has(id));
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { embeddings } from '../db/schema';
+import { cachedVectors, saveVectors } from './store';
 import type { Embedder } from './types';
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
@@ -82,10 +81,7 @@ export async function embedWithCacheStats(
   const found = new Map<string, Float32Array>();
   for (let i = 0; i < unique.length; i += readChunk) {
     const chunk = unique.slice(i, i + readChunk);
-    const rows = await db
-      .select({ textHash: embeddings.textHash, dims: embeddings.dims, vector: embeddings.vector })
-      .from(embeddings)
-      .where(and(eq(embeddings.model, model), inArray(embeddings.textHash, chunk)));
+    const rows = await cachedVectors(db, model, chunk);
     for (const r of rows) {
       const v = bufferToVector(r.vector);
       if (v.length !== r.dims) throw new Error(`embeddings cache: row (${model}, ${r.textHash}) says ${r.dims} dims but holds ${v.length}`);
@@ -108,7 +104,7 @@ export async function embedWithCacheStats(
       return { model, textHash: h, dims: v.length, vector: vectorToBuffer(v) };
     });
     for (let k = 0; k < rows.length; k += writeChunk) {
-      await db.insert(embeddings).values(rows.slice(k, k + writeChunk)).onConflictDoNothing();
+      await saveVectors(db, rows.slice(k, k + writeChunk));
     }
   }
 

@@ -1,14 +1,15 @@
-import { and, eq, sql } from 'drizzle-orm';
 import { normalizeQuery } from '../serving/normalize';
-import { type Db, rowsOf } from '../db/client';
-import { clusterSnapshots, runs } from '../db/schema';
+import { runSnapshots } from '../clustering/store';
+import type { Db } from '../db/client';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
+import { getRun } from '../runs/store';
 import type { Example } from './induce';
 import type { ClusterExamples } from './propose';
 import { centroidRouter, neighbourhood } from './routing';
 import { namedSlots } from '../serving/slots';
+import { acceptedRunMembers } from './store';
 
 export interface RunGraduationData {
   clusters: Array<ClusterExamples & { share: number; label: string }>;
@@ -22,18 +23,11 @@ export interface RunGraduationData {
  * clustering filled) and the run's centroids.
  */
 export async function loadRunGraduationData(db: Db, embedder: Embedder, tenantId: string, clusterRunId: string, threshold = 0.7): Promise<RunGraduationData> {
-  const [run] = await db.select().from(runs).where(and(eq(runs.id, clusterRunId), eq(runs.kind, 'cluster')));
-  if (!run || run.tenantId !== tenantId) throw new InputError('clusterRunId', `no clustering run "${clusterRunId}" for tenant ${tenantId}: see \`distillery runs --kind cluster\``);
+  const run = await getRun(db, clusterRunId);
+  if (!run || run.kind !== 'cluster' || run.tenantId !== tenantId) throw new InputError('clusterRunId', `no clustering run "${clusterRunId}" for tenant ${tenantId}: see \`distillery runs --kind cluster\``);
   if (run.status !== 'completed') throw new InputError('clusterRunId', `clustering run ${clusterRunId} is ${run.status}; graduate a completed run`);
-  const snaps = await db.select().from(clusterSnapshots).where(eq(clusterSnapshots.runId, clusterRunId)).orderBy(sql`${clusterSnapshots.share} desc`);
-  const rows = (await db.execute(sql`
-    select m.cluster_id, i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer
-    from cluster_members m
-    join interactions i on i.id = m.interaction_id
-    join lateral (select kind, score, corrected_answer from feedback f where f.interaction_id = i.id order by f.created_at desc, f.id desc limit 1) f on true
-    where m.run_id = ${clusterRunId} and (f.kind in ('accepted','edited') or (f.kind = 'score' and f.score >= 0.5))
-    order by i.id`));
-  const list = rowsOf<{ cluster_id: string; id: number | string; query_text: string; answer: string }>(rows);
+  const snaps = await runSnapshots(db, clusterRunId);
+  const list = await acceptedRunMembers(db, clusterRunId);
 
   const byCluster = new Map<string, Example[]>(snaps.map((s) => [s.clusterId, []]));
   const normalized = list.map((r) => normalizeQuery(r.query_text));

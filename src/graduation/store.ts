@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
-import { type CandidateStatus, candidateVersions, candidates, reviewDecisions } from '../db/schema';
+import { type Db, rowsOf } from '../db/client';
+import { candidateVersions, candidates, reviewDecisions } from '../db/schema';
 import { InputError } from '../errors';
-import { putTierEntry } from '../tiers';
+import { acceptedSql, latestFeedbackSql } from '../interactions/store';
+import { putTierEntry } from '../tiers/store';
+import type { CandidateStatus } from '../vocabulary';
 import type { Decision, DecisionResult } from './decision';
 import type { Proposal } from './induce';
 import type { Candidate } from './propose';
+import type { ScriptSpec } from '../serving/script';
 import type { Evidence } from './verify';
 
 /** Same tenant, clustering run and answer → same id: re-running graduation never duplicates a candidate. */
@@ -72,7 +75,7 @@ export async function listCandidates(db: Db, tenantId: string, opts: { status?: 
     .orderBy(desc(candidates.trafficShare), candidates.id)
     .limit(opts.limit ?? 200);
   return rows.map(({ c, v }) => {
-    const e = v.evidence as Evidence;
+    const e = v.evidence;
     return {
       id: c.id,
       tenantId: c.tenantId,
@@ -108,7 +111,7 @@ export async function getCandidate(db: Db, tenantId: string, id: string): Promis
 }
 
 /** Appends a version (an edit) with its evidence; idempotent for the same author and text. */
-export async function addVersion(db: Db, candidateId: string, v: { template: string; script: unknown; evidence: Evidence; author: string }): Promise<number> {
+export async function addVersion(db: Db, candidateId: string, v: { template: string; script: ScriptSpec | null | undefined; evidence: Evidence; author: string }): Promise<number> {
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const existing = await t.select().from(candidateVersions).where(eq(candidateVersions.candidateId, candidateId)).orderBy(desc(candidateVersions.version));
@@ -145,7 +148,7 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
             routeId,
             tier: 'template',
             target: { candidateId: c.id, version, kind: c.kind, template: v!.template, script: v!.script },
-            evidence: { precision: (v!.evidence as Evidence).precision, precisionLowerBound: (v!.evidence as Evidence).precisionLowerBound, coverage: (v!.evidence as Evidence).coverage, reviewer: d.reviewer, clusterRunId: c.clusterRunId },
+            evidence: { precision: v!.evidence.precision, precisionLowerBound: v!.evidence.precisionLowerBound, coverage: v!.evidence.coverage, reviewer: d.reviewer, clusterRunId: c.clusterRunId },
           });
         }
       }
@@ -158,4 +161,28 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
 
 export async function countReminder(db: Db, candidateId: string): Promise<void> {
   await db.update(candidates).set({ reminders: sql`${candidates.reminders} + 1`, updatedAt: sql`now()` }).where(eq(candidates.id, candidateId));
+}
+
+/** A candidate with its first version (the induced answer an edit is verified against), or undefined. */
+export async function candidateWithFirstVersion(db: Db, id: string): Promise<{ candidate: typeof candidates.$inferSelect; first: typeof candidateVersions.$inferSelect } | undefined> {
+  const [candidate] = await db.select().from(candidates).where(eq(candidates.id, id));
+  if (!candidate) return undefined;
+  const [first] = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version).limit(1);
+  return { candidate, first: first! };
+}
+
+/**
+ * The accepted interactions of a clustering run's clusters, with the answer to learn from (an edited answer
+ * replaces the teacher's), in id order: what graduation induces and verifies on.
+ */
+export async function acceptedRunMembers(db: Db, clusterRunId: string): Promise<Array<{ cluster_id: string; id: number | string; query_text: string; answer: string }>> {
+  return rowsOf<{ cluster_id: string; id: number | string; query_text: string; answer: string }>(
+    await db.execute(sql`
+      select m.cluster_id, i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer
+      from cluster_members m
+      join interactions i on i.id = m.interaction_id
+      join lateral ${latestFeedbackSql(sql`i.id`)} f on true
+      where m.run_id = ${clusterRunId} and ${acceptedSql('f')}
+      order by i.id`),
+  );
 }

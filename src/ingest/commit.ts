@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { ingestChunks, ingestRejections } from '../db/schema';
 import { pgErrorOf, shortReason } from '../db/errors';
 import { type InteractionRow, sanitizeText } from '../interactions/record';
 import { type StoreResult, insertInteractions } from '../interactions/store';
 import { type ParsedLines, type RawLine, parseLines } from './lines';
+import { saveChunk, saveRejections } from './store';
 
 export interface Reject {
   lineNo: number;
@@ -98,14 +98,9 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
         break;
       }
     }
-    if (rejects.length) {
-      await t
-        .insert(ingestRejections)
-        .values(rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: sanitizeText(r.reason), excerpt: sanitizeText(r.excerpt) })))
-        .onConflictDoNothing();
-    }
+    await saveRejections(t, rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: sanitizeText(r.reason), excerpt: sanitizeText(r.excerpt) })));
     const endOffset = c.offset + c.consumed;
-    await t.insert(ingestChunks).values({ runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
+    await saveChunk(t, { runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
     return { endOffset, stored, duplicates, rejected: rejects.length, blank };
   });
 }

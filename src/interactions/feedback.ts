@@ -1,9 +1,8 @@
-import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
-import { rowsOf } from '../db/client';
 import { InputError, formatPath } from '../errors';
 import { checkFeedback, contentHash, feedbackFields } from './record';
+import { findInteraction, insertFeedback } from './store';
 
 /**
  * Feedback as posted: which interaction (by its idempotency key: interactions' internal ids come from one global
@@ -44,33 +43,14 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
   return db.transaction(async (tx) => {
     const out: FeedbackResult[] = [];
     for (const f of items) {
-      const target = rowsOf<{ id: string | number }>(
-        await tx.execute(sql`select id from interactions where tenant_id = ${tenantId} and idempotency_key = ${f.interaction_key}`),
-      )[0];
-      if (!target) {
+      const interactionId = await findInteraction(tx, tenantId, { key: f.interaction_key });
+      if (interactionId === undefined) {
         out.push({ status: 'not_found', error: { field: 'interaction_key', message: 'no interaction with this key for your tenant' } });
         continue;
       }
-      const interactionId = Number(target.id);
       const hash = contentHash({ i: interactionId, kind: f.kind, ca: f.corrected_answer ?? null, s: f.score ?? null });
       const key = f.idempotency_key ?? `derived:${hash}`;
-      const rows = rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
-        await tx.execute(sql`
-          with ins as (
-            insert into feedback (tenant_id, interaction_id, idempotency_key, content_hash, kind, corrected_answer, score, source)
-            values (${tenantId}, ${interactionId}, ${key}, ${hash}, ${f.kind}, ${f.corrected_answer ?? null}, ${f.score ?? null}, ${source})
-            on conflict (tenant_id, idempotency_key) do nothing
-            returning id, content_hash)
-          select id, content_hash, true as inserted from ins
-          union all
-          select id, content_hash, false from feedback where tenant_id = ${tenantId} and idempotency_key = ${key} and not exists (select 1 from ins)`),
-      );
-      // Empty when a concurrent transaction inserted the same key after this statement's snapshot: look again.
-      const row =
-        rows[0] ??
-        rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
-          await tx.execute(sql`select id, content_hash, false as inserted from feedback where tenant_id = ${tenantId} and idempotency_key = ${key}`),
-        )[0]!;
+      const row = await insertFeedback(tx, { tenantId, interactionId, idempotencyKey: key, contentHash: hash, kind: f.kind, correctedAnswer: f.corrected_answer ?? null, score: f.score ?? null, source });
       out.push({
         status: row.inserted ? 'stored' : row.content_hash === hash ? 'duplicate' : 'conflict',
         key,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, formatPath } from '../errors';
-import { FEEDBACK_KINDS } from '../db/schema';
+import { FEEDBACK_KINDS } from '../vocabulary';
 
 /**
  * The interaction log record as it arrives (HTTP API, SDK, JSONL import): the OpenAI chat request and response as
@@ -65,7 +65,7 @@ const chatLogShape = z.strictObject({
 });
 
 export type RecordInput = z.input<typeof requestResponseShape> | z.input<typeof chatLogShape>;
-type ChatMessage = z.infer<typeof message>;
+export type ChatMessage = z.infer<typeof message>;
 
 export interface InteractionRow {
   idempotencyKey: string;

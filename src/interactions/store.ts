@@ -1,8 +1,41 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { type SQL, and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/client';
 import { interactions } from '../db/schema';
+import type { FeedbackKind } from '../vocabulary';
 import type { InteractionRow } from './record';
+
+/**
+ * THE acceptance rule, in its two forms (a unit test checks they agree): an interaction counts as accepted when its
+ * latest feedback is `accepted`, `edited`, or a `score` of at least 0.5. No feedback, `rejected`, or a lower (or
+ * missing) score is not accepted. Clustering (--accepted-only), graduation, datasets and the publish replay all
+ * decide with it.
+ */
+export const ACCEPT_MIN_SCORE = 0.5;
+
+export function isAccepted(latest: { kind: FeedbackKind | null; score: number | null } | null | undefined): boolean {
+  if (!latest) return false;
+  return latest.kind === 'accepted' || latest.kind === 'edited' || (latest.kind === 'score' && latest.score !== null && latest.score >= ACCEPT_MIN_SCORE);
+}
+
+/** The rule over a row with `kind` and `score` columns under `alias` (true or false, never null). */
+export function acceptedSql(alias = 'f'): SQL {
+  const f = sql.raw(alias);
+  return sql`coalesce(${f}.kind in ('accepted','edited') or (${f}.kind = 'score' and ${f}.score >= ${sql.raw(String(ACCEPT_MIN_SCORE))}), false)`;
+}
+
+/**
+ * An interaction's latest feedback row (kind, score, corrected_answer), for `join lateral … f on true` (only
+ * interactions with feedback) or `left join lateral` (all). Latest = newest, ties broken by id: later rows overrule.
+ */
+export function latestFeedbackSql(interactionId: SQL): SQL {
+  return sql`(select kind, score, corrected_answer from feedback f where f.interaction_id = ${interactionId} order by f.created_at desc, f.id desc limit 1)`;
+}
+
+/** A condition on an interaction id: its latest feedback accepts it (see isAccepted). */
+export function acceptedInteractionSql(interactionId: SQL): SQL {
+  return sql`coalesce((select ${acceptedSql('lf')} from ${latestFeedbackSql(interactionId)} lf), false)`;
+}
 
 export type StoreStatus = 'stored' | 'duplicate' | 'conflict';
 export interface StoreResult {
@@ -101,4 +134,41 @@ export async function insertInteractions(db: Db, tenantId: string, source: strin
     const prior = existing.get(key)!;
     return { status: prior.hash === r.contentHash ? 'duplicate' : 'conflict', id: prior.id, idempotencyKey: key };
   });
+}
+
+/** One tenant's interaction by id or idempotency key; another tenant's id is not found. */
+export async function findInteraction(db: Db, tenantId: string, ref: { id: number } | { key: string }): Promise<number | undefined> {
+  const [row] = await db
+    .select({ id: interactions.id })
+    .from(interactions)
+    .where(and(eq(interactions.tenantId, tenantId), 'id' in ref ? eq(interactions.id, ref.id) : eq(interactions.idempotencyKey, ref.key)));
+  return row?.id;
+}
+
+/**
+ * Inserts one feedback row, idempotent on (tenant, idempotency key): returns the row stored under the key, and
+ * whether this call inserted it (a caller compares content hashes to tell a retry from a reused key).
+ */
+export async function insertFeedback(
+  db: Db,
+  f: { tenantId: string; interactionId: number; idempotencyKey: string; contentHash: string; kind: FeedbackKind; correctedAnswer: string | null; score: number | null; source: string },
+): Promise<{ id: number; content_hash: string; inserted: boolean }> {
+  const rows = rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
+    await db.execute(sql`
+      with ins as (
+        insert into feedback (tenant_id, interaction_id, idempotency_key, content_hash, kind, corrected_answer, score, source)
+        values (${f.tenantId}, ${f.interactionId}, ${f.idempotencyKey}, ${f.contentHash}, ${f.kind}, ${f.correctedAnswer}, ${f.score}, ${f.source})
+        on conflict (tenant_id, idempotency_key) do nothing
+        returning id, content_hash)
+      select id, content_hash, true as inserted from ins
+      union all
+      select id, content_hash, false from feedback where tenant_id = ${f.tenantId} and idempotency_key = ${f.idempotencyKey} and not exists (select 1 from ins)`),
+  );
+  // Empty when a concurrent transaction inserted the same key after this statement's snapshot: look again.
+  const row =
+    rows[0] ??
+    rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
+      await db.execute(sql`select id, content_hash, false as inserted from feedback where tenant_id = ${f.tenantId} and idempotency_key = ${f.idempotencyKey}`),
+    )[0]!;
+  return { id: Number(row.id), content_hash: row.content_hash, inserted: row.inserted };
 }

@@ -1,16 +1,17 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
 import type { BlobStore } from '../blob';
 import { normalizeQuery } from '../serving/normalize';
-import { type Db, rowsOf } from '../db/client';
-import { adapters, manifestEvents, manifests, tierPrices } from '../db/schema';
+import type { Db } from '../db/client';
+import { adapterEvaluations } from '../distill/store';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
 import { InputError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
-import { type Manifest, TIERS, type TierName } from '../serving/manifest';
+import { getManifest, insertManifest, latestVersion, loadPrices, manifestOfRun, recordSwitch, replaySlice, routeRows, servedVersion } from './store';
+import type { Manifest } from '../serving/manifest';
 import { validateManifest } from '../serving/manifest-validate';
+import type { GateEvaluation } from '../distill/gate';
 import { resolverFor } from '../serving/resolver';
 
 export const manifestKey = (tenantId: string, version: number) => `manifests/${tenantId}/v${version}.json`;
@@ -31,32 +32,13 @@ export interface PublishSettings {
 
 export type PublishResult = { status: 'published'; version: number; key: string; replay: ReplayReport; reasons: [] } | { status: 'refused'; reasons: string[]; replay: ReplayReport };
 
-/** The version the tenant's pointer serves now (last publish or rollback), or null. */
-export async function servedVersion(db: Db, tenantId: string): Promise<number | null> {
-  const [e] = await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenantId)).orderBy(desc(manifestEvents.id)).limit(1);
-  return e?.version ?? null;
-}
-
-export async function loadPrices(db: Db): Promise<Prices> {
-  const rows = await db.select().from(tierPrices);
-  const p = Object.fromEntries(rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }])) as Prices;
-  for (const t of TIERS) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
-  return p;
-}
-
 /**
  * The manifest's routes: every active cluster of the tenant, on the tier its active tier entry names, or on the
  * frontier when it has none. Clusters without a cheaper tier still matter: a query must find its own cluster as the
  * nearest route, or it would be pulled into a neighbouring template route (a false positive).
  */
 async function routeSources(db: Db, tenantId: string, model: string): Promise<RouteSource[]> {
-  const rows = rowsOf<{ route_id: string; tier: TierName | null; target: Record<string, unknown> | null; evidence: Record<string, unknown> | null; label: string; centroid: Buffer; share: number | null }>(
-    await db.execute(sql`
-      select c.id as route_id, t.tier, t.target, t.evidence, c.label, c.centroid,
-        (select s.share from cluster_snapshots s where s.cluster_id = c.id and s.run_id = c.last_run_id) as share
-      from clusters c left join tier_entries t on t.route_id = c.id and t.tenant_id = c.tenant_id and t.status = 'active'
-      where c.tenant_id = ${tenantId} and c.status = 'active' and c.embedding_model = ${model}`),
-  );
+  const rows = await routeRows(db, tenantId, model);
   return rows.map((r) => ({
     routeId: r.route_id,
     label: r.label,
@@ -70,16 +52,7 @@ async function routeSources(db: Db, tenantId: string, model: string): Promise<Ro
 
 /** The held-out slice: accepted interactions picked by a hash of their id (the same ones every time), newest first. */
 async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: number, limit = 5000): Promise<ReplayRow[]> {
-  const buckets = Math.round(share * 1000);
-  const rows = rowsOf<{ id: string; query_text: string; answer: string; prompt_tokens: number | null; completion_tokens: number | null }>(
-    await db.execute(sql`
-      select i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer, i.prompt_tokens, i.completion_tokens
-      from interactions i
-      join lateral (select kind, score, corrected_answer from feedback f where f.interaction_id = i.id order by f.created_at desc, f.id desc limit 1) f on true
-      where i.tenant_id = ${tenantId} and (f.kind in ('accepted','edited') or (f.kind = 'score' and f.score >= 0.5))
-        and abs(hashtext('replay:' || i.id::text)) % 1000 < ${buckets}
-      order by i.occurred_at desc limit ${limit}`),
-  );
+  const rows = await replaySlice(db, tenantId, share, limit);
   const vectors = rows.length ? await embedWithCache(db, embedder, rows.map((r) => normalizeQuery(r.query_text).text)) : [];
   return rows.map((r, i) => ({
     query: r.query_text,
@@ -102,12 +75,7 @@ async function writeAndSwitch(db: Db, blob: BlobStore, m: Manifest, key: string,
   // The versioned object is complete before the pointer names it: a router never sees half a manifest.
   if (kind === 'publish') await blob.put(key, manifestBytes(m), { contentType: 'application/json' });
   await blob.put(pointerKey(m.tenant), JSON.stringify({ tenant: m.tenant, version: m.version, key, contentHash: m.contentHash }), { contentType: 'application/json' });
-  await db.transaction(async (tx) => {
-    const t = tx as unknown as Db;
-    if (kind === 'publish') await t.update(manifests).set({ status: 'published' }).where(and(eq(manifests.tenantId, m.tenant), eq(manifests.version, m.version)));
-    const [last] = await t.select().from(manifestEvents).where(eq(manifestEvents.tenantId, m.tenant)).orderBy(desc(manifestEvents.id)).limit(1);
-    if (!(last && last.version === m.version && last.kind === kind)) await t.insert(manifestEvents).values({ tenantId: m.tenant, kind, version: m.version, fromVersion, actor });
-  });
+  await recordSwitch(db, { tenantId: m.tenant, version: m.version, kind, fromVersion, actor });
 }
 
 /**
@@ -116,15 +84,14 @@ async function writeAndSwitch(db: Db, blob: BlobStore, m: Manifest, key: string,
  * run's row and finishes the same version with the same bytes.
  */
 export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedder, s: PublishSettings): Promise<PublishResult> {
-  const [mine] = await db.select().from(manifests).where(and(eq(manifests.tenantId, s.tenantId), eq(manifests.runId, s.runId)));
+  const mine = await manifestOfRun(db, s.tenantId, s.runId);
   if (mine) {
-    const m = mine.manifest as Manifest;
+    const m = mine.manifest;
     if (mine.status === 'writing') await writeAndSwitch(db, blob, m, mine.key, s.actor, 'publish', m.previousVersion);
-    return { status: 'published', version: mine.version, key: mine.key, replay: mine.replay as ReplayReport, reasons: [] };
+    return { status: 'published', version: mine.version, key: mine.key, replay: mine.replay, reasons: [] };
   }
   const served = await servedVersion(db, s.tenantId);
-  const [latest] = await db.select({ v: manifests.version }).from(manifests).where(eq(manifests.tenantId, s.tenantId)).orderBy(desc(manifests.version)).limit(1);
-  const version = (latest?.v ?? 0) + 1;
+  const version = (await latestVersion(db, s.tenantId)) + 1;
   const routes = await routeSources(db, s.tenantId, embedder.id);
   const draft = buildManifestDraft({
     tenant: s.tenantId,
@@ -139,8 +106,8 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   });
   const manifest = validateManifest(sealManifest(draft, s.hmacKey));
 
-  const quality = new Map((await db.select({ name: adapters.name, evaluation: adapters.evaluation }).from(adapters).where(eq(adapters.tenantId, s.tenantId))).map((a) => [a.name, adapterQuality(a.evaluation)]));
-  const inService = served === null ? null : (((await db.select({ replay: manifests.replay }).from(manifests).where(and(eq(manifests.tenantId, s.tenantId), eq(manifests.version, served))))[0]?.replay as ReplayReport | undefined)?.quality.overall ?? null);
+  const quality = new Map((await adapterEvaluations(db, s.tenantId)).map((a) => [a.name, adapterQuality(a.evaluation)]));
+  const inService = served === null ? null : ((await getManifest(db, s.tenantId, served))?.replay.quality.overall ?? null);
   const resolver = resolverFor(manifest);
   const replay = replayManifest(await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2), (v, q) => resolver(v, q), await loadPrices(db), {
     adapterQuality: (name) => quality.get(name),
@@ -151,7 +118,7 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
 
   const key = manifestKey(s.tenantId, version);
   try {
-    await db.insert(manifests).values({ tenantId: s.tenantId, version, runId: s.runId, key, contentHash: manifest.contentHash, manifest, replay, status: 'writing' });
+    await insertManifest(db, { tenantId: s.tenantId, version, runId: s.runId, key, contentHash: manifest.contentHash, manifest, replay });
   } catch (err) {
     // Another publish took this version number (the single publisher workflow makes this rare): the caller retries.
     throw new Error(`manifest v${version} of ${s.tenantId} was taken concurrently; retry (${(err as Error).message})`);
@@ -162,17 +129,17 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
 
 /** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */
 export async function rollbackManifest(db: Db, blob: BlobStore, tenantId: string, toVersion: number, actor: string): Promise<{ version: number; from: number | null }> {
-  const [row] = await db.select().from(manifests).where(and(eq(manifests.tenantId, tenantId), eq(manifests.version, toVersion)));
+  const row = await getManifest(db, tenantId, toVersion);
   if (!row || row.status !== 'published') throw new InputError('--to', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``, 404);
   const from = await servedVersion(db, tenantId);
   if (from === toVersion) return { version: toVersion, from };
-  await writeAndSwitch(db, blob, row.manifest as Manifest, row.key, actor, 'rollback', from);
+  await writeAndSwitch(db, blob, row.manifest, row.key, actor, 'rollback', from);
   return { version: toVersion, from };
 }
 
 /** An adapter's projected quality from its gate evaluation: match rate for classification-like tasks, else mean cosine. */
-function adapterQuality(evaluation: unknown): number {
-  const e = evaluation as { classificationLike?: boolean; student?: { meanSimilarity: number; normalisedRate: number } };
+function adapterQuality(e: GateEvaluation): number {
+  // Rows written before the gate recorded figures carry none: they project no quality.
   if (!e.student) return 0;
   return e.classificationLike ? e.student.normalisedRate : e.student.meanSimilarity;
 }

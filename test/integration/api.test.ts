@@ -7,7 +7,7 @@ import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import { type Db, rowsOf } from '../../src/db/client';
 import { createApiKey, hashKey, listApiKeys, revokeApiKey } from '../../src/keys/store';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 
 const API: Config['api'] = { host: '127.0.0.1', port: 0, bodyLimitBytes: 64 * 1024, batchMaxItems: 10 };

@@ -7,10 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startClustering } from '../../src/clustering/start';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { adapters, datasets, finetuneJobs, tierEntries } from '../../src/db/schema';
-import { activateAdapter, startFineTune } from '../../src/distill/adapters';
-import type { GateEvaluation } from '../../src/distill/gate';
+import { startFineTune } from '../../src/distill/adapters';
+import { activateAdapter } from '../../src/distill/store';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import type { DatasetCard } from '../../src/distill/types';
 import { tinyTrainerConfig } from '../../src/distill/tiny';
 import { startIngest } from '../../src/ingest/start';
 import { useStackWithWorker } from '../support/stack';
@@ -74,18 +73,18 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       expect(metrics.final_loss).toBeLessThan(metrics.first_loss);
 
       const [ds] = await stack().db.select().from(datasets).where(eq(datasets.id, out.datasetId));
-      const card = ds!.card as DatasetCard;
+      const card = ds!.card;
       expect(card.counts.train).toBeGreaterThan(100);
       expect(card.counts.eval).toBeGreaterThan(5);
       expect((await stack().blob.get(ds!.trainKey)).toString('utf8').split('\n')[0]).toMatch(/"messages"/);
 
       const [adapter] = await stack().db.select().from(adapters).where(eq(adapters.id, out.adapterId));
-      const gateSays = JSON.stringify({ reasons: (adapter!.evaluation as GateEvaluation).reasons, student: (adapter!.evaluation as GateEvaluation).student, base: (adapter!.evaluation as GateEvaluation).base });
+      const gateSays = JSON.stringify({ reasons: adapter!.evaluation.reasons, student: adapter!.evaluation.student, base: adapter!.evaluation.base });
       expect(adapter, gateSays).toMatchObject({ tenantId: tenant, jobId: job.id, datasetId: out.datasetId, baseModel, status: 'candidate' });
       expect(adapter!.lineage).toMatchObject({ clusterRunId, datasetId: out.datasetId, jobId: job.id });
       expect((await stack().blob.list(`adapters/${job.id}/`)).map((o) => path.basename(o.key)).sort()).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']));
       // The adapter learned something: the student answers closer to the teacher than the base model does.
-      const e = adapter!.evaluation as GateEvaluation;
+      const e = adapter!.evaluation;
       expect(e.student.examples).toBe(card.counts.eval);
       expect(e.student.meanSimilarity).toBeGreaterThan(e.base.meanSimilarity);
 

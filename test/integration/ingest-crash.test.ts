@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { startIngest } from '../../src/ingest/start';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import path from 'node:path';
 import { workerProcess } from '../support/workers';
 import { connectStack } from '../support/stack';

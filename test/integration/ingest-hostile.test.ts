@@ -6,7 +6,7 @@ import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { MAX_LINE_BYTES } from '../../src/ingest/lines';
 import { startIngest } from '../../src/ingest/start';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { spawnCli } from '../support/cli';
 import { type Stack, connectStack } from '../support/stack';
 import { waitFor, workerProcess } from '../support/workers';

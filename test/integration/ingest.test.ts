@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { startIngest } from '../../src/ingest/start';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { useStackWithWorker } from '../support/stack';
 
 const tenant = 'ingest-it';

@@ -11,7 +11,7 @@ import { InputError } from '../../src/errors';
 import { parseFeedback, recordFeedback } from '../../src/interactions/feedback';
 import { type InteractionRow, normalizeRecord } from '../../src/interactions/record';
 import { insertInteractions } from '../../src/interactions/store';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 
 /**
  * The embedded default: the same logging path as on Postgres (tenants, idempotent interactions with inline
@@ -96,7 +96,7 @@ describe('PGlite: insertInteractions', () => {
       metadata: { route: 'r1' },
     });
     expect(stored!.occurredAt.toISOString()).toBe('2026-05-06T07:08:09.000Z');
-    expect((stored!.response as { id: string }).id).toBe('chatcmpl-1');
+    expect(stored!.response.id).toBe('chatcmpl-1');
   });
 
   it('returns duplicate (same id) for a retry and conflict for a key reused with other content, writing nothing', async () => {

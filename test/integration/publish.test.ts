@@ -11,12 +11,13 @@ import { toBytes } from '../../src/embeddings/cache';
 import { normalizeQuery } from '../../src/serving/normalize';
 import { InputError } from '../../src/errors';
 import { manifestHash, verifyManifest } from '../../src/serving/manifest-hash';
-import { type PublishResult, manifestKey, pointerKey, publishManifest, rollbackManifest, servedVersion } from '../../src/manifest/publish';
+import { type PublishResult, manifestKey, pointerKey, publishManifest, rollbackManifest } from '../../src/manifest/publish';
+import { servedVersion } from '../../src/manifest/store';
 import type { Manifest, TemplateTarget } from '../../src/serving/manifest';
 import { validateManifest } from '../../src/serving/manifest-validate';
 import { Router } from '../../src/router';
 import { HashingEmbedder } from '../../src/router/synthetic';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 
 /**

@@ -16,7 +16,7 @@ import { validateManifest } from '../../src/serving/manifest-validate';
 import type { Manifest } from '../../src/serving/manifest';
 import { startRetrain } from '../../src/retrain/start';
 import { Router } from '../../src/router';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import type { RetrainInput } from '../../workflows/retrain';
 import { type Stack, connectStack } from '../support/stack';
 import { waitFor, workerProcess } from '../support/workers';

@@ -14,7 +14,7 @@ import type { Candidate } from '../../src/graduation/propose';
 import { candidateId, saveCandidates } from '../../src/graduation/store';
 import { verifyCandidate } from '../../src/graduation/verify';
 import { createApiKey } from '../../src/keys/store';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { useStackWithWorker } from '../support/stack';
 
 /**

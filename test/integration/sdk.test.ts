@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApi } from '../../src/api/server';
 import { DistilleryError, withDistillery } from '../../src/sdk';
 import { createApiKey } from '../../src/keys/store';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 
 /** Every non-streaming answer takes at least this long, so the logged latency can be checked. */

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusters, runs } from '../../src/db/schema';
 import { InputError } from '../../src/errors';
-import { ensureTenant } from '../../src/tenants';
-import { activeTierEntry, listActiveTierEntries, putTierEntry, routeHistory, setModelTier } from '../../src/tiers';
+import { ensureTenant } from '../../src/tenants/store';
+import { activeTierEntry, listActiveTierEntries, putTierEntry, routeHistory, setModelTier } from '../../src/tiers/store';
 import type { Db } from '../../src/db/client';
 import { createTestDatabase } from '../support/postgres';
 

@@ -10,7 +10,7 @@ import { lazyEmbedder } from '../../src/embeddings/lazy';
 import { openDatabase } from '../../src/db/client';
 import { connectClient } from '../../src/temporal/client';
 import { createWorker } from '../../src/temporal/worker';
-import { ensureTenant } from '../../src/tenants';
+import { ensureTenant } from '../../src/tenants/store';
 import type {} from './provided';
 
 /** Connections to the stack global-setup started; each test file uses its own tenant and task queue. */

@@ -1,3 +1,4 @@
+import type { Runner } from '../../vocabulary';
 import type { TrainerConfig, TrainerEvent } from '../types';
 
 /** A training job as a runner sees it: local files in, events out. */
@@ -46,7 +47,7 @@ export interface PredictJob {
  * the `distillery-gpu` worker. `openai`: a hosted OpenAI-compatible fine-tuning API through the `openai` client.
  */
 export interface TrainingRunner {
-  readonly kind: 'local' | 'openai';
+  readonly kind: Runner;
   train(job: TrainJob, hooks: RunnerHooks): Promise<TrainOutcome>;
   predict(job: PredictJob, hooks: Pick<RunnerHooks, 'signal'> & { onProgress?: (done: number, total: number) => void }): Promise<void>;
 }

@@ -1,8 +1,9 @@
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
-import type { Db } from './db/client';
-import { clusters, tierEntries } from './db/schema';
-import { InputError } from './errors';
-import type { TierName } from './serving/manifest';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { tenantCluster } from '../clustering/store';
+import type { Db } from '../db/client';
+import { tierEntries } from '../db/schema';
+import { InputError } from '../errors';
+import type { TierName } from '../serving/manifest';
 
 export type TierEntry = typeof tierEntries.$inferSelect;
 
@@ -26,6 +27,14 @@ export async function listActiveTierEntries(db: Db, tenantId: string): Promise<T
   return db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.status, 'active'))).orderBy(asc(tierEntries.routeId));
 }
 
+/** Which of these routes have an active entry (on `tier`, or on any tier): the routes something cheaper serves. */
+export async function servedRoutes(db: Db, tenantId: string, routeIds: string[], tier?: TierName): Promise<Set<string>> {
+  if (!routeIds.length) return new Set();
+  const conds = [eq(tierEntries.tenantId, tenantId), eq(tierEntries.status, 'active'), inArray(tierEntries.routeId, routeIds)];
+  if (tier) conds.push(eq(tierEntries.tier, tier));
+  return new Set((await db.select({ id: tierEntries.routeId }).from(tierEntries).where(and(...conds))).map((r) => r.id));
+}
+
 /** Every entry a route ever had, newest first. */
 export async function routeHistory(db: Db, tenantId: string, routeId: string): Promise<TierEntry[]> {
   return db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenantId), eq(tierEntries.routeId, routeId))).orderBy(desc(tierEntries.id));
@@ -36,7 +45,7 @@ export async function routeHistory(db: Db, tenantId: string, routeId: string): P
  * review and the gate, not by hand). The route must be an active cluster of the tenant.
  */
 export async function setModelTier(db: Db, input: { tenantId: string; routeId: string; tier: 'cheap' | 'frontier'; model: string; actor: string; reason?: string }): Promise<void> {
-  const [c] = await db.select({ status: clusters.status }).from(clusters).where(and(eq(clusters.id, input.routeId), eq(clusters.tenantId, input.tenantId)));
+  const c = await tenantCluster(db, input.tenantId, input.routeId);
   if (!c) throw new InputError('route', `no route "${input.routeId}" for tenant ${input.tenantId}: routes are cluster ids (\`distillery clusters list --tenant ${input.tenantId}\`)`, 404);
   if (c.status !== 'active') throw new InputError('route', `route ${input.routeId} is ${c.status}: only active clusters are routes`, 409);
   if (!input.model.trim()) throw new InputError('--model', 'name the model to call, e.g. gpt-4o-mini');

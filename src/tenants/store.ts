@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
-import type { Db } from './db/client';
-import { tenants } from './db/schema';
-import { InputError } from './errors';
+import type { Db } from '../db/client';
+import { tenants } from '../db/schema';
+import { InputError } from '../errors';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -11,4 +11,10 @@ export async function ensureTenant(db: Db, id: string, name = id): Promise<{ id:
   await db.insert(tenants).values({ id, name }).onConflictDoNothing();
   const [row] = await db.select().from(tenants).where(eq(tenants.id, id));
   return row!;
+}
+
+/** The tenant, or undefined when no such tenant was created. */
+export async function findTenant(db: Db, id: string): Promise<{ id: string; name: string } | undefined> {
+  const [row] = await db.select({ id: tenants.id, name: tenants.name }).from(tenants).where(eq(tenants.id, id));
+  return row;
 }
