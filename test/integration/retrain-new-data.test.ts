@@ -71,7 +71,8 @@ describe('a second manual retrain on new data', () => {
     const one = await distilled(await (await startRetrain(stack().client, stack().taskQueue, input())).result());
     expect(one.metrics).toMatchObject({ step: 12, resumedFromStep: null });
 
-    await ingest('second', secondHalf, 100_000);
+    // Timestamps a minute apart from 2026-10-01: the second file's stay in October too (inside the snapshot's window).
+    await ingest('second', secondHalf, 1_000);
     const handle = await startRetrain(stack().client, stack().taskQueue, input());
     const two = await distilled(await handle.result());
     // The same category (stable cluster ids) ...
