@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
 import { type BuildDatasetInput, type BuiltDataset, buildAndStoreDataset } from '../src/distill/build';
+import { fineTuneJobId } from '../src/distill/fingerprint';
 import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/distill/gate';
 import { endJob, findAdapter, getDataset, getJob, registerAdapter, startJob } from '../src/distill/store';
 import type { TrainerConfig } from '../src/distill/types';
@@ -26,9 +26,13 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
       return failFastOnInput(() => withHeartbeat(() => buildAndStoreDataset(db, blob, input)));
     },
 
-    /** Records the job (one per workflow run: the id derives from the workflow id), status running. */
+    /**
+     * Records the job, status running. Its id derives from the run (the workflow id), the dataset's content id and
+     * the trainer config's fingerprint: a retried run finds its own job again, while a later run on new data (whose
+     * workflow id may be the same, for a retrain's children) trains a new one instead of reusing the old result.
+     */
     async startFineTuneJob(input: { tenantId: string; datasetId: string; runner: Runner; config: TrainerConfig; workflowId: string }): Promise<{ jobId: string }> {
-      const jobId = `ft_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 12)}`;
+      const jobId = fineTuneJobId(input);
       await startJob(db, { id: jobId, ...input });
       return { jobId };
     },

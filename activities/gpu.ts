@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -7,12 +7,21 @@ import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { BlobStore } from '../src/blob';
 import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
+import { checkpointFingerprint } from '../src/distill/fingerprint';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
 import type { Runner } from '../src/vocabulary';
 import { withHeartbeat } from './heartbeat';
 
 const run = promisify(execFile);
+
+/**
+ * How often GPU activities heartbeat, and the GPU worker's heartbeat throttle (its maxHeartbeatThrottleInterval):
+ * a cancel request comes back in a heartbeat's reply, and the SDK's default throttle (60 s, or 0.8 × the heartbeat
+ * timeout) let a cancelled trainer run on for a minute. One second keeps `jobs cancel` within seconds.
+ */
+export const GPU_HEARTBEAT_MS = 1_000;
+export const GPU_HEARTBEAT_THROTTLE = '1 second';
 
 export interface GpuDeps {
   blob: BlobStore;
@@ -83,9 +92,21 @@ export function createGpuActivities(deps?: GpuDeps) {
       const work = path.join(workRoot, input.jobId);
       await mkdir(work, { recursive: true });
       const trainFile = path.join(work, 'train.jsonl');
-      await writeFile(trainFile, await blob.get(input.trainKey));
-      const checkpoints = new CheckpointStore(blob, `jobs/${input.jobId}/checkpoints`);
-      const restored = input.runner === 'local' ? await checkpoints.restore(path.join(work, 'output', 'checkpoints')) : undefined;
+      const trainBytes = await blob.get(input.trainKey);
+      await writeFile(trainFile, trainBytes);
+      let refused = false;
+      const checkpoints = new CheckpointStore(blob, `jobs/${input.jobId}/checkpoints`, {
+        fingerprint: checkpointFingerprint(trainBytes, input.config),
+        onRefused: (reason) => {
+          refused = true;
+          ctx.log.warn(reason);
+        },
+      });
+      const localCheckpoints = path.join(work, 'output', 'checkpoints');
+      const restored = input.runner === 'local' ? await checkpoints.restore(localCheckpoints) : undefined;
+      // A refused checkpoint may also sit in this machine's work dir from an earlier attempt: start really fresh
+      // (the trainer would refuse it too, and the job would fail on every retry).
+      if (refused) await rm(localCheckpoints, { recursive: true, force: true });
       const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
       const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
       try {
@@ -96,13 +117,16 @@ export function createGpuActivities(deps?: GpuDeps) {
             onEvent: async (e) => {
               if (e.event === 'progress') Object.assign(progress, { step: e.step, totalSteps: e.total_steps, loss: e.loss, tokensPerS: e.tokens_per_s });
               else if (e.event === 'checkpoint') {
+                // The checkpoint a cancelled trainer writes on its way out is not uploaded: a cancelled job stops
+                // writing to the blob store once it knows, and nothing resumes it.
+                if (ctx.cancellationSignal.aborted) return;
                 await checkpoints.save(e.path, e.step);
                 progress.checkpoint = e.step;
               } else if (e.event === 'hosted_job') Object.assign(progress, { hostedJobId: e.id, hostedStatus: e.status });
               ctx.heartbeat(progress);
             },
           },
-        ), () => progress);
+        ), () => progress, GPU_HEARTBEAT_MS);
         const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
           out.adapterPrefix = `adapters/${input.jobId}`;
@@ -141,6 +165,7 @@ export function createGpuActivities(deps?: GpuDeps) {
               { signal: ctx.cancellationSignal, onProgress: (done, total) => Object.assign(progress, { done, total }) },
             ),
           () => progress,
+          GPU_HEARTBEAT_MS,
         );
       } catch (err) {
         throw cancelled(err);

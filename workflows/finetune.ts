@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GpuActivities } from '../activities/gpu';
 import type { GatePolicy } from '../src/distill/gate';
@@ -38,13 +38,17 @@ const cpu = proxyActivities<Activities>({
 /**
  * Distils one category: dataset (CPU) → fine-tune job on a GPU runner → the student and the base model answer the
  * eval split (GPU) → gate against the teacher's accepted answers → adapter registered as candidate or rejected,
- * with lineage. Cancelling the workflow cancels the training (the trainer checkpoints and stops) and marks the job.
+ * with lineage. Cancelling the workflow cancels the training (the runner learns of it within seconds through its
+ * heartbeats and stops the trainer) and, once the trainer has exited, marks the job cancelled.
  */
 export async function fineTuneWorkflow(input: FineTuneInput): Promise<FineTuneOutput> {
   const gpu = proxyActivities<GpuActivities>({
     taskQueue: input.gpuTaskQueue,
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: input.heartbeatTimeoutMs ?? 120_000,
+    // On cancel, wait until the runner reports the activity cancelled, i.e. the trainer has exited: only then is
+    // the job marked cancelled (the SDK's default, stated because the job's status depends on it).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20, nonRetryableErrorTypes: ['InputError'] },
   });
   const ds = await cpu.buildTrainingDataset({ tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: input.clusterIds, options: input.datasetOptions });

@@ -86,7 +86,10 @@ export async function retrainWorkflow(input: RetrainInput): Promise<RetrainOutpu
     for (const clusterId of categories) {
       try {
         const out = await executeChild(fineTuneWorkflow, {
-          workflowId: `${info.workflowId}/finetune/${clusterId}`,
+          // Named after this run (runId holds its first execution's id): a replay or retry of the run finds its child
+          // again, the next manual retrain (same workflow id) starts a new one. The job id inside adds the dataset and
+          // the trainer config (one config per run), so new data trains anew.
+          workflowId: `${runId}/finetune/${clusterId}`,
           args: [{ tenantId: input.tenantId, clusterRunId: clustered.runId, clusterIds: [clusterId], trainer: d.trainer, runner: d.runner ?? 'local', gpuTaskQueue: input.gpuTaskQueue, gate: d.gate, maxNewTokens: d.maxNewTokens }],
         });
         adapters.push({ adapterId: out.adapterId, status: out.status });

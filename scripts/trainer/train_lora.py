@@ -13,7 +13,9 @@ checkpointEvery optimizer steps, and after the last step, DIR/checkpoints/step-N
 folder renamed into place): adapter weights, optimizer, scheduler, RNG states, step and data position; the last two
 are kept. When checkpoints
 exist the run resumes from the latest (--resume says so explicitly; without checkpoints it starts fresh) and reaches
-the same result as an uninterrupted run. SIGTERM (or SIGINT) saves a checkpoint of the last completed step at the next
+the same result as an uninterrupted run. Each checkpoint records the run's fingerprint (the data file's digest and
+the config fields that change training); checkpoints with another fingerprint are refused: exit 3, nothing trained.
+SIGTERM (or SIGINT) saves a checkpoint of the last completed step at the next
 micro-batch boundary and exits with 143 (130). At the end DIR/adapter holds the PEFT adapter
 (adapter_config.json + adapter_model.safetensors) and DIR/metrics.json the done event's fields plus the loss history
 and the peak memory (peak_memory_bytes: GPU memory allocated by torch on CUDA, the process's peak RSS on the CPU).
@@ -205,13 +207,20 @@ def load_config(path: str) -> dict[str, Any]:
     return c
 
 
+# Exit status when the output's checkpoints were made from other data or another config (see fingerprint).
+EXIT_FINGERPRINT_MISMATCH = 3
+
+
 def fingerprint(c: dict[str, Any], data_path: str) -> str:
-    """What fixes the data order and the model: a checkpoint made under another fingerprint is resumed with a warning."""
+    """What fixes the data order and the model: the data file's digest and the config fields that change training
+    (not checkpointEvery, nor maxSteps, so that a finished run can be extended in place). Each checkpoint records it,
+    and a checkpoint made under another fingerprint is never resumed: its weights belong to other training."""
     h = hashlib.sha256()
     with open(data_path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    keys = ("baseModel", "lora", "maxLength", "packing", "batchSize", "gradientAccumulation", "seed", "epochs", "learningRate")
+    keys = ("baseModel", "lora", "maxLength", "packing", "batchSize", "gradientAccumulation", "seed", "epochs", "learningRate",
+            "weightDecay", "maxGradNorm", "warmupSteps")
     h.update(json.dumps({k: c.get(k) for k in keys}, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
@@ -299,6 +308,17 @@ def main() -> int:
     for name in os.listdir(ckpt_root):  # leftovers of an interrupted checkpoint write
         if name.startswith(".tmp-"):
             shutil.rmtree(os.path.join(ckpt_root, name), ignore_errors=True)
+
+    # Refuse before loading anything: resuming another training's checkpoint would mix two trainings silently.
+    fp = fingerprint(cfg, args.data)
+    existing = checkpoint_dirs(ckpt_root)
+    if existing:
+        with open(os.path.join(existing[-1][1], "state.json"), encoding="utf-8") as f:
+            found = json.load(f).get("fingerprint")
+        if found != fp:
+            log(f"error: {existing[-1][1]} was made from another data file or config (fingerprint {found}, this run {fp}): "
+                f"not resuming it. Use a new --output directory, or delete {ckpt_root} to start over")
+            return EXIT_FINGERPRINT_MISMATCH
 
     import torch
     import torch.nn.functional as F
@@ -429,16 +449,12 @@ def main() -> int:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
 
     # state that a checkpoint carries
-    fp = fingerprint(cfg, args.data)
     state: dict[str, Any] = {"step": 0, "train_tokens": 0, "elapsed_s": 0.0, "loss_history": [], "fingerprint": fp}
     resumed_from = None
-    existing = checkpoint_dirs(ckpt_root)
     if existing:
         step0, path0 = existing[-1]
         with open(os.path.join(path0, "state.json"), encoding="utf-8") as f:
             state = json.load(f)
-        if state.get("fingerprint") != fp:
-            log(f"warning: {path0} was made with another data file or config (fingerprint {state.get('fingerprint')} != {fp}); resuming anyway")
         set_peft_model_state_dict(model, load_file(os.path.join(path0, "adapter", "adapter_model.safetensors"), device=str(device)))
         optimizer.load_state_dict(torch.load(os.path.join(path0, "optimizer.pt"), map_location=device, weights_only=True))
         scheduler.load_state_dict(torch.load(os.path.join(path0, "scheduler.pt"), weights_only=True))

@@ -12,7 +12,7 @@ import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError } from '../errors';
 import { RUNNERS, type Runner } from '../vocabulary';
-import type { WorkflowExecutionDescription } from '@temporalio/client';
+import { CancelledFailure, type WorkflowExecutionDescription, WorkflowFailedError } from '@temporalio/client';
 import { resolveRun, runOf, withClient, withDb } from './common';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -119,6 +119,11 @@ export function registerDistillCommands(program: Command): void {
         try {
           const r = await handle.result();
           console.log(`done: dataset ${r.datasetId}, job ${r.jobId}, adapter ${r.adapterId} ${r.status}${r.reasons.length ? ` (${r.reasons.join('; ')})` : ''}`);
+        } catch (err) {
+          // A cancel (`jobs cancel`) is an outcome, not a crash: one line, no stack trace.
+          if (!(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure)) throw err;
+          console.log(`cancelled: ${handle.workflowId} (the trainer has stopped; see \`distillery jobs list --tenant ${o.tenant}\`)`);
+          process.exitCode = 1;
         } finally {
           clearInterval(timer);
         }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createActivities } from '../../activities';
-import { createGpuActivities } from '../../activities/gpu';
+import { GPU_HEARTBEAT_THROTTLE, createGpuActivities } from '../../activities/gpu';
 import { buildApi } from '../api/server';
 import { openBlobStore } from '../blob';
 import { runnerFactory } from '../distill/runners';
@@ -55,7 +55,7 @@ export function registerServiceCommands(program: Command): void {
       const config = loadConfig();
       installWorkerRuntime(config.logLevel);
       if (opts.queue === 'gpu') {
-        const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities({ blob: openBlobStore(config.blob), runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1 });
+        const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities({ blob: openBlobStore(config.blob), runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: GPU_HEARTBEAT_THROTTLE });
         console.log(`worker polling ${config.temporal.gpuTaskQueue}`);
         await w.run();
         return;

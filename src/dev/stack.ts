@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createActivities } from '../../activities';
-import { createGpuActivities } from '../../activities/gpu';
+import { GPU_HEARTBEAT_THROTTLE, createGpuActivities } from '../../activities/gpu';
 import { buildApi } from '../api/server';
 import { type BlobStore, openBlobStore } from '../blob';
 import { runnerFactory } from '../distill/runners';
@@ -73,7 +73,7 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
     installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
       await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, allowedSources: config.ingest.allowedSources, embedder: lazyEmbedder(config.embeddings) }) }),
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities({ blob, runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1 }),
+      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities({ blob, runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: GPU_HEARTBEAT_THROTTLE }),
     ];
     for (const w of workers) {
       void w.run();

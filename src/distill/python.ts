@@ -19,6 +19,27 @@ export const MAKE_TINY_MODEL_SCRIPT = path.join(TRAINER_DIR, 'make_tiny_model.py
 /** Environment every trainer script runs with: offline (nothing is downloaded at run time), unbuffered output. */
 export const TRAINER_ENV = { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', TOKENIZERS_PARALLELISM: 'false', PYTHONUNBUFFERED: '1' } as const;
 
+/** Variables a trainer script may inherit, by exact name: the system basics, thread counts, the scripts' own knobs. */
+const INHERITED = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'DISTILLERY_PEAK_FLOPS', 'DISTILLERY_TRAINER_STEP_DELAY_MS']);
+/** ... and by prefix: locale, CUDA/NVIDIA device selection, torch, Hugging Face and tokenizer settings. */
+const INHERITED_PREFIXES = ['LC_', 'CUDA_', 'NVIDIA_', 'NCCL_', 'TORCH', 'PYTORCH_', 'TRITON_', 'HF_', 'TRANSFORMERS_', 'TOKENIZERS_'];
+/** Never passed on, even under an allowed prefix: credentials. */
+const SECRET = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|API_?KEY|ACCESS_KEY)(_|$)/i;
+
+/**
+ * The environment of a trainer subprocess: only what it needs from `parent` (see INHERITED), plus TRAINER_ENV and
+ * `extra`. The worker's own environment holds database, blob-store and API credentials; a training script (and
+ * whatever model code it loads) has no use for them, so they are not inherited. `extra` is the caller's, kept as given.
+ */
+export function trainerEnv(parent: NodeJS.ProcessEnv = process.env, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(parent)) {
+    if (v === undefined || SECRET.test(k)) continue;
+    if (INHERITED.has(k) || INHERITED_PREFIXES.some((p) => k.startsWith(p))) env[k] = v;
+  }
+  return { ...env, ...TRAINER_ENV, ...extra };
+}
+
 /** Lines generate.py prints on stdout. */
 export type GenerateEvent =
   | { event: 'progress'; done: number; total: number }
@@ -63,7 +84,7 @@ export function runTrainerScript<E = unknown>(
   }
   const child = spawn(python, [script, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...TRAINER_ENV, ...opts.env },
+    env: trainerEnv(process.env, opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events: E[] = [];

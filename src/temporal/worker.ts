@@ -39,6 +39,8 @@ export async function createWorker(opts: {
   workflows?: boolean;
   workflowBundlePath?: string;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Longest wait before a heartbeat goes to the server (and a cancel request comes back): the SDK's default is 60 s. */
+  maxHeartbeatThrottleInterval?: WorkerOptions['maxHeartbeatThrottleInterval'];
 }): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect({ address: opts.temporal.address });
   const workerOptions: WorkerOptions = {
@@ -48,6 +50,7 @@ export async function createWorker(opts: {
     activities: opts.activities,
     shutdownGraceTime: '20 seconds',
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 4,
+    ...(opts.maxHeartbeatThrottleInterval !== undefined ? { maxHeartbeatThrottleInterval: opts.maxHeartbeatThrottleInterval } : {}),
   };
   if (opts.workflows !== false) {
     if (opts.workflowBundlePath) workerOptions.workflowBundle = { codePath: opts.workflowBundlePath };

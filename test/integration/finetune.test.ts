@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startClustering } from '../../src/clustering/start';
@@ -13,6 +12,7 @@ import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/pyth
 import { tinyTrainerConfig } from '../../src/distill/tiny';
 import { startIngest } from '../../src/ingest/start';
 import { useStackWithWorker } from '../support/stack';
+import { spawnCli } from '../support/cli';
 import { waitFor, workerProcess } from '../support/workers';
 
 const tenant = 'finetune-it';
@@ -22,6 +22,29 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Customer-support log (bitext v1, three intents); labels only choose the data. */
 const examples = loadSharedDataset('bitext-v1').filter((e) => ['cancel_order', 'track_order', 'get_refund'].includes(e.label));
+
+/** The pid of the trainer (train_lora.py) training this job, found by its work directory in the command line. */
+function trainerPid(jobId: string): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('train_lora.py')) && cmd.some((a) => a.includes(jobId))) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Whether a process still runs (a zombie, exited but not yet reaped by its parent, does not). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 /** The GPU worker as its own process, with slow steps so a kill lands mid-training. */
 const gpuWorker = (tag: string) => workerProcess(stack(), 'gpu', path.join(work, tag), { DISTILLERY_TRAINER_STEP_DELAY_MS: '150' });
@@ -97,18 +120,43 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
     }
   });
 
-  it('cancelling the workflow stops the trainer and marks the job cancelled', async () => {
+  it('`jobs cancel` stops the trainer within 10 s, uploads no checkpoint after, marks the job cancelled once it stopped; the attached `jobs start` prints one line', async () => {
     const runner = gpuWorker('runner-3');
+    const configFile = path.join(work, 'cancel-config.json');
+    writeFileSync(configFile, JSON.stringify({ ...trainer(), maxSteps: 400, seed: 2 }));
+    // Started as a user would, attached, with the default heartbeat timeout (2 minutes): the cancel must not wait for it.
+    const cli = spawnCli(['jobs', 'start', '--tenant', tenant, '--run', clusterRunId, '--config', configFile], { ...stack().env, TEMPORAL_GPU_TASK_QUEUE: stack().temporal.gpuTaskQueue });
     try {
-      const handle = await startFineTune(stack().client, stack().taskQueue, { tenantId: tenant, clusterRunId, trainer: { ...trainer(), maxSteps: 400, seed: 2 }, runner: 'local', gpuTaskQueue: stack().temporal.gpuTaskQueue, heartbeatTimeoutMs: 6000 });
-      const job = await waitFor('the job row', async () => (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.workflowId, handle.workflowId)))[0]);
+      await cli.waitFor(/started (finetune:\S+)/, 120_000);
+      const workflowId = /started (finetune:\S+)/.exec(cli.output())![1]!;
+      const job = await waitFor('the job row', async () => (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.workflowId, workflowId)))[0]);
+      const checkpointKeys = async () => (await stack().blob.list(`jobs/${job.id}/checkpoints/`)).map((o) => `${o.key}@${o.size}`).sort();
       await waitFor('a checkpoint', async () => ((await stack().blob.stat(`jobs/${job.id}/checkpoints/LATEST`)) ? true : undefined));
-      await handle.cancel();
-      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      const pid = await waitFor('the trainer process', async () => trainerPid(job.id));
+
+      const cancelledAt = Date.now();
+      await stack().client.workflow.getHandle(workflowId).cancel();
+      let markedAt: number | undefined;
+      const exitedAt = await waitFor('the trainer to exit', async () => {
+        if (!markedAt && (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.id, job.id)))[0]!.status === 'cancelled') markedAt = Date.now();
+        return alive(pid) ? undefined : Date.now();
+      }, 60_000);
+      const atExit = await checkpointKeys();
+      const latency = (exitedAt - cancelledAt) / 1000;
+      console.log(`[finetune] cancel → trainer exit: ${latency.toFixed(1)} s`);
+      expect(latency).toBeLessThanOrEqual(10);
+
+      expect(await cli.exited).toBe(1);
+      expect(cli.output()).toMatch(/^cancelled: finetune:\S+ \(the trainer has stopped/m);
+      expect(cli.output()).not.toMatch(/^\s+at /m); // no stack trace
       const [row] = await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.id, job.id));
       expect(row!.status).toBe('cancelled');
+      markedAt ??= Date.now();
+      expect(markedAt).toBeGreaterThanOrEqual(exitedAt - 300); // marked only once the trainer had stopped (300 ms: the poll's resolution)
+      expect(await checkpointKeys()).toEqual(atExit); // its exit checkpoint was not uploaded, nor anything after
       expect(await stack().db.select().from(adapters).where(eq(adapters.jobId, job.id))).toEqual([]);
     } finally {
+      cli.kill('SIGKILL');
       await runner.stop();
     }
   });

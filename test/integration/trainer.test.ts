@@ -281,4 +281,31 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     const adapterB = readFileSync(path.join(out, 'adapter', 'adapter_model.safetensors'));
     expect(adapterB.equals(adapterA)).toBe(true);
   });
+
+  it('refuses to resume a checkpoint made from another data file or config: exit 3, a clear message, nothing trained', async () => {
+    ready();
+    if (!first) throw new Error('the training test did not run');
+    const out = path.join(dir, 'run'); // its checkpoints are of trainFile with config
+    const before = readdirSync(path.join(out, 'checkpoints')).sort();
+    const otherData = path.join(dir, 'other-train.jsonl');
+    writeFileSync(otherData, readFileSync(trainFile, 'utf8').split('\n').slice(1).join('\n'));
+    const otherConfig = path.join(dir, 'other-config.json');
+    writeFileSync(otherConfig, JSON.stringify({ ...config, learningRate: 0.02 }));
+    for (const [what, args] of [
+      ['another data file', ['--data', otherData, '--config', configFile]],
+      ['another config', ['--data', trainFile, '--config', otherConfig]],
+    ] as const) {
+      const r = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, [...args, '--output', out, '--resume'], { env: ENV }).done;
+      expect(r.code, `${what}: ${r.stderr}`).toBe(3);
+      expect(r.stderr, what).toMatch(/step-30 was made from another data file or config \(fingerprint \w+, this run \w+\): not resuming it/);
+      expect(r.events, what).toEqual([]);
+      expect(readdirSync(path.join(out, 'checkpoints')).sort(), what).toEqual(before);
+    }
+    // checkpointEvery changes no training: the same run may resume with another one (it is already done: step 30)
+    writeFileSync(otherConfig, JSON.stringify({ ...config, checkpointEvery: 5 }));
+    const same = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', trainFile, '--config', otherConfig, '--output', out], { env: ENV }).done;
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.events[0]).toMatchObject({ event: 'start', resumed_from_step: 30 });
+  });
 });
+

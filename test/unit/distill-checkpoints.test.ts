@@ -181,4 +181,24 @@ describe('CheckpointStore', () => {
     expect(failing.puts.indexOf('jobs/j1/checkpoints/LATEST')).toBe(n);
     expect(await store.restore(path.join(tmp, 'restore-final'))).toBe(20);
   });
+
+  it('with a fingerprint: restores a checkpoint of the same training, refuses one of other data or config (or none recorded)', async () => {
+    writeTree(path.join(tmp, 'c'), checkpoint(10));
+    await new CheckpointStore(blob, 'jobs/j1/checkpoints', { fingerprint: 'fp-a' }).save(path.join(tmp, 'c'), 10);
+    expect((await blob.get('jobs/j1/checkpoints/step-10.fingerprint')).toString()).toBe('fp-a');
+    expect(await new CheckpointStore(blob, 'jobs/j1/checkpoints', { fingerprint: 'fp-a' }).restore(path.join(tmp, 'same'))).toBe(10);
+    expect(readdirSync(path.join(tmp, 'same'))).toEqual(['step-10']);
+
+    const reasons: string[] = [];
+    const other = new CheckpointStore(blob, 'jobs/j1/checkpoints', { fingerprint: 'fp-b', onRefused: (r) => reasons.push(r) });
+    expect(await other.restore(path.join(tmp, 'other'))).toBeUndefined();
+    expect(tree(path.join(tmp, 'other'))).toEqual({});
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/fp-a.*not fp-b/);
+
+    // a checkpoint saved without one (older code): unknown provenance, not restored
+    await new CheckpointStore(blob, 'jobs/j2/checkpoints').save(path.join(tmp, 'c'), 10);
+    expect(await new CheckpointStore(blob, 'jobs/j2/checkpoints', { fingerprint: 'fp-a', onRefused: (r) => reasons.push(r) }).restore(path.join(tmp, 'j2'))).toBeUndefined();
+    expect(reasons[1]).toMatch(/no fingerprint/);
+  });
 });
