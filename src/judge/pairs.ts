@@ -51,14 +51,51 @@ function random(seed: number): () => number {
   };
 }
 
-const sameText = (a: string, b: string) => a.trim().toLowerCase().replace(/\s+/g, ' ') === b.trim().toLowerCase().replace(/\s+/g, ' ');
+const textKey = (t: string) => t.trim().toLowerCase().replace(/\s+/g, ' ');
+
+/**
+ * Clusters linked by answers: two clusters whose accepted answers are largely the very same texts (their answer
+ * distributions overlap by at least half) are one intent split by query clustering, not known-different. A few
+ * shared answers are not enough: an impure cluster shares some with several intents and would chain them together.
+ * Returns a component id per cluster.
+ */
+function answerComponents(byCluster: ReadonlyMap<string, ReadonlyArray<LoggedAnswer>>): Map<string, string> {
+  const dist = new Map<string, Map<string, number>>();
+  const holders = new Map<string, Set<string>>();
+  for (const [c, answers] of byCluster) {
+    const d = new Map<string, number>();
+    for (const a of answers) d.set(textKey(a.text), (d.get(textKey(a.text)) ?? 0) + 1 / answers.length);
+    dist.set(c, d);
+    for (const t of d.keys()) holders.set(t, (holders.get(t) ?? new Set()).add(c));
+  }
+  const parent = new Map<string, string>([...byCluster.keys()].map((c) => [c, c]));
+  const find = (c: string): string => {
+    const p = parent.get(c)!;
+    if (p === c) return c;
+    const r = find(p);
+    parent.set(c, r);
+    return r;
+  };
+  for (const [c, d] of dist) {
+    const overlap = new Map<string, number>();
+    for (const [t, share] of d) for (const o of holders.get(t)!) if (o > c) overlap.set(o, (overlap.get(o) ?? 0) + Math.min(share, dist.get(o)!.get(t)!));
+    for (const [o, v] of overlap) {
+      if (v < 0.5) continue;
+      const [x, y] = [find(c), find(o)];
+      if (x !== y) parent.set(x < y ? y : x, x < y ? x : y);
+    }
+  }
+  return new Map([...byCluster.keys()].map((c) => [c, find(c)]));
+}
 
 /**
  * The tenant's own labelled answer pairs, for fitting the judge's calibration:
  * - agree: two accepted answers of one cluster; an edit that only rewords;
  * - disagree: an edit that corrects; a rejected answer against an accepted one of its cluster; an accepted answer
  *   against one of a NEIGHBOURING cluster (hard negatives: the near misses routing and pooling must tell apart).
- *   Identical texts in two clusters are one answer split across clusters, not a negative, and are skipped.
+ *   Clusters that mostly share their accepted answer texts are one intent split across clusters (answerComponents) and give
+ *   no negatives to each other: otherwise a teacher's paraphrases, split over two clusters, would be learnt as
+ *   disagreeing.
  * Noise is expected (an impure cluster yields some false "agree" pairs); the isotonic fit averages over it.
  */
 export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
@@ -70,6 +107,7 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
   const sample = (a: LoggedAnswer, b: LoggedAnswer, y: 0 | 1, source: string): CalibrationSample => ({ x: featureVector(pairFeatures(cosine(a.vec, b.vec), a.text, b.text)), y, source });
   const out: CalibrationSample[] = [];
   const clusters = [...byCluster.keys()].sort();
+  const component = answerComponents(byCluster);
   for (const c of clusters) {
     const own = byCluster.get(c)!;
     if (own.length >= 2) {
@@ -79,13 +117,9 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
         if (a !== b) out.push(sample(a, b, 1, 'same-cluster'));
       }
     }
-    const others = data.neighbours(c).flatMap((o) => (o === c ? [] : (byCluster.get(o) ?? [])));
+    const others = data.neighbours(c).flatMap((o) => (component.get(o) === undefined || component.get(o) === component.get(c) ? [] : byCluster.get(o)!));
     if (others.length) {
-      for (let i = 0; i < k; i++) {
-        const a = pick(own);
-        const b = pick(others);
-        if (!sameText(a.text, b.text)) out.push(sample(a, b, 0, 'other-cluster'));
-      }
+      for (let i = 0; i < k; i++) out.push(sample(pick(own), pick(others), 0, 'other-cluster'));
     }
   }
   for (const e of data.edits ?? []) {

@@ -165,19 +165,28 @@ export interface PooledCandidate {
 }
 
 /**
- * Pools clusters whose canonical forms agree in meaning into one candidate (single linkage over P(agree) >= joinAt,
- * so evidence of small clusters adds up). `agree` compares forms with their slot references set aside, so the slotted
+ * Pools clusters whose canonical forms agree in meaning into one candidate (P(agree) >= joinAt with the pool's
+ * leader), so evidence of small clusters adds up. `agree` compares forms with their slot references set aside, so the slotted
  * form of an intent ("Your order {{id}} has shipped") and its constant form ("Your order has shipped") pool: one
  * candidate with both forms.
  */
 export function poolCanonicals(canonicals: ReadonlyArray<ClusterCanonical>, agree: FormAgreement, opts: { joinAt?: number; budget?: ErrorBudget } = {}): PooledCandidate[] {
   const joinAt = opts.joinAt ?? familyJoinThreshold(opts.budget);
+  // Leader pooling, best-supported canonical first: a cluster joins a pool only if it agrees with the pool's leader,
+  // the answer that would serve it. Single linkage would chain A~B~C and serve A's answer for C.
+  const order = canonicals.map((_, i) => i).sort((a, b) => canonicals[b]!.support - canonicals[a]!.support || (canonicals[a]!.clusterId < canonicals[b]!.clusterId ? -1 : 1));
+  const leaders: number[] = [];
   const parent = canonicals.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
-  for (let i = 0; i < canonicals.length; i++) {
-    for (let j = i + 1; j < canonicals.length; j++) {
-      if (find(i) !== find(j) && agree(i, j) >= joinAt) parent[Math.max(find(i), find(j))] = Math.min(find(i), find(j));
+  const find = (i: number) => parent[i]!;
+  for (const i of order) {
+    let best = -1;
+    let bestP = -1;
+    for (const l of leaders) {
+      const p = agree(i, l);
+      if (p > bestP) [best, bestP] = [l, p];
     }
+    if (best >= 0 && bestP >= joinAt) parent[i] = best;
+    else leaders.push(i);
   }
   const groups = new Map<number, number[]>();
   canonicals.forEach((_, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), i]));
@@ -213,4 +222,20 @@ export function chooseForm<F extends { slots: string[] }>(forms: ReadonlyArray<F
 /** A form's text with slot references removed: what pooling compares, so slotted and constant forms can agree. */
 export function withoutSlots(template: string): string {
   return template.replace(/(?<!\\)\{\{[a-z_0-9]+\}\}/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Share of a cluster's accepted answers (count-weighted forms) whose judged verdict agrees with a given canonical
+ * form: what serving the canonical to the cluster's own logged traffic would have got right. 1 minus this is the
+ * in-sample error rate; a cluster whose in-sample error already exceeds the budget (two intents in one cluster, a
+ * teacher who answers one query in different ways) is not promoted, however its held-out replay turns out.
+ */
+export function canonicalAgreement(forms: ReadonlyArray<AnswerForm>, canonical: number, agree: FormAgreement, agreeAt = 0.5): number {
+  let agreed = 0;
+  let total = 0;
+  forms.forEach((f, i) => {
+    total += f.count;
+    if (i === canonical || agree(canonical, i) >= agreeAt) agreed += f.count;
+  });
+  return total ? agreed / total : 0;
 }

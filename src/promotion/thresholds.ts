@@ -50,11 +50,12 @@ export function calibrateRouteThreshold(samples: ReadonlyArray<RouteSample>, bud
   }
   // Where the walk starts: the fewest queries that still clear the budget with `startTolerance` errors (default 2),
   // so one stray mislabel among the most similar queries does not end the walk before it began. The start depends
-  // on the sample size only, never on the labels. Routes with less evidence start at the clean minimum.
+  // on the sample size only, never on the labels.
+  // Never past half the samples, so the walk has room to loosen.
   const tolerance = opts.startTolerance ?? 2;
+  const cap = Math.max(clean, Math.floor(sorted.length / 2));
   let start = clean;
-  while (start < sorted.length && !withinBudget(tolerance, start, budget).ok) start++;
-  if (start >= sorted.length) start = clean;
+  while (start < cap && !withinBudget(tolerance, start, budget).ok) start++;
   let chosen = -1;
   let errors = 0;
   let errorsAtChosen = 0;
@@ -107,4 +108,23 @@ export function calibrateRouteThresholds(routes: ReadonlyArray<{ id: string; sam
     for (const r of small) out.set(r.id, { ...group, pooled: true });
   }
   return out;
+}
+
+/**
+ * Which routes may enter threshold calibration at all: those whose own screening samples (a split of the held-out
+ * queries disjoint from the calibration split) show an error rate within the budget. A route that clusters two
+ * intents wrongs its neighbours' queries even at high similarity; pooled with clean routes it would either hide
+ * in the pool or end the pooled walk for everyone. Screening on a separate split keeps the calibration's bound
+ * free of the selection (routes kept because they looked clean by chance are then measured afresh).
+ */
+export function screenRoutes(routes: ReadonlyArray<{ id: string; samples: ReadonlyArray<RouteSample> }>, budget: ErrorBudget = DEFAULT_BUDGET): { eligible: Set<string>; refused: Array<{ id: string; reason: string }> } {
+  const eligible = new Set<string>();
+  const refused: Array<{ id: string; reason: string }> = [];
+  for (const r of routes) {
+    const wrong = r.samples.filter((s) => !s.correct).length;
+    if (r.samples.length === 0) refused.push({ id: r.id, reason: 'no screening queries' });
+    else if (wrong / r.samples.length > budget.maxErrorRate) refused.push({ id: r.id, reason: `${wrong} of ${r.samples.length} screening queries served wrongly (> ${(100 * budget.maxErrorRate).toFixed(2)}%)` });
+    else eligible.add(r.id);
+  }
+  return { eligible, refused };
 }

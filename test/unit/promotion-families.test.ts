@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderAnswer } from '../../src/graduation/render';
 import { DEFAULT_BUDGET } from '../../src/promotion/budget';
-import { type AnswerForm, answerForm, chooseForm, distinctForms, familyJoinThreshold, groupFamilies, poolCanonicals, withoutSlots } from '../../src/promotion/families';
+import { type AnswerForm, answerForm, canonicalAgreement, chooseForm, distinctForms, familyJoinThreshold, groupFamilies, poolCanonicals, withoutSlots } from '../../src/promotion/families';
 
 /** A stand-in judge over forms: word overlap, so tests can say exactly which answers agree. */
 const words = (t: string) => new Set(withoutSlots(t).toLowerCase().match(/[a-z0-9]+/g) ?? []);
@@ -96,5 +96,15 @@ describe('poolCanonicals and chooseForm', () => {
     expect(chooseForm(forms, { id: '12345' })!.slots).toEqual(['id']);
     expect(chooseForm(forms, {})!.slots).toEqual([]);
     expect(chooseForm([forms[0]!], { email: 'a@b.co' })).toBeNull();
+  });
+});
+
+describe('canonicalAgreement', () => {
+  it('is the count-weighted share of answers whose verdict agrees with the canonical', () => {
+    const forms = [form('Cancel from the Orders page.', 8), form('Cancel from the Orders page, please.', 1), form('Track under Order Details.', 1)];
+    const agree = (a: number, b: number) => (Math.min(a, b) === 0 && Math.max(a, b) === 1 ? 0.9 : 0.1);
+    expect(canonicalAgreement(forms, 0, agree)).toBeCloseTo(0.9, 12);
+    expect(canonicalAgreement(forms, 2, agree)).toBeCloseTo(0.1, 12);
+    expect(canonicalAgreement(forms, 0, agree, 0.95)).toBeCloseTo(0.8, 12);
   });
 });

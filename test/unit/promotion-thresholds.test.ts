@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BUDGET, minCleanSample, withinBudget } from '../../src/promotion/budget';
-import { type RouteSample, calibrateRouteThreshold, calibrateRouteThresholds } from '../../src/promotion/thresholds';
+import { type RouteSample, calibrateRouteThreshold, calibrateRouteThresholds, screenRoutes } from '../../src/promotion/thresholds';
 import { rng } from '../support/rng';
 
 /**
@@ -91,5 +91,18 @@ describe('calibrateRouteThresholds', () => {
     expect(out.get('bad')).toMatchObject({ pooled: false, threshold: null });
     expect(out.get('s0')).toMatchObject({ pooled: true, tested: 600 });
     expect(out.get('s0')!.threshold).toBe(out.get('s5')!.threshold);
+  });
+});
+
+describe('screenRoutes', () => {
+  it('keeps routes whose screening queries are served within the budget, refuses the rest with the count', () => {
+    const ok = { id: 'ok', samples: mix(400, 200).map((s) => ({ ...s, correct: true })) };
+    const mixed = { id: 'mixed', samples: mix(401, 50).map((s, i) => ({ ...s, correct: i % 10 !== 0 })) };
+    const r = screenRoutes([ok, mixed, { id: 'empty', samples: [] }]);
+    expect([...r.eligible]).toEqual(['ok']);
+    expect(r.refused).toEqual([
+      { id: 'mixed', reason: '5 of 50 screening queries served wrongly (> 1.00%)' },
+      { id: 'empty', reason: 'no screening queries' },
+    ]);
   });
 });
