@@ -13,7 +13,7 @@ import { slotConflicts } from '../src/judge/features';
 import { calibrationSamples } from '../src/judge/pairs';
 import { DEFAULT_BUDGET, type ErrorBudget, selectWithinBudget } from '../src/promotion/budget';
 import { type ClusterCanonical, answerForm, canonicalAgreement, chooseForm, familyJoinThreshold, distinctForms, groupFamilies, poolCanonicals, withoutSlots } from '../src/promotion/families';
-import { type RouteSample, calibrateRouteThresholds } from '../src/promotion/thresholds';
+import { type RouteSample, calibrateRouteThresholds, screenRoutes } from '../src/promotion/thresholds';
 import { fileCachedEmbed } from './support/embed-cache';
 import { type PerturbedExample, perturb } from './support/perturb';
 
@@ -37,7 +37,7 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const SETS = (opt('sets') ?? 'bitext-v1,bitext-v2,banking77,hwu64').split(',') as SharedDatasetName[];
-const MAX_ROWS = Number(opt('max-rows') ?? 6000);
+const MAX_ROWS = Number(opt('max-rows') ?? 12000);
 const ERRORS = (opt('errors') ?? 'strict') as 'verdict' | 'strict' | 'expected';
 const BUDGET: ErrorBudget = DEFAULT_BUDGET;
 /** Where queries "from no route" come from for each set: another domain. */
@@ -172,15 +172,24 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   //    answer. Out-of-scope queries (another data set) join at 10% of the held-out queries (a tenant whose traffic is
   //    one tenth off-topic: a threshold's bound is a statement about the mix it was calibrated on).
   //    Only clusters whose canonical agrees with their own logged answers within the budget are routes to calibrate.
+  //    Half of the held-out queries screen those routes (one that serves its screening queries wrongly beyond the
+  //    budget stays on the model: it mixes intents or attracts a neighbour's traffic); the other half calibrates
+  //    thresholds and admission, so the bound is not flattered by the screening.
   const samples = new Map<number, Array<RouteSample & { wrong: number }>>();
+  const screening = new Map<number, RouteSample[]>();
   const add = (c: number, s: RouteSample & { wrong: number }) => samples.set(c, [...(samples.get(c) ?? []), s]);
   for (const x of held) {
     if (!eligible.has(x.hit.index)) continue;
     const r = serve(x.hit.index, x.row.query, x.slots, x.row.answer);
-    if (r) add(x.hit.index, { similarity: x.hit.similarity, correct: wrongOf(r.p) < 0.5, wrong: wrongOf(r.p), origin: 'own' });
+    if (!r) continue;
+    const s = { similarity: x.hit.similarity, correct: wrongOf(r.p) < 0.5, wrong: wrongOf(r.p), origin: 'own' as const };
+    if (unit(`screen:${x.row.id}`) < 0.5) screening.set(x.hit.index, [...(screening.get(x.hit.index) ?? []), s]);
+    else add(x.hit.index, s);
   }
+  const screen = screenRoutes([...eligible].map((c) => ({ id: String(c), samples: screening.get(c) ?? [] })), BUDGET);
+  for (const c of [...samples.keys()]) if (!screen.eligible.has(String(c))) samples.delete(c);
   const other = sample(loadSharedDataset(OTHER[set]), 4000, `ood:${set}`);
-  const oodCal = other.filter((_, i) => i % 2 === 0).slice(0, Math.ceil(holdout.length / 18));
+  const oodCal = other.filter((_, i) => i % 2 === 0).slice(0, Math.ceil(holdout.length / 2 / 9));
   const oodTest = other.filter((_, i) => i % 2 === 1);
   for (const v of await embed(oodCal.map((e) => normalizeQuery(e.query).text))) {
     const hit = route(v);
@@ -250,7 +259,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     tokensSaved: tokensAll ? tokensServed / tokensAll : 0,
     ood: oodTest.length ? oodServed / oodTest.length : 0,
     calibration: `AUC ${cal.auc.toFixed(3)} on ${cal.counts.positives}+/${cal.counts.negatives}-`,
-    screened: `${eligible.size} of ${canonicals.length} clusters agree with their canonical in-sample`,
+    screened: `${eligible.size} of ${canonicals.length} agree with their canonical in-sample, ${screen.eligible.size} pass screening`,
     replay: `${selection.pooled.errors.toFixed(0)}/${selection.pooled.n} wrong, bound ${(100 * selection.pooled.bound).toFixed(2)}%`,
     threshold: `${own} own, pooled ${pooledThreshold?.threshold?.toFixed(3) ?? 'none'} (${pooledThreshold?.n ?? 0} served of ${pooledThreshold?.tested ?? 0}${pooledThreshold?.reason ? `: ${pooledThreshold.reason}` : ''})`,
     seconds: (performance.now() - t0) / 1000,

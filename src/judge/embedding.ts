@@ -1,6 +1,6 @@
 import { cosine } from '../embeddings/types';
 import { type Calibration, calibratedProbability } from './calibration';
-import { type PreparedText, answerSlotValues, featureVector, pairFeatures, prepareText, slotConflicts } from './features';
+import { type PreparedText, answerSlotValues, featureVector, pairFeatures, prepareText, sameAnswer, slotConflicts } from './features';
 import type { Judge, JudgePair, Judgement } from './types';
 
 /** Verdicts flip at even odds by default: P(agree) is what promotion counts; the verdict is for people. */
@@ -21,7 +21,8 @@ export function embeddedAnswer(text: string, vec: Float32Array): Required<Embedd
 
 /**
  * The judgement of two embedded answers, synchronously (grouping answers into families scores many pairs).
- * Slots first: a conflicting value is a disagreement whatever the cosine; otherwise the calibrated probability.
+ * The same text agrees (P = 1: the calibration's top step is an estimate, identity is not); then slots: a
+ * conflicting value is a disagreement whatever the cosine; otherwise the calibrated probability.
  */
 export function judgeEmbedded(
   calibration: Calibration,
@@ -29,6 +30,7 @@ export function judgeEmbedded(
   reference: EmbeddedAnswer,
   agreeAt = DEFAULT_AGREE_AT,
 ): Judgement {
+  if (sameAnswer(candidate.text, reference.text)) return { pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } };
   const conflicts = slotConflicts(candidate.slotValues ?? candidate.text, reference.slotValues ?? reference.text);
   if (conflicts.length) return { pAgree: 0, verdict: 'disagree', evidence: { judge: 'slots', conflicts } };
   const f = pairFeatures(cosine(candidate.vec, reference.vec), candidate.prepared ?? candidate.text, reference.prepared ?? reference.text);

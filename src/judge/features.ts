@@ -92,3 +92,9 @@ export function slotConflicts(candidate: string | Map<string, string[]>, referen
   }
   return out;
 }
+
+/** The same answer once case, whitespace and trailing punctuation are set aside: agreement needs no judging. */
+export function sameAnswer(a: string, b: string): boolean {
+  const n = (t: string) => t.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim().replace(/[\s.!?]+$/, '');
+  return n(a) === n(b);
+}

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { slotConflicts } from './features';
+import { sameAnswer, slotConflicts } from './features';
 import type { Judge, JudgePair, Judgement } from './types';
 
 export interface LlmJudgeOptions {
@@ -53,8 +53,8 @@ export function parseVerdict(reply: string): { agree: boolean; confidence: numbe
 
 /**
  * An LLM judge through any OpenAI-compatible endpoint, for the borderline band the embedding judge cannot certify.
- * Temperature 0; every judgement records the prompt, model, reply, token usage and cost. Slot conflicts are decided
- * without a call (a wrong value is wrong whatever the model says). A reply that is not a verdict counts as
+ * Temperature 0; every judgement records the prompt, model, reply, token usage and cost. Identical answers and slot
+ * conflicts are decided without a call (a wrong value is wrong whatever the model says). A reply that is not a verdict counts as
  * disagreement, with the reason in the evidence; a failed request (after the client's retries) throws, so the
  * activity around it retries rather than recording a verdict nobody gave.
  */
@@ -82,6 +82,7 @@ export class LlmJudge implements Judge {
   }
 
   private async one(p: JudgePair): Promise<Judgement> {
+    if (sameAnswer(p.candidate, p.reference)) return { pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } };
     const conflicts = slotConflicts(p.candidate, p.reference);
     if (conflicts.length) return { pAgree: 0, verdict: 'disagree', evidence: { judge: 'slots', conflicts } };
     const prompt = judgePrompt(p);

@@ -12,6 +12,7 @@ export type Verdict = 'agree' | 'disagree';
 
 /** Why a judge said what it said: enough for a reviewer (and an audit) to see the basis of each verdict. */
 export type JudgeEvidence =
+  | { judge: 'identical' }
   | { judge: 'slots'; conflicts: SlotConflict[] }
   | { judge: 'embedding'; calibration: string; cosine: number; features: Record<string, number> }
   | { judge: 'llm'; model: string; prompt: Array<{ role: string; content: string }>; reply: string; usage: { promptTokens: number; completionTokens: number }; costUsd: number; error?: string };

@@ -142,3 +142,13 @@ describe('EmbeddingJudge', () => {
     expect(pairFeatures(1, 'A', 'A.').tokenJaccard).toBe(1);
   });
 });
+
+describe('identical answers', () => {
+  it('agree with P = 1 without consulting the calibration (case, spacing and final stop aside)', () => {
+    const cal = fitCalibration(synthetic(1, 500));
+    const v = l2normalize(new Float32Array([1, 0, 0]));
+    const w = l2normalize(new Float32Array([0, 1, 0]));
+    expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('handled as  card arrival', w))).toEqual({ pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } });
+    expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('Handled as card delivery.', v)).evidence.judge).toBe('embedding');
+  });
+});

@@ -73,7 +73,7 @@ describe('LlmJudge timeouts and retries', () => {
     const port = (server.address() as AddressInfo).port;
     try {
       const ok = new LlmJudge({ model: 'm', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 2, timeoutMs: 5000 });
-      const [j] = await ok.judge([{ query: 'q', candidate: 'yes', reference: 'yes' }]);
+      const [j] = await ok.judge([{ query: 'q', candidate: 'yes, it ships today', reference: 'it ships today' }]);
       expect(calls).toBe(2);
       expect(j).toMatchObject({ verdict: 'agree', pAgree: 0.8 });
       const slow = new LlmJudge({ model: 'm', baseURL: `http://127.0.0.1:${port}/slow/v1`, maxRetries: 1, timeoutMs: 300 });
