@@ -166,8 +166,8 @@ export interface PooledCandidate {
 
 /**
  * Pools clusters whose canonical forms agree in meaning into one candidate (P(agree) >= joinAt with the pool's
- * leader), so evidence of small clusters adds up. `agree` compares forms with their slot references set aside, so the slotted
- * form of an intent ("Your order {{id}} has shipped") and its constant form ("Your order has shipped") pool: one
+ * leader), so evidence of small clusters adds up. `agree` compares forms with their slot references set aside, so
+ * the slotted form of an intent ("Your order {{id}} has shipped") and its constant form ("Your order has shipped") pool: one
  * candidate with both forms.
  */
 export function poolCanonicals(canonicals: ReadonlyArray<ClusterCanonical>, agree: FormAgreement, opts: { joinAt?: number; budget?: ErrorBudget } = {}): PooledCandidate[] {
@@ -176,8 +176,7 @@ export function poolCanonicals(canonicals: ReadonlyArray<ClusterCanonical>, agre
   // the answer that would serve it. Single linkage would chain A~B~C and serve A's answer for C.
   const order = canonicals.map((_, i) => i).sort((a, b) => canonicals[b]!.support - canonicals[a]!.support || (canonicals[a]!.clusterId < canonicals[b]!.clusterId ? -1 : 1));
   const leaders: number[] = [];
-  const parent = canonicals.map((_, i) => i);
-  const find = (i: number) => parent[i]!;
+  const leaderOf = canonicals.map((_, i) => i);
   for (const i of order) {
     let best = -1;
     let bestP = -1;
@@ -185,11 +184,11 @@ export function poolCanonicals(canonicals: ReadonlyArray<ClusterCanonical>, agre
       const p = agree(i, l);
       if (p > bestP) [best, bestP] = [l, p];
     }
-    if (best >= 0 && bestP >= joinAt) parent[i] = best;
+    if (best >= 0 && bestP >= joinAt) leaderOf[i] = best;
     else leaders.push(i);
   }
   const groups = new Map<number, number[]>();
-  canonicals.forEach((_, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), i]));
+  canonicals.forEach((_, i) => groups.set(leaderOf[i]!, [...(groups.get(leaderOf[i]!) ?? []), i]));
   return [...groups.values()].map((g) => {
     const forms = new Map<string, PooledCandidate['forms'][number]>();
     for (const i of g) {
