@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { clusterQueries } from '../src/clustering/cluster';
 import { collapseQueries } from '../src/clustering/evaluate';
-import { normalizeQuery } from '../src/clustering/normalize';
+import { normalizeQuery } from '../src/serving/normalize';
 import { type SharedDatasetName, loadSharedDataset } from '../src/datasets/shared';
 import { LocalOnnxEmbedder } from '../src/embeddings/local';
 import { centroidRouter, neighbourhood } from '../src/graduation/routing';
-import { renderAnswer } from '../src/graduation/render';
-import { namedSlots } from '../src/graduation/slots';
+import { renderAnswer } from '../src/serving/render';
+import { namedSlots } from '../src/serving/slots';
 import { fitCalibration } from '../src/judge/calibration';
 import { type EmbeddedAnswer, embeddedAnswer, judgeEmbedded } from '../src/judge/embedding';
 import { slotConflicts } from '../src/judge/features';

@@ -1,4 +1,4 @@
-import { normalizeQuery } from '../clustering/normalize';
+import { normalizeQuery } from '../serving/normalize';
 import type { SlotConflict } from './types';
 
 /**

@@ -1,4 +1,4 @@
-import { escapeLiteral } from '../graduation/render';
+import { escapeLiteral } from '../serving/render';
 import { DEFAULT_BUDGET, type ErrorBudget } from './budget';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderAnswer } from '../../src/graduation/render';
+import { renderAnswer } from '../../src/serving/render';
 import { DEFAULT_BUDGET } from '../../src/promotion/budget';
 import { type AnswerForm, answerForm, canonicalAgreement, chooseForm, distinctForms, familyJoinThreshold, groupFamilies, poolCanonicals, withoutSlots } from '../../src/promotion/families';
 
