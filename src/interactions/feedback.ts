@@ -1,16 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/client';
 import { InputError, formatPath } from '../errors';
-import { checkFeedback, contentHash, feedbackFields } from './record';
+import { assertStorableStrings, boundedText, checkFeedback, contentHash, feedbackFields } from './record';
 
 /** Feedback as posted: which interaction (by id or by its idempotency key), and the acceptance signal. */
 export const feedbackInput = z.strictObject({
   ...feedbackFields.shape,
   interaction_id: z.number().int().positive().optional(),
-  interaction_key: z.string().min(1).max(256).optional(),
-  idempotency_key: z.string().min(1).max(256).optional(),
+  interaction_key: boundedText(256).optional(),
+  idempotency_key: boundedText(256).optional(),
 });
 export type FeedbackInput = z.input<typeof feedbackInput>;
 
@@ -21,6 +22,7 @@ export interface FeedbackResult {
 }
 
 export function parseFeedback(input: unknown, field = ''): z.infer<typeof feedbackInput> {
+  assertStorableStrings(input, field);
   const parsed = feedbackInput.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -35,7 +37,9 @@ export function parseFeedback(input: unknown, field = ''): z.infer<typeof feedba
 
 /**
  * Records feedback for one tenant. Only that tenant's interactions can be named: another tenant's id is `not_found`.
- * Without an idempotency_key the key is derived from the content, so posting the same feedback twice stores it once.
+ * Without an idempotency_key each call is its own event (a fresh key): feedback is a time series whose latest entry
+ * is the acceptance, so accept → reject → accept must store all three. (A key derived from the content made the
+ * third a "duplicate" of the first and left the acceptance `rejected`.) Callers that retry send their own key.
  */
 export async function recordFeedback(db: Db, tenantId: string, source: string, items: Array<z.infer<typeof feedbackInput>>): Promise<FeedbackResult[]> {
   return db.transaction(async (tx) => {
@@ -54,7 +58,7 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
       }
       const interactionId = Number(target.id);
       const hash = contentHash({ i: interactionId, kind: f.kind, ca: f.corrected_answer ?? null, s: f.score ?? null });
-      const key = f.idempotency_key ?? `derived:${hash}`;
+      const key = f.idempotency_key ?? `event:${randomUUID()}`;
       const rows = rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
         await tx.execute(sql`
           with ins as (
