@@ -25,6 +25,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): strin
   let out = prefix;
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    else if (part === '') out += '[""]'; // an empty key would read as a trailing dot
     else out += out ? `.${String(part)}` : String(part);
   }
   return out || '(body)';

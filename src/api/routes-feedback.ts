@@ -21,8 +21,8 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
         summary: 'Record whether interactions were accepted',
         description:
           `Body: one feedback object, or \`{ "feedback": [ ... ] }\` (at most ${api.batchMaxItems} items). ` +
-          'Only your own interactions can be named (by `interaction_key`); any other key is `not_found`. Without an idempotency_key the ' +
-          'same feedback posted twice is stored once. ' +
+          'Only your own interactions can be named (by `interaction_key`); any other key is `not_found`. Without an idempotency_key each ' +
+          'post is its own event (the latest feedback is the acceptance); send a key to make retries harmless. ' +
           'Single object: 201 stored, 200 duplicate, 404 not_found, 409 conflict (idempotency_key reused for other feedback), 400 invalid. ' +
           'Batch: 200 with per-item results in input order (stored, duplicate, conflict, not_found, invalid with ' +
           '`error.field` such as `feedback[2].score`); invalid items never block valid ones; `rejected` counts every status ' +

@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { InputError } from '../errors';
-import { decideCandidate } from '../graduation/start';
+import { decideCandidate, parseDecision } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
-import { err } from './schemas';
+import { NONBLANK_PATTERN, STORABLE_PATTERN, JSON_VALUE_REF, err, unavailable } from './schemas';
 
 export interface ReviewDeps {
   db: Db;
@@ -49,6 +49,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
           403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           500: err('Unexpected server error.'),
+          503: unavailable,
         },
       },
     },
@@ -74,6 +75,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
           403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           404: err('No candidate with this id for your tenant (`field` is `candidate`).'),
           500: err('Unexpected server error.'),
+          503: unavailable,
         },
       },
     },
@@ -103,16 +105,18 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
           409: err('The candidate is not awaiting review any more (decided, expired) or someone else is deciding it.'),
           415: err('Content-Type is not application/json.'),
           500: err('Unexpected server error.'),
-          503: err('The api runs without Temporal, cannot reach it, or no worker answered in time (`field` is `(service)`).'),
+          503: { ...unavailable, description: 'The api runs without Temporal, cannot reach it, no worker answered in time, or the database is away (`field` is `(service)`). Retry after `Retry-After` seconds.' },
         },
       },
     },
     async (request) => {
       const id = candidateIdParam(request.params);
-      if (!deps.temporal) throw new InputError('(service)', NO_TEMPORAL_MESSAGE, 503);
-      // Only this tenant's candidates: the review workflow id alone does not say whose it is.
-      await getCandidate(db, request.tenantId, id);
+      // Input first, then the candidate (only this tenant's: the review workflow id alone does not say whose it is),
+      // then the service: a bad decision is a 400 and an unknown candidate a 404 whether or not Temporal is up.
       const decision = withKeyReviewer(request.body, request.apiKey.name);
+      parseDecision(decision);
+      await getCandidate(db, request.tenantId, id);
+      if (!deps.temporal) throw new InputError('(service)', NO_TEMPORAL_MESSAGE, 503);
       try {
         return { result: await decideCandidate(deps.temporal.client, id, decision) };
       } catch (e) {
@@ -160,13 +164,13 @@ export function withoutInteractionIds<T extends { versions: Array<{ evidence: un
 }
 
 function parseStatus(raw: unknown): StatusFilter {
-  if (raw === undefined || raw === '') return 'pending_review';
+  if (raw === undefined) return 'pending_review';
   if (typeof raw === 'string' && (STATUS_FILTERS as readonly string[]).includes(raw)) return raw as StatusFilter;
   throw new InputError('status', `must be one of ${STATUS_FILTERS.join(', ')}, got ${JSON.stringify(raw)}`);
 }
 
 function parseLimit(raw: unknown): number {
-  if (raw === undefined || raw === '') return 200;
+  if (raw === undefined) return 200;
   const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InputError('limit', `must be an integer from 1 to 1000, got ${JSON.stringify(raw)}`);
   return n;
@@ -180,7 +184,8 @@ function candidateIdParam(params: unknown): string {
 
 // --- OpenAPI schemas (documentation only, as for the other routes) ---------------------------------------------------
 
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', description: 'Candidate id (g_…).' } } } as const;
+/** Ids outside this pattern name no candidate: a 404, like an unknown one (candidateIdParam). */
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{1,100}$', description: 'Candidate id (g_…).' } } } as const;
 
 const statusSchema = { type: 'string', enum: [...CANDIDATE_STATUSES] } as const;
 
@@ -305,16 +310,27 @@ const candidateDetailSchema = {
   },
 } as const;
 
+/** Mirrors validateDecision (src/graduation/decision.ts); other fields are ignored but must be storable JSON. */
+const storable = (extra: Record<string, unknown> = {}) => ({ type: 'string', pattern: STORABLE_PATTERN, ...extra });
+const nonBlank = (extra: Record<string, unknown> = {}) => ({ type: 'string', allOf: [{ pattern: STORABLE_PATTERN }, { pattern: NONBLANK_PATTERN }], ...extra });
 const decisionBodySchema = {
   type: 'object',
   required: ['action'],
   description: 'The reviewer recorded is the name of the API key (see GET /v1/whoami); a `reviewer` field is a 400.',
+  not: { required: ['reviewer'] },
+  propertyNames: { pattern: STORABLE_PATTERN, not: { const: '__proto__' } },
+  additionalProperties: { $ref: JSON_VALUE_REF },
   properties: {
     action: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject'] },
-    comment: { type: 'string', description: 'Required for reject.' },
-    template: { type: 'string', maxLength: 20_000, description: 'approve_with_edits only: the edited Handlebars template.' },
-    script: { description: 'approve_with_edits on a script candidate only: the edited script spec.' },
+    comment: storable({ description: 'Required (not blank) for reject.' }),
+    template: nonBlank({ maxLength: 20_000, description: 'approve_with_edits only (required there): the edited Handlebars template.' }),
+    script: { $ref: JSON_VALUE_REF, description: 'approve_with_edits on a script candidate only: the edited script spec.' },
   },
+  oneOf: [
+    { properties: { action: { const: 'approve' } }, not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },
+    { properties: { action: { const: 'reject' }, comment: nonBlank() }, required: ['comment'], not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },
+    { properties: { action: { const: 'approve_with_edits' } }, required: ['template'] },
+  ],
 } as const;
 
 const decisionResultSchema = {

@@ -1,16 +1,18 @@
 import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { sql } from 'drizzle-orm';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { InputError } from '../errors';
 import { identityForKey } from '../keys/store';
 import { TenantKeyCache, authHook } from './auth';
+import { classifyFailure, logSummary } from './failures';
 import { feedbackRoutes } from './routes-feedback';
 import { bareMessage, interactionRoutes } from './routes-interactions';
 import { reviewPageRoute, reviewRoutes } from './routes-review';
 import { whoamiRoute } from './routes-whoami';
-import { errorSchema } from './schemas';
+import { errorSchema, jsonValueSchema, readinessSchema } from './schemas';
 
 export interface ApiDeps {
   db: Db;
@@ -25,7 +27,17 @@ export interface ApiDeps {
    * list and show candidates, and a decision answers 503.
    */
   temporal?: { client: Client; taskQueue: string };
+  /**
+   * Further dependencies `/readyz` checks besides the database and Temporal (when given), by name: e.g.
+   * `{ blob: () => blob.stat('readyz') }`. Each must settle (resolve = up) within READY_TIMEOUT_MS.
+   */
+  readiness?: Record<string, () => Promise<unknown>>;
 }
+
+/** How long a caller should wait before retrying a 503 (database or Temporal away). */
+export const RETRY_AFTER_SECONDS = 5;
+/** Bound on each /readyz probe: a load balancer polls it and must get an answer, not a hang. */
+export const READY_TIMEOUT_MS = 2_000;
 
 export interface ErrorBody {
   error: { field: string; message: string };
@@ -51,10 +63,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   registerJsonParser(app);
-  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply, api));
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody('(path)', `no route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.json`));
-  });
+  const routes = routeTable(app);
+  const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = routes.methodsFor(path);
+    // A known path with another method is a 405 naming the methods (RFC 9110), not a 404.
+    if (allowed.length) {
+      reply.code(405).header('allow', allowed.join(', ')).send(errorBody('(method)', `${request.method} is not supported on ${path}: use ${allowed.join(' or ')}`));
+      return;
+    }
+    reply.code(404).send(errorBody('(path)', `no route ${request.method} ${path}; see GET /openapi.json`));
+  };
+  app.setErrorHandler((error: FastifyError, request, reply) => (request.is404 ? noRoute(request, reply) : sendError(error, request, reply, api)));
+  app.setNotFoundHandler(noRoute);
 
   await app.register(swagger, {
     openapi: {
@@ -72,7 +93,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'A tenant API key (dk_…).' } },
-        schemas: { Error: errorSchema as unknown as Record<string, unknown> },
+        schemas: { Error: errorSchema as unknown as Record<string, unknown>, JsonValue: jsonValueSchema as unknown as Record<string, unknown> },
       },
       security: [{ bearerAuth: [] }],
       tags: [
@@ -88,6 +109,33 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     '/healthz',
     { schema: { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } } } } },
     async () => ({ ok: true }),
+  );
+  const probes: Record<string, () => Promise<unknown>> = {
+    database: () => db.execute(sql`select 1`),
+    // getSystemInfo is the cheapest call every Temporal frontend answers; the deadline bounds the gRPC call itself.
+    ...(deps.temporal ? { temporal: () => { const c = deps.temporal!.client.connection; return c.withDeadline(Date.now() + READY_TIMEOUT_MS, () => c.workflowService.getSystemInfo({})); } } : {}),
+    ...deps.readiness,
+  };
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['meta'],
+        summary: 'Readiness: the database, Temporal (when configured) and further dependencies answer',
+        description: `Each dependency is probed with a ${READY_TIMEOUT_MS} ms bound. 200 when all are up; 503 (with Retry-After) naming each one that is down. /healthz only says the process is up.`,
+        security: [],
+        response: { 200: { ...readinessSchema, description: 'Every dependency answered.' }, 503: { ...readinessSchema, description: 'At least one dependency is down; `error.field` names the first.' } },
+      },
+    },
+    async (_request, reply) => {
+      const names = Object.keys(probes);
+      const results = await Promise.all(names.map((n) => probe(probes[n]!)));
+      const checks = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
+      const down = names.filter((n) => checks[n] !== 'ok');
+      if (down.length === 0) return { ok: true, checks };
+      reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS));
+      return { ok: false, checks, error: { field: down[0]!, message: down.map((n) => `${n} ${checks[n]}`).join('; ') } };
+    },
   );
   app.get(
     '/openapi.json',
@@ -107,6 +155,39 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.ready();
   return app;
+}
+
+/** Methods per route pattern, filled as routes register (fastify's router cannot be asked "which methods here?"). */
+function routeTable(app: FastifyInstance): { methodsFor(path: string): string[] } {
+  const table: Array<{ re: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = '^' + route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+') + '/?$';
+    let entry = table.find((e) => e.re.source === new RegExp(pattern).source);
+    if (!entry) table.push((entry = { re: new RegExp(pattern), methods: new Set() }));
+    for (const m of [route.method].flat()) entry.methods.add(m);
+  });
+  return {
+    methodsFor: (path) => [...new Set(table.filter((e) => e.re.test(path)).flatMap((e) => [...e.methods]))].sort(),
+  };
+}
+
+/** 'ok', or 'down: <short reason>' (no stack, no connection string). */
+async function probe(check: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch (e) {
+    const f = classifyFailure(e);
+    return `down: ${f.kind === 'internal' ? (logSummary(e).reason ?? 'error') : f.reason}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function errorBody(field: string, message: string): ErrorBody {
@@ -160,6 +241,7 @@ export function parseJson(text: string): unknown {
 function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, api: Config['api']): void {
   if (error instanceof InputError) {
     if (error.status === 401) reply.header('www-authenticate', 'Bearer');
+    if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     reply.code(error.status).send(errorBody(error.field, bareMessage(error)));
     return;
   }
@@ -189,6 +271,19 @@ function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyR
     reply.code(status).send(errorBody('(request)', error.message));
     return;
   }
-  request.log.error({ err: error, method: request.method, url: request.url }, 'request failed');
+  // Ids and sizes, never the body: a failed batch used to log its whole payload (and the SQL holding it).
+  const context = { tenant: request.tenantId, method: request.method, route: request.routeOptions?.url ?? request.url.split('?')[0], bodyBytes: Number(request.headers['content-length'] ?? 0) || undefined };
+  const failure = classifyFailure(error);
+  if (failure.kind === 'unavailable') {
+    request.log.warn({ ...context, error: logSummary(error) }, 'request failed: dependency unavailable');
+    reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody('(service)', `${failure.reason}: retry in ${RETRY_AFTER_SECONDS} s (writes are idempotent: resend the same request)`));
+    return;
+  }
+  if (failure.kind === 'refused') {
+    request.log.info({ ...context, error: logSummary(error) }, 'request refused by the database');
+    reply.code(400).send(errorBody('(body)', `${failure.reason}: check the values' ranges and text`));
+    return;
+  }
+  request.log.error({ ...context, error: logSummary(error) }, 'request failed');
   reply.code(500).send(errorBody('(server)', 'internal error'));
 }

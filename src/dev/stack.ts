@@ -87,7 +87,8 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
       // The api's own client (review decisions are Temporal Updates); closed after the api stops.
       const client = await connectClient(temporalConfig);
       stops.push(() => client.close());
-      api = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: { client, taskQueue: temporalConfig.taskQueue } });
+      // /readyz also probes the blob store here, since this process serves the workers that need it.
+      api = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: { client, taskQueue: temporalConfig.taskQueue }, readiness: { blob: () => blob.stat('readyz-probe') } });
       apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       stops.push(() => api!.close());
       log(`api: listening on ${apiUrl} (tenant "${DEV_TENANT}", key in ${path.join(config.dataDir, 'dev-api-key')}; review page ${apiUrl}/review)`);

@@ -3,6 +3,8 @@
  * validator: the workflow runs the validator before accepting the Update, and the API and CLI run it first to give
  * the same message without a round trip. No Node imports: this file is bundled into workflow code.
  */
+import { codePointLength } from '../interactions/storable';
+
 export type DecisionAction = 'approve' | 'approve_with_edits' | 'reject';
 
 export interface Decision {
@@ -31,12 +33,12 @@ export function validateDecision(input: unknown): Decision {
     throw new Error(`action: must be approve, approve_with_edits or reject, got ${JSON.stringify(d.action)}`);
   }
   if (typeof d.reviewer !== 'string' || !d.reviewer.trim()) throw new Error('reviewer: say who decides (a name or email)');
-  if (d.reviewer.length > 200) throw new Error('reviewer: at most 200 characters');
+  if (codePointLength(d.reviewer) > 200) throw new Error('reviewer: at most 200 characters');
   if (d.comment !== undefined && typeof d.comment !== 'string') throw new Error('comment: must be text');
   if (d.action === 'reject' && !(typeof d.comment === 'string' && d.comment.trim())) throw new Error('comment: say why the candidate is rejected');
   if (d.action === 'approve_with_edits') {
     if (typeof d.template !== 'string' || !d.template.trim()) throw new Error('template: approve_with_edits needs the edited template');
-    if (d.template.length > 20_000) throw new Error('template: at most 20000 characters');
+    if (codePointLength(d.template) > 20_000) throw new Error('template: at most 20000 characters');
   } else if (d.template !== undefined || d.script !== undefined) {
     throw new Error(`template: only approve_with_edits takes an edited template; use that action or drop the field`);
   }

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { InputError, formatPath } from '../errors';
-import { checkFeedback, contentHash, feedbackFields } from './record';
+import { assertStorableStrings, boundedText, checkFeedback, contentHash, feedbackFields } from './record';
 import { findInteraction, insertFeedback } from './store';
 
 /**
@@ -10,11 +11,8 @@ import { findInteraction, insertFeedback } from './store';
  */
 export const feedbackInput = z.strictObject({
   ...feedbackFields.shape,
-  interaction_key: z
-    .string({ error: (iss) => (iss.input === undefined ? 'required: the interaction\'s key (its idempotency key, `key` in its response)' : 'must be a string') })
-    .min(1)
-    .max(256),
-  idempotency_key: z.string().min(1).max(256).optional(),
+  interaction_key: boundedText(256, { error: (iss: { input?: unknown }) => (iss.input === undefined ? 'required: the interaction\'s key (its idempotency key, `key` in its response)' : 'must be a string') }),
+  idempotency_key: boundedText(256).optional(),
 });
 export type FeedbackInput = z.input<typeof feedbackInput>;
 
@@ -26,6 +24,7 @@ export interface FeedbackResult {
 }
 
 export function parseFeedback(input: unknown, field = ''): z.infer<typeof feedbackInput> {
+  assertStorableStrings(input, field);
   // reportInput: issues carry the offending value, which tells "missing" from "wrong type".
   const parsed = feedbackInput.safeParse(input, { reportInput: true });
   if (!parsed.success) {
@@ -37,7 +36,9 @@ export function parseFeedback(input: unknown, field = ''): z.infer<typeof feedba
 
 /**
  * Records feedback for one tenant. Only that tenant's interactions can be named: another tenant's id is `not_found`.
- * Without an idempotency_key the key is derived from the content, so posting the same feedback twice stores it once.
+ * Without an idempotency_key each call is its own event (a fresh key): feedback is a time series whose latest entry
+ * is the acceptance, so accept → reject → accept must store all three. (A key derived from the content made the
+ * third a "duplicate" of the first and left the acceptance `rejected`.) Callers that retry send their own key.
  */
 export async function recordFeedback(db: Db, tenantId: string, source: string, items: Array<z.infer<typeof feedbackInput>>): Promise<FeedbackResult[]> {
   return db.transaction(async (tx) => {
@@ -49,7 +50,7 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
         continue;
       }
       const hash = contentHash({ i: interactionId, kind: f.kind, ca: f.corrected_answer ?? null, s: f.score ?? null });
-      const key = f.idempotency_key ?? `derived:${hash}`;
+      const key = f.idempotency_key ?? `event:${randomUUID()}`;
       const row = await insertFeedback(tx, { tenantId, interactionId, idempotencyKey: key, contentHash: hash, kind: f.kind, correctedAnswer: f.corrected_answer ?? null, score: f.score ?? null, source });
       out.push({
         status: row.inserted ? 'stored' : row.content_hash === hash ? 'duplicate' : 'conflict',

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, formatPath } from '../errors';
 import { FEEDBACK_KINDS } from '../vocabulary';
+import { codePointLength, findUnstorableString } from './storable';
 
 /**
  * The interaction log record as it arrives (HTTP API, SDK, JSONL import): the OpenAI chat request and response as
@@ -17,12 +18,15 @@ const message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
   content: content.optional(),
 });
-/** Columns these numbers land in are Postgres `integer`: anything larger would fail the whole insert. */
-export const MAX_INT4 = 2_147_483_647;
-const int4 = z.number().int().min(0).max(MAX_INT4, `must be at most ${MAX_INT4}`);
+/** Largest value of a Postgres `integer` column (token counts, latency): a larger one fails the whole INSERT. */
+export const INT4_MAX = 2_147_483_647;
+/** A cost per call above this is a unit mistake (cents, micro-dollars), not a teacher call. */
+export const MAX_COST_USD = 1_000_000;
+const int4 = (unit: string) => z.number().int(`must be an integer (${unit})`).min(0, `must be from 0 to ${INT4_MAX} (${unit})`).max(INT4_MAX, `must be from 0 to ${INT4_MAX} (${unit})`);
+
 const usage = z.looseObject({
-  prompt_tokens: int4.optional(),
-  completion_tokens: int4.optional(),
+  prompt_tokens: int4('tokens').optional(),
+  completion_tokens: int4('tokens').optional(),
 });
 const choice = z.looseObject({
   message: z.looseObject({ role: z.literal('assistant').optional(), content: content.optional(), tool_calls: z.array(z.unknown()).optional() }),
@@ -34,19 +38,38 @@ const chatCompletion = z.looseObject({
   usage: usage.nullish(),
 });
 
+/** A string of 1..max characters, counted in code points as the OpenAPI document's maxLength is. */
+export const boundedText = (max: number, params?: Parameters<typeof z.string>[0]) => z.string(params).min(1, 'must not be empty').refine((s) => codePointLength(s) <= max, `must be at most ${max} characters`);
+
 export const feedbackFields = z.strictObject({
   kind: z.enum(FEEDBACK_KINDS, { error: `must be one of ${FEEDBACK_KINDS.join(', ')}` }),
-  corrected_answer: z.string().min(1).max(200_000).optional(),
+  corrected_answer: boundedText(200_000).optional(),
   score: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
 });
 
-const timestamp = z.union([z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with offset, e.g. 2026-11-01T12:00:00Z' }), z.number().int().positive()]);
+/**
+ * Times are accepted from 2000 to 2099 (no teacher call is older; a later one is a unit or clock mistake, and years
+ * past 9999 do not fit timestamptz). ISO times: RFC 3339 with an offset, the year read as written. The OpenAPI
+ * document states the same pattern and ranges (src/api/schemas.ts).
+ */
+export const ISO_TIME_PATTERN = '^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
+export const EPOCH_SECONDS_RANGE = [946_684_800, 4_102_444_799] as const; // 2000-01-01 .. 2099-12-31 (UTC)
+export const EPOCH_MILLIS_RANGE = [946_684_800_000, 4_102_444_799_999] as const;
+const TIME_HINT = 'must be an ISO-8601 time with offset from the years 2000-2099, e.g. 2026-11-01T12:00:00Z, or epoch seconds/milliseconds in that range';
+const inRange = (n: number, [lo, hi]: readonly [number, number]) => n >= lo && n <= hi;
+const timestamp = z.union(
+  [
+    z.string().regex(new RegExp(ISO_TIME_PATTERN), TIME_HINT),
+    z.number().int(TIME_HINT).refine((n) => inRange(n, EPOCH_SECONDS_RANGE) || inRange(n, EPOCH_MILLIS_RANGE), TIME_HINT),
+  ],
+  { error: TIME_HINT },
+);
 
 const common = {
-  idempotency_key: z.string().min(1).max(256).optional(),
+  idempotency_key: boundedText(256).optional(),
   created_at: timestamp.optional(),
-  latency_ms: int4.optional(),
-  cost_usd: z.number().min(0).optional(),
+  latency_ms: int4('milliseconds').optional(),
+  cost_usd: z.number().min(0, `must be from 0 to ${MAX_COST_USD} (US dollars)`).max(MAX_COST_USD, `must be from 0 to ${MAX_COST_USD} (US dollars)`).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   feedback: feedbackFields.optional(),
 };
@@ -99,7 +122,7 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InputError(fieldPrefix || '(body)', 'must be a JSON object with request/response or messages');
   }
-  checkStorable(input, fieldPrefix);
+  assertStorableStrings(input, fieldPrefix);
   const isChatLog = !('request' in input) && !('response' in input) && 'messages' in input;
   // reportInput: issues carry the offending value, which tells "missing" from "wrong type".
   const parsed = (isChatLog ? chatLogShape : requestResponseShape).safeParse(input, { reportInput: true });
@@ -166,35 +189,14 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   };
 }
 
-/** NUL, or a UTF-16 surrogate without its partner. */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
 /**
- * Postgres text and jsonb refuse U+0000 and unpaired surrogates (both are valid in JSON text): one such string makes
- * the whole insert fail, so any record holding one is refused up front, naming the field (a key counts too).
- * Also bounds the depth, so this walk (the first over the input) cannot overflow the stack.
+ * Refuses a value holding a string Postgres cannot store (U+0000, an unpaired surrogate), naming its JSON path under
+ * `fieldPrefix`. The one check for every way in (API, SDK, file import, feedback, review decisions): refused, not
+ * escaped, so what is stored is always exactly what was sent (see README, Limits).
  */
-export function checkStorable(value: unknown, fieldPrefix = '', path: Array<string | number> = []): void {
-  if (typeof value === 'string') {
-    if (UNSTORABLE.test(value)) throw new InputError(formatPath(path, fieldPrefix), unstorableReason(value));
-    return;
-  }
-  if (typeof value !== 'object' || value === null) return;
-  if (path.length >= MAX_JSON_DEPTH) throw new InputError(fieldPrefix || '(body)', `is nested more than ${MAX_JSON_DEPTH} levels deep`);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) checkStorable(value[i], fieldPrefix, [...path, i]);
-    return;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    if (UNSTORABLE.test(k)) throw new InputError(formatPath([...path, sanitizeText(k)], fieldPrefix), `the field name ${unstorableReason(k)}`);
-    checkStorable(v, fieldPrefix, [...path, k]);
-  }
-}
-
-function unstorableReason(s: string): string {
-  return s.includes('\u0000')
-    ? 'contains U+0000 (NUL), which the database cannot store: remove it'
-    : 'contains an unpaired UTF-16 surrogate (e.g. \\ud800 without its low half), which is not valid Unicode: send well-formed text';
+export function assertStorableStrings(input: unknown, fieldPrefix = ''): void {
+  const bad = findUnstorableString(input, MAX_JSON_DEPTH);
+  if (bad) throw new InputError(formatPath(bad.path, fieldPrefix), bad.message);
 }
 
 /**
@@ -233,9 +235,9 @@ function join(prefix: string, field: string): string {
   return prefix ? `${prefix}.${field}` : field;
 }
 
-/** Epoch numbers below 1e12 are seconds (OpenAI's `created`), above are milliseconds. */
+/** Epoch numbers in the seconds range are seconds (OpenAI's `created`), larger ones milliseconds (the ranges do not overlap). */
 function secondsOrMillis(n: number): number {
-  return n < 1e12 ? n * 1000 : n;
+  return n <= EPOCH_SECONDS_RANGE[1] ? n * 1000 : n;
 }
 
 export function textOf(c: z.infer<typeof content> | undefined): string | undefined {

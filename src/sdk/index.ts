@@ -72,7 +72,7 @@ export type Feedback = (
   | { kind: 'edited'; corrected_answer: string; score?: number }
   | { kind: 'score'; score: number; corrected_answer?: string }
 ) & {
-  /** Makes a repeated post of this feedback a no-op; by default the server derives one from the content. */
+  /** Makes a repeated post of this feedback a no-op; by default each feedback() call is one event (its own key). */
   idempotency_key?: string;
 };
 
@@ -362,7 +362,8 @@ function makeLogger<C>(client: C & object, shared: Shared, metadata: Metadata): 
         kind: fb.kind,
         ...(fb.corrected_answer !== undefined ? { corrected_answer: fb.corrected_answer } : {}),
         ...(fb.score !== undefined ? { score: fb.score } : {}),
-        ...(fb.idempotency_key !== undefined ? { idempotency_key: fb.idempotency_key } : {}),
+        // One key per call, so the transport's retries of this post are harmless but a later call is a new event.
+        idempotency_key: fb.idempotency_key ?? `sdk-feedback:${randomUUID()}`,
       });
       const p = shared.transport.post('/v1/feedback', body);
       track(

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantKeyCache } from '../../src/api/auth';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
-import { type Db, rowsOf } from '../../src/db/client';
+import { type Db, openDatabase, rowsOf } from '../../src/db/client';
 import { createApiKey, hashKey, listApiKeys, revokeApiKey } from '../../src/keys/store';
 import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
@@ -92,6 +92,7 @@ describe('health and docs', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
       '/openapi.json',
+      '/readyz',
       '/v1/feedback',
       '/v1/interactions',
       '/v1/interactions/batch',
@@ -106,7 +107,7 @@ describe('health and docs', () => {
     for (const path of ['/v1/interactions', '/v1/interactions/batch', '/v1/feedback']) {
       const op = doc.paths[path].post;
       expect(op.requestBody.content['application/json'].schema, path).toBeTruthy();
-      for (const status of ['400', '401', '403', '413', '415', '500']) {
+      for (const status of ['400', '401', '403', '413', '415', '500', '503']) {
         expect(op.responses[status].content['application/json'].schema.properties.error.required, `${path} ${status}`).toEqual(['field', 'message']);
       }
     }
@@ -122,6 +123,15 @@ describe('health and docs', () => {
     expect(decision.requestBody.content['application/json'].schema.properties.reviewer).toBeUndefined();
     expect(doc.paths['/v1/review/candidates'].get.parameters.find((p: { name: string }) => p.name === 'status').schema.enum).toContain('all');
     expect(doc.paths['/v1/review/candidates/{id}'].get.responses['404']).toBeTruthy();
+    // The limits the server enforces are stated, so a generator (schemathesis) can tell valid from invalid.
+    const [reqRes, chatLog] = doc.paths['/v1/interactions'].post.requestBody.content['application/json'].schema.oneOf;
+    expect(reqRes.properties.latency_ms).toMatchObject({ minimum: 0, maximum: 2_147_483_647 });
+    expect(reqRes.properties.idempotency_key).toMatchObject({ maxLength: 256, pattern: '^[^\\u0000]*$' });
+    expect(reqRes.properties.created_at.anyOf[0].pattern).toMatch(/^\^20/);
+    expect(chatLog.required).toEqual(['messages', 'model', 'idempotency_key']);
+    expect(doc.components.schemas.JsonValue.anyOf).toHaveLength(6);
+    expect(doc.paths['/v1/interactions'].post.responses['503'].headers['Retry-After']).toBeTruthy();
+    expect(doc.paths['/readyz'].get.responses['503']).toBeTruthy();
   });
 
   it('GET /review serves the review page without a key', async () => {
@@ -395,12 +405,12 @@ describe('POST /v1/feedback', () => {
     await storeOne(keyA, { ...record(), idempotency_key: interactionKey });
   });
 
-  it('stores accepted feedback once (201 then 200 duplicate)', async () => {
+  it('stores keyed feedback once (201 then 200 duplicate)', async () => {
     const before = await count('feedback', 'tenant-a');
-    const first = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted' });
+    const first = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted', idempotency_key: 'fb-once' });
     expect(first.statusCode).toBe(201);
-    expect(first.json()).toEqual({ key: expect.stringMatching(/^derived:/), status: 'stored' });
-    const again = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted' });
+    expect(first.json()).toEqual({ key: 'fb-once', status: 'stored' });
+    const again = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'accepted', idempotency_key: 'fb-once' });
     expect(again.statusCode).toBe(200);
     expect(again.json()).toEqual({ key: first.json().key, status: 'duplicate' });
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
@@ -454,9 +464,9 @@ describe('POST /v1/feedback', () => {
     expect(conflict.json().error.field).toBe('idempotency_key');
   });
 
-  it('concurrent identical feedback is stored once', async () => {
+  it('concurrent identical keyed feedback is stored once', async () => {
     const before = await count('feedback', 'tenant-a');
-    const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 0.75 })));
+    const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 0.75, idempotency_key: 'fb-concurrent' })));
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
   });
@@ -465,11 +475,11 @@ describe('POST /v1/feedback', () => {
     const before = await count('feedback', 'tenant-a');
     const res = await post('/v1/feedback', {
       feedback: [
-        { interaction_key: interactionKey, kind: 'score', score: 0.25 },
+        { interaction_key: interactionKey, kind: 'score', score: 0.25, idempotency_key: 'fb-batch' },
         { interaction_key: interactionKey, kind: 'score', score: 2 },
         { interaction_key: 'no-such-key', kind: 'accepted' },
         { interaction_key: interactionKey, kind: 'edited' },
-        { interaction_key: interactionKey, kind: 'score', score: 0.25 },
+        { interaction_key: interactionKey, kind: 'score', score: 0.25, idempotency_key: 'fb-batch' },
         { interaction_key: interactionKey, kind: 'accepted', idempotency_key: 'fb-1' },
       ],
     });
@@ -534,6 +544,22 @@ describe('key scopes', () => {
     } finally {
       await fresh.close();
     }
+
+  });
+});
+
+describe('feedback without an idempotency key', () => {
+  it('is one event per post: accept, reject, accept leaves the interaction accepted', async () => {
+    const id = await storeOne();
+    for (const kind of ['accepted', 'rejected', 'accepted']) {
+      const res = await post('/v1/feedback', { interaction_key: id, kind });
+      expect(res.statusCode, kind).toBe(201);
+    }
+    // The acceptance readers use (src/graduation/load.ts, src/manifest/publish.ts): the latest feedback row.
+    const latest = rowsOf<{ kind: string; n: string }>(
+      await db.execute(sql`select kind, (select count(*)::text from feedback where interaction_id = ${rowOf(id)}) as n from feedback where interaction_id = ${rowOf(id)} order by created_at desc, id desc limit 1`),
+    );
+    expect(latest).toEqual([{ kind: 'accepted', n: '3' }]);
   });
 });
 
@@ -549,8 +575,17 @@ describe('review routes without Temporal', () => {
     const missing = await app.inject({ method: 'GET', url: '/v1/review/candidates/g_000000000000', headers: { authorization: `Bearer ${reviewA}` } });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.field).toBe('candidate');
-    const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve' }, reviewA);
+    // An unknown candidate is a 404 and a bad decision a 400 whether or not Temporal is there.
+    const unknown = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve' }, reviewA);
+    expect(unknown.statusCode).toBe(404);
+    const nul = await post('/v1/review/candidates/g_000000000000/decision', { action: 'reject', comment: 'bad\u0000' }, reviewA);
+    expect([nul.statusCode, nul.json().error.field]).toEqual([400, 'comment']);
+    await db.execute(sql`insert into runs (id, kind, tenant_id, workflow_id, status) values ('run-api-test', 'cluster', 'tenant-a', 'wf-api-test', 'completed') on conflict do nothing`);
+    await db.execute(sql`insert into candidates (id, tenant_id, cluster_run_id, cluster_ids, kind, status, traffic_share, label)
+      values ('g_apitest', 'tenant-a', 'run-api-test', '["c1"]'::jsonb, 'constant', 'pending_review', 0.1, 'order status') on conflict do nothing`);
+    const decide = await post('/v1/review/candidates/g_apitest/decision', { action: 'approve' }, reviewA);
     expect(decide.statusCode).toBe(503);
+    expect(decide.headers['retry-after']).toBe('5');
     expect(decide.json()).toEqual({ error: { field: '(service)', message: expect.stringContaining('the review service needs Temporal: start the api with a worker / distillery dev') } });
   });
 });
@@ -668,11 +703,10 @@ describe('bad input', () => {
   });
 
   it('an unexpected failure is a 500 without internals, and is logged', async () => {
-    const failing = {
-      transaction: async () => {
-        throw new Error('connect ECONNREFUSED 10.0.0.5:5432 at /srv/secret/path.js');
-      },
-    } as unknown as Db;
+    const boom = async () => {
+      throw new TypeError('cannot read properties of undefined (reading "rows") at /srv/secret/path.js');
+    };
+    const failing = { transaction: boom, execute: boom } as unknown as Db;
     const lines: string[] = [];
     const broken = await buildApi({
       db: failing,
@@ -692,6 +726,144 @@ describe('bad input', () => {
     } finally {
       await broken.close();
     }
-    expect(lines.join('')).toContain('ECONNREFUSED');
+    expect(lines.join('')).toContain('reading \\"rows\\"');
+  });
+});
+
+describe('strings Postgres cannot store and numbers its columns cannot hold', () => {
+  // Each of these used to be a 500 (the INSERT failed); now a 400 naming the field, and nothing written.
+  it('single records: 400 naming the JSON path, for content, metadata keys and values, keys and numbers', async () => {
+    const before = await count('interactions', 'tenant-a');
+    const cases: Array<[unknown, string, RegExp]> = [
+      [record({ question: 'where is\u0000 my order' }), 'request.messages[1].content', /U\+0000/],
+      [record({ answer: 'lone \ud800 surrogate' }), 'response.choices[0].message.content', /unpaired UTF-16 surrogate/],
+      [record({ extra: { metadata: { 'k\u0000': 1 } } }), 'metadata', /has a key/],
+      [record({ extra: { metadata: { a: { b: ['\udc00'] } } } }), 'metadata.a.b[0]', /surrogate/],
+      [record({ extra: { idempotency_key: 'key\u0000' } }), 'idempotency_key', /U\+0000/],
+      [record({ extra: { feedback: { kind: 'edited', corrected_answer: 'x\u0000' } } }), 'feedback.corrected_answer', /U\+0000/],
+      [record({ extra: { latency_ms: 99_999_999_999 } }), 'latency_ms', /from 0 to 2147483647/],
+      [record({ extra: { created_at: '9999-12-31T00:00:00Z' } }), 'created_at', /2000-2099/],
+      [record({ extra: { created_at: 99_999_999_999_999 } }), 'created_at', /2000-2099/],
+    ];
+    for (const [body, field, message] of cases) {
+      const res = await post('/v1/interactions', body);
+      expect(res.statusCode, field).toBe(400);
+      expect(res.json().error.field).toBe(field);
+      expect(res.json().error.message).toMatch(message);
+    }
+    const tokens = record();
+    (tokens.response.usage as Record<string, number>).prompt_tokens = 1e12;
+    const res = await post('/v1/interactions', tokens);
+    expect([res.statusCode, res.json().error.field]).toEqual([400, 'response.usage.prompt_tokens']);
+    expect(await count('interactions', 'tenant-a')).toBe(before);
+  });
+
+  it('a batch stores its good items and names each bad one', async () => {
+    const res = await post('/v1/interactions/batch', { interactions: [record(), record({ question: 'nul\u0000' }), record({ extra: { latency_ms: 2 ** 31 } }), record()] });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.results.map((r: { status: string }) => r.status)).toEqual(['stored', 'invalid', 'invalid', 'stored']);
+    expect(body.results[1].error.field).toBe('interactions[1].request.messages[1].content');
+    expect(body.results[2].error.field).toBe('interactions[2].latency_ms');
+  });
+
+  it('feedback and decisions: 400 naming corrected_answer, interaction_key, reviewer', async () => {
+    const id = await storeOne();
+    const fb = await post('/v1/feedback', { interaction_key: id, kind: 'edited', corrected_answer: 'a\u0000' });
+    expect([fb.statusCode, fb.json().error.field]).toEqual([400, 'corrected_answer']);
+    const key = await post('/v1/feedback', { interaction_key: '\ud800', kind: 'accepted' });
+    expect([key.statusCode, key.json().error.field]).toEqual([400, 'interaction_key']);
+    const batch = await post('/v1/feedback', { feedback: [{ interaction_key: id, kind: 'accepted', idempotency_key: 'k\u0000' }] });
+    expect(batch.json().results[0]).toMatchObject({ status: 'invalid', error: { field: 'feedback[0].idempotency_key' } });
+    const decision = await post('/v1/review/candidates/g_x/decision', { action: 'approve', reviewer: 'a\u0000' }, reviewA);
+    expect([decision.statusCode, decision.json().error.field]).toEqual([400, 'reviewer']);
+  });
+});
+
+describe('database away, readiness and logs', () => {
+  /** A real pool pointed at a port nothing listens on: every query fails as when Postgres is down. */
+  function deadDatabase() {
+    return openDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 });
+  }
+
+  it('answers 503 with Retry-After (not 500) on writes and on key lookups, and logs no payload', async () => {
+    const dead = deadDatabase();
+    const lines: string[] = [];
+    const withCache = await buildApi({ db: dead.db, api: API, logLevel: 'info', keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })), logStream: { write: (l) => lines.push(l) } });
+    const noCache = await buildApi({ db: dead.db, api: API, logLevel: 'silent' });
+    try {
+      const marker = 'PAYLOAD-MARKER-'.repeat(50);
+      const headers = { authorization: 'Bearer anything', 'content-type': 'application/json' };
+      const batch = JSON.stringify({ interactions: [record({ question: marker }), record({ question: marker })] });
+      const res = await withCache.inject({ method: 'POST', url: '/v1/interactions/batch', headers, payload: batch });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.json()).toEqual({ error: { field: '(service)', message: expect.stringMatching(/^database unreachable \(ECONNREFUSED\): retry in 5 s/) } });
+      const fb = await withCache.inject({ method: 'POST', url: '/v1/feedback', headers, payload: JSON.stringify({ interaction_key: 'k1', kind: 'accepted' }) });
+      expect(fb.statusCode).toBe(503);
+      const auth = await noCache.inject({ method: 'GET', url: '/v1/review/candidates', headers: { authorization: 'Bearer dk_unknown' } });
+      expect([auth.statusCode, auth.headers['retry-after']]).toEqual([503, '5']);
+      // Liveness is not readiness: the process is up, the database is not.
+      expect((await withCache.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      const ready = await withCache.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.headers['retry-after']).toBe('5');
+      expect(ready.json()).toEqual({ ok: false, checks: { database: 'down: database unreachable (ECONNREFUSED)' }, error: { field: 'database', message: 'database down: database unreachable (ECONNREFUSED)' } });
+    } finally {
+      await withCache.close();
+      await noCache.close();
+      await dead.close();
+    }
+    const log = lines.join('');
+    expect(log).not.toContain('PAYLOAD-MARKER');
+    expect(log).not.toMatch(/insert into|jsonb_to_recordset/);
+    const entry = JSON.parse(lines.find((l) => l.includes('/v1/interactions/batch'))!);
+    expect(entry).toMatchObject({ reqId: expect.any(String), tenant: 'tenant-a', route: '/v1/interactions/batch', bodyBytes: expect.any(Number), error: { code: 'ECONNREFUSED' } });
+    expect(entry.bodyBytes).toBeGreaterThan(1500);
+  });
+
+  it('a database error in a route becomes a short reason, and the log keeps no SQL or parameters', async () => {
+    const lines: string[] = [];
+    const secret = 'USER-CONTENT-'.repeat(100);
+    // What drizzle throws on a failed INSERT: the SQL and all its parameters in the message.
+    const drizzleError = Object.assign(new Error(`Failed query: insert into interactions select * from x\nparams: ${secret}`), {
+      name: 'DrizzleQueryError',
+      cause: Object.assign(new Error('relation "interactions" does not exist'), { code: '42P01' }),
+    });
+    const failing = { execute: async () => Promise.reject(drizzleError), transaction: async () => Promise.reject(drizzleError) } as unknown as Db;
+    const app2 = await buildApi({ db: failing, api: API, logLevel: 'info', keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })), logStream: { write: (l) => lines.push(l) } });
+    try {
+      const res = await app2.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).not.toMatch(/insert|params|USER-CONTENT/);
+    } finally {
+      await app2.close();
+    }
+    const log = lines.join('');
+    expect(log).not.toMatch(/USER-CONTENT|Failed query|insert into/);
+    expect(log).toContain('relation \\"interactions\\" does not exist');
+    expect(log).toContain('42P01');
+  });
+
+  it('/readyz: 200 when the database (and every further probe) answers, 503 naming the one down', async () => {
+    const ok = await app.inject({ method: 'GET', url: '/readyz' });
+    expect([ok.statusCode, ok.json()]).toEqual([200, { ok: true, checks: { database: 'ok' } }]);
+    const probed = await buildApi({ db, api: API, logLevel: 'silent', readiness: { blob: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8333'), { code: 'ECONNREFUSED' })) } });
+    try {
+      const res = await probed.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().checks).toEqual({ database: 'ok', blob: expect.stringMatching(/^down: /) });
+      expect(res.json().error.field).toBe('blob');
+    } finally {
+      await probed.close();
+    }
+  });
+
+  it('a known path with another method is a 405 with Allow', async () => {
+    const res = await app.inject({ method: 'DELETE', url: '/v1/interactions' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expect(res.json().error.field).toBe('(method)');
+    expect((await app.inject({ method: 'PUT', url: '/v1/review/candidates/g_1' })).headers.allow).toBe('GET, HEAD');
   });
 });

@@ -36,11 +36,11 @@ function hostileFile() {
     .slice(0, 1200)
     .map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `hostile-${i}` }));
   const bad: Array<[string, string | Buffer, RegExp]> = [
-    ['NUL', chat('nul \u0000 inside'), /messages\[0\]\.content: contains U\+0000/],
-    ['surrogate', chat('q', { metadata: { note: 'lone \ud800 half' } }), /metadata\.note: contains an unpaired UTF-16 surrogate/],
-    ['latency', chat('q', { latency_ms: 99_999_999_999 }), /latency_ms: must be at most 2147483647/],
-    ['tokens', chat('q', { usage: { prompt_tokens: 1e12, completion_tokens: 5 } }), /usage\.prompt_tokens: must be at most/],
-    ['year', chat('q', { created_at: 253_402_300_800_000 }), /created_at: is in the year 10000/],
+    ['NUL', chat('nul \u0000 inside'), /messages\[0\]\.content: holds U\+0000/],
+    ['surrogate', chat('q', { metadata: { note: 'lone \ud800 half' } }), /metadata\.note: holds an unpaired UTF-16 surrogate/],
+    ['latency', chat('q', { latency_ms: 99_999_999_999 }), /latency_ms: must be from 0 to 2147483647/],
+    ['tokens', chat('q', { usage: { prompt_tokens: 1e12, completion_tokens: 5 } }), /usage\.prompt_tokens: must be from 0 to/],
+    ['year', chat('q', { created_at: 253_402_300_800_000 }), /created_at: must be an ISO-8601 time with offset from the years 2000-2099/],
     ['huge', chat('big', { metadata: { pad: 'z'.repeat(20 * 1024 * 1024) } }), new RegExp(`the line limit \\(MAX_LINE_BYTES\\) is ${MAX_LINE_BYTES} bytes`)],
     ['raw NUL', Buffer.from('{"broken": "a\u0000b'), /malformed JSON/],
     ['refused', chat('please REFUSE-ME now'), /the database refused this record: .*check constraint/],

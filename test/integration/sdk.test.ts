@@ -264,9 +264,13 @@ describe('withDistillery', () => {
       { kind: 'accepted', corrected_answer: null, score: null },
     ]);
 
-    // Same feedback again is a duplicate (200), not an error, and stores nothing new.
+    // Each call is its own event (accept after reject must count), with its own key so the SDK's retries of one
+    // post are harmless; a caller's own key makes a repeated call a duplicate (200), not an error.
     await client.distillery.feedback(completion, { kind: 'accepted' });
-    expect(await feedbackFor(row.id)).toHaveLength(3);
+    expect(await feedbackFor(row.id)).toHaveLength(4);
+    await client.distillery.feedback(completion, { kind: 'rejected', idempotency_key: 'sdk-fb-1' });
+    await client.distillery.feedback(completion, { kind: 'rejected', idempotency_key: 'sdk-fb-1' });
+    expect(await feedbackFor(row.id)).toHaveLength(5);
   });
 
   it('rejects feedback Distillery refuses, with the reason', async () => {

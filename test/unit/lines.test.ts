@@ -253,14 +253,14 @@ describe('parseLines', () => {
 
 describe('parseLines: what Postgres would refuse is rejected per line', () => {
   const hostile: Array<[string, string, RegExp]> = [
-    ['NUL in content', chatLine('a\u0000b'), /^messages\[0\]\.content: contains U\+0000/],
-    ['NUL in a metadata key', chatLine('q', { metadata: { 'k\u0000': 1 } }), /^metadata\.k\\u0000: the field name contains U\+0000/],
-    ['NUL in the idempotency key', chatLine('q', { idempotency_key: 'k\u0000' }), /^idempotency_key: contains U\+0000/],
-    ['a lone high surrogate', chatLine('x\ud800y'), /^messages\[0\]\.content: contains an unpaired UTF-16 surrogate/],
-    ['a lone low surrogate in metadata', chatLine('q', { metadata: { note: '\udc00' } }), /^metadata\.note: contains an unpaired/],
-    ['latency_ms out of range', chatLine('q', { latency_ms: 99_999_999_999 }), /^latency_ms: must be at most 2147483647/],
-    ['huge token counts', chatLine('q', { usage: { prompt_tokens: 1e12 } }), /^usage\.prompt_tokens: must be at most 2147483647/],
-    ['a year after 9999', chatLine('q', { created_at: 253_402_300_800_000 }), /^created_at: is in the year 10000/],
+    ['NUL in content', chatLine('a\u0000b'), /^messages\[0\]\.content: holds U\+0000/],
+    ['NUL in a metadata key', chatLine('q', { metadata: { 'k\u0000': 1 } }), /^metadata: has a key "k\\u0000" that holds U\+0000/],
+    ['NUL in the idempotency key', chatLine('q', { idempotency_key: 'k\u0000' }), /^idempotency_key: holds U\+0000/],
+    ['a lone high surrogate', chatLine('x\ud800y'), /^messages\[0\]\.content: holds an unpaired UTF-16 surrogate/],
+    ['a lone low surrogate in metadata', chatLine('q', { metadata: { note: '\udc00' } }), /^metadata\.note: holds an unpaired/],
+    ['latency_ms out of range', chatLine('q', { latency_ms: 99_999_999_999 }), /^latency_ms: must be from 0 to 2147483647/],
+    ['huge token counts', chatLine('q', { usage: { prompt_tokens: 1e12 } }), /^usage\.prompt_tokens: must be from 0 to 2147483647/],
+    ['a year after 9999', chatLine('q', { created_at: 253_402_300_800_000 }), /^created_at: must be an ISO-8601 time with offset from the years 2000-2099/],
   ];
   it.each(hostile)('%s', (_what, line, reason) => {
     // JSON.stringify writes U+0000 and lone surrogates as \u escapes, as a real file holds them.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
-import { MAX_INT4, canonicalJson, contentHash, normalizeRecord, sanitizeText, textOf } from '../../src/interactions/record';
+import { canonicalJson, contentHash, normalizeRecord, sanitizeText, textOf } from '../../src/interactions/record';
 
 type Obj = Record<string, unknown>;
 
@@ -306,7 +306,27 @@ describe('normalizeRecord: created_at', () => {
   it('rejects an epoch beyond the representable date range', () => {
     const err = inputError(reqRes({ created_at: 9e15 }));
     expect(err.field).toBe('created_at');
-    expect(err.message).toContain('not a valid time');
+    expect(err.message).toContain('2000-2099');
+  });
+
+  // timestamptz overflows past year 294276 and a year-9999+ ISO time fails the insert: times outside 2000-2099 are
+  // refused here, by name. Seconds and milliseconds ranges do not overlap, so neither is misread as the other.
+  it.each([['9999-01-01T00:00:00Z'], ['+275760-09-13T00:00:00Z'], ['1999-12-31T23:59:59Z'], ['2100-01-01T00:00:00Z'], [946_684_799], [4_102_444_800], [99_999_999_999], [1e16]])(
+    'rejects the out-of-range time %j',
+    (createdAt) => {
+      const err = inputError(reqRes({ created_at: createdAt }));
+      expect(err.field).toBe('created_at');
+      expect(err.message).toContain('2000-2099');
+    },
+  );
+
+  it.each([
+    [946_684_800, '2000-01-01T00:00:00.000Z'],
+    [946_684_800_001, '2000-01-01T00:00:00.001Z'],
+    [4_102_444_799, '2099-12-31T23:59:59.000Z'],
+    ['2099-12-31T23:59:59.999999+05:00', '2099-12-31T18:59:59.999Z'],
+  ] as const)('reads the edge of the range %j as %s', (createdAt, iso) => {
+    expect(normalizeRecord(reqRes({ created_at: createdAt }), { now: NOW }).occurredAt).toBe(iso);
   });
 });
 
@@ -475,57 +495,65 @@ describe('textOf', () => {
   });
 });
 
-describe('normalizeRecord: only what Postgres can store', () => {
-  it.each<[string, Obj, string]>([
-    ['NUL in the query', chatLog({ messages: [{ role: 'user', content: 'a\u0000' }, { role: 'assistant', content: 'b' }] }), 'messages[0].content'],
-    ['NUL in a text part', reqRes({ request: { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: '\u0000' }] }] } }), 'request.messages[0].content[0].text'],
-    ['NUL in the answer', reqRes({ response: { choices: [{ message: { content: 'x\u0000' } }] } }), 'response.choices[0].message.content'],
-    ['NUL in a metadata value', reqRes({ metadata: { a: ['ok', 'b\u0000'] } }), 'metadata.a[1]'],
-    ['NUL in the idempotency key', reqRes({ idempotency_key: '\u0000' }), 'idempotency_key'],
-    ['NUL in a corrected answer', reqRes({ feedback: { kind: 'edited', corrected_answer: 'x\u0000' } }), 'feedback.corrected_answer'],
-    ['a lone high surrogate', reqRes({ metadata: { s: 'a\ud800' } }), 'metadata.s'],
-    ['a lone low surrogate', reqRes({ metadata: { s: '\udfffz' } }), 'metadata.s'],
-    ['a reversed pair', reqRes({ metadata: { s: '\udc00\ud800' } }), 'metadata.s'],
-  ])('refuses %s, naming the field', (_what, input, field) => {
-    const err = inputError(input, {}, 'item');
-    expect(err.field).toBe(`item.${field}`);
-    expect(err.message).toMatch(/U\+0000|unpaired UTF-16 surrogate/);
-  });
-
-  it('refuses a NUL or a lone surrogate in a field name, with the name escaped', () => {
-    const err = inputError(reqRes({ metadata: { 'bad\u0000key': 1 } }));
-    expect(err.field).toBe('metadata.bad\\u0000key');
-    expect(err.field).not.toContain('\u0000');
-    expect(inputError(reqRes({ metadata: { '\ud800': 1 } })).message).toMatch(/field name contains an unpaired/);
-  });
-
-  it('accepts surrogate pairs and other control characters Postgres stores', () => {
-    const row = normalizeRecord(reqRes({ metadata: { s: '🎉 tab\tnew\nline \u0001' } }));
-    expect(row.metadata.s).toBe('🎉 tab\tnew\nline \u0001');
-  });
-
-  it.each<[string, Obj, string]>([
-    ['latency_ms', reqRes({ latency_ms: 99_999_999_999 }), 'latency_ms'],
-    ['prompt_tokens', reqRes({ response: { choices: [{ message: { content: 'a' } }], usage: { prompt_tokens: MAX_INT4 + 1 } } }), 'response.usage.prompt_tokens'],
-    ['completion_tokens', chatLog({ usage: { completion_tokens: 1e15 } }), 'usage.completion_tokens'],
-  ])('refuses %s above the integer column (2^31-1)', (_what, input, field) => {
-    const err = inputError(input);
+describe('normalizeRecord: strings Postgres cannot store', () => {
+  // Each of these failed the whole INSERT (500 over the API, a lost chunk in an import); now a named rejection.
+  it.each([
+    ['user content', (r: Obj): void => void (((r.request as Obj).messages as Obj[])[1]!.content = 'where is\u0000 my order'), 'request.messages[1].content', /U\+0000/],
+    ['answer', (r: Obj): void => void ((((r.response as Obj).choices as Obj[])[0]!.message as Obj).content = 'ok\ud800'), 'response.choices[0].message.content', /unpaired UTF-16 surrogate/],
+    ['metadata key', (r: Obj): void => void (r.metadata = { 'bad\u0000key': 1 }), 'metadata', /has a key "bad\\u0000key"/],
+    ['deep metadata value', (r: Obj): void => void (r.metadata = { a: [{ b: { c: 'x\udfff' } }] }), 'metadata.a[0].b.c', /U\+DFFF/],
+    ['idempotency key', (r: Obj): void => void (r.idempotency_key = 'key\u0000'), 'idempotency_key', /U\+0000/],
+    ['request parameter', (r: Obj): void => void ((r.request as Obj).user = '\ud83d'), 'request.user', /surrogate/],
+    ['inline corrected answer', (r: Obj): void => void (r.feedback = { kind: 'edited', corrected_answer: 'a\u0000' }), 'feedback.corrected_answer', /U\+0000/],
+  ] as const)('refuses U+0000 / a lone surrogate in the %s, naming its path', (_what, mutate, field, message) => {
+    const r = reqRes();
+    mutate(r);
+    const err = inputError(r);
     expect(err.field).toBe(field);
-    expect(err.message).toContain(`at most ${MAX_INT4}`);
+    expect(err.message).toMatch(message);
   });
 
-  it('accepts integers up to 2^31-1', () => {
-    expect(normalizeRecord(reqRes({ latency_ms: MAX_INT4 })).latencyMs).toBe(MAX_INT4);
+  it('prefixes the path for batch items and accepts emoji and other control characters', () => {
+    const r = reqRes({ metadata: { note: 'x\u0000' } });
+    let caught: unknown;
+    try {
+      normalizeRecord(r, {}, 'interactions[3]');
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as InputError).field).toBe('interactions[3].metadata.note');
+    expect(inputError(reqRes({ metadata: { '': { x: '\u0000' } } })).field).toBe('metadata[""].x');
+    expect(normalizeRecord(reqRes({ metadata: { note: '😀 \u0001 \t' } })).metadata).toEqual({ note: '😀 \u0001 \t' });
+  });
+});
+
+describe('normalizeRecord: numbers fit their columns', () => {
+  it.each([
+    ['latency_ms', { latency_ms: 99_999_999_999 }, 'latency_ms'],
+    ['latency_ms', { latency_ms: 2_147_483_648 }, 'latency_ms'],
+    ['cost_usd', { cost_usd: 1e12 }, 'cost_usd'],
+    ['cost_usd', { cost_usd: -1 }, 'cost_usd'],
+  ] as const)('refuses an out-of-range %s', (_name, over, field) => {
+    const err = inputError(reqRes(over));
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(/must be from 0 to/);
   });
 
-  it.each([[253_402_300_800_000], [253_402_300_800], ['0000-06-01T00:00:00Z']])('refuses created_at %j outside the years 1-9999', (createdAt) => {
-    const err = inputError(reqRes({ created_at: createdAt }));
-    expect(err.field).toBe('created_at');
-    expect(err.message).toMatch(/must be between the years 1 and 9999/);
+  it('refuses token counts an integer column cannot hold, and accepts the largest one it can', () => {
+    const r = reqRes();
+    ((r.response as Obj).usage as Obj).prompt_tokens = 1e10;
+    expect(inputError(r).field).toBe('response.usage.prompt_tokens');
+    const c = chatLog({ usage: { completion_tokens: 2 ** 31 } });
+    expect(inputError(c).field).toBe('usage.completion_tokens');
+    const ok = reqRes({ latency_ms: 2_147_483_647 });
+    ((ok.response as Obj).usage as Obj).completion_tokens = 2_147_483_647;
+    const row = normalizeRecord(ok);
+    expect([row.latencyMs, row.completionTokens]).toEqual([2_147_483_647, 2_147_483_647]);
   });
 
-  it('accepts the last second of 9999', () => {
-    expect(normalizeRecord(reqRes({ created_at: '9999-12-31T23:59:59Z' })).occurredAt).toBe('9999-12-31T23:59:59.000Z');
+  it('counts key length in code points (an emoji is one character, as in the OpenAPI maxLength)', () => {
+    expect(normalizeRecord(reqRes({ idempotency_key: '😀'.repeat(256) })).idempotencyKey).toBe('😀'.repeat(256));
+    expect(inputError(reqRes({ idempotency_key: '😀'.repeat(257) })).field).toBe('idempotency_key');
   });
 });
 
