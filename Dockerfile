@@ -55,7 +55,7 @@ RUN mkdir -p /app/.distillery && chown node:node /app/.distillery
 FROM base AS app
 USER node
 EXPOSE 8787
-ENTRYPOINT ["npx", "tsx", "src/cli/main.ts"]
+ENTRYPOINT ["npx", "tsx", "app/cli.ts"]
 CMD ["api"]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -97,5 +97,5 @@ RUN if [ -f /tmp/trainer/requirements.txt ]; then \
 COPY --from=base /app /app
 RUN mkdir -p /home/node/.cache /app/.distillery && chown -R node:node /home/node/.cache /app/.distillery
 USER node
-ENTRYPOINT ["npx", "tsx", "src/cli/main.ts"]
+ENTRYPOINT ["npx", "tsx", "app/cli.ts"]
 CMD ["worker", "--queue", "gpu"]

@@ -2,10 +2,10 @@ import { createClusterActivities, type ClusterDeps } from './cluster';
 import { createDistillActivities, type DistillDeps } from './distill';
 import { createGraduationActivities, type GraduationDeps } from './graduation';
 import { createIngestActivities, type IngestDeps } from './ingest';
-import { createPublishActivities } from './publish';
+import { createPublishActivities, type PublishDeps } from './publish';
 import { createRetrainActivities } from './retrain';
 
-export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps;
+export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps & PublishDeps;
 
 /** Every CPU activity of the `distillery` task queue, built over the dependencies the worker owns. */
 export function createActivities(deps: ActivityDeps) {

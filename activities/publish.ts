@@ -9,14 +9,16 @@ export interface PublishDeps {
   db: Db;
   blob: BlobStore;
   embedder: EmbedderSource;
+  /** Signs each manifest (config manifest.hmacKey); unsigned when absent. */
+  manifestHmacKey?: string;
 }
 
 /** The publisher's activities: thin adapters over src/manifest/publish.ts (both idempotent). */
-export function createPublishActivities({ db, blob, embedder }: PublishDeps) {
+export function createPublishActivities({ db, blob, embedder, manifestHmacKey }: PublishDeps) {
   return {
     async publishManifest(input: Omit<PublishSettings, 'hmacKey'>) {
       return failFastOnInput(() => withHeartbeat(async () => {
-        const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: process.env.DISTILLERY_MANIFEST_HMAC_KEY || undefined });
+        const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: manifestHmacKey });
         return r.status === 'published'
           ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
           : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };

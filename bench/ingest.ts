@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { cpuActivities } from '../app/root';
 import { loadConfig } from '../src/config';
 import { lazyEmbedder } from '../src/embeddings/lazy';
 import { FsBlobStore } from '../src/blob';
@@ -92,7 +92,7 @@ async function main() {
         await ensureTenant(ingestDb.database.db, tenant);
         await ingestDb.database.pool!.query('checkpoint');
         const blob = new FsBlobStore(tmp);
-        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: createActivities({ db: ingestDb.database.db, blob, blobConfig: { kind: 'fs', dir: tmp }, allowedSources: { roots: [tmp], buckets: [] }, embedder: lazyEmbedder(loadConfig({}).embeddings) }) });
+        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: cpuActivities({ ...loadConfig({}), blob: { kind: 'fs', dir: tmp }, ingest: { allowedSources: { roots: [tmp], buckets: [] } } }, { db: ingestDb.database.db, blob }) });
         void worker.run();
         const tc = await connectClient(temporalConfig);
         const t1 = performance.now();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { formatReplay } from '../src/cli/manifest';
 import { loadConfig } from '../src/config';
 import { type LabelledExample, type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
-import { DEV_TENANT, startLocalStack } from '../src/dev/stack';
+import { DEV_TENANT, startLocalStack } from '../app/stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
 import { tinyTrainerConfig } from '../src/distill/tiny';
 import { decideCandidate } from '../src/graduation/start';

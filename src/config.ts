@@ -46,6 +46,7 @@ const envSchema = z.object({
   EMBEDDING_MODEL_DIR: z.string().min(1).default('models'),
   OPENAI_BASE_URL: z.url('must be a URL such as http://127.0.0.1:8000/v1').optional(),
   OPENAI_API_KEY: z.string().optional(),
+  DISTILLERY_MANIFEST_HMAC_KEY: z.string().min(16, 'must be at least 16 characters (the HMAC key that signs manifests)').optional(),
   EMBEDDING_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).optional(),
   EMBEDDING_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
   INGEST_ALLOWED_ROOTS: list(z.string().refine((p) => !p.includes('\0'), 'no NUL in paths'), '/srv/imports/{tenant},/data/shared').optional(),
@@ -71,6 +72,8 @@ export interface Config {
   ingest: { allowedSources: AllowedSources };
   /** Fine-tuning: where GPU runners keep job files, and the OpenAI-compatible endpoint of the hosted runner. */
   training: { workDir: string; openai: { baseURL?: string; apiKey?: string } };
+  /** Manifests: the HMAC key that signs them (publisher) and that routers verify them with, when set. */
+  manifest: { hmacKey?: string };
 }
 
 /** Query embeddings (src/embeddings): in-process ONNX model (default) or an OpenAI-compatible endpoint. */
@@ -134,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             threads: e.EMBEDDING_THREADS,
           },
     training: { workDir: path.join(dataDir, 'jobs'), openai: { baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY } },
+    manifest: { hmacKey: e.DISTILLERY_MANIFEST_HMAC_KEY },
   };
 }
 

@@ -30,7 +30,7 @@ export function registerRouteCommands(program: Command): void {
       try {
         let router: Router;
         try {
-          router = await Router.create({ source, embedder, blobStore, s3, hmacKey: process.env.DISTILLERY_MANIFEST_HMAC_KEY || undefined });
+          router = await Router.create({ source, embedder, blobStore, s3, hmacKey: config.manifest.hmacKey });
         } catch (err) {
           // Bad manifests name their field already; unreadable sources and model mismatches become one clear line.
           if (err instanceof InputError) throw new InputError('--manifest', err.message);

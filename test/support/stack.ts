@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { createActivities } from '../../activities';
+import { cpuActivities } from '../../app/root';
 import { S3BlobStore } from '../../src/blob';
 import { type Config, loadConfig } from '../../src/config';
 import { lazyEmbedder } from '../../src/embeddings/lazy';
@@ -69,7 +69,7 @@ export async function connectStack() {
       const handle = await createWorker({
         temporal,
         taskQueue,
-        activities: createActivities({ db: database.db, blob, blobConfig, allowedSources, embedder: lazyEmbedder(loadConfig({}).embeddings) }),
+        activities: cpuActivities({ ...loadConfig({}), blob: blobConfig, ingest: { allowedSources } }, { db: database.db, blob }),
         workflowBundlePath: stack.workflowBundlePath,
       });
       void handle.run();

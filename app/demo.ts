@@ -1,20 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config';
-import { type SharedDatasetName, loadSharedDataset, toLogRecord } from '../datasets/shared';
-import { DEV_TENANT, startLocalStack } from '../dev/stack';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
-import { tinyTrainerConfig } from '../distill/tiny';
-import { createEmbedder } from '../embeddings';
-import { decideCandidate } from '../graduation/start';
-import { listCandidates } from '../graduation/store';
-import { startIngest } from '../ingest/start';
-import { startRetrain } from '../retrain/start';
-import { Router } from '../router';
-import { connectClient } from '../temporal/client';
-import { ingestProgressQuery } from '../../workflows/ingest';
-import { pct } from './common';
-import { formatReplay } from './manifest';
+import type { Config } from '../src/config';
+import { type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
+import { DEV_TENANT, startLocalStack } from './stack';
+import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
+import { tinyTrainerConfig } from '../src/distill/tiny';
+import { createEmbedder } from '../src/embeddings';
+import { decideCandidate } from '../src/graduation/start';
+import { listCandidates } from '../src/graduation/store';
+import { startIngest } from '../src/ingest/start';
+import { startRetrain } from '../src/retrain/start';
+import { Router } from '../src/router';
+import { connectClient } from '../src/temporal/client';
+import { ingestProgressQuery } from '../workflows/ingest';
+import { pct } from '../src/cli/common';
+import { formatReplay } from '../src/cli/manifest';
 
 /**
  * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the

@@ -1,18 +1,18 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig } from '../config';
-import { EmbeddedDatabaseBusyError } from '../db/client';
-import { InputError } from '../errors';
-import { registerClusterCommands } from './clusters';
-import { registerDistillCommands } from './distill';
-import { registerGraduationCommands } from './graduation';
-import { registerManifestCommands } from './manifest';
-import { registerRetrainCommands } from './retrain';
-import { registerRouteCommands } from './route';
-import { registerIngestCommands } from './ingest';
+import { ConfigError, loadConfig } from '../src/config';
+import { EmbeddedDatabaseBusyError } from '../src/db/client';
+import { InputError } from '../src/errors';
+import { registerClusterCommands } from '../src/cli/clusters';
+import { registerDistillCommands } from '../src/cli/distill';
+import { registerGraduationCommands } from '../src/cli/graduation';
+import { registerManifestCommands } from '../src/cli/manifest';
+import { registerRetrainCommands } from '../src/cli/retrain';
+import { registerRouteCommands } from '../src/cli/route';
+import { registerIngestCommands } from '../src/cli/ingest';
 import { registerServiceCommands } from './services';
-import { registerTenantCommands } from './tenants';
-import { registerTierCommands } from './tiers';
+import { registerTenantCommands } from '../src/cli/tenants';
+import { registerTierCommands } from '../src/cli/tiers';
 import { runDemo } from './demo';
 
 /**

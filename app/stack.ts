@@ -1,19 +1,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createActivities } from '../../activities';
-import { GPU_HEARTBEAT_THROTTLE, createGpuActivities } from '../../activities/gpu';
-import { buildApi } from '../api/server';
-import { type BlobStore, openBlobStore } from '../blob';
-import { runnerFactory } from '../distill/runners';
-import type { Config } from '../config';
-import { type Database, openDatabase } from '../db/client';
-import { lazyEmbedder } from '../embeddings/lazy';
-import { connectClient } from '../temporal/client';
-import { createWorker, installWorkerRuntime, type WorkerHandle } from '../temporal/worker';
-import { createApiKey, identityForKey, listApiKeys, revokeApiKey } from '../keys/store';
-import { ensureTenant } from '../tenants/store';
-import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from './processes';
+import { startCpuWorker, startGpuWorker } from './root';
+import { buildApi } from '../src/api/server';
+import { type BlobStore, openBlobStore } from '../src/blob';
+import { runnerFactory } from '../src/distill/runners';
+import type { Config } from '../src/config';
+import { type Database, openDatabase } from '../src/db/client';
+import { lazyEmbedder } from '../src/embeddings/lazy';
+import { connectClient } from '../src/temporal/client';
+import { createWorker, installWorkerRuntime, type WorkerHandle } from '../src/temporal/worker';
+import { createApiKey, identityForKey, listApiKeys, revokeApiKey } from '../src/keys/store';
+import { ensureTenant } from '../src/tenants/store';
+import { freePort, isListening, startTemporalDevServer, type TemporalDevServer } from '../src/dev/processes';
 
 export const DEV_TENANT = 'default';
 
@@ -72,8 +71,8 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
 
     installWorkerRuntime(config.logLevel);
     const workers: WorkerHandle[] = [
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, allowedSources: config.ingest.allowedSources, embedder: lazyEmbedder(config.embeddings) }) }),
-      await createWorker({ temporal: temporalConfig, taskQueue: temporalConfig.gpuTaskQueue, activities: createGpuActivities({ blob, runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: GPU_HEARTBEAT_THROTTLE }),
+      await startCpuWorker({ ...config, temporal: temporalConfig }, { db: database.db, blob }),
+      await startGpuWorker({ ...config, temporal: temporalConfig }, { blob }),
     ];
     for (const w of workers) {
       void w.run();

@@ -1,16 +1,15 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { createActivities } from '../../activities';
-import { GPU_HEARTBEAT_THROTTLE, createGpuActivities } from '../../activities/gpu';
-import { buildApi } from '../api/server';
-import { openBlobStore } from '../blob';
-import { runnerFactory } from '../distill/runners';
-import { loadConfig } from '../config';
-import { openDatabase } from '../db/client';
-import { startLocalStack } from '../dev/stack';
-import { lazyEmbedder } from '../embeddings/lazy';
-import { connectClient } from '../temporal/client';
-import { createWorker, installWorkerRuntime } from '../temporal/worker';
+import { startCpuWorker, startGpuWorker } from './root';
+import { buildApi } from '../src/api/server';
+import { openBlobStore } from '../src/blob';
+import { runnerFactory } from '../src/distill/runners';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db/client';
+import { startLocalStack } from './stack';
+import { lazyEmbedder } from '../src/embeddings/lazy';
+import { connectClient } from '../src/temporal/client';
+import { createWorker, installWorkerRuntime } from '../src/temporal/worker';
 
 /** Long-running processes: migrate, api, worker, dev. */
 export function registerServiceCommands(program: Command): void {
@@ -55,14 +54,14 @@ export function registerServiceCommands(program: Command): void {
       const config = loadConfig();
       installWorkerRuntime(config.logLevel);
       if (opts.queue === 'gpu') {
-        const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.gpuTaskQueue, activities: createGpuActivities({ blob: openBlobStore(config.blob), runner: runnerFactory(config.training), workRoot: config.training.workDir }), workflows: false, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: GPU_HEARTBEAT_THROTTLE });
+        const w = await startGpuWorker(config, { blob: openBlobStore(config.blob) });
         console.log(`worker polling ${config.temporal.gpuTaskQueue}`);
         await w.run();
         return;
       }
       const database = openDatabase(config.database);
       const blob = openBlobStore(config.blob);
-      const w = await createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: createActivities({ db: database.db, blob, blobConfig: config.blob, allowedSources: config.ingest.allowedSources, embedder: lazyEmbedder(config.embeddings) }) });
+      const w = await startCpuWorker(config, { db: database.db, blob });
       console.log(`worker polling ${config.temporal.taskQueue}`);
       // The SDK drains the worker on SIGINT/SIGTERM; run() resolves after in-flight activities finish or time out.
       await w.run();
