@@ -11,9 +11,9 @@ import { fitCalibration } from '../src/judge/calibration';
 import { type EmbeddedAnswer, embeddedAnswer, judgeEmbedded } from '../src/judge/embedding';
 import { slotConflicts } from '../src/judge/features';
 import { calibrationSamples } from '../src/judge/pairs';
-import { DEFAULT_BUDGET, type ErrorBudget, selectWithinBudget } from '../src/promotion/budget';
+import { type AdmissionSample, admitRoutes, thresholdGrid } from '../src/promotion/admission';
+import { DEFAULT_BUDGET, type ErrorBudget } from '../src/promotion/budget';
 import { type ClusterCanonical, answerForm, canonicalAgreement, chooseForm, familyJoinThreshold, distinctForms, groupFamilies, poolCanonicals, withoutSlots } from '../src/promotion/families';
-import { type RouteSample, calibrateRouteThresholds, screenRoutes } from '../src/promotion/thresholds';
 import { fileCachedEmbed } from './support/embed-cache';
 import { type PerturbedExample, perturb } from './support/perturb';
 
@@ -175,38 +175,31 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   //    Half of the held-out queries screen those routes (one that serves its screening queries wrongly beyond the
   //    budget stays on the model: it mixes intents or attracts a neighbour's traffic); the other half calibrates
   //    thresholds and admission, so the bound is not flattered by the screening.
-  const samples = new Map<number, Array<RouteSample & { wrong: number }>>();
-  const screening = new Map<number, RouteSample[]>();
-  const add = (c: number, s: RouteSample & { wrong: number }) => samples.set(c, [...(samples.get(c) ?? []), s]);
+  const screening = new Map<number, AdmissionSample[]>();
+  const calibration = new Map<number, AdmissionSample[]>();
+  const push = (m: Map<number, AdmissionSample[]>, c: number, s: AdmissionSample) => m.set(c, [...(m.get(c) ?? []), s]);
   for (const x of held) {
     if (!eligible.has(x.hit.index)) continue;
     const r = serve(x.hit.index, x.row.query, x.slots, x.row.answer);
     if (!r) continue;
-    const s = { similarity: x.hit.similarity, correct: wrongOf(r.p) < 0.5, wrong: wrongOf(r.p), origin: 'own' as const };
-    if (unit(`screen:${x.row.id}`) < 0.5) screening.set(x.hit.index, [...(screening.get(x.hit.index) ?? []), s]);
-    else add(x.hit.index, s);
+    push(unit(`screen:${x.row.id}`) < 0.5 ? screening : calibration, x.hit.index, { similarity: x.hit.similarity, wrong: wrongOf(r.p) });
   }
-  const screen = screenRoutes([...eligible].map((c) => ({ id: String(c), samples: screening.get(c) ?? [] })), BUDGET);
-  for (const c of [...samples.keys()]) if (!screen.eligible.has(String(c))) samples.delete(c);
   const other = sample(loadSharedDataset(OTHER[set]), 4000, `ood:${set}`);
-  const oodCal = other.filter((_, i) => i % 2 === 0).slice(0, Math.ceil(holdout.length / 2 / 9));
   const oodTest = other.filter((_, i) => i % 2 === 1);
-  for (const v of await embed(oodCal.map((e) => normalizeQuery(e.query).text))) {
-    const hit = route(v);
-    if (samples.has(hit.index)) add(hit.index, { similarity: hit.similarity, correct: false, wrong: 1, origin: 'none' });
-  }
 
-  // 7. Per-route thresholds within the budget, then admission of routes under the tenant's pooled budget, counted on
-  //    what each route would serve at its threshold.
-  const thresholds = calibrateRouteThresholds([...samples.keys()].map((c) => ({ id: String(c), samples: samples.get(c)! })), BUDGET);
-  const items = [...samples.entries()].flatMap(([c, ss]) => {
-    const t = thresholds.get(String(c))?.threshold;
-    if (t == null) return [];
-    const kept = ss.filter((s) => s.similarity >= t);
-    return [{ id: String(c), n: kept.length, errors: kept.reduce((a, s) => a + s.wrong, 0) }];
+  // 7. Per-route threshold grids from the route's own clustered queries (label-free), then admission under the
+  //    tenant's pooled budget: screening chooses the level and the order, calibration certifies a prefix.
+  const memberSims: number[][] = Array.from({ length: k }, () => []);
+  clustering.assignment.forEach((c, q) => {
+    if (c >= 0) memberSims[c]!.push(clustering.similarity[q]!);
   });
-  const selection = selectWithinBudget(items, BUDGET);
-  const admitted = new Set(selection.admitted.map((a) => Number(a.id)));
+  const admission = admitRoutes(
+    [...eligible].map((c) => ({ id: String(c), thresholds: thresholdGrid(memberSims[c]!), screening: screening.get(c) ?? [], calibration: calibration.get(c) ?? [] })),
+    BUDGET,
+    { startTolerance: Number(opt('start-tolerance') ?? 2) },
+  );
+  const thresholdOf = new Map(admission.admitted.map((a) => [Number(a.id), a.threshold]));
+  const admitted = new Set(thresholdOf.keys());
 
   // 8. Unseen traffic, and unseen queries of another data set.
   const tNorm = traffic.map((r) => normalizeQuery(r.query));
@@ -223,7 +216,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const labelOfForm = (template: string) => [...(votesOf.get(template) ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const servedBy = (v: Float32Array) => {
     const hit = route(v);
-    const t = admitted.has(hit.index) ? thresholds.get(String(hit.index))?.threshold : null;
+    const t = thresholdOf.get(hit.index);
     return t != null && hit.similarity >= t ? hit.index : -1;
   };
   let served = 0;
@@ -244,8 +237,6 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const oodServed = oodVecs.filter((v) => servedBy(v) >= 0).length;
   cache.save();
 
-  const pooledThreshold = [...thresholds.values()].find((t) => t.pooled);
-  const own = [...thresholds.values()].filter((t) => !t.pooled && t.threshold !== null).length;
   return {
     set,
     variant,
@@ -259,13 +250,14 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     tokensSaved: tokensAll ? tokensServed / tokensAll : 0,
     ood: oodTest.length ? oodServed / oodTest.length : 0,
     calibration: `AUC ${cal.auc.toFixed(3)} on ${cal.counts.positives}+/${cal.counts.negatives}-`,
-    screened: `${eligible.size} of ${canonicals.length} agree with their canonical in-sample, ${screen.eligible.size} pass screening`,
-    replay: `${selection.pooled.errors.toFixed(0)}/${selection.pooled.n} wrong, bound ${(100 * selection.pooled.bound).toFixed(2)}%`,
-    threshold: `${own} own, pooled ${pooledThreshold?.threshold?.toFixed(3) ?? 'none'} (${pooledThreshold?.n ?? 0} served of ${pooledThreshold?.tested ?? 0}${pooledThreshold?.reason ? `: ${pooledThreshold.reason}` : ''})`,
+    screened: `${eligible.size} of ${canonicals.length} agree with their canonical in-sample`,
+    replay: `held-out ${[...screening.values()].flat().length}+${[...calibration.values()].flat().length} of ${holdout.length}; ${admission.pooled.errors.toFixed(1)}/${admission.pooled.n} wrong, bound ${(100 * admission.pooled.bound).toFixed(2)}%${admission.reason ? ` (${admission.reason})` : ''}`,
+    threshold: admission.level === null ? 'none' : `level ${admission.level} (${admission.admitted.length ? `median ${median(admission.admitted.map((a) => a.threshold)).toFixed(3)}` : 'none admitted'})`,
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const pct = (x: number, d = 1) => `${(100 * x).toFixed(d)}%`;
 console.log(`budget: served answers wrong <= ${pct(BUDGET.maxErrorRate)} at ${pct(BUDGET.confidence, 0)} (${BUDGET.method}); replay errors counted by ${ERRORS}; rows per set <= ${MAX_ROWS}`);
 console.log('| set | variant | canonical coverage | intent precision | teacher tokens saved | other-set queries served | clusters / families / candidates / admitted | judge calibration | eligible clusters | pooled replay | route thresholds | s |');
