@@ -10,7 +10,7 @@ import { namedSlots } from '../src/serving/slots';
 import { fitCalibration } from '../src/judge/calibration';
 import { type EmbeddedAnswer, embeddedAnswer, judgeEmbedded } from '../src/judge/embedding';
 import { slotConflicts } from '../src/judge/features';
-import { calibrationSamples } from '../src/judge/pairs';
+import { calibrationSamples, withAgreeingEdits } from '../src/judge/pairs';
 import { type AdmissionSample, admitRoutes, thresholdGrid } from '../src/promotion/admission';
 import { DEFAULT_BUDGET, type ErrorBudget } from '../src/promotion/budget';
 import { type ClusterCanonical, answerForm, canonicalAgreement, chooseForm, familyJoinThreshold, distinctForms, groupFamilies, poolCanonicals, withoutSlots } from '../src/promotion/families';
@@ -40,6 +40,7 @@ const SETS = (opt('sets') ?? 'bitext-v1,bitext-v2,banking77,hwu64').split(',') a
 const MAX_ROWS = Number(opt('max-rows') ?? 12000);
 const ERRORS = (opt('errors') ?? 'strict') as 'verdict' | 'strict' | 'expected';
 const BUDGET: ErrorBudget = DEFAULT_BUDGET;
+const EDIT_EVIDENCE = opt('edit-evidence') !== 'off';
 /** Where queries "from no route" come from for each set: another domain. */
 const OTHER: Record<SharedDatasetName, SharedDatasetName> = { 'bitext-v1': 'hwu64', 'bitext-v2': 'hwu64', banking77: 'hwu64', hwu64: 'banking77' };
 
@@ -128,7 +129,11 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const accepted = members.flatMap((m, c) => m.map((x) => logged(c, x.row.answer, x.slots)));
   const edits = members.flatMap((m, c) => m.flatMap((x) => (x.row.editedFrom ? [{ original: logged(c, x.row.editedFrom, x.slots), edited: logged(c, x.row.answer, x.slots) }] : [])));
   const cal = fitCalibration(calibrationSamples({ accepted, edits, neighbours: (c) => neighbours[Number(c)]!.map(String), pairsPerCluster: 60 }));
-  const agreeForms = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(cal, prepared(a), prepared(b)).pAgree);
+  if (process.env.DEBUG_CAL) console.error(set, variant, 'weights', cal.weights.map((w) => w.toFixed(2)).join(','), 'bias', cal.bias.toFixed(2), 'top steps', cal.steps.p.slice(-6).map((x) => x.toFixed(4)).join(','), 'n steps', cal.steps.p.length);
+  const judged = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(cal, prepared(a), prepared(b)).pAgree);
+  // The log's own rewording edits are direct evidence of agreement (forms, as families and replay compare them).
+  const logEdits = [...members.flat(), ...held].flatMap((x) => (x.row.editedFrom ? [{ original: formOf(x.row.editedFrom, x.slots), edited: formOf(x.row.answer, x.slots) }] : []));
+  const agreeForms = EDIT_EVIDENCE ? withAgreeingEdits(judged, logEdits) : judged;
 
   // How a judgement counts against the budget: strict (default) counts an answer right only at P(agree) >= 1 - budget,
   // the level a family admits at; verdict at even odds; expected as 1 - P(agree).
@@ -175,15 +180,28 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   //    Half of the held-out queries screen those routes (one that serves its screening queries wrongly beyond the
   //    budget stays on the model: it mixes intents or attracts a neighbour's traffic); the other half calibrates
   //    thresholds and admission, so the bound is not flattered by the screening.
+  // How much nearer a query is to its route than to the nearest route serving another answer (or the frontier).
+  const marginOf = (v: Float32Array, hit: number) => {
+    const mine = candidateOf.get(hit);
+    let other = -Infinity;
+    let hitSim = -Infinity;
+    for (let c = 0; c < k; c++) {
+      let s = 0;
+      for (let j = 0; j < dims; j++) s += v[j]! * clustering.centroids[c * dims + j]!;
+      if (c === hit) hitSim = s;
+      else if ((mine === undefined || candidateOf.get(c) !== mine) && s > other) other = s;
+    }
+    return hitSim - other;
+  };
   const screening = new Map<number, AdmissionSample[]>();
   const calibration = new Map<number, AdmissionSample[]>();
   const push = (m: Map<number, AdmissionSample[]>, c: number, s: AdmissionSample) => m.set(c, [...(m.get(c) ?? []), s]);
-  for (const x of held) {
-    if (!eligible.has(x.hit.index)) continue;
+  held.forEach((x, i) => {
+    if (!eligible.has(x.hit.index)) return;
     const r = serve(x.hit.index, x.row.query, x.slots, x.row.answer);
-    if (!r) continue;
-    push(unit(`screen:${x.row.id}`) < 0.5 ? screening : calibration, x.hit.index, { similarity: x.hit.similarity, wrong: wrongOf(r.p) });
-  }
+    if (!r) return;
+    push(unit(`screen:${x.row.id}`) < 0.5 ? screening : calibration, x.hit.index, { similarity: x.hit.similarity, margin: marginOf(hVecs[i]!, x.hit.index), wrong: wrongOf(r.p) });
+  });
   const other = sample(loadSharedDataset(OTHER[set]), 4000, `ood:${set}`);
   const oodTest = other.filter((_, i) => i % 2 === 1);
 
@@ -196,7 +214,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const admission = admitRoutes(
     [...eligible].map((c) => ({ id: String(c), thresholds: thresholdGrid(memberSims[c]!), screening: screening.get(c) ?? [], calibration: calibration.get(c) ?? [] })),
     BUDGET,
-    { startTolerance: Number(opt('start-tolerance') ?? 2) },
+    { startTolerance: Number(opt('start-tolerance') ?? 0), margins: (opt('margins') ?? '0,0.02,0.04,0.06,0.08,0.1').split(',').map(Number) },
   );
   const thresholdOf = new Map(admission.admitted.map((a) => [Number(a.id), a.threshold]));
   const admitted = new Set(thresholdOf.keys());
@@ -217,7 +235,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const servedBy = (v: Float32Array) => {
     const hit = route(v);
     const t = thresholdOf.get(hit.index);
-    return t != null && hit.similarity >= t ? hit.index : -1;
+    return t != null && hit.similarity >= t && marginOf(v, hit.index) >= admission.margin! ? hit.index : -1;
   };
   let served = 0;
   let right = 0;
@@ -252,7 +270,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     calibration: `AUC ${cal.auc.toFixed(3)} on ${cal.counts.positives}+/${cal.counts.negatives}-`,
     screened: `${eligible.size} of ${canonicals.length} agree with their canonical in-sample`,
     replay: `held-out ${[...screening.values()].flat().length}+${[...calibration.values()].flat().length} of ${holdout.length}; ${admission.pooled.errors.toFixed(1)}/${admission.pooled.n} wrong, bound ${(100 * admission.pooled.bound).toFixed(2)}%${admission.reason ? ` (${admission.reason})` : ''}`,
-    threshold: admission.level === null ? 'none' : `level ${admission.level} (${admission.admitted.length ? `median ${median(admission.admitted.map((a) => a.threshold)).toFixed(3)}` : 'none admitted'})`,
+    threshold: admission.level === null ? 'none' : `level ${admission.level}, margin ${admission.margin} (${admission.admitted.length ? `median ${median(admission.admitted.map((a) => a.threshold)).toFixed(3)}` : 'none admitted'})`,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -17,6 +17,11 @@ export interface AdmissionSample {
   similarity: number;
   /** 1 wrong, 0 right; a fraction where the judge's P(agree) is counted as expected error. */
   wrong: number;
+  /**
+   * How much nearer the query is to this route than to the nearest route serving a DIFFERENT answer (similarity
+   * difference; Infinity when no other answer competes). Queries between two answers are where routing errs.
+   */
+  margin?: number;
 }
 
 export interface RouteCase {
@@ -33,6 +38,8 @@ export interface RouteCase {
 export interface AdmittedRoute {
   id: string;
   threshold: number;
+  /** Least margin over the nearest route of another answer (the same for all routes of a tenant). */
+  margin: number;
   /** Calibration queries it served at its threshold, and the (expected) wrong ones among them. */
   n: number;
   errors: number;
@@ -43,6 +50,8 @@ export interface AdmittedRoute {
 export interface Admission {
   /** Grid level chosen on the screening split; null when no route could be planned. */
   level: number | null;
+  /** Margin chosen on the screening split (see AdmissionSample.margin). */
+  margin: number | null;
   admitted: AdmittedRoute[];
   refused: Array<{ id: string; reason: string }>;
   /** Pooled calibration evidence of the admitted routes (the figure that goes into the manifest's evidence). */
@@ -56,13 +65,15 @@ export interface AdmissionOptions {
   prior?: [number, number];
   /** Errors the first tested prefix may hold and still pass (default 2): where the walk starts, by size alone. */
   startTolerance?: number;
+  /** Candidate least margins, tried with every threshold level (default [0]: nearest route only). */
+  margins?: ReadonlyArray<number>;
 }
 
-const served = (ss: ReadonlyArray<AdmissionSample>, t: number) => {
+const served = (ss: ReadonlyArray<AdmissionSample>, t: number, m: number) => {
   let n = 0;
   let errors = 0;
   for (const s of ss) {
-    if (s.similarity < t) continue;
+    if (s.similarity < t || (s.margin ?? Infinity) < m) continue;
     n++;
     errors += s.wrong;
   }
@@ -96,18 +107,18 @@ export function certifyPrefix(items: ReadonlyArray<{ n: number; errors: number }
 }
 
 /** Screening plan at one level: routes that do not fail their own screening, ordered by estimated error. */
-function plan(routes: ReadonlyArray<RouteCase>, level: number, budget: ErrorBudget, prior: [number, number]) {
-  const keep: Array<{ route: RouteCase; threshold: number; estimate: number; n: number; errors: number }> = [];
+function plan(routes: ReadonlyArray<RouteCase>, level: number, margin: number, budget: ErrorBudget, prior: [number, number]) {
+  const keep: Array<{ route: RouteCase; threshold: number; margin: number; estimate: number; n: number; errors: number }> = [];
   const refused: Array<{ id: string; reason: string }> = [];
   for (const r of routes) {
     const threshold = r.thresholds[Math.min(level, r.thresholds.length - 1)]!;
-    const s = served(r.screening, threshold);
+    const s = served(r.screening, threshold, margin);
     // A route whose own screening already shows more wrong than the budget allows is never averaged in.
     if (s.n > 0 && s.errors / s.n > budget.maxErrorRate) {
       refused.push({ id: r.id, reason: `${s.errors.toFixed(1)} of ${s.n} screening queries served wrongly at ${threshold.toFixed(3)} (> ${(100 * budget.maxErrorRate).toFixed(2)}%)` });
       continue;
     }
-    keep.push({ route: r, threshold, estimate: (s.errors + prior[0]) / (s.n + prior[0] + prior[1]), n: s.n, errors: s.errors });
+    keep.push({ route: r, threshold, margin, estimate: (s.errors + prior[0]) / (s.n + prior[0] + prior[1]), n: s.n, errors: s.errors });
   }
   keep.sort((a, b) => a.estimate - b.estimate || b.n - a.n || (a.route.id < b.route.id ? -1 : a.route.id > b.route.id ? 1 : 0));
   return { keep, refused };
@@ -122,25 +133,28 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
   const prior = opts.prior ?? [0.5, 0.5];
   const start = walkStart(budget, opts.startTolerance ?? 2);
   const levels = Math.max(0, ...routes.map((r) => r.thresholds.length));
-  let best: { level: number; servedOnScreening: number } | null = null;
-  for (let level = 0; level < levels; level++) {
-    const p = plan(routes, level, budget, prior);
-    const cut = certifyPrefix(p.keep, budget, start);
-    if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { level, servedOnScreening: cut.n };
+  let best: { level: number; margin: number; servedOnScreening: number } | null = null;
+  for (const margin of opts.margins ?? [0]) {
+    for (let level = 0; level < levels; level++) {
+      const p = plan(routes, level, margin, budget, prior);
+      const cut = certifyPrefix(p.keep, budget, start);
+      if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { level, margin, servedOnScreening: cut.n };
+    }
   }
   if (!best) {
-    return { level: null, admitted: [], refused: routes.map((r) => ({ id: r.id, reason: 'no threshold level keeps the budget on the screening split' })), pooled: withinBudget(0, 0, budget), reason: `no threshold level keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)` };
+    return { level: null, margin: null, admitted: [], refused: routes.map((r) => ({ id: r.id, reason: 'no threshold level keeps the budget on the screening split' })), pooled: withinBudget(0, 0, budget), reason: `no threshold level keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)` };
   }
-  const p = plan(routes, best.level, budget, prior);
-  const onCal = p.keep.map((k) => ({ ...k, ...served(k.route.calibration, k.threshold), estimate: k.estimate }));
+  const p = plan(routes, best.level, best.margin, budget, prior);
+  const onCal = p.keep.map((k) => ({ ...k, ...served(k.route.calibration, k.threshold, k.margin), estimate: k.estimate }));
   const cut = certifyPrefix(onCal, budget, start);
-  const admitted = onCal.slice(0, cut.length).map((k) => ({ id: k.route.id, threshold: k.threshold, n: k.n, errors: k.errors, estimate: k.estimate }));
+  const admitted = onCal.slice(0, cut.length).map((k) => ({ id: k.route.id, threshold: k.threshold, margin: k.margin, n: k.n, errors: k.errors, estimate: k.estimate }));
   const refused = [
     ...p.refused,
     ...onCal.slice(cut.length).map((k) => ({ id: k.route.id, reason: cut.failedAt ? `after the first failing prefix (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})` : `pooled calibration queries < ${start}` })),
   ];
   return {
     level: best.level,
+    margin: best.margin,
     admitted,
     refused,
     pooled: withinBudget(Math.min(cut.errors, cut.n), cut.n, budget),
