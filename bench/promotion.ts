@@ -129,7 +129,6 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const accepted = members.flatMap((m, c) => m.map((x) => logged(c, x.row.answer, x.slots)));
   const edits = members.flatMap((m, c) => m.flatMap((x) => (x.row.editedFrom ? [{ original: logged(c, x.row.editedFrom, x.slots), edited: logged(c, x.row.answer, x.slots) }] : [])));
   const cal = fitCalibration(calibrationSamples({ accepted, edits, neighbours: (c) => neighbours[Number(c)]!.map(String), pairsPerCluster: 60 }));
-  if (process.env.DEBUG_CAL) console.error(set, variant, 'weights', cal.weights.map((w) => w.toFixed(2)).join(','), 'bias', cal.bias.toFixed(2), 'top steps', cal.steps.p.slice(-6).map((x) => x.toFixed(4)).join(','), 'n steps', cal.steps.p.length);
   const judged = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(cal, prepared(a), prepared(b)).pAgree);
   // The log's own rewording edits are direct evidence of agreement (forms, as families and replay compare them).
   const logEdits = [...members.flat(), ...held].flatMap((x) => (x.row.editedFrom ? [{ original: formOf(x.row.editedFrom, x.slots), edited: formOf(x.row.answer, x.slots) }] : []));
