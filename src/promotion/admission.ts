@@ -67,6 +67,25 @@ export interface AdmissionOptions {
   startTolerance?: number;
   /** Candidate least margins, tried with every threshold level (default [0]: nearest route only). */
   margins?: ReadonlyArray<number>;
+  /**
+   * How the calibration split certifies: 'walk' (default) tests growing prefixes of the screening order and stops at
+   * the first failure; 'single' tests once, the prefix the screening split chose (its longest prefix within the
+   * bound): no first-prefix fragility, but all or nothing.
+   */
+  certify?: 'walk' | 'single';
+}
+
+/** Longest prefix whose pooled bound holds (selection on the screening split, so no stopping rule is needed). */
+function longestPassing(items: ReadonlyArray<{ n: number; errors: number }>, budget: ErrorBudget, start: number): { length: number; n: number; errors: number } {
+  let n = 0;
+  let errors = 0;
+  let best = { length: 0, n: 0, errors: 0 };
+  items.forEach((it, i) => {
+    n += it.n;
+    errors += it.errors;
+    if (n >= start && errorUpperBound(errors, n, budget) <= budget.maxErrorRate) best = { length: i + 1, n, errors };
+  });
+  return best;
 }
 
 const served = (ss: ReadonlyArray<AdmissionSample>, t: number, m: number) => {
@@ -106,6 +125,13 @@ export function certifyPrefix(items: ReadonlyArray<{ n: number; errors: number }
   return best;
 }
 
+/** One test of a whole prefix fixed in advance: admitted entirely or not at all. */
+function singleTest(items: ReadonlyArray<{ n: number; errors: number }>, budget: ErrorBudget): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
+  const n = items.reduce((a, it) => a + it.n, 0);
+  const errors = items.reduce((a, it) => a + it.errors, 0);
+  return errorUpperBound(errors, n, budget) <= budget.maxErrorRate ? { length: items.length, n, errors } : { length: 0, n: 0, errors: 0, failedAt: { n, errors } };
+}
+
 /** Screening plan at one level: routes that do not fail their own screening, ordered by estimated error. */
 function plan(routes: ReadonlyArray<RouteCase>, level: number, margin: number, budget: ErrorBudget, prior: [number, number]) {
   const keep: Array<{ route: RouteCase; threshold: number; margin: number; estimate: number; n: number; errors: number }> = [];
@@ -133,12 +159,13 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
   const prior = opts.prior ?? [0.5, 0.5];
   const start = walkStart(budget, opts.startTolerance ?? 2);
   const levels = Math.max(0, ...routes.map((r) => r.thresholds.length));
-  let best: { level: number; margin: number; servedOnScreening: number } | null = null;
+  const single = opts.certify === 'single';
+  let best: { level: number; margin: number; servedOnScreening: number; length: number } | null = null;
   for (const margin of opts.margins ?? [0]) {
     for (let level = 0; level < levels; level++) {
       const p = plan(routes, level, margin, budget, prior);
-      const cut = certifyPrefix(p.keep, budget, start);
-      if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { level, margin, servedOnScreening: cut.n };
+      const cut = single ? longestPassing(p.keep, budget, start) : certifyPrefix(p.keep, budget, start);
+      if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { level, margin, servedOnScreening: cut.n, length: cut.length };
     }
   }
   if (!best) {
@@ -146,7 +173,7 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
   }
   const p = plan(routes, best.level, best.margin, budget, prior);
   const onCal = p.keep.map((k) => ({ ...k, ...served(k.route.calibration, k.threshold, k.margin), estimate: k.estimate }));
-  const cut = certifyPrefix(onCal, budget, start);
+  const cut = single ? singleTest(onCal.slice(0, best.length), budget) : certifyPrefix(onCal, budget, start);
   const admitted = onCal.slice(0, cut.length).map((k) => ({ id: k.route.id, threshold: k.threshold, margin: k.margin, n: k.n, errors: k.errors, estimate: k.estimate }));
   const refused = [
     ...p.refused,

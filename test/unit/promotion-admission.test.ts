@@ -61,6 +61,19 @@ describe('admitRoutes', () => {
     expect(t).toBeLessThan(0.9);
   });
 
+  it("certify 'single' tests the screening-chosen prefix once: one stray error among the first queries does not end it", () => {
+    const next = rng(21);
+    const clean = Array.from({ length: 40 }, (_, i) => route(next, `c${i}`, 30, 0));
+    // The first route of the order (most screening evidence, clean there) errs once on the calibration split.
+    const first: RouteCase = { id: 'a-first', thresholds: GRID, screening: samples(next, 400, 0, 1, 0), calibration: [...samples(next, 399, 0, 1, 0), { similarity: 0.95, wrong: 1 }] };
+    const routes = [first, ...clean];
+    expect(admitRoutes(routes, DEFAULT_BUDGET, { startTolerance: 0 }).admitted).toEqual([]);
+    const single = admitRoutes(routes, DEFAULT_BUDGET, { startTolerance: 0, certify: 'single' });
+    expect(single.admitted.map((r) => r.id)).toContain('a-first');
+    expect(single.pooled.ok).toBe(true);
+    expect(single.pooled.errors).toBe(1);
+  });
+
   it('serves nothing, and says why, when the calibration split cannot reach the clean minimum', () => {
     const next = rng(5);
     const a = admitRoutes([route(next, 'a', 40, 0), route(next, 'b', 40, 0)], DEFAULT_BUDGET, { startTolerance: 0 });
