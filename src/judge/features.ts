@@ -13,9 +13,15 @@ export interface PairFeatures {
   lengthRatio: number;
   /** Jaccard of literal placeholders (`{{Order Number}}`, `<id>`): answers of one intent refer to the same fields. */
   placeholderJaccard: number;
+  /**
+   * Share of the shorter answer's word bigrams that the longer one also has: one answer says all the other says,
+   * in the same order (an added greeting or closing, sentences moved), which word overlap alone cannot tell from two
+   * answers of different intents sharing boilerplate.
+   */
+  bigramContainment: number;
 }
 
-export const FEATURE_NAMES = ['cosine', 'tokenJaccard', 'lengthRatio', 'placeholderJaccard'] as const;
+export const FEATURE_NAMES = ['cosine', 'tokenJaccard', 'lengthRatio', 'placeholderJaccard', 'bigramContainment'] as const;
 
 export function featureVector(f: PairFeatures): number[] {
   return FEATURE_NAMES.map((k) => f[k]);
@@ -33,17 +39,28 @@ function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
   return inter / (a.size + b.size - inter);
 }
 
+/** Share of the smaller set inside the larger (1 when both are empty). */
+function containment(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  if (small.size === 0) return large.size === 0 ? 1 : 0;
+  let inter = 0;
+  for (const x of small) if (large.has(x)) inter++;
+  return inter / small.size;
+}
+
 /** What the features need of one answer, computed once: families and replay score the same answer many times. */
 export interface PreparedText {
   text: string;
   words: Set<string>;
+  bigrams: Set<string>;
   wordCount: number;
   placeholders: Set<string>;
 }
 
 export function prepareText(text: string): PreparedText {
   const w = words(text);
-  return { text, words: new Set(w), wordCount: w.length, placeholders: new Set(text.match(PLACEHOLDER) ?? []) };
+  const bigrams = new Set(w.slice(1).map((x, i) => `${w[i]} ${x}`));
+  return { text, words: new Set(w), bigrams, wordCount: w.length, placeholders: new Set(text.match(PLACEHOLDER) ?? []) };
 }
 
 export function pairFeatures(cosine: number, candidate: string | PreparedText, reference: string | PreparedText): PairFeatures {
@@ -56,6 +73,7 @@ export function pairFeatures(cosine: number, candidate: string | PreparedText, r
     tokenJaccard: jaccard(a.words, b.words),
     lengthRatio: la === 0 && lb === 0 ? 1 : Math.min(la, lb) / Math.max(la, lb, 1),
     placeholderJaccard: jaccard(a.placeholders, b.placeholders),
+    bigramContainment: containment(a.bigrams, b.bigrams),
   };
 }
 

@@ -132,3 +132,19 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
   }
   return out;
 }
+
+/**
+ * The tenant's direct evidence of agreement: each edit that only reworded its answer (classifyEdit 'agrees') says
+ * that the two texts mean the same, whatever the calibrated similarity reads. Returns a judge over texts that
+ * answers 1 for such pairs (either order) and defers to `agree` otherwise. Corrections are left to `agree`: a
+ * corrected answer that still reads similar is caught by its slots or its score, never forced to agree.
+ */
+export function withAgreeingEdits(agree: (a: string, b: string) => number, edits: ReadonlyArray<{ original: string; edited: string }>): (a: string, b: string) => number {
+  const same = new Set<string>();
+  for (const e of edits) {
+    if (classifyEdit(e.original, e.edited) !== 'agrees') continue;
+    same.add(`${e.original}\u0000${e.edited}`);
+    same.add(`${e.edited}\u0000${e.original}`);
+  }
+  return (a, b) => (same.has(`${a}\u0000${b}`) ? 1 : agree(a, b));
+}

@@ -3,7 +3,7 @@ import { l2normalize } from '../../src/embeddings/types';
 import { type CalibrationSample, calibratedProbability, fitCalibration } from '../../src/judge/calibration';
 import { EmbeddingJudge, embeddedAnswer, judgeEmbedded } from '../../src/judge/embedding';
 import { pairFeatures, slotConflicts } from '../../src/judge/features';
-import { calibrationSamples, classifyEdit, type LoggedAnswer } from '../../src/judge/pairs';
+import { calibrationSamples, classifyEdit, type LoggedAnswer, withAgreeingEdits } from '../../src/judge/pairs';
 import { rng } from '../support/rng';
 
 /** Feature vectors of a synthetic tenant: agreeing pairs are more similar on every feature, with overlap. */
@@ -150,5 +150,27 @@ describe('identical answers', () => {
     const w = l2normalize(new Float32Array([0, 1, 0]));
     expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('handled as  card arrival', w))).toEqual({ pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } });
     expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('Handled as card delivery.', v)).evidence.judge).toBe('embedding');
+  });
+});
+
+describe('bigram containment', () => {
+  it('is 1 when one answer says all the other says in order (an added greeting), lower for shared boilerplate', () => {
+    const base = 'You can download your invoice from the Order History section of your account.';
+    expect(pairFeatures(0.9, `Certainly! ${base}`, base).bigramContainment).toBe(1);
+    const other = pairFeatures(0.9, base, 'You can change your address from the Account section of your profile.');
+    expect(other.bigramContainment).toBeLessThan(0.5);
+  });
+});
+
+describe('withAgreeingEdits', () => {
+  it('makes a rewording edit agree in both orders and leaves corrections to the judge', () => {
+    const judge = withAgreeingEdits(() => 0.3, [
+      { original: 'Please contact support to cancel your order.', edited: 'Kindly contact support to cancel your order.' },
+      { original: 'Your refund of $20 is on its way.', edited: 'Your refund of $200 is on its way.' },
+    ]);
+    expect(judge('Please contact support to cancel your order.', 'Kindly contact support to cancel your order.')).toBe(1);
+    expect(judge('Kindly contact support to cancel your order.', 'Please contact support to cancel your order.')).toBe(1);
+    expect(judge('Your refund of $20 is on its way.', 'Your refund of $200 is on its way.')).toBe(0.3);
+    expect(judge('Please contact support to cancel your order.', 'Something else.')).toBe(0.3);
   });
 });
