@@ -11,6 +11,7 @@ import { clusterEvents, clusters, clusterSnapshots, interactions, runs, tenants 
 import { embedWithCache, fromBytes, toBytes } from '../src/embeddings/cache';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { InputError } from '../src/errors';
+import type { ClusterRunStats } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 
 export interface ClusterDeps {
@@ -188,14 +189,6 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       return stats;
     },
   };
-}
-
-export interface ClusterRunStats {
-  interactions: number;
-  distinct: number;
-  clusters: number;
-  clusteredShare: number;
-  events: Record<'new' | 'split' | 'merge' | 'retire', number>;
 }
 
 async function readQueries(blob: BlobStore, key: string): Promise<SnapshotQuery[]> {

@@ -8,6 +8,7 @@ import { InputError } from '../src/errors';
 import { type Reject, commitChunk } from '../src/ingest/commit';
 import { MAX_LINE_BYTES, splitLines } from '../src/ingest/lines';
 import { type SourceFile, resolveSource, storeForSource } from '../src/ingest/source';
+import type { IngestTotals, SpanResult } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 
 /** Bytes read per chunk: a few thousand typical records, one transaction, well under a heartbeat interval. */
@@ -32,24 +33,6 @@ export interface SpanInput {
   defaultModel?: string;
   /** Bytes per chunk (default DEFAULT_CHUNK_BYTES); small values make tests exercise many checkpoints. */
   chunkBytes?: number;
-}
-
-export interface SpanResult {
-  nextOffset: number;
-  nextLine: number;
-  eof: boolean;
-  lines: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
-}
-
-export interface IngestTotals {
-  files: number;
-  lines: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
 }
 
 export function createIngestActivities({ db, blob, blobConfig }: IngestDeps) {

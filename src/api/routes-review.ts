@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
 import { InputError } from '../errors';
-import { decideCandidate } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import { err } from './schemas';
+import { decideCandidate } from '../temporal/starters';
 
 export interface ReviewDeps {
   db: Db;

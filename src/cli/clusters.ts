@@ -1,13 +1,13 @@
 import { type Command, Option } from 'commander';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { evaluateClustering, formatEvaluation } from '../clustering/evaluate';
-import { startClustering } from '../clustering/start';
 import { SHARED_DATASETS } from '../datasets/shared';
 import { loadConfig } from '../config';
 import { clusterEvents, clusters, clusterSnapshots } from '../db/schema';
 import { InputError } from '../errors';
 import { connectClient } from '../temporal/client';
 import { forEachDataset, pct, runOf, withDb } from './common';
+import { startClustering } from '../temporal/starters';
 
 export function registerClusterCommands(program: Command): void {
   const cmd = program.command('clusters').description('query clusters: run, list by traffic share, show one, compare two runs');

@@ -6,15 +6,13 @@ import { DEV_TENANT, startLocalStack } from '../dev/stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { tinyTrainerConfig } from '../distill/tiny';
 import { createEmbedder } from '../embeddings';
-import { decideCandidate } from '../graduation/start';
 import { listCandidates } from '../graduation/store';
-import { startIngest } from '../ingest/start';
-import { startRetrain } from '../retrain/start';
 import { Router } from '../router';
 import { connectClient } from '../temporal/client';
-import { ingestProgressQuery } from '../../workflows/ingest';
+import { ingestProgressQuery } from '../temporal/contract';
 import { pct } from './common';
 import { formatReplay } from './manifest';
+import { decideCandidate, startIngest, startPublish, startRetrain } from '../temporal/starters';
 
 /**
  * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the
@@ -91,7 +89,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   the review page: ${stack.apiUrl}/review (API key in ${path.join(stack.config.dataDir, 'dev-api-key')})`);
 
     step('publishing the reviewed tier table');
-    const pub = await client.workflow.execute('publishWorkflow', { taskQueue, workflowId: `publish:${DEV_TENANT}`, args: [{ tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' }] });
+    const pub = await (await startPublish(client, taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' })).result();
     console.log(`   ${pub.status}${pub.version ? ` v${pub.version}` : ''} ${pub.reasons.join('; ')}`);
     if (pub.replay) console.log(`   ${formatReplay(pub.replay)}`);
 

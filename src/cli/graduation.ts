@@ -4,10 +4,10 @@ import { CANDIDATE_STATUSES, type CandidateStatus } from '../db/schema';
 import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
 import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
-import { decideCandidate, startGraduation } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import type { Evidence } from '../graduation/verify';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
+import { decideCandidate, startGraduation } from '../temporal/starters';
 
 
 const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? '';

@@ -4,9 +4,9 @@ import { loadConfig } from '../config';
 import { openDatabase } from '../db/client';
 import { runs } from '../db/schema';
 import { InputError } from '../errors';
-import { startIngest } from '../ingest/start';
 import { connectClient } from '../temporal/client';
-import { ingestProgressQuery } from '../../workflows/ingest';
+import { ingestProgressQuery } from '../temporal/contract';
+import { startIngest } from '../temporal/starters';
 
 export function registerIngestCommands(program: Command): void {
   program

@@ -2,11 +2,11 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
-import { startIngest } from '../../src/ingest/start';
 import { ensureTenant } from '../../src/tenants';
 import path from 'node:path';
 import { workerProcess } from '../support/workers';
 import { connectStack } from '../support/stack';
+import { startIngest } from '../../src/temporal/starters';
 
 let s: Awaited<ReturnType<typeof connectStack>>;
 const tenant = 'crash-it';

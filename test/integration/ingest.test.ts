@@ -5,9 +5,9 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
-import { startIngest } from '../../src/ingest/start';
 import { ensureTenant } from '../../src/tenants';
 import { useStackWithWorker } from '../support/stack';
+import { startIngest } from '../../src/temporal/starters';
 
 const tenant = 'ingest-it';
 const stack = useStackWithWorker(tenant);
