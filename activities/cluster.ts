@@ -11,7 +11,8 @@ import type { Db } from '../src/db/client';
 import { embedWithCache, fromBytes, toBytes } from '../src/embeddings/cache';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import { InputError } from '../src/errors';
-import { type ClusterRunStats, completedStats, startRun } from '../src/runs/store';
+import { completedStats, startRun } from '../src/runs/store';
+import type { ClusterRunStats } from '../src/temporal/contract';
 import { findTenant } from '../src/tenants/store';
 import { failFastOnInput } from './errors';
 
@@ -166,8 +167,6 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
     },
   };
 }
-
-export type { ClusterRunStats };
 
 async function readQueries(blob: BlobStore, key: string): Promise<SnapshotQuery[]> {
   const text = (await blob.get(key)).toString('utf8');

@@ -8,20 +8,15 @@ import { graduateClusters } from '../src/graduation/propose';
 import { compileTemplate } from '../src/serving/render';
 import { parseScript } from '../src/serving/script';
 import { addVersion, candidateWithFirstVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
-import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate } from '../src/graduation/verify';
+import { DEFAULT_POLICY, splitHoldout, verifyCandidate } from '../src/graduation/verify';
 import { InputError } from '../src/errors';
+import type { GraduateRunInput } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
 
 export interface GraduationDeps {
   db: Db;
   embedder: EmbedderSource;
-}
-
-export interface GraduateRunInput {
-  tenantId: string;
-  clusterRunId: string;
-  policy?: Partial<GraduationPolicy>;
 }
 
 export interface GraduateRunOutput {

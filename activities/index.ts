@@ -4,6 +4,7 @@ import { createGraduationActivities, type GraduationDeps } from './graduation';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createPublishActivities, type PublishDeps } from './publish';
 import { createRetrainActivities } from './retrain';
+import { createRunActivities } from './runs';
 
 export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps & PublishDeps;
 
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDistillActivities(deps),
     ...createRetrainActivities(deps),
     ...createPublishActivities(deps),
+    ...createRunActivities(deps),
   };
 }
 

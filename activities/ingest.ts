@@ -6,9 +6,11 @@ import { InputError } from '../src/errors';
 import { commitChunk } from '../src/ingest/commit';
 import { isGzip, openReader, readChunk } from '../src/ingest/reader';
 import type { AllowedSources } from '../src/ingest/allowed';
-import { type SourceFile, isAllowed, resolveSource, storeForSource } from '../src/ingest/source';
+import type { SourceFile } from '../src/ingest/source-file';
+import { isAllowed, resolveSource, storeForSource } from '../src/ingest/source';
 import { findChunk, runRejections } from '../src/ingest/store';
 import { finishRun, startRun } from '../src/runs/store';
+import type { IngestTotals, SpanResult } from '../src/temporal/contract';
 import { findTenant } from '../src/tenants/store';
 import { withShortFailures } from './errors';
 
@@ -41,28 +43,6 @@ export interface SpanInput {
   defaultModel?: string;
   /** Bytes per chunk (default DEFAULT_CHUNK_BYTES); small values make tests exercise many checkpoints. */
   chunkBytes?: number;
-}
-
-export interface SpanResult {
-  nextOffset: number;
-  nextLine: number;
-  eof: boolean;
-  lines: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  blank: number;
-}
-
-/** Every line is exactly one of stored, duplicate, rejected or blank: lines = stored + duplicates + rejected + blank. */
-export interface IngestTotals {
-  files: number;
-  lines: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  /** Empty or whitespace-only lines (absent in totals carried over from before it was counted). */
-  blank?: number;
 }
 
 export function createIngestActivities({ db, blob, blobConfig, allowedSources }: IngestDeps) {

@@ -1,7 +1,7 @@
 import { runSnapshots } from '../src/clustering/store';
 import type { Db } from '../src/db/client';
 import { activateAdapter } from '../src/distill/store';
-import { failRun, finishRun, recordRunStage } from '../src/runs/store';
+import { failRun, finishRun, getRun, recordRunStage } from '../src/runs/store';
 import { servedRoutes } from '../src/tiers/store';
 
 export interface RetrainDeps {
@@ -17,8 +17,10 @@ export function createRetrainActivities({ db }: RetrainDeps) {
     },
 
     async finishRetrain(input: { runId: string; status: 'completed' | 'failed'; error?: string }): Promise<void> {
-      if (input.status === 'failed') await failRun(db, input.runId, input.error ?? 'failed');
-      else await finishRun(db, input.runId, 'retrain');
+      if (input.status === 'failed') {
+        const r = await getRun(db, input.runId);
+        if (r) await failRun(db, { runId: r.id, kind: 'retrain', tenantId: r.tenantId ?? '', workflowId: r.workflowId, error: input.error ?? 'failed' });
+      } else await finishRun(db, input.runId, 'retrain');
     },
 
     /** The largest clusters of the run that no template or active adapter serves: what to distil next. */

@@ -6,15 +6,13 @@ import { DEV_TENANT, startLocalStack } from './stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
 import { tinyTrainerConfig } from '../src/distill/tiny';
 import { createEmbedder } from '../src/embeddings';
-import { decideCandidate } from '../src/graduation/start';
 import { listCandidates } from '../src/graduation/store';
-import { startIngest } from '../src/ingest/start';
-import { startRetrain } from '../src/retrain/start';
 import { Router } from '../src/router';
 import { connectClient } from '../src/temporal/client';
-import { ingestProgressQuery } from '../workflows/ingest';
+import { ingestProgressQuery } from '../src/temporal/contract';
 import { pct } from '../src/cli/common';
 import { formatReplay } from '../src/cli/manifest';
+import { decideCandidate, startIngest, startPublish, startRetrain } from '../src/temporal/starters';
 
 /**
  * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the
@@ -92,7 +90,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   the review page: ${stack.apiUrl}/review (API key in ${path.join(stack.config.dataDir, 'dev-api-key')})`);
 
     step('publishing the reviewed tier table');
-    const pub = await client.workflow.execute('publishWorkflow', { taskQueue, workflowId: `publish:${DEV_TENANT}`, args: [{ tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' }] });
+    const pub = await (await startPublish(client, taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' })).result();
     console.log(`   ${pub.status}${pub.version ? ` v${pub.version}` : ''} ${pub.reasons.join('; ')}`);
     if (pub.replay) console.log(`   ${formatReplay(pub.replay)}`);
 

@@ -23,11 +23,11 @@ import { FsBlobStore } from '../src/blob';
 import { loadSharedDataset, toLogRecord } from '../src/datasets/shared';
 import { freePort, startTemporalDevServer, venvBin } from '../src/dev/processes';
 import { normalizeRecord } from '../src/interactions/record';
-import { startIngest } from '../src/ingest/start';
 import { connectClient } from '../src/temporal/client';
 import { createWorker } from '../src/temporal/worker';
 import { ensureTenant } from '../src/tenants/store';
 import { createTestDatabase } from '../test/support/postgres';
+import { startIngest } from '../src/temporal/starters';
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, 'chunk-mib': { type: 'string', default: '8' }, reps: { type: 'string', default: '3' } } });
 const REPS = Number(args.reps);

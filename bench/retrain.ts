@@ -7,12 +7,10 @@ import { type LabelledExample, type SharedDatasetName, loadSharedDataset, toLogR
 import { DEV_TENANT, startLocalStack } from '../app/stack';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
 import { tinyTrainerConfig } from '../src/distill/tiny';
-import { decideCandidate } from '../src/graduation/start';
 import { listCandidates } from '../src/graduation/store';
-import { startIngest } from '../src/ingest/start';
-import { startRetrain } from '../src/retrain/start';
 import { completedStats } from '../src/runs/store';
 import { connectClient } from '../src/temporal/client';
+import { decideCandidate, startIngest, startPublish, startRetrain } from '../src/temporal/starters';
 
 /**
  * The monthly retrain on this machine, on embedded defaults (PGlite, filesystem blobs, Temporal dev server):
@@ -64,7 +62,7 @@ try {
     else approved++;
   }
   console.log(`review (stand-in): ${approved} approved, ${rejected} rejected by the fit check`);
-  const pub = await client.workflow.execute('publishWorkflow', { taskQueue: stack.config.temporal.taskQueue, workflowId: `publish:${DEV_TENANT}`, args: [{ tenantId: DEV_TENANT, mode: 'publish', runId: 'bench-after-review', actor: 'bench' }] });
+  const pub = await (await startPublish(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: 'bench-after-review', actor: 'bench' })).result();
   console.log(`publish after review: ${pub.status} v${pub.version ?? '-'} ${pub.reasons.join('; ')}`);
   if (pub.replay) console.log(`  ${formatReplay(pub.replay)}`);
 } finally {

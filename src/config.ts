@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { AllowedSources } from './ingest/allowed';
+import { TASK_QUEUES } from './temporal/contract';
 
 /**
  * All configuration comes from the environment (see .env.example). Each variable is validated on its own so a bad
@@ -33,8 +34,8 @@ const envSchema = z.object({
   S3_PREFIX: z.string().default(''),
   TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port, e.g. 127.0.0.1:7233').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('distillery'),
-  TEMPORAL_GPU_TASK_QUEUE: z.string().min(1).default('distillery-gpu'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUES.cpu),
+  TEMPORAL_GPU_TASK_QUEUE: z.string().min(1).default(TASK_QUEUES.gpu),
   TEMPORAL_CLI_PATH: z.string().min(1).default('.venv/bin/temporal'),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8787),

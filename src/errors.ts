@@ -20,6 +20,20 @@ export class ConflictError extends InputError {
   }
 }
 
+/**
+ * A workflow with this id is already running (Temporal refused a second start): wait for it, or cancel it. A 409
+ * InputError for now, so the CLI and API map it as before; `field` names the input that chose the id.
+ */
+export class AlreadyRunningError extends InputError {
+  constructor(
+    readonly workflowId: string,
+    field: string,
+    message: string,
+  ) {
+    super(field, message, 409);
+  }
+}
+
 /** Formats a zod issue path (["messages", 0, "role"]) as `messages[0].role`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): string {
   let out = prefix;

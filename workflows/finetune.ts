@@ -1,38 +1,14 @@
-import { ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GpuActivities } from '../activities/gpu';
-import type { GatePolicy } from '../src/distill/gate';
-import type { DatasetOptions, TrainerConfig } from '../src/distill/types';
-
-export interface FineTuneInput {
-  tenantId: string;
-  clusterRunId: string;
-  /** The category: these clusters of the run (default: every cluster not already served by a template). */
-  clusterIds?: string[];
-  datasetOptions?: Partial<DatasetOptions>;
-  trainer: TrainerConfig;
-  runner: 'local' | 'openai';
-  /** The GPU runners' task queue (config TEMPORAL_GPU_TASK_QUEUE). */
-  gpuTaskQueue: string;
-  gate?: Partial<GatePolicy>;
-  maxNewTokens?: number;
-  /** How long a runner may go silent before its job moves to another runner (default 2 minutes). */
-  heartbeatTimeoutMs?: number;
-}
-
-export interface FineTuneOutput {
-  datasetId: string;
-  jobId: string;
-  adapterId: string;
-  status: 'candidate' | 'rejected';
-  reasons: string[];
-}
+import { type FineTuneInput, type FineTuneOutput, RETRY } from '../src/temporal/contract';
+import { reasonOf } from './failure';
 
 const cpu = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   // Every CPU activity here heartbeats (withHeartbeat): a lost worker is noticed in 30 s, not 30 minutes.
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
+  retry: RETRY.standard,
 });
 
 /**
@@ -49,7 +25,7 @@ export async function fineTuneWorkflow(input: FineTuneInput): Promise<FineTuneOu
     // On cancel, wait until the runner reports the activity cancelled, i.e. the trainer has exited: only then is
     // the job marked cancelled (the SDK's default, stated because the job's status depends on it).
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20, nonRetryableErrorTypes: ['InputError'] },
+    retry: RETRY.gpu,
   });
   const ds = await cpu.buildTrainingDataset({ tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: input.clusterIds, options: input.datasetOptions });
   const { jobId } = await cpu.startFineTuneJob({ tenantId: input.tenantId, datasetId: ds.datasetId, runner: input.runner, config: input.trainer, workflowId: workflowInfo().workflowId });
@@ -62,13 +38,7 @@ export async function fineTuneWorkflow(input: FineTuneInput): Promise<FineTuneOu
     return { datasetId: ds.datasetId, jobId, ...verdict };
   } catch (err) {
     const cancelled = isCancellation(err);
-    await CancellationScope.nonCancellable(() => cpu.finishFineTuneJob({ jobId, status: cancelled ? 'cancelled' : 'failed', error: message(err) }));
+    await CancellationScope.nonCancellable(() => cpu.finishFineTuneJob({ jobId, status: cancelled ? 'cancelled' : 'failed', error: reasonOf(err) }));
     throw err;
   }
-}
-
-function message(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  if (err instanceof ApplicationFailure) return err.message;
-  return err instanceof Error ? err.message : String(err);
 }

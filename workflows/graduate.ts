@@ -1,28 +1,13 @@
 import { ParentClosePolicy, WorkflowIdReusePolicy, proxyActivities, startChild } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { GraduateRunInput } from '../activities/graduation';
+import { type GraduateInput, type GraduateOutput, ids, RETRY } from '../src/temporal/contract';
 import { reviewWorkflow } from './review';
-
-export interface GraduateInput extends GraduateRunInput {
-  /** Review timing (ms); defaults: remind daily, expire after 14 days. */
-  remindEveryMs?: number;
-  expireAfterMs?: number;
-}
-
-export interface GraduateOutput {
-  passed: number;
-  failed: number;
-  clustersConsidered: number;
-  reviews: string[];
-}
 
 const { graduateRun } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
+  retry: RETRY.long,
 });
-
-export const reviewWorkflowId = (candidateId: string) => `review:${candidateId}`;
 
 /**
  * Graduates a clustering run: induce and verify candidates (one activity; evidence goes to Postgres), then start one
@@ -33,7 +18,7 @@ export async function graduateWorkflow(input: GraduateInput): Promise<GraduateOu
   const out = await graduateRun({ tenantId: input.tenantId, clusterRunId: input.clusterRunId, policy: input.policy });
   const reviews: string[] = [];
   for (const p of out.pending) {
-    const workflowId = reviewWorkflowId(p.id);
+    const workflowId = ids.review(p.id);
     try {
       await startChild(reviewWorkflow, {
         workflowId,

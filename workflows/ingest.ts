@@ -1,42 +1,12 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { SpanResult, IngestTotals } from '../activities/ingest';
+import { ContinueAsNew, continueAsNew, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { SourceFile } from '../src/ingest/source';
+import { type IngestInput, type IngestResult, type IngestState, RETRY, type SpanResult, ingestProgressQuery, runRecordId } from '../src/temporal/contract';
+import { recordingFailure } from './failure';
 
-export interface IngestInput {
-  tenantId: string;
-  /** s3://bucket/prefix or a local path (file or directory) of JSONL files. */
-  source: string;
-  /** Teacher model for chat-log lines that do not name one. */
-  defaultModel?: string;
-  /** Bytes per checkpointed chunk (default 8 MiB); one activity call imports a span of up to 8 chunks. */
-  chunkBytes?: number;
-  /** Span activities per workflow run before continuing as new (default 200); bounds the history size. */
-  spansPerRun?: number;
-  /** Carried across continueAsNew; absent on the first run. */
-  state?: IngestState;
-}
-
-export interface IngestState {
-  runId: string;
-  files: SourceFile[];
-  fileIndex: number;
-  offset: number;
-  line: number;
-  totals: IngestTotals;
-}
-
-export interface IngestResult extends IngestTotals {
-  runId: string;
-  reportUri: string | null;
-}
-
-export const ingestProgressQuery = defineQuery<IngestState | undefined>('progress');
-
-const { startIngestRun, importSpan, finishIngestRun } = proxyActivities<Activities>({
+const { startIngestRun, importSpan, finishIngestRun, failRun } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '15 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: ['InputError'] },
+  retry: RETRY.ingest,
 });
 
 /** Span activities per run before continuing as new; keeps history small however large the import. */
@@ -44,15 +14,28 @@ const SPANS_PER_RUN = 200;
 
 /**
  * Imports JSONL interaction logs file by file, chunk by chunk. Each chunk's offset is the checkpoint: the workflow
- * resumes from it after any crash, and the chunk activity itself is idempotent, so every line is stored once.
+ * resumes from it after any crash, and the chunk activity itself is idempotent, so every line is stored once. A
+ * failure marks the run record failed with its reason (continuing as new is not a failure).
  */
 export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> {
+  const info = workflowInfo();
+  // The record's id is the first run's: a continued run carries it in its state.
+  const runId = input.state?.runId ?? runRecordId(info.workflowId, info.runId);
+  // Executions started before the failure bookkeeping replay without it (see README "Versioning workflows").
+  if (!patched('ingest-fail-run')) return importAll(input, runId);
+  return recordingFailure(
+    () => importAll(input, runId),
+    (error) => failRun({ runId, kind: 'ingest', tenantId: input.tenantId, workflowId: info.workflowId, error }),
+    (err) => !(err instanceof ContinueAsNew),
+  );
+}
+
+async function importAll(input: IngestInput, runId: string): Promise<IngestResult> {
   const info = workflowInfo();
   let state: IngestState;
   if (input.state) {
     state = input.state;
   } else {
-    const runId = `${info.workflowId}@${info.runId}`;
     const files = await startIngestRun({ runId, workflowId: info.workflowId, tenantId: input.tenantId, source: input.source });
     state = { runId, files, fileIndex: 0, offset: 0, line: 1, totals: { files: files.length, lines: 0, stored: 0, duplicates: 0, rejected: 0, blank: 0 } };
   }

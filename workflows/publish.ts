@@ -1,32 +1,11 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ReplayPolicy, ReplayReport } from '../src/manifest/replay';
-
-export interface PublishInput {
-  tenantId: string;
-  mode: 'publish' | 'rollback';
-  /** publish: the run this manifest belongs to (a retried publish of the same run finds its version). */
-  runId?: string;
-  /** rollback: the version to serve again. */
-  toVersion?: number;
-  actor?: string;
-  replayShare?: number;
-  policy?: Partial<ReplayPolicy>;
-  threshold?: number;
-}
-
-export interface PublishOutput {
-  status: 'published' | 'refused' | 'rolled back';
-  version?: number;
-  reasons: string[];
-  /** The savings replay behind a publish (or a refusal): share and cost per tier, quality. */
-  replay?: ReplayReport;
-}
+import { type PublishInput, type PublishOutput, RETRY } from '../src/temporal/contract';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
+  retry: RETRY.standard,
 });
 
 /**

@@ -1,29 +1,12 @@
-import { ApplicationFailure, allHandlersFinished, condition, defineQuery, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { type Decision, type DecisionResult, validateDecision } from '../src/graduation/decision';
-
-export interface ReviewInput {
-  tenantId: string;
-  candidateId: string;
-  /** How often to remind while undecided (ms). */
-  remindEveryMs: number;
-  /** When the candidate expires undecided (ms after the review started). */
-  expireAfterMs: number;
-}
-
-export interface ReviewState {
-  candidateId: string;
-  status: 'pending_review' | 'deciding' | 'approved' | 'rejected' | 'expired';
-  reminders: number;
-}
-
-export const decideUpdate = defineUpdate<DecisionResult, [Decision]>('decide');
-export const reviewStateQuery = defineQuery<ReviewState>('state');
+import { type DecisionResult, validateDecision } from '../src/graduation/decision';
+import { decideUpdate, RETRY, type ReviewInput, type ReviewState, reviewStateQuery } from '../src/temporal/contract';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['InputError'] },
+  retry: RETRY.interactive,
 });
 
 /**

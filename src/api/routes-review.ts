@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { InputError } from '../errors';
-import { decideCandidate, parseDecision } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import { NONBLANK_PATTERN, STORABLE_PATTERN, JSON_VALUE_REF, err, unavailable } from './schemas';
+import { decideCandidate, parseDecision } from '../temporal/starters';
 
 export interface ReviewDeps {
   db: Db;
@@ -22,7 +22,7 @@ type StatusFilter = CandidateStatus | 'all';
 
 /**
  * Reviewing graduation candidates: the queue (largest traffic first), one candidate with its versions and evidence,
- * and a decision, which goes to the candidate's review workflow as a Temporal Update (src/graduation/start.ts). A key
+ * and a decision, which goes to the candidate's review workflow as a Temporal Update (src/temporal/starters.ts). A key
  * only ever sees its own tenant's candidates; another tenant's id is a 404, decision included.
  */
 export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {

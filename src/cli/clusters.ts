@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { evaluateClustering, formatEvaluation } from '../clustering/evaluate';
-import { startClustering } from '../clustering/start';
 import { clusterEventsOf, clusterSnapshot, getCluster, runEvents, runSnapshots } from '../clustering/store';
+import { startClustering } from '../temporal/starters';
 import { SHARED_DATASETS } from '../datasets/shared';
 import { loadConfig } from '../config';
 import { InputError } from '../errors';

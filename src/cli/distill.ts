@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { openBlobStore } from '../blob';
 import { loadConfig } from '../config';
-import { startFineTune } from '../distill/adapters';
+import { startFineTune } from '../temporal/starters';
 import { buildAndStoreDataset } from '../distill/build';
 import { activateAdapter, findJob, getAdapter, getDataset, listAdapters, listDatasets, listJobs } from '../distill/store';
 import type { TrainerConfig } from '../distill/types';

@@ -5,9 +5,9 @@ import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
 import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
-import { decideCandidate, startGraduation } from '../graduation/start';
 import { getCandidate, listCandidates } from '../graduation/store';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
+import { decideCandidate, startGraduation } from '../temporal/starters';
 
 
 const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? safeUsername();

@@ -4,11 +4,11 @@ import { openDatabase } from '../db/client';
 import { InputError } from '../errors';
 import { listRuns } from '../runs/store';
 import { RUN_KINDS, type RunKind } from '../vocabulary';
-import { startIngest } from '../ingest/start';
 import { connectClient } from '../temporal/client';
+import { type IngestInput, type IngestResult, ingestProgressQuery } from '../temporal/contract';
+import { startIngest } from '../temporal/starters';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TemporalClient } from './common';
-import { type IngestResult, ingestProgressQuery, type ingestWorkflow } from '../../workflows/ingest';
 import { waitFacts, waitNotes } from './wait-status';
 
 /** Seconds between progress lines, and the most one round of status calls may take. */
@@ -20,7 +20,7 @@ const STATUS_TIMEOUT_MS = 5000;
  * activity retries, "no worker is polling <queue>" when none is. Every call is bound to `stop` and a timeout, so
  * none is left in flight when the caller closes the client.
  */
-async function pollProgress(client: TemporalClient, handle: WorkflowHandle<typeof ingestWorkflow>, taskQueue: string, stop: AbortSignal): Promise<void> {
+async function pollProgress(client: TemporalClient, handle: WorkflowHandle<(input: IngestInput) => Promise<IngestResult>>, taskQueue: string, stop: AbortSignal): Promise<void> {
   while (!stop.aborted) {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, PROGRESS_EVERY_MS);

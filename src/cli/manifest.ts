@@ -1,24 +1,16 @@
 import type { Command } from 'commander';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { InputError } from '../errors';
 import { pointerKey } from '../manifest/publish';
 import { getManifest, listManifests, listPrices, recentEvents, servedVersion, setPrice } from '../manifest/store';
 import type { ReplayReport } from '../manifest/replay';
 import { TIERS, type TierName } from '../serving/manifest';
-import type { PublishInput, publishWorkflow } from '../../workflows/publish';
+import type { PublishInput } from '../temporal/contract';
+import { startPublish } from '../temporal/starters';
 import { pct, withClient, withDb } from './common';
 
 /** Runs the tenant's single publisher workflow (`publish:<tenant>`) and waits for it. */
 async function runPublisher(input: PublishInput) {
-  return withClient(async (client, config) => {
-    try {
-      const handle = await client.workflow.start<typeof publishWorkflow>('publishWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: `publish:${input.tenantId}`, args: [input] });
-      return await handle.result();
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new InputError('--tenant', `a publish or rollback of ${input.tenantId} is running (publish:${input.tenantId}); try again when it ends`, 409);
-      throw err;
-    }
-  });
+  return withClient(async (client, config) => (await startPublish(client, config.temporal.taskQueue, input)).result());
 }
 
 export function formatReplay(r: ReplayReport): string {

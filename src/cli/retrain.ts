@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { InputError } from '../errors';
 import type { Runner } from '../vocabulary';
-import { createRetrainSchedule, retrainScheduleId, startRetrain } from '../retrain/start';
-import type { RetrainInput } from '../../workflows/retrain';
+import { type RetrainInput, scheduleIds } from '../temporal/contract';
 import { type TemporalClient, withClient } from './common';
 import { trainerConfig } from './distill';
+import { createRetrainSchedule, startRetrain } from '../temporal/starters';
 
 function retrainInput(o: Record<string, unknown> & { tenant: string }, gpuTaskQueue: string): RetrainInput {
   return {
@@ -54,7 +54,7 @@ export function registerRetrainCommands(program: Command): void {
         console.log(`schedule ${h.scheduleId} created (${o.cron}, overlap skip${o.paused ? ', paused' : ''}); next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ')}`);
       }),
     );
-  const handleFor = (client: TemporalClient, tenant: string) => client.schedule.getHandle(retrainScheduleId(tenant));
+  const handleFor = (client: TemporalClient, tenant: string) => client.schedule.getHandle(scheduleIds.retrain(tenant));
   const act = (name: string, description: string, fn: (h: ReturnType<typeof handleFor>, o: Record<string, string>) => Promise<string>) =>
     sch
       .command(name)

@@ -7,7 +7,7 @@ import type { Evidence } from '../graduation/verify';
 import type { ChatMessage } from '../interactions/record';
 import type { Manifest } from '../serving/manifest';
 import type { ReplayReport } from '../manifest/replay';
-import type { RunParams, RunStats } from '../runs/store';
+import type { RunParams, RunStats } from '../runs/types';
 import {
   ADAPTER_STATUSES,
   CANDIDATE_KINDS,

@@ -3,7 +3,7 @@ import { createGunzip } from 'node:zlib';
 import type { BlobStore } from '../blob';
 import type { Reject } from './commit';
 import { MAX_LINE_BYTES, excerptOf, splitLines, tooLongReason } from './lines';
-import type { SourceFile } from './source';
+import type { SourceFile } from './source-file';
 
 /** Compressed bytes fetched per request when streaming a .gz file. */
 const GZ_PIECE_BYTES = 8 * 1024 * 1024;

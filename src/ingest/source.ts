@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config';
 import { type BlobStore, FsBlobStore, S3BlobStore } from '../blob';
 import { InputError } from '../errors';
+import type { SourceFile } from './source-file';
 import { type AllowedSources, assertAllowedSource } from './allowed';
 
 /**
@@ -11,11 +12,6 @@ import { type AllowedSources, assertAllowedSource } from './allowed';
  * (src/ingest/allowed.ts). A prefix or directory imports every `*.jsonl` and `*.jsonl.gz` (gzip, decompressed as it
  * streams) under it.
  */
-export interface SourceFile {
-  key: string;
-  uri: string;
-  size: number;
-}
 
 export interface ResolvedSource {
   store: BlobStore;

@@ -1,43 +1,12 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { runs } from '../db/schema';
-import type { ClusterEventKind, RunKind, RunStatus } from '../vocabulary';
+import type { RunKind, RunStatus } from '../vocabulary';
+import type { RetrainStage, RunShapes } from './types';
 
-/**
- * The `runs` table's one home. Every pipeline run (ingest, cluster, retrain) is one row with the same life:
- * startRun (running) → finishRun (completed, with its figures) or failRun (failed, with the reason). What `params`
- * and `stats` hold depends on the kind, and is typed per kind below, so a reader of a run knows its shape.
- */
+export type { ClusterRunStats, IngestRunStats, RetrainStage, RunParams, RunShapes, RunStats } from './types';
 
-export interface IngestRunStats {
-  files: number;
-  lines: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  /** The rejected-lines report in the blob store, or null when every line was stored. */
-  reportUri: string | null;
-}
-
-export interface ClusterRunStats {
-  interactions: number;
-  distinct: number;
-  clusters: number;
-  clusteredShare: number;
-  events: Record<ClusterEventKind, number>;
-}
-
-/** One retrain stage's wall time (seconds, one decimal) and whatever figures the stage reported. */
-export type RetrainStage = { seconds: number } & Record<string, unknown>;
-
-export interface RunShapes {
-  ingest: { params: { source: string; files: number }; stats: IngestRunStats };
-  cluster: { params: { from?: string; to?: string; acceptedOnly: boolean }; stats: ClusterRunStats };
-  /** A retrain's stats grow stage by stage (recordRunStage) while it runs; finishing adds nothing. */
-  retrain: { params: Record<string, never>; stats: { stages: Record<string, RetrainStage> } };
-}
-export type RunParams = RunShapes[RunKind]['params'];
-export type RunStats = RunShapes[RunKind]['stats'] | Record<string, never>;
+/** The `runs` table's one home: startRun → finishRun or failRun (types: src/runs/types.ts). */
 
 export type RunRow = typeof runs.$inferSelect;
 
@@ -67,8 +36,15 @@ export async function finishRun<K extends RunKind>(db: Db, id: string, _kind: K,
 }
 
 /** Marks a run failed with the reason a person reads in `distillery runs`. */
-export async function failRun(db: Db, id: string, reason: string): Promise<void> {
-  await db.update(runs).set({ status: 'failed', error: reason, finishedAt: sql`now()` }).where(eq(runs.id, id));
+/**
+ * Marks a run failed with its reason. Upserts: a workflow that fails before its first activity wrote the record (an
+ * unknown tenant, a bad source) still leaves one. A completed run is never turned into a failed one.
+ */
+export async function failRun(db: Db, r: { runId: string; kind: RunKind; tenantId: string; workflowId: string; error: string }): Promise<void> {
+  await db
+    .insert(runs)
+    .values({ id: r.runId, kind: r.kind, tenantId: r.tenantId, workflowId: r.workflowId, status: 'failed', error: r.error, finishedAt: sql`now()` })
+    .onConflictDoUpdate({ target: runs.id, set: { status: 'failed', error: r.error, finishedAt: sql`now()` }, setWhere: ne(runs.status, 'completed') });
 }
 
 export async function getRun(db: Db, id: string): Promise<RunRow | undefined> {

@@ -3,9 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { clusterEvents, clusters, clusterSnapshots } from '../../src/db/schema';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
-import { startClustering } from '../../src/clustering/start';
-import { startIngest } from '../../src/ingest/start';
 import { useStackWithWorker } from '../support/stack';
+import { startClustering, startIngest } from '../../src/temporal/starters';
 
 const tenant = 'cluster-it';
 const stack = useStackWithWorker(tenant);

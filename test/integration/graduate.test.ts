@@ -1,13 +1,11 @@
 import { and, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { startClustering } from '../../src/clustering/start';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { candidates, candidateVersions, reviewDecisions, tierEntries } from '../../src/db/schema';
 import { InputError } from '../../src/errors';
-import { decideCandidate, startGraduation } from '../../src/graduation/start';
 import { listCandidates } from '../../src/graduation/store';
-import { startIngest } from '../../src/ingest/start';
-import { reviewWorkflow } from '../../workflows/review';
+import { ids } from '../../src/temporal/contract';
+import { decideCandidate, startClustering, startGraduation, startIngest } from '../../src/temporal/starters';
 import { useStackWithWorker } from '../support/stack';
 
 const tenant = 'graduate-it';
@@ -54,7 +52,7 @@ describe('graduation: ingest → cluster → graduate → review', () => {
       expect(intents.map(answerOf)).toContain(c.template);
       expect(c.precision).toBeGreaterThanOrEqual(0.98);
       expect(c.coverage).toBe(1);
-      const d = await stack().client.workflow.getHandle(`review:${c.id}`).describe();
+      const d = await stack().client.workflow.getHandle(ids.review(c.id)).describe();
       expect(d.status.name).toBe('RUNNING');
     }
     // The canned answer that does not fit its queries (how to subscribe, for people unsubscribing) is flagged.
@@ -91,7 +89,7 @@ describe('graduation: ingest → cluster → graduate → review', () => {
     const entries = await stack().db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.status, 'active')));
     expect(entries.map((e) => e.routeId).sort()).toEqual([...c.clusterIds].sort());
     for (const e of entries) expect(e).toMatchObject({ tier: 'template', target: { candidateId: c.id, version: result.version, template: edited } });
-    expect(await stack().client.workflow.getHandle(`review:${c.id}`).result()).toMatchObject({ status: 'approved' });
+    expect(await stack().client.workflow.getHandle(ids.review(c.id)).result()).toMatchObject({ status: 'approved' });
     // Decided is final.
     expect((await decideError(c.id, { action: 'reject', reviewer: 'bo', comment: 'late' })).status).toBe(409);
   });
@@ -118,8 +116,8 @@ describe('graduation: ingest → cluster → graduate → review', () => {
 
   it('an undecided candidate expires and serves nothing', async () => {
     const c = pending[2]!;
-    await stack().client.workflow.getHandle(`review:${c.id}`).terminate('replaced by a short review for the test');
-    const short = await stack().client.workflow.start(reviewWorkflow, {
+    await stack().client.workflow.getHandle(ids.review(c.id)).terminate('replaced by a short review for the test');
+    const short = await stack().client.workflow.start('reviewWorkflow', {
       taskQueue: stack().taskQueue,
       workflowId: `review:${c.id}:short`,
       args: [{ tenantId: tenant, candidateId: c.id, remindEveryMs: 60_000, expireAfterMs: 1500 }],

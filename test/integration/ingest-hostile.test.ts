@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { MAX_LINE_BYTES } from '../../src/ingest/lines';
-import { startIngest } from '../../src/ingest/start';
+import { startIngest } from '../../src/temporal/starters';
 import { ensureTenant } from '../../src/tenants/store';
 import { spawnCli } from '../support/cli';
 import { type Stack, connectStack } from '../support/stack';

@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
-import { startIngest } from '../../src/ingest/start';
+import { startIngest } from '../../src/temporal/starters';
 import { ensureTenant } from '../../src/tenants/store';
 import { useStackWithWorker } from '../support/stack';
 

@@ -7,9 +7,8 @@ import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { adapters, finetuneJobs } from '../../src/db/schema';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
 import { tinyTrainerConfig } from '../../src/distill/tiny';
-import { startIngest } from '../../src/ingest/start';
-import { startRetrain } from '../../src/retrain/start';
-import type { RetrainInput } from '../../workflows/retrain';
+import { startIngest, startRetrain } from '../../src/temporal/starters';
+import type { RetrainInput } from '../../src/temporal/contract';
 import { useStackWithWorker } from '../support/stack';
 import { workerProcess } from '../support/workers';
 

@@ -9,17 +9,15 @@ import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/pyth
 import { tinyTrainerConfig } from '../../src/distill/tiny';
 import { createEmbedder } from '../../src/embeddings';
 import { loadConfig } from '../../src/config';
-import { decideCandidate } from '../../src/graduation/start';
 import { listCandidates } from '../../src/graduation/store';
-import { startIngest } from '../../src/ingest/start';
 import { validateManifest } from '../../src/serving/manifest-validate';
 import type { Manifest } from '../../src/serving/manifest';
-import { startRetrain } from '../../src/retrain/start';
 import { Router } from '../../src/router';
 import { ensureTenant } from '../../src/tenants/store';
-import type { RetrainInput } from '../../workflows/retrain';
+import type { RetrainInput } from '../../src/temporal/contract';
 import { type Stack, connectStack } from '../support/stack';
 import { waitFor, workerProcess } from '../support/workers';
+import { decideCandidate, startIngest, startPublish, startRetrain } from '../../src/temporal/starters';
 
 /**
  * The whole monthly retrain on real Temporal, Postgres and S3, with both workers as their own processes:
@@ -141,7 +139,7 @@ describe('retrain → publish → rollback, read by the router', () => {
     expect(res.tier).toBe('template');
     expect(res.answer).toBe(answerOf('cancel_order'));
 
-    const rollback = await s.client.workflow.execute('publishWorkflow', { taskQueue: s.taskQueue, workflowId: `publish:${tenant}`, args: [{ tenantId: tenant, mode: 'rollback', toVersion: 1, actor: 'test' }] });
+    const rollback = await (await startPublish(s.client, s.taskQueue, { tenantId: tenant, mode: 'rollback', toVersion: 1, actor: 'test' })).result();
     expect(rollback).toMatchObject({ status: 'rolled back', version: 1 });
     expect((await pointer()).version).toBe(1);
     expect(await router.refresh()).toMatchObject({ status: 'rolled-back', version: 1 });

@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReviewInput } from '../../workflows/review';
+import { ids as workflowIds, type ReviewInput } from '../../src/temporal/contract';
 import { buildApi } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import { candidateVersions, candidates, clusterSnapshots, clusters, reviewDecisions, runs, tierEntries } from '../../src/db/schema';
@@ -69,7 +69,7 @@ beforeAll(async () => {
 
   for (const [t, id] of [[tenant, ids.track], [tenant, ids.refund], [otherTenant, ids.other]] as const) {
     const args: ReviewInput = { tenantId: t, candidateId: id, remindEveryMs: 24 * 3600_000, expireAfterMs: 14 * 24 * 3600_000 };
-    await client.workflow.start('reviewWorkflow', { taskQueue, workflowId: `review:${id}`, args: [args] });
+    await client.workflow.start('reviewWorkflow', { taskQueue, workflowId: workflowIds.review(id), args: [args] });
   }
 
   app = await buildApi({ db, api: API, logLevel: 'silent', temporal: { client, taskQueue } });
@@ -83,7 +83,7 @@ afterAll(async () => {
   await app?.close();
   // Reviews still open would keep their timers on the shared Temporal server; end them.
   for (const id of Object.values(ids)) {
-    if (id) await stack().client.workflow.getHandle(`review:${id}`).terminate('test done').catch(() => {});
+    if (id) await stack().client.workflow.getHandle(workflowIds.review(id)).terminate('test done').catch(() => {});
   }
 });
 
@@ -177,7 +177,7 @@ describe('review page', () => {
     expect(entries[0]).toMatchObject({ tier: 'template', target: { candidateId: ids.track, version: 1, template: trackTemplate } });
     expect(entries[0]!.evidence).toMatchObject({ reviewer });
     // The review workflow finished with the decision.
-    expect(await client.workflow.getHandle(`review:${ids.track}`).result()).toMatchObject({ status: 'approved' });
+    expect(await client.workflow.getHandle(workflowIds.review(ids.track)).result()).toMatchObject({ status: 'approved' });
     expect((page as Page & { jsErrors: string[] }).jsErrors).toEqual([]);
     await page.context().close();
   });
@@ -207,7 +207,7 @@ describe('review page', () => {
     expect(c).toMatchObject({ status: 'pending_review', currentVersion: 1 });
     expect(await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, ids.refund))).toHaveLength(1);
     expect(await db.select().from(tierEntries).where(eq(tierEntries.routeId, clusterIds.refund))).toEqual([]);
-    expect((await client.workflow.getHandle(`review:${ids.refund}`).describe()).status.name).toBe('RUNNING');
+    expect((await client.workflow.getHandle(workflowIds.review(ids.refund)).describe()).status.name).toBe('RUNNING');
     expect(await rowIds(page)).toContain(ids.refund);
     expect(await page.locator('#detail-status').getAttribute('data-status')).toBe('pending_review');
 

@@ -2,7 +2,7 @@ import { ActivityFailure, ApplicationFailure, WorkflowUpdateFailedError } from '
 import { RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
-import { decisionRefusal, parseDecision } from '../../src/graduation/start';
+import { decisionRefusal, parseDecision } from '../../src/temporal/starters';
 import { parseFeedback } from '../../src/interactions/feedback';
 
 function thrown(fn: () => unknown): InputError {
