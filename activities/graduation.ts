@@ -9,7 +9,7 @@ import { compileTemplate } from '../src/serving/render';
 import { parseScript } from '../src/serving/script';
 import { addVersion, candidateWithFirstVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
 import { DEFAULT_POLICY, splitHoldout, verifyCandidate } from '../src/graduation/verify';
-import { InputError } from '../src/errors';
+import { InputError, NotFoundError } from '../src/errors';
 import type { GraduateRunInput } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
@@ -53,7 +53,7 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
       return failFastOnInput(() => withHeartbeat(async () => {
         compileTemplate(input.template);
         const found = await candidateWithFirstVersion(db, input.candidateId);
-        if (!found) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
+        if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
         const { candidate: c, first: v1 } = found;
         const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
         const data = await loadRunGraduationData(db, await embedder(), c.tenantId, c.clusterRunId);

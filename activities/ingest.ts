@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
-import { InputError } from '../src/errors';
+import { ForbiddenError, InputError } from '../src/errors';
 import { commitChunk } from '../src/ingest/commit';
 import { isGzip, openReader, readChunk } from '../src/ingest/reader';
 import type { AllowedSources } from '../src/ingest/allowed';
@@ -96,7 +96,7 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
     // A source outside the allowed ones never becomes allowed by retrying. The file comes from workflow history:
     // check the one actually read, not only the source it was listed under.
     const { store } = storeForSource(input.source, blobConfig, scope);
-    if (!isAllowed(store.uri(input.file.key), scope)) throw new InputError('source', `${store.uri(input.file.key)} is not under an allowed import source`, 403);
+    if (!isAllowed(store.uri(input.file.key), scope)) throw new ForbiddenError('source', `${store.uri(input.file.key)} is not under an allowed import source`);
     const chunkBytes = input.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const maxChunks = isGzip(input.file) ? GZIP_CHUNKS_PER_SPAN : CHUNKS_PER_SPAN;
     const total: SpanResult = { nextOffset: input.offset, nextLine: input.line, eof: false, lines: 0, stored: 0, duplicates: 0, rejected: 0, blank: 0 };

@@ -1,8 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig } from '../src/config';
-import { EmbeddedDatabaseBusyError } from '../src/db/client';
-import { InputError } from '../src/errors';
+import { loadConfig } from '../src/config';
+import { cliMessage } from '../src/cli/errors';
 import { registerClusterCommands } from '../src/cli/clusters';
 import { registerDistillCommands } from '../src/cli/distill';
 import { registerGraduationCommands } from '../src/cli/graduation';
@@ -42,8 +41,9 @@ program
   .action(async (opts: { dataset: 'bitext-v1'; limit?: number }) => runDemo(loadConfig(), opts));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof InputError || err instanceof ConfigError || err instanceof EmbeddedDatabaseBusyError) {
-    console.error(`distillery: ${err.message}`);
+  const message = cliMessage(err);
+  if (message !== undefined) {
+    console.error(`distillery: ${message}`);
     process.exit(2);
   }
   console.error(`distillery: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

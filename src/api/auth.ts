@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { InputError } from '../errors';
+import { InputError, UnauthenticatedError } from '../errors';
 import { type Scope, hasScope, missingScopeError } from '../keys/scopes';
 import { type KeyIdentity, hashKey } from '../keys/store';
 
@@ -88,10 +88,10 @@ const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 /** The API key of an `Authorization: Bearer <key>` header; throws a 401 InputError naming `authorization`. */
 export function bearerKey(header: string | undefined): string {
   if (header === undefined || header.trim() === '') {
-    throw new InputError('authorization', 'missing API key: send the header "Authorization: Bearer <api key>"', 401);
+    throw new UnauthenticatedError('authorization', 'missing API key: send the header "Authorization: Bearer <api key>"');
   }
   const m = BEARER.exec(header);
-  if (!m) throw new InputError('authorization', 'malformed header: expected "Authorization: Bearer <api key>"', 401);
+  if (!m) throw new UnauthenticatedError('authorization', 'malformed header: expected "Authorization: Bearer <api key>"');
   return m[1]!;
 }
 
@@ -103,7 +103,7 @@ export function authHook(cache: TenantKeyCache) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const key = bearerKey(request.headers.authorization);
     const identity = await cache.identify(key);
-    if (identity === undefined) throw new InputError('authorization', 'unknown or revoked API key', 401);
+    if (identity === undefined) throw new UnauthenticatedError('authorization', 'unknown or revoked API key');
     const needed = request.routeOptions.config?.scope ?? 'admin';
     if (needed !== 'any' && !hasScope(identity.scopes, needed)) throw missingScopeError(needed, identity.scopes);
     request.tenantId = identity.tenantId;

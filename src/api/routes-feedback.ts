@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { InputError } from '../errors';
+import { InputError, ConflictError, NotFoundError } from '../errors';
 import { type FeedbackResult, parseFeedback, recordFeedback } from '../interactions/feedback';
 import { batchResultSchema, commonErrors, createdSchema, err, feedbackBodySchema } from './schemas';
-import { type ItemResult, SOURCE, bareMessage, batchItems, isPlainObject, summarize } from './routes-interactions';
+import { type ItemResult, SOURCE, batchItems, isPlainObject, summarize } from './routes-interactions';
 
 type Parsed = ReturnType<typeof parseFeedback>;
 
@@ -53,7 +53,7 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
             validIndex.push(i);
           } catch (e) {
             if (!(e instanceof InputError)) throw e;
-            results[i] = { index: i, status: 'invalid', error: { field: e.field, message: bareMessage(e) } };
+            results[i] = { index: i, status: 'invalid', error: { field: e.field, message: e.reason } };
           }
         }
         const recorded = valid.length ? await record(request.tenantId, valid) : [];
@@ -73,9 +73,9 @@ export function feedbackRoutes(app: FastifyInstance, deps: { db: Db; api: Config
           reply.code(r.status === 'stored' ? 201 : 200);
           return { key: r.key, status: r.status };
         case 'not_found':
-          throw new InputError(r.error?.field ?? 'interaction_key', r.error?.message ?? 'no interaction with this key for your tenant', 404);
+          throw new NotFoundError(r.error?.field ?? 'interaction_key', r.error?.message ?? 'no interaction with this key for your tenant');
         case 'conflict':
-          throw new InputError(r.error?.field ?? 'idempotency_key', r.error?.message ?? 'already used for different feedback; use a new key', 409);
+          throw new ConflictError(r.error?.field ?? 'idempotency_key', r.error?.message ?? 'already used for different feedback; use a new key');
         default:
           throw new InputError(r.error?.field ?? '(body)', r.error?.message ?? 'invalid feedback');
       }

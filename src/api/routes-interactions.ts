@@ -27,12 +27,6 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The bare message of an InputError (its Error message is `field: message`). */
-export function bareMessage(e: InputError): string {
-  const prefix = `${e.field}: `;
-  return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-}
-
 /** Checks a batch envelope `{ "<name>": [ ... ] }` and returns the items; throws InputError naming the field. */
 export function batchItems(body: unknown, name: string, maxItems: number, example: string): unknown[] {
   if (!isPlainObject(body)) throw new InputError('(body)', `must be a JSON object: ${example}`);
@@ -131,7 +125,7 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
           rowIndex.push(i);
         } catch (e) {
           if (!(e instanceof InputError)) throw e;
-          results[i] = { index: i, status: 'invalid', error: { field: e.field, message: bareMessage(e) } };
+          results[i] = { index: i, status: 'invalid', error: { field: e.field, message: e.reason } };
         }
       }
       const stored = rows.length ? await store(request.tenantId, rows) : [];

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
-import { InputError } from '../errors';
+import { InputError, NotFoundError, UnavailableError } from '../errors';
 import { getCandidate, listCandidates } from '../graduation/store';
 import { NONBLANK_PATTERN, STORABLE_PATTERN, JSON_VALUE_REF, err, unavailable } from './schemas';
 import { decideCandidate, parseDecision } from '../temporal/starters';
@@ -116,16 +116,16 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
       const decision = withKeyReviewer(request.body, request.apiKey.name);
       parseDecision(decision);
       await getCandidate(db, request.tenantId, id);
-      if (!deps.temporal) throw new InputError('(service)', NO_TEMPORAL_MESSAGE, 503);
+      if (!deps.temporal) throw new UnavailableError('(service)', NO_TEMPORAL_MESSAGE);
       try {
         return { result: await decideCandidate(deps.temporal.client, id, decision) };
       } catch (e) {
         if (e instanceof InputError) throw e;
         if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-          throw new InputError('(service)', 'the review workflow did not answer in time: is a worker polling the task queue? Retry the same decision', 503);
+          throw new UnavailableError('(service)', 'the review workflow did not answer in time: is a worker polling the task queue? Retry the same decision');
         }
         if (e instanceof ServiceError || isGrpcServiceError(e)) {
-          throw new InputError('(service)', `cannot reach Temporal: ${(e as Error).message}. Retry the same decision`, 503);
+          throw new UnavailableError('(service)', `cannot reach Temporal: ${(e as Error).message}. Retry the same decision`);
         }
         throw e;
       }
@@ -178,7 +178,7 @@ function parseLimit(raw: unknown): number {
 
 function candidateIdParam(params: unknown): string {
   const id = (params as { id?: unknown } | undefined)?.id;
-  if (typeof id !== 'string' || !/^[A-Za-z0-9_:.-]{1,100}$/.test(id)) throw new InputError('candidate', `no candidate "${String(id)}" for this tenant`, 404);
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_:.-]{1,100}$/.test(id)) throw new NotFoundError('candidate', `no candidate "${String(id)}" for this tenant`);
   return id;
 }
 

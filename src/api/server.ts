@@ -5,11 +5,12 @@ import { sql } from 'drizzle-orm';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { InputError } from '../errors';
+import { httpStatusOf } from './errors';
 import { identityForKey } from '../keys/store';
 import { TenantKeyCache, authHook } from './auth';
 import { classifyFailure, logSummary } from './failures';
 import { feedbackRoutes } from './routes-feedback';
-import { bareMessage, interactionRoutes } from './routes-interactions';
+import { interactionRoutes } from './routes-interactions';
 import { reviewPageRoute, reviewRoutes } from './routes-review';
 import { whoamiRoute } from './routes-whoami';
 import { errorSchema, jsonValueSchema, readinessSchema } from './schemas';
@@ -240,9 +241,10 @@ export function parseJson(text: string): unknown {
 
 function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, api: Config['api']): void {
   if (error instanceof InputError) {
-    if (error.status === 401) reply.header('www-authenticate', 'Bearer');
-    if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    reply.code(error.status).send(errorBody(error.field, bareMessage(error)));
+    const status = httpStatusOf(error);
+    if (status === 401) reply.header('www-authenticate', 'Bearer');
+    if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    reply.code(status).send(errorBody(error.field, error.reason));
     return;
   }
   switch (error.code) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { InputError } from '../errors';
+import { InputError, NotFoundError } from '../errors';
 import type { Runner } from '../vocabulary';
 import { type RetrainInput, scheduleIds } from '../temporal/contract';
 import { type TemporalClient, withClient } from './common';
@@ -68,7 +68,7 @@ export function registerRetrainCommands(program: Command): void {
           try {
             console.log(await fn(handleFor(client, o.tenant!), o));
           } catch (err) {
-            if (err instanceof ScheduleNotFoundError) throw new InputError('--tenant', `no retrain schedule for ${o.tenant}: create it with \`distillery schedule create --tenant ${o.tenant}\``, 404);
+            if (err instanceof ScheduleNotFoundError) throw new NotFoundError('--tenant', `no retrain schedule for ${o.tenant}: create it with \`distillery schedule create --tenant ${o.tenant}\``);
             throw err;
           }
         }),

@@ -1,7 +1,7 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client';
 import { adapters, datasets, finetuneJobs } from '../db/schema';
-import { InputError } from '../errors';
+import { InputError, ConflictError, NotFoundError } from '../errors';
 import type { ChatMessage } from '../interactions/record';
 import { textOf } from '../interactions/record';
 import { isAccepted, latestFeedbackSql } from '../interactions/store';
@@ -76,7 +76,7 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
 /** A job by its id or its workflow id (what `jobs status` accepts). */
 export async function findJob(db: Db, idOrWorkflow: string): Promise<JobRow> {
   const [job] = await db.select().from(finetuneJobs).where(idOrWorkflow.startsWith('finetune:') ? eq(finetuneJobs.workflowId, idOrWorkflow) : eq(finetuneJobs.id, idOrWorkflow));
-  if (!job) throw new InputError('job', `no fine-tune job "${idOrWorkflow}": see \`distillery jobs list --tenant T\``, 404);
+  if (!job) throw new NotFoundError('job', `no fine-tune job "${idOrWorkflow}": see \`distillery jobs list --tenant T\``);
   return job;
 }
 
@@ -108,7 +108,7 @@ export async function listAdapters(db: Db, tenantId: string): Promise<AdapterRow
 
 export async function getAdapter(db: Db, tenantId: string, id: string): Promise<AdapterRow> {
   const [a] = await db.select().from(adapters).where(and(eq(adapters.id, id), eq(adapters.tenantId, tenantId)));
-  if (!a) throw new InputError('adapter', `no adapter "${id}" for tenant ${tenantId}: see \`distillery adapters list --tenant ${tenantId}\``, 404);
+  if (!a) throw new NotFoundError('adapter', `no adapter "${id}" for tenant ${tenantId}: see \`distillery adapters list --tenant ${tenantId}\``);
   return a;
 }
 
@@ -118,7 +118,7 @@ export async function getAdapter(db: Db, tenantId: string, id: string): Promise<
  */
 export async function activateAdapter(db: Db, tenantId: string, id: string): Promise<{ routes: string[]; skipped: string[] }> {
   const a = await getAdapter(db, tenantId, id);
-  if (a.status === 'rejected') throw new InputError('adapter', `adapter ${id} was rejected by the evaluation gate: ${a.evaluation.reasons.join('; ')}`, 409);
+  if (a.status === 'rejected') throw new ConflictError('adapter', `adapter ${id} was rejected by the evaluation gate: ${a.evaluation.reasons.join('; ')}`);
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const routes: string[] = [];

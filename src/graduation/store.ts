@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client';
 import { candidateVersions, candidates, reviewDecisions } from '../db/schema';
-import { InputError } from '../errors';
+import { InputError, NotFoundError } from '../errors';
 import { acceptedSql, latestFeedbackSql } from '../interactions/store';
 import { putTierEntry } from '../tiers/store';
 import type { CandidateStatus } from '../vocabulary';
@@ -104,7 +104,7 @@ export interface CandidateDetail {
 
 export async function getCandidate(db: Db, tenantId: string, id: string): Promise<CandidateDetail> {
   const [candidate] = await db.select().from(candidates).where(and(eq(candidates.id, id), eq(candidates.tenantId, tenantId)));
-  if (!candidate) throw new InputError('candidate', `no candidate "${id}" for this tenant: see \`distillery review list\``, 404);
+  if (!candidate) throw new NotFoundError('candidate', `no candidate "${id}" for this tenant: see \`distillery review list\``);
   const versions = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version);
   const [decision] = await db.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, id));
   return { candidate, versions, decision: decision ?? null };
@@ -132,7 +132,7 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const [c] = await t.select().from(candidates).where(eq(candidates.id, input.candidateId)).for('update');
-    if (!c) throw new InputError('candidate', `no candidate "${input.candidateId}"`, 404);
+    if (!c) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
     const [prior] = await t.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, c.id));
     const version = input.version ?? c.currentVersion;
     const d = input.decision;

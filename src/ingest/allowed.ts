@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../errors';
+import { InputError, ForbiddenError } from '../errors';
 
 /**
  * Where imports may read from, per deployment (config: INGEST_ALLOWED_ROOTS, INGEST_ALLOWED_BUCKETS). Without it a
@@ -22,7 +22,7 @@ function expand(entry: string, tenantId: string): string {
 }
 
 function refuse(source: string, why: string, setting: string): never {
-  throw new InputError('source', `${source} is not an allowed import source: ${why}. Move the file there, or add its location to ${setting} (deployment configuration)`, 403);
+  throw new ForbiddenError('source', `${source} is not an allowed import source: ${why}. Move the file there, or add its location to ${setting} (deployment configuration)`);
 }
 
 /**

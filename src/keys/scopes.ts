@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { ForbiddenError, InputError } from '../errors';
 
 /**
  * What an API key may do. `ingest` is what the SDK embedded in app servers needs (log interactions and feedback);
@@ -38,11 +38,10 @@ export function parseScopes(raw: string, field = 'scopes'): Scope[] {
 }
 
 /** The 403 a key gets on a route it has no scope for; names the scope and how to get a key that has it. */
-export function missingScopeError(needed: Scope, granted: readonly string[]): InputError {
-  return new InputError(
+export function missingScopeError(needed: Scope, granted: readonly string[]): ForbiddenError {
+  return new ForbiddenError(
     'authorization',
     `this API key lacks the "${needed}" scope (it has ${granted.length ? granted.join(', ') : 'none'}); ` +
       `issue a key with it: distillery keys create --tenant <id> --name <who> --scopes ${needed}`,
-    403,
   );
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { apiKeys } from '../db/schema';
-import { InputError } from '../errors';
+import { InputError, ConflictError, NotFoundError } from '../errors';
 import { type Scope, SCOPES } from './scopes';
 
 export function hashKey(key: string): string {
@@ -54,7 +54,7 @@ export async function createApiKey(db: Db, tenantId: string, opts: { name?: stri
     .onConflictDoNothing()
     .returning({ id: apiKeys.id });
   // The only unique index a fresh random hash can meet is the live-name one.
-  if (inserted.length === 0) throw new InputError('name', `tenant ${tenantId} already has a live key named "${name}": pick another name or revoke that key first`, 409);
+  if (inserted.length === 0) throw new ConflictError('name', `tenant ${tenantId} already has a live key named "${name}": pick another name or revoke that key first`);
   return key;
 }
 
@@ -85,7 +85,7 @@ export async function listApiKeys(db: Db, tenantId: string): Promise<KeyInfo[]> 
 export async function revokeApiKey(db: Db, tenantId: string, ref: string): Promise<KeyInfo> {
   const keys = await listApiKeys(db, tenantId);
   const matches = /^\d+$/.test(ref) ? keys.filter((k) => k.id === Number(ref)) : keys.filter((k) => k.prefix === ref);
-  if (matches.length === 0) throw new InputError('key', `tenant ${tenantId} has no key with id or prefix "${ref}" (see: distillery keys list --tenant ${tenantId})`, 404);
+  if (matches.length === 0) throw new NotFoundError('key', `tenant ${tenantId} has no key with id or prefix "${ref}" (see: distillery keys list --tenant ${tenantId})`);
   if (matches.length > 1) throw new InputError('key', `prefix "${ref}" names ${matches.length} keys of tenant ${tenantId}: revoke by id instead (see keys list)`);
   const k = matches[0]!;
   if (k.revokedAt) return k;

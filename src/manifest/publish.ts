@@ -4,7 +4,7 @@ import type { Db } from '../db/client';
 import { adapterEvaluations } from '../distill/store';
 import { embedWithCache, fromBytes } from '../embeddings/cache';
 import type { Embedder } from '../embeddings/types';
-import { InputError } from '../errors';
+import { InputError, NotFoundError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
@@ -130,7 +130,7 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
 /** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */
 export async function rollbackManifest(db: Db, blob: BlobStore, tenantId: string, toVersion: number, actor: string): Promise<{ version: number; from: number | null }> {
   const row = await getManifest(db, tenantId, toVersion);
-  if (!row || row.status !== 'published') throw new InputError('--to', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``, 404);
+  if (!row || row.status !== 'published') throw new NotFoundError('toVersion', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``);
   const from = await servedVersion(db, tenantId);
   if (from === toVersion) return { version: toVersion, from };
   await writeAndSwitch(db, blob, row.manifest, row.key, actor, 'rollback', from);

@@ -14,7 +14,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { AlreadyRunningError, InputError } from '../errors';
+import { AlreadyRunningError, InputError, ConflictError, NotFoundError, UnavailableError } from '../errors';
 import { type Decision, type DecisionResult, validateDecision } from '../graduation/decision';
 import { type AllowedSources, assertAllowedSource } from '../ingest/allowed';
 import { assertStorableStrings } from '../interactions/record';
@@ -73,7 +73,7 @@ export async function startClustering(client: Client, taskQueue: string, input: 
   }
   const workflowId = ids.cluster(input);
   return startOnce<ClusterInput, ClusterOutput>(client, 'clusterWorkflow', { taskQueue, workflowId, input }, {
-    field: '--tenant',
+    field: 'tenant',
     message: `clustering ${workflowId} is already running; wait for it`,
   });
 }
@@ -81,7 +81,7 @@ export async function startClustering(client: Client, taskQueue: string, input: 
 export function startGraduation(client: Client, taskQueue: string, input: GraduateInput): Promise<Started<GraduateInput, GraduateOutput>> {
   const workflowId = ids.graduate(input.tenantId, input.clusterRunId);
   return startOnce<GraduateInput, GraduateOutput>(client, 'graduateWorkflow', { taskQueue, workflowId, input }, {
-    field: '--run',
+    field: 'run',
     message: `graduation ${workflowId} is already running; wait for it`,
   });
 }
@@ -95,7 +95,7 @@ export function fineTuneWorkflowId(input: Pick<FineTuneInput, 'tenantId' | 'clus
 export function startFineTune(client: Client, taskQueue: string, input: FineTuneInput): Promise<Started<FineTuneInput, FineTuneOutput>> {
   const workflowId = fineTuneWorkflowId(input);
   return startOnce<FineTuneInput, FineTuneOutput>(client, 'fineTuneWorkflow', { taskQueue, workflowId, input }, {
-    field: '--tenant',
+    field: 'tenant',
     message: `fine-tune ${workflowId} is already running: see \`distillery jobs status\``,
   });
 }
@@ -104,7 +104,7 @@ export function startFineTune(client: Client, taskQueue: string, input: FineTune
 export function startPublish(client: Client, taskQueue: string, input: PublishInput): Promise<Started<PublishInput, PublishOutput>> {
   const workflowId = ids.publish(input.tenantId);
   return startOnce<PublishInput, PublishOutput>(client, 'publishWorkflow', { taskQueue, workflowId, input }, {
-    field: '--tenant',
+    field: 'tenant',
     message: `a publish or rollback of ${input.tenantId} is running (${workflowId}); try again when it ends`,
   });
 }
@@ -112,7 +112,7 @@ export function startPublish(client: Client, taskQueue: string, input: PublishIn
 export function startRetrain(client: Client, taskQueue: string, input: RetrainInput): Promise<Started<RetrainInput, RetrainOutput>> {
   const workflowId = ids.retrain(input.tenantId);
   return startOnce<RetrainInput, RetrainOutput>(client, 'retrainWorkflow', { taskQueue, workflowId, input }, {
-    field: '--tenant',
+    field: 'tenant',
     message: `a retrain of ${input.tenantId} is already running (${workflowId}); wait for it`,
   });
 }
@@ -133,7 +133,7 @@ export async function createRetrainSchedule(client: Client, taskQueue: string, i
       state: { paused: opts.paused ?? false, note: opts.note ?? 'monthly retrain (distillery schedule create)' },
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning) throw new InputError('--tenant', `the schedule ${scheduleId} already exists: see \`distillery schedule describe --tenant ${input.tenantId}\`, or delete it first`, 409);
+    if (err instanceof ScheduleAlreadyRunning) throw new ConflictError('tenant', `the schedule ${scheduleId} already exists: see \`distillery schedule describe --tenant ${input.tenantId}\`, or delete it first`);
     throw err;
   }
 }
@@ -149,11 +149,11 @@ export async function decideCandidate(client: Client, candidateId: string, decis
   const handle = client.workflow.getHandle(ids.review(candidateId));
   try {
     const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') throw new InputError('candidate', `candidate ${candidateId} is not awaiting review (its review ${desc.status.name.toLowerCase()})`, 409);
+    if (desc.status.name !== 'RUNNING') throw new ConflictError('candidate', `candidate ${candidateId} is not awaiting review (its review ${desc.status.name.toLowerCase()})`);
     return await handle.executeUpdate(decideUpdate, { args: [d] });
   } catch (err) {
     if (err instanceof InputError) throw err;
-    if (err instanceof WorkflowNotFoundError) throw new InputError('candidate', `candidate ${candidateId} has no review: it failed verification or does not exist`, 404);
+    if (err instanceof WorkflowNotFoundError) throw new NotFoundError('candidate', `candidate ${candidateId} has no review: it failed verification or does not exist`);
     if (err instanceof WorkflowUpdateFailedError) throw decisionRefusal(err);
     throw err;
   }
@@ -187,12 +187,13 @@ export function decisionRefusal(err: WorkflowUpdateFailedError): InputError {
       return new InputError(name, message);
     }
     const what = inner instanceof ApplicationFailure && inner.type ? inner.type : 'an error';
-    return new InputError('(service)', `recording the decision failed (${cause.activityType ?? 'activity'}: ${what}); the candidate is still awaiting review: retry the same decision`, 503);
+    return new UnavailableError('(service)', `recording the decision failed (${cause.activityType ?? 'activity'}: ${what}); the candidate is still awaiting review: retry the same decision`);
   }
   if (cause instanceof ApplicationFailure) {
     const message = cause.message;
     const conflict = /no further decision|being decided/.test(message);
-    return new InputError(/edit|template|script|compile/.test(message) ? 'template' : 'decision', message, conflict ? 409 : 400);
+    const field = /edit|template|script|compile/.test(message) ? 'template' : 'decision';
+    return conflict ? new ConflictError(field, message) : new InputError(field, message);
   }
-  return new InputError('(service)', 'the review workflow could not take the decision; retry the same decision', 503);
+  return new UnavailableError('(service)', 'the review workflow could not take the decision; retry the same decision');
 }

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { tenantCluster } from '../clustering/store';
 import type { Db } from '../db/client';
 import { tierEntries } from '../db/schema';
-import { InputError } from '../errors';
+import { InputError, ConflictError, NotFoundError } from '../errors';
 import type { TierName } from '../serving/manifest';
 
 export type TierEntry = typeof tierEntries.$inferSelect;
@@ -46,8 +46,8 @@ export async function routeHistory(db: Db, tenantId: string, routeId: string): P
  */
 export async function setModelTier(db: Db, input: { tenantId: string; routeId: string; tier: 'cheap' | 'frontier'; model: string; actor: string; reason?: string }): Promise<void> {
   const c = await tenantCluster(db, input.tenantId, input.routeId);
-  if (!c) throw new InputError('route', `no route "${input.routeId}" for tenant ${input.tenantId}: routes are cluster ids (\`distillery clusters list --tenant ${input.tenantId}\`)`, 404);
-  if (c.status !== 'active') throw new InputError('route', `route ${input.routeId} is ${c.status}: only active clusters are routes`, 409);
-  if (!input.model.trim()) throw new InputError('--model', 'name the model to call, e.g. gpt-4o-mini');
+  if (!c) throw new NotFoundError('route', `no route "${input.routeId}" for tenant ${input.tenantId}: routes are cluster ids (\`distillery clusters list --tenant ${input.tenantId}\`)`);
+  if (c.status !== 'active') throw new ConflictError('route', `route ${input.routeId} is ${c.status}: only active clusters are routes`);
+  if (!input.model.trim()) throw new InputError('model', 'name the model to call, e.g. gpt-4o-mini');
   await db.transaction((tx) => putTierEntry(tx as unknown as Db, { tenantId: input.tenantId, routeId: input.routeId, tier: input.tier, target: { model: input.model.trim() }, evidence: { setBy: input.actor, reason: input.reason ?? null } }));
 }

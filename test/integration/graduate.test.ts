@@ -7,6 +7,7 @@ import { listCandidates } from '../../src/graduation/store';
 import { ids } from '../../src/temporal/contract';
 import { decideCandidate, startClustering, startGraduation, startIngest } from '../../src/temporal/starters';
 import { useStackWithWorker } from '../support/stack';
+import { httpStatusOf } from '../../src/api/errors';
 
 const tenant = 'graduate-it';
 const stack = useStackWithWorker(tenant);
@@ -91,7 +92,7 @@ describe('graduation: ingest → cluster → graduate → review', () => {
     for (const e of entries) expect(e).toMatchObject({ tier: 'template', target: { candidateId: c.id, version: result.version, template: edited } });
     expect(await stack().client.workflow.getHandle(ids.review(c.id)).result()).toMatchObject({ status: 'approved' });
     // Decided is final.
-    expect((await decideError(c.id, { action: 'reject', reviewer: 'bo', comment: 'late' })).status).toBe(409);
+    expect(httpStatusOf(await decideError(c.id, { action: 'reject', reviewer: 'bo', comment: 'late' }))).toBe(409);
   });
 
   it('reminders are counted while a candidate waits; a rejection is recorded and serves nothing', async () => {

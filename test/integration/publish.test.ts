@@ -19,6 +19,7 @@ import { Router } from '../../src/router';
 import { HashingEmbedder } from '../../src/router/synthetic';
 import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
+import { httpStatusOf } from '../../src/api/errors';
 
 /**
  * publishManifest / rollbackManifest on a real Postgres database and a blob store in a temp directory. The embedder
@@ -193,7 +194,7 @@ describe('publishManifest / rollbackManifest', () => {
     );
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).field).toBe('--to');
-    expect((err as InputError).status).toBe(404);
+    expect(httpStatusOf(err as InputError)).toBe(404);
     expect((err as InputError).message).toMatch(/no published manifest v7/);
     expect(await events()).toHaveLength(1);
     expect((await pointer()).version).toBe(1);

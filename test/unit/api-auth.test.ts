@@ -6,6 +6,7 @@ import { operatorReviewer } from '../../src/cli/graduation';
 import { InputError } from '../../src/errors';
 import { type Scope, hasScope, parseScopes } from '../../src/keys/scopes';
 import type { KeyIdentity } from '../../src/keys/store';
+import { httpStatusOf } from '../../src/api/errors';
 
 function counting(answers: Record<string, string | undefined>) {
   const calls: string[] = [];
@@ -94,7 +95,7 @@ describe('bearerKey', () => {
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(InputError);
-      expect((e as InputError).status).toBe(401);
+      expect(httpStatusOf(e as InputError)).toBe(401);
       expect((e as InputError).field).toBe('authorization');
     }
   });
@@ -125,7 +126,7 @@ describe('authHook', () => {
       await hook(req);
       return 'ok';
     } catch (e) {
-      return `${(e as InputError).status} ${(e as InputError).message}`;
+      return `${httpStatusOf(e as InputError)} ${(e as InputError).message}`;
     }
   };
 

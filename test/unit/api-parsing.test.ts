@@ -33,7 +33,7 @@ describe('batchItems', () => {
     [{ interactions: [1, 2, 3] }, 'interactions'],
     [{ interactions: [], more: 1 }, 'more'],
   ])('refuses %j naming %s', (body, field) => {
-    expect(() => batchItems(body, 'interactions', 2, ex)).toThrow(expect.objectContaining({ field, status: 400 }));
+    expect(() => batchItems(body, 'interactions', 2, ex)).toThrow(expect.objectContaining({ field, kind: 'invalid' }));
   });
 });
 

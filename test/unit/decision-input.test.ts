@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
 import { decisionRefusal, parseDecision } from '../../src/temporal/starters';
 import { parseFeedback } from '../../src/interactions/feedback';
+import { httpStatusOf } from '../../src/api/errors';
 
 function thrown(fn: () => unknown): InputError {
   try {
@@ -25,7 +26,7 @@ describe('strings Postgres cannot store, in feedback and decisions', () => {
   it('decision: names reviewer and comment', () => {
     expect(thrown(() => parseDecision({ action: 'reject', reviewer: 'ada\u0000', comment: 'no' })).field).toBe('reviewer');
     const e = thrown(() => parseDecision({ action: 'reject', reviewer: 'ada', comment: 'bad \udc00 answer' }));
-    expect([e.field, e.status]).toEqual(['comment', 400]);
+    expect([e.field, httpStatusOf(e)]).toEqual(['comment', 400]);
     expect(parseDecision({ action: 'approve', reviewer: ' ada ' })).toEqual({ action: 'approve', reviewer: 'ada' });
   });
 });
@@ -37,7 +38,7 @@ describe('decisionRefusal', () => {
   it('never passes an activity\'s unexpected error (SQL and parameters) to the caller', () => {
     const sqlError = ApplicationFailure.create({ type: 'DrizzleQueryError', message: 'Failed query: insert into review_decisions values ($1, $2)\nparams: g_1,secret comment' });
     const e = decisionRefusal(activityFailed(sqlError));
-    expect(e.status).toBe(503);
+    expect(httpStatusOf(e)).toBe(503);
     expect(e.field).toBe('(service)');
     expect(e.message).not.toMatch(/insert|params|secret/);
     expect(e.message).toContain('recordReviewDecision: DrizzleQueryError');
@@ -46,8 +47,8 @@ describe('decisionRefusal', () => {
   it('passes an activity\'s InputError with its field, and the workflow\'s own refusals', () => {
     const compile = ApplicationFailure.create({ type: 'InputError', message: 'template: does not compile: Parse error', details: [{ field: 'template' }], nonRetryable: true });
     const e = decisionRefusal(activityFailed(compile));
-    expect([e.field, e.status, e.message]).toEqual(['template', 400, 'template: does not compile: Parse error']);
+    expect([e.field, httpStatusOf(e), e.message]).toEqual(['template', 400, 'template: does not compile: Parse error']);
     const taken = decisionRefusal(new WorkflowUpdateFailedError('failed', ApplicationFailure.create({ message: 'candidate is approved: no further decision taken' })));
-    expect([e.status, taken.status, taken.field]).toEqual([400, 409, 'decision']);
+    expect([httpStatusOf(e), httpStatusOf(taken), taken.field]).toEqual([400, 409, 'decision']);
   });
 });

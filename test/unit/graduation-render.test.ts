@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors';
 import { RenderError, compileTemplate, escapeLiteral, renderAnswer, templateSlots } from '../../src/serving/render';
 import { type ScriptSpec, parseScript, runScript, scriptSource } from '../../src/serving/script';
+import { httpStatusOf } from '../../src/api/errors';
 
 const caught = (f: () => unknown): unknown => {
   try {
@@ -23,7 +24,7 @@ describe('compileTemplate', () => {
     const err = caught(() => compileTemplate(template));
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).field).toBe('template');
-    expect((err as InputError).status).toBe(400);
+    expect(httpStatusOf(err as InputError)).toBe(400);
     // The message tells a reviewer how to write literal braces.
     expect((err as InputError).message).toMatch(/^template: does not compile: .*\\\{\{/);
   });

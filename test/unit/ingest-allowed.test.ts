@@ -35,7 +35,7 @@ describe('assertAllowedSource, local', () => {
     try {
       check(uri)();
     } catch (e) {
-      expect((e as { status: number }).status).toBe(403);
+      expect((e as { kind: string }).kind).toBe('forbidden');
     }
   });
 
