@@ -121,54 +121,54 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       // The CPU-bound step runs in a worker thread: this event loop stays free, so the timer heartbeats (carrying the
       // thread's latest progress) keep flowing at any scale and the activity's cancellation terminates the thread.
       let phase: unknown = { phase: 'clustering', distinct: queries.length };
-      const { result, identity, described } = await withHeartbeat(
-        () =>
-          runInThread<ClusterTaskInput, ClusterTaskOutput>(
-            CLUSTER_TASK,
-            'clusterSnapshotTask',
-            { tenantId: input.tenantId, runId: input.runId, vectors, dims: input.dims, texts: queries.map((q) => q.t), weights, params: input.params, prior },
-            { transfer: [vectors.buffer as ArrayBuffer], onProgress: (p) => (phase = p), signal: ctx.cancellationSignal },
-          ),
-        () => phase,
-      );
-      const k = result.weight.length;
-      const totalWeight = weights.reduce((a, b) => a + b, 0);
-      const clustered = result.weight.reduce((a, b) => a + b, 0);
-      const stats: ClusterRunStats = {
-        interactions: totalWeight,
-        distinct: queries.length,
-        clusters: k,
-        clusteredShare: totalWeight ? clustered / totalWeight : 0,
-        events: { new: 0, split: 0, merge: 0, retire: 0 },
-      };
-      for (const e of identity.events) stats.events[e.kind]++;
+      // The timer heartbeats cover the recording too: a million member rows can take longer than the timeout.
+      return withHeartbeat(async () => {
+        const { result, identity, described } = await runInThread<ClusterTaskInput, ClusterTaskOutput>(
+          CLUSTER_TASK,
+          'clusterSnapshotTask',
+          { tenantId: input.tenantId, runId: input.runId, vectors, dims: input.dims, texts: queries.map((q) => q.t), weights, params: input.params, prior },
+          { transfer: [vectors.buffer as ArrayBuffer], onProgress: (p) => ctx.heartbeat((phase = p)), signal: ctx.cancellationSignal },
+        );
+        ctx.heartbeat((phase = { phase: 'recording', clusters: result.weight.length }));
+        const k = result.weight.length;
+        const totalWeight = weights.reduce((a, b) => a + b, 0);
+        const clustered = result.weight.reduce((a, b) => a + b, 0);
+        const stats: ClusterRunStats = {
+          interactions: totalWeight,
+          distinct: queries.length,
+          clusters: k,
+          clusteredShare: totalWeight ? clustered / totalWeight : 0,
+          events: { new: 0, split: 0, merge: 0, retire: 0 },
+        };
+        for (const e of identity.events) stats.events[e.kind]++;
 
-      const members: Array<{ interactionId: number; clusterId: string }> = [];
-      queries.forEach((q, i) => {
-        const c = result.assignment[i]!;
-        if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
-      });
-      await recordClusterRun(db, {
-        runId: input.runId,
-        tenantId: input.tenantId,
-        model: input.model,
-        clusters: described.map((d, c) => ({
-          id: identity.ids[c]!,
-          label: d.label,
-          keywords: d.keywords,
-          centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
-          size: result.weight[c]!,
-          distinctQueries: result.distinct[c]!,
-          share: totalWeight ? result.weight[c]! / totalWeight : 0,
-          cohesion: result.cohesion[c]!,
-          representatives: d.representatives,
-        })),
-        changes: identity.changes,
-        events: identity.events,
-        members,
-        stats,
-      });
-      return stats;
+        const members: Array<{ interactionId: number; clusterId: string }> = [];
+        queries.forEach((q, i) => {
+          const c = result.assignment[i]!;
+          if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
+        });
+        await recordClusterRun(db, {
+          runId: input.runId,
+          tenantId: input.tenantId,
+          model: input.model,
+          clusters: described.map((d, c) => ({
+            id: identity.ids[c]!,
+            label: d.label,
+            keywords: d.keywords,
+            centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
+            size: result.weight[c]!,
+            distinctQueries: result.distinct[c]!,
+            share: totalWeight ? result.weight[c]! / totalWeight : 0,
+            cohesion: result.cohesion[c]!,
+            representatives: d.representatives,
+          })),
+          changes: identity.changes,
+          events: identity.events,
+          members,
+          stats,
+        });
+        return stats;
+      }, () => phase);
     },
   };
 }

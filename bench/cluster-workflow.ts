@@ -57,6 +57,7 @@ interface StageLine {
 interface WorkerProc {
   child: ChildProcess;
   stages: StageLine[];
+  phases: Array<{ name: string; phase: string; at: number; attempt: number }>;
   peakRss: number;
   ready: Promise<void>;
 }
@@ -64,7 +65,7 @@ interface WorkerProc {
 function startWorker(workerArgs: object, n: number, tmp: string): WorkerProc {
   // Its own process group (detached), so a SIGKILL takes the whole worker (no tsx wrapper: node --import tsx).
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerArgs)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  const w: WorkerProc = { child, stages: [], peakRss: 0, ready: Promise.resolve() };
+  const w: WorkerProc = { child, stages: [], phases: [], peakRss: 0, ready: Promise.resolve() };
   const errLines: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (l) => errLines.push(l) > 40 && errLines.shift());
   w.ready = new Promise((resolve, reject) => {
@@ -73,6 +74,7 @@ function startWorker(workerArgs: object, n: number, tmp: string): WorkerProc {
       const [kind, ...rest] = line.split(' ');
       if (kind === 'READY') resolve();
       else if (kind === 'RSS') w.peakRss = Math.max(w.peakRss, Number(rest[0]));
+      else if (kind === 'PHASE') w.phases.push({ name: rest[0]!, phase: rest[1]!, at: Number(rest[2]), attempt: Number(rest[3]!.split('=')[1]) });
       else if (kind === 'STAGE') {
         const [name, event, at, attempt, rss] = rest;
         w.stages.push({ name: name!, event: event as 'start' | 'end', at: Number(at), attempt: Number(attempt!.split('=')[1]) });
@@ -200,6 +202,13 @@ async function main() {
     const peak = Math.max(...workers.map((w) => w.peakRss));
     console.log(`  -> ${result.clusters} clusters, ${(100 * result.clusteredShare).toFixed(1)}% of traffic clustered; run ${result.runId}`);
     console.log(`  stages: snapshot ${sec(timeOf('snapshotQueries'))}, embed (synthetic vectors, cache writes) ${sec(timeOf('embedQueries'))}, cluster+record ${sec(timeOf('clusterAndRecord'))} (${ALL_THREADS} threads)`);
+    // Phases of the clustering attempt that completed, as its heartbeat details named them (5 s resolution).
+    const doneAt = all.filter((s) => s.name === 'clusterAndRecord' && s.event === 'end').at(-1);
+    const phases = workers.flatMap((w) => w.phases).filter((p) => p.name === 'clusterAndRecord' && p.attempt === doneAt?.attempt);
+    const startAt = all.find((s) => s.name === 'clusterAndRecord' && s.event === 'start' && s.attempt === doneAt?.attempt);
+    if (doneAt && startAt && phases.length) {
+      console.log(`  cluster+record phases: reading blobs ${sec(phases[0]!.at - startAt.at)}, ${phases.map((p, i) => `${p.phase} ${sec((phases[i + 1]?.at ?? doneAt.at) - p.at)}`).join(', ')}`);
+    }
     console.log(`  clusterAndRecord heartbeats seen by the server: ${heartbeats} changes, at most ${sec(maxStaleness)} old (timeout 120 s)`);
     if (killedAt !== undefined) {
       const retry = workers[1]?.stages.find((s) => s.name === 'clusterAndRecord' && s.event === 'start');

@@ -3,7 +3,8 @@
  * embedder answers with the synthetic variant vectors (rebuilt here from the base vectors file and the noise, the
  * same function of each variant's index as the benchmark's texts). A process of its own, so its peak RSS is its own
  * and the benchmark can SIGKILL it. Reports on stdout, one line each:
- *   STAGE <activity> start|end <epoch ms> attempt=<n> maxrss=<bytes>   and   RSS <maxrss bytes> every 2 s.
+ *   STAGE <activity> start|end <epoch ms> attempt=<n> maxrss=<bytes>, PHASE <activity> <phase> <epoch ms> attempt=<n>
+ *   (a new phase in its heartbeat details) and RSS <maxrss bytes> every 2 s.
  *
  *   node --import tsx bench/support/cluster-worker.ts '<json: {dbUrl, temporalAddress, taskQueue, blobDir, baseFile, dims, noise}>'
  */
@@ -38,7 +39,17 @@ async function main() {
   const all = createActivities({ db: database.db, blob, blobConfig: { kind: 'fs', dir: args.blobDir }, allowedSources: { roots: [args.blobDir], buckets: [] }, embedder: async () => embedder });
   const staged = <F extends (...a: never[]) => Promise<unknown>>(name: string, fn: F): F =>
     (async (...a: Parameters<F>) => {
-      const attempt = Context.current().info.attempt;
+      const ctx = Context.current();
+      const attempt = ctx.info.attempt;
+      // Report each new heartbeat phase (clustering, identities, describing, recording) with its time.
+      const beat = ctx.heartbeat;
+      let last: unknown;
+      Object.assign(ctx, {
+        heartbeat: (d?: { phase?: string }) => {
+          if (d?.phase && d.phase !== last) console.log(`PHASE ${name} ${(last = d.phase)} ${Date.now()} attempt=${attempt}`);
+          beat(d);
+        },
+      });
       console.log(`STAGE ${name} start ${Date.now()} attempt=${attempt} maxrss=${maxRss()}`);
       const out = await fn(...a);
       console.log(`STAGE ${name} end ${Date.now()} attempt=${attempt} maxrss=${maxRss()}`);
