@@ -62,7 +62,7 @@ interface WorkerProc {
   ready: Promise<void>;
 }
 
-function startWorker(workerArgs: object, n: number, tmp: string): WorkerProc {
+function startWorker(workerArgs: object, n: number): WorkerProc {
   // Its own process group (detached), so a SIGKILL takes the whole worker (no tsx wrapper: node --import tsx).
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerArgs)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const w: WorkerProc = { child, stages: [], phases: [], peakRss: 0, ready: Promise.resolve() };
@@ -86,7 +86,6 @@ function startWorker(workerArgs: object, n: number, tmp: string): WorkerProc {
   child.once('exit', (code, signal) => {
     if (signal !== 'SIGKILL' && code !== 0 && code !== null) console.error(`worker ${n} exited with ${code}:\n${errLines.join('\n')}`);
   });
-  void tmp;
   return w;
 }
 
@@ -153,7 +152,7 @@ async function main() {
 
     temporal = await startTemporalDevServer({ cliPath: venvBin('temporal'), port: await freePort(), logFile: path.join(tmp, 'temporal.log') });
     const workerArgs = { dbUrl: testDb.url, temporalAddress: temporal.address, taskQueue: QUEUE, blobDir: path.join(tmp, 'blob'), baseFile, dims, noise: NOISE };
-    workers.push(startWorker(workerArgs, 1, tmp));
+    workers.push(startWorker(workerArgs, 1));
     await workers[0]!.ready;
     const tc = await connectClient({ address: temporal.address, namespace: 'default', taskQueue: QUEUE, gpuTaskQueue: `${QUEUE}-gpu`, cliPath: '' });
 
@@ -185,7 +184,7 @@ async function main() {
           killedAt = Date.now();
           killGroup(first);
           console.log(`  SIGKILL worker 1 (process group) ${KILL_AFTER} s into clusterAndRecord; starting worker 2`);
-          workers.push(startWorker(workerArgs, 2, tmp));
+          workers.push(startWorker(workerArgs, 2));
         }, KILL_AFTER * 1000);
       }, 200);
     }
