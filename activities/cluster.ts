@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { BlobStore } from '../src/blob';
-import { type ClusterParams, clusterQueries } from '../src/clustering/cluster';
-import { describeClusters } from '../src/clustering/describe';
-import { assignIdentities } from '../src/clustering/identity';
+import type { ClusterParams } from '../src/clustering/cluster';
+import type { ClusterTaskInput, ClusterTaskOutput } from '../src/clustering/thread';
+import { runInThread } from '../src/threads/run';
 import { dedupKey } from '../src/clustering/dedup';
 import { normalizeQuery } from '../src/serving/normalize';
 import { pageQueries, priorIdentities, recordClusterRun } from '../src/clustering/store';
@@ -15,6 +14,9 @@ import { completedStats, startRun } from '../src/runs/store';
 import type { ClusterRunStats } from '../src/temporal/contract';
 import { findTenant } from '../src/tenants/store';
 import { failFastOnInput } from './errors';
+import { withHeartbeat } from './heartbeat';
+
+const CLUSTER_TASK = new URL('../src/clustering/thread.ts', import.meta.url);
 
 export interface ClusterDeps {
   db: Db;
@@ -116,54 +118,58 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       const queries = await readQueries(blob, input.queriesKey);
       const vectors = fromBytes(await blob.get(input.vectorsKey));
       const weights = queries.map((q) => q.n);
-      ctx.heartbeat({ phase: 'clustering', distinct: queries.length });
-      const result = clusterQueries({ vectors, dims: input.dims, weights }, input.params);
-      const k = result.weight.length;
-      ctx.heartbeat({ phase: 'identities', clusters: k });
       const prior = await priorIdentities(db, input.tenantId, input.model);
-      const identity = assignIdentities(
-        prior,
-        { centroids: result.centroids, dims: input.dims },
-        (c) => `c_${createHash('sha256').update(`${input.tenantId}\n${input.runId}\n${c}`).digest('hex').slice(0, 12)}`,
-      );
-      const described = describeClusters(queries.map((q) => q.t), weights, result.assignment, result.similarity, k);
-      const totalWeight = weights.reduce((a, b) => a + b, 0);
-      const clustered = result.weight.reduce((a, b) => a + b, 0);
-      const stats: ClusterRunStats = {
-        interactions: totalWeight,
-        distinct: queries.length,
-        clusters: k,
-        clusteredShare: totalWeight ? clustered / totalWeight : 0,
-        events: { new: 0, split: 0, merge: 0, retire: 0 },
-      };
-      for (const e of identity.events) stats.events[e.kind]++;
+      // The CPU-bound step runs in a worker thread: this event loop stays free, so the timer heartbeats (carrying the
+      // thread's latest progress) keep flowing at any scale and the activity's cancellation terminates the thread.
+      let phase: unknown = { phase: 'clustering', distinct: queries.length };
+      // The timer heartbeats cover the recording too: a million member rows can take longer than the timeout.
+      return withHeartbeat(async () => {
+        const { result, identity, described } = await runInThread<ClusterTaskInput, ClusterTaskOutput>(
+          CLUSTER_TASK,
+          'clusterSnapshotTask',
+          { tenantId: input.tenantId, runId: input.runId, vectors, dims: input.dims, texts: queries.map((q) => q.t), weights, params: input.params, prior },
+          { transfer: [vectors.buffer as ArrayBuffer], onProgress: (p) => ctx.heartbeat((phase = p)), signal: ctx.cancellationSignal },
+        );
+        ctx.heartbeat((phase = { phase: 'recording', clusters: result.weight.length }));
+        const k = result.weight.length;
+        const totalWeight = weights.reduce((a, b) => a + b, 0);
+        const clustered = result.weight.reduce((a, b) => a + b, 0);
+        const stats: ClusterRunStats = {
+          interactions: totalWeight,
+          distinct: queries.length,
+          clusters: k,
+          clusteredShare: totalWeight ? clustered / totalWeight : 0,
+          events: { new: 0, split: 0, merge: 0, retire: 0 },
+        };
+        for (const e of identity.events) stats.events[e.kind]++;
 
-      const members: Array<{ interactionId: number; clusterId: string }> = [];
-      queries.forEach((q, i) => {
-        const c = result.assignment[i]!;
-        if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
-      });
-      await recordClusterRun(db, {
-        runId: input.runId,
-        tenantId: input.tenantId,
-        model: input.model,
-        clusters: described.map((d, c) => ({
-          id: identity.ids[c]!,
-          label: d.label,
-          keywords: d.keywords,
-          centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
-          size: result.weight[c]!,
-          distinctQueries: result.distinct[c]!,
-          share: totalWeight ? result.weight[c]! / totalWeight : 0,
-          cohesion: result.cohesion[c]!,
-          representatives: d.representatives,
-        })),
-        changes: identity.changes,
-        events: identity.events,
-        members,
-        stats,
-      });
-      return stats;
+        const members: Array<{ interactionId: number; clusterId: string }> = [];
+        queries.forEach((q, i) => {
+          const c = result.assignment[i]!;
+          if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
+        });
+        await recordClusterRun(db, {
+          runId: input.runId,
+          tenantId: input.tenantId,
+          model: input.model,
+          clusters: described.map((d, c) => ({
+            id: identity.ids[c]!,
+            label: d.label,
+            keywords: d.keywords,
+            centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
+            size: result.weight[c]!,
+            distinctQueries: result.distinct[c]!,
+            share: totalWeight ? result.weight[c]! / totalWeight : 0,
+            cohesion: result.cohesion[c]!,
+            representatives: d.representatives,
+          })),
+          changes: identity.changes,
+          events: identity.events,
+          members,
+          stats,
+        });
+        return stats;
+      }, () => phase);
     },
   };
 }

@@ -1,7 +1,10 @@
+import { Context } from '@temporalio/activity';
 import type { BlobStore } from '../src/blob';
 import type { Db } from '../src/db/client';
 import { type BuildDatasetInput, type BuiltDataset, buildAndStoreDataset } from '../src/distill/build';
 import { fineTuneJobId } from '../src/distill/fingerprint';
+import type { DatasetFiles, DatasetFilesInput } from '../src/distill/thread';
+import { runInThread } from '../src/threads/run';
 import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/distill/gate';
 import { endJob, findAdapter, getDataset, getJob, registerAdapter, startJob } from '../src/distill/store';
 import type { TrainerConfig } from '../src/distill/types';
@@ -13,6 +16,8 @@ import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
 import type { Runner } from '../src/vocabulary';
 
+const DATASET_TASK = new URL('../src/distill/thread.ts', import.meta.url);
+
 export interface DistillDeps {
   db: Db;
   blob: BlobStore;
@@ -23,7 +28,9 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
   return {
     /** Builds and stores the category's dataset (see buildAndStoreDataset). */
     async buildTrainingDataset(input: BuildDatasetInput): Promise<BuiltDataset> {
-      return failFastOnInput(() => withHeartbeat(() => buildAndStoreDataset(db, blob, input)));
+      // The build itself (scrub, near-duplicates, split, hashing) runs in a worker thread so heartbeats keep flowing.
+      const signal = Context.current().cancellationSignal;
+      return failFastOnInput(() => withHeartbeat(() => buildAndStoreDataset(db, blob, input, (i) => runInThread<DatasetFilesInput, DatasetFiles>(DATASET_TASK, 'buildDatasetFilesTask', i, { signal }))));
     },
 
     /**

@@ -1,18 +1,21 @@
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import type { Db } from '../src/db/client';
 import type { EmbedderSource } from '../src/embeddings/lazy';
 import type { Decision } from '../src/graduation/decision';
-import { answerFitWarnings } from '../src/graduation/fit';
-import { loadRunGraduationData } from '../src/graduation/load';
-import { graduateClusters } from '../src/graduation/propose';
+import { loadRunGraduationInput } from '../src/graduation/load';
+import type { GraduationResult } from '../src/graduation/propose';
+import { type GraduateRunTaskInput, type VerifyEditTaskInput, graduationTransfer } from '../src/graduation/thread';
+import { runInThread } from '../src/threads/run';
 import { compileTemplate } from '../src/serving/render';
 import { parseScript } from '../src/serving/script';
 import { addVersion, candidateWithFirstVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
-import { DEFAULT_POLICY, splitHoldout, verifyCandidate } from '../src/graduation/verify';
+import { DEFAULT_POLICY, type Evidence, type GraduationPolicy } from '../src/graduation/verify';
 import { InputError, NotFoundError } from '../src/errors';
 import type { GraduateRunInput } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
+
+const GRADUATION_TASKS = new URL('../src/graduation/thread.ts', import.meta.url);
 
 export interface GraduationDeps {
   db: Db;
@@ -32,16 +35,13 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
     async graduateRun(input: GraduateRunInput): Promise<GraduateRunOutput> {
       return failFastOnInput(() => withHeartbeat(async () => {
         const policy = { ...DEFAULT_POLICY, ...input.policy };
-        const data = await loadRunGraduationData(db, await embedder(), input.tenantId, input.clusterRunId);
-        const result = graduateClusters(data.clusters, {
-          policy,
-          neighbours: data.neighbours,
-          warn: (p, examples) => answerFitWarnings(p.template, examples.map((e) => e.query)),
-        });
-        const share = new Map(data.clusters.map((c) => [c.clusterId, c.share]));
-        const label = new Map(data.clusters.map((c) => [c.clusterId, c.label]));
+        const data = await loadRunGraduationInput(db, await embedder(), input.tenantId, input.clusterRunId);
+        // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
+        const result = await runInThread<GraduateRunTaskInput, GraduationResult>(GRADUATION_TASKS, 'graduateRunTask', { data, policy }, { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal });
+        const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
+        const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
         const pending = await saveCandidates(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, ...result, shareOf: (id) => share.get(id) ?? 0, labelOf: (id) => label.get(id) ?? id });
-        return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.clusters.length };
+        return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.snaps.length };
       }));
     },
 
@@ -56,10 +56,13 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
         if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
         const { candidate: c, first: v1 } = found;
         const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
-        const data = await loadRunGraduationData(db, await embedder(), c.tenantId, c.clusterRunId);
-        const members = data.clusters.filter((x) => c.clusterIds.includes(x.clusterId));
-        const holdout = members.flatMap((m) => splitHoldout(m.examples, DEFAULT_POLICY.holdoutFraction).holdout);
-        const evidence = verifyCandidate({ proposal: { template: input.template, script }, holdout, neighbours: data.neighbours(c.clusterIds), warnings: answerFitWarnings(input.template, members.flatMap((m) => m.examples.map((e) => e.query))) });
+        const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
+        const evidence = await runInThread<VerifyEditTaskInput, Evidence>(
+          GRADUATION_TASKS,
+          'verifyEditTask',
+          { data, clusterIds: c.clusterIds, template: input.template, script },
+          { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
+        );
         const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
         return { version, passed: evidence.passed, reasons: evidence.reasons };
       }));

@@ -4,7 +4,7 @@ import type { BlobStore } from '../src/blob';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/client';
 import { runnerFactory } from '../src/distill/runners';
-import { lazyEmbedder } from '../src/embeddings/lazy';
+import { type EmbedderSource, lazyEmbedder } from '../src/embeddings/lazy';
 import { type WorkerHandle, createWorker } from '../src/temporal/worker';
 
 /**
@@ -14,13 +14,14 @@ import { type WorkerHandle, createWorker } from '../src/temporal/worker';
  */
 export type CpuConfig = Pick<Config, 'blob' | 'ingest' | 'embeddings' | 'manifest'>;
 
-export function cpuActivities(config: CpuConfig, resources: { db: Db; blob: BlobStore }) {
+/** `resources.embedder` replaces the configured one (a benchmark's synthetic vectors); by default it is built lazily. */
+export function cpuActivities(config: CpuConfig, resources: { db: Db; blob: BlobStore; embedder?: EmbedderSource }) {
   return createActivities({
     db: resources.db,
     blob: resources.blob,
     blobConfig: config.blob,
     allowedSources: config.ingest.allowedSources,
-    embedder: lazyEmbedder(config.embeddings),
+    embedder: resources.embedder ?? lazyEmbedder(config.embeddings),
     manifestHmacKey: config.manifest.hmacKey,
   });
 }

@@ -8,6 +8,7 @@
  * in embedding space (each variant = real vector + Gaussian noise, renormalised; --noise sets its size relative to
  * the vector, ~0.35 gives cosine ≈ 0.94 to the original) and traffic is spread over the variants Zipf-style.
  * Embedding is measured separately (bench/embeddings.ts); this times clustering, the part that must scale.
+ * bench/cluster-workflow.ts runs the same scale through the cluster workflow (heartbeats, blobs, recording, a worker kill).
  */
 import { parseArgs } from 'node:util';
 import { ALL_THREADS, clusterQueries } from '../src/clustering/cluster';

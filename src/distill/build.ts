@@ -4,7 +4,7 @@ import type { Db } from '../db/client';
 import { InputError } from '../errors';
 import { getRun } from '../runs/store';
 import { servedRoutes } from '../tiers/store';
-import { buildDataset, datasetId, toJsonl } from './dataset';
+import { type DatasetFiles, type DatasetFilesInput, buildDatasetFiles } from './thread';
 import { loadDatasetRows, saveDataset } from './store';
 import type { DatasetCard, DatasetOptions } from './types';
 
@@ -26,22 +26,25 @@ export interface BuiltDataset {
 /**
  * Builds a category's dataset (filters, PII scrub, caps, stratified split) and stores it content-addressed:
  * datasets/<id>/{train,eval}.jsonl and card.json in the blob store, a `datasets` row in Postgres. Building the same
- * data again finds the same id and writes the same bytes.
+ * data again finds the same id and writes the same bytes. `build` runs the CPU-bound step: in this thread by default,
+ * in a worker thread from the activity (so its event loop keeps heartbeating).
  */
-export async function buildAndStoreDataset(db: Db, blob: BlobStore, input: BuildDatasetInput): Promise<BuiltDataset> {
+export async function buildAndStoreDataset(
+  db: Db,
+  blob: BlobStore,
+  input: BuildDatasetInput,
+  build: (input: DatasetFilesInput) => Promise<DatasetFiles> = async (i) => buildDatasetFiles(i),
+): Promise<BuiltDataset> {
   const run = await getRun(db, input.clusterRunId);
   if (!run || run.kind !== 'cluster' || run.tenantId !== input.tenantId) throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
   const clusterIds = input.clusterIds?.length ? input.clusterIds : await untemplated(db, input.tenantId, input.clusterRunId);
   if (!clusterIds.length) throw new InputError('clusterIds', 'no clusters to distil: every cluster of the run is already served by a template');
   const rows = await loadDatasetRows(db, input.clusterRunId, clusterIds);
-  const built = buildDataset(rows, { seed: 'distillery', ...input.options }, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds });
-  if (built.train.length === 0 || built.eval.length === 0) {
-    throw new InputError('clusterIds', `the dataset would have ${built.train.length} train / ${built.eval.length} eval examples: pick clusters with more accepted interactions`);
+  const built = await build({ rows, options: { seed: 'distillery', ...input.options }, provenance: { tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds } });
+  if (built.trainCount === 0 || built.evalCount === 0) {
+    throw new InputError('clusterIds', `the dataset would have ${built.trainCount} train / ${built.evalCount} eval examples: pick clusters with more accepted interactions`);
   }
-  const trainJsonl = toJsonl(built.train);
-  const evalJsonl = toJsonl(built.eval);
-  // Content address; the lines carry interaction ids, which are unique across tenants, so ids never collide.
-  const id = datasetId(trainJsonl, evalJsonl);
+  const { id, trainJsonl, evalJsonl } = built;
   const files = { train: `datasets/${id}/train.jsonl`, eval: `datasets/${id}/eval.jsonl` };
   const card: DatasetCard = { ...built.card, id, files: { train: blob.uri(files.train), eval: blob.uri(files.eval) } };
   await blob.put(files.train, trainJsonl, { contentType: 'application/x-ndjson' });

@@ -67,3 +67,96 @@ describe('clustering in a worker thread', () => {
     expect(there.described.map((d) => d.label)).toEqual(here.described.map((d) => d.label));
   });
 });
+
+describe('graduation in a worker thread', () => {
+  const PASSWORD = "Click 'Forgot password' on the login page and follow the link we email you.";
+  const REFUND = 'Refunds reach your account within 5-7 business days.';
+  const HOURS = 'We are open from nine to five, Monday to Friday.';
+  /**
+   * Five clusters in 8 dims: two share the password answer, one answers refunds, one is mixed, one (larger) answers
+   * opening hours; every fifth query of the first four leans towards the next cluster (a neighbour the router sends
+   * there), none leans towards the hours cluster.
+   */
+  async function runData() {
+    const { slotsOfQuery } = await import('../../src/serving/slots');
+    const dims = 8;
+    let s = 11;
+    const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32 - 0.5);
+    const unit = (v: number[]) => {
+      const n = Math.hypot(...v);
+      return v.map((x) => x / n);
+    };
+    const ids = ['pw-forgot', 'pw-reset', 'refund', 'mixed', 'hours'];
+    const centres = ids.map(() => unit(Array.from({ length: dims }, rnd)));
+    const examples: Array<{ id: number; query: string; slots: Record<string, string>; answer: string }> = [];
+    const exampleClusters: string[] = [];
+    const vecs: number[] = [];
+    ids.forEach((c, k) => {
+      for (let i = 0; i < (c === 'hours' ? 200 : 60); i++) {
+        const query = `question about ${c} number ${['one', 'two', 'three'][i % 3]} ${i % 2 ? 'please' : ''}`;
+        examples.push({ id: examples.length + 1, query, slots: slotsOfQuery(query), answer: c.startsWith('pw') ? PASSWORD : c === 'refund' ? REFUND : c === 'hours' ? HOURS : i % 2 ? PASSWORD : REFUND });
+        exampleClusters.push(c);
+        const lean = i % 5 === 0 && c !== 'hours' ? 0.6 : 0.05;
+        vecs.push(...unit(centres[k]!.map((x, j) => (1 - lean) * x + lean * centres[(k + 1) % 4]![j]! + 0.02 * rnd())));
+      }
+    });
+    return { snaps: ids.map((clusterId, k) => ({ clusterId, share: 0.2, label: `label ${k}` })), examples, exampleClusters, dims, vectors: Float32Array.from(vecs), centroids: Float32Array.from(centres.flat()), threshold: 0.7 };
+  }
+
+  it('induces, routes and verifies the same candidates as on this thread (the activity path)', async () => {
+    const { graduateRunData, graduationTransfer } = await import('../../src/graduation/thread');
+    const { runGraduationData } = await import('../../src/graduation/load');
+    const { graduateClusters } = await import('../../src/graduation/propose');
+    const { answerFitWarnings } = await import('../../src/graduation/fit');
+    const { DEFAULT_POLICY } = await import('../../src/graduation/verify');
+    const data = await runData();
+    // The in-process path as the activity ran it before threads: closures over the loaded data.
+    const loaded = runGraduationData(await runData());
+    const here = graduateClusters(loaded.clusters, { policy: DEFAULT_POLICY, neighbours: loaded.neighbours, warn: (p, ex) => answerFitWarnings(p.template, ex.map((e) => e.query)) });
+    // Both outcomes, and routed neighbours, so the comparison covers induction, routing and the false-positive check.
+    expect(here.passed.map((c) => c.clusterIds)).toEqual([['hours']]);
+    expect(here.passed[0]!.evidence.falsePositives.tested).toBeGreaterThan(0);
+    expect(here.failed.map((c) => c.clusterIds)).toEqual([['pw-forgot', 'pw-reset'], ['refund']]);
+    expect(here.failed[0]!.evidence.falsePositives.routedHere).toBeGreaterThan(0);
+    expect(graduateRunData({ data: await runData(), policy: DEFAULT_POLICY })).toEqual(here);
+    const there = await runInThread(new URL('../../src/graduation/thread.ts', import.meta.url), 'graduateRunTask', { data, policy: DEFAULT_POLICY }, { transfer: graduationTransfer(data) });
+    expect(data.vectors.length).toBe(0); // moved
+    expect(there).toEqual(here);
+  });
+
+  it('replays a reviewer edit with the same evidence as on this thread', async () => {
+    const { verifyEditData } = await import('../../src/graduation/thread');
+    const input = { data: await runData(), clusterIds: ['pw-forgot', 'pw-reset'], template: PASSWORD.replace('Forgot password', 'Reset password'), script: null };
+    const here = verifyEditData({ ...input, data: await runData() });
+    expect(here.heldOut).toBeGreaterThan(0);
+    expect(here.falsePositives.tested).toBeGreaterThan(0);
+    const there = await runInThread(new URL('../../src/graduation/thread.ts', import.meta.url), 'verifyEditTask', input);
+    expect(there).toEqual(here);
+  });
+});
+
+describe('dataset building in a worker thread', () => {
+  it('writes the same JSONL, id and card as buildDataset on this thread', async () => {
+    const { buildDataset, datasetId, toJsonl } = await import('../../src/distill/dataset');
+    const { buildDatasetFiles } = await import('../../src/distill/thread');
+    const rows = Array.from({ length: 120 }, (_, i) => ({
+      interactionId: i + 1,
+      clusterId: `c${i % 3}`,
+      messages: [
+        { role: 'system' as const, content: 'You are a support assistant.' },
+        { role: 'user' as const, content: `my email is user${i % 40}@example.com and I need help with ${['billing', 'login', 'shipping'][i % 3]} case ${'abcdefghij'[i % 10]}${'klmnopqrst'[Math.floor(i / 10) % 10]}` },
+      ],
+      answer: `Here is how to fix ${['billing', 'login', 'shipping'][i % 3]}: step ${'abcdefghij'[i % 10]}.`,
+      correctedAnswer: i % 17 === 0 ? 'An edited answer.' : null,
+      accepted: i % 11 !== 0,
+    }));
+    const input = { rows, options: { seed: 'distillery', minPerCluster: 2 }, provenance: { tenantId: 't', clusterRunId: 'r', clusterIds: ['c0', 'c1', 'c2'] } };
+    const built = buildDataset(rows, input.options, input.provenance);
+    expect(built.train.length).toBeGreaterThan(0);
+    expect(built.eval.length).toBeGreaterThan(0);
+    const here = buildDatasetFiles(input);
+    expect(here).toEqual({ id: datasetId(toJsonl(built.train), toJsonl(built.eval)), trainJsonl: toJsonl(built.train), evalJsonl: toJsonl(built.eval), trainCount: built.train.length, evalCount: built.eval.length, card: built.card });
+    const there = await runInThread(new URL('../../src/distill/thread.ts', import.meta.url), 'buildDatasetFilesTask', input);
+    expect(there).toEqual(here);
+  });
+});
