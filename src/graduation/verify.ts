@@ -68,14 +68,19 @@ export interface Evidence {
   warnings: string[];
 }
 
+/**
+ * Whether an interaction is on the held-out side of graduation's split: induction never sees it. The publish replay
+ * scores templates on these rows only, so no template is judged on the answers it was induced from.
+ */
+export function isHeldOut(id: number | string, fraction: number, seed = 'graduation'): boolean {
+  return createHash('sha256').update(`${seed}:${id}`).digest().readUInt32BE(0) / 2 ** 32 < fraction;
+}
+
 /** Deterministic split of a cluster's examples: the same interaction is always on the same side. */
 export function splitHoldout<T extends { id: number }>(examples: ReadonlyArray<T>, fraction: number, seed = 'graduation'): { train: T[]; holdout: T[] } {
   const train: T[] = [];
   const holdout: T[] = [];
-  for (const e of examples) {
-    const h = createHash('sha256').update(`${seed}:${e.id}`).digest().readUInt32BE(0) / 2 ** 32;
-    (h < fraction ? holdout : train).push(e);
-  }
+  for (const e of examples) (isHeldOut(e.id, fraction, seed) ? holdout : train).push(e);
   // Tiny clusters could leave one side empty; move one example across so both sides exist.
   if (holdout.length === 0 && train.length > 1) holdout.push(train.pop()!);
   if (train.length === 0 && holdout.length > 1) train.push(holdout.pop()!);

@@ -8,6 +8,7 @@ import { InputError, NotFoundError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
 import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
+import { DEFAULT_POLICY, isHeldOut } from '../graduation/verify';
 import { getManifest, insertManifest, latestVersion, loadPrices, manifestOfRun, recordSwitch, replaySlice, routeRows, servedVersion } from './store';
 import type { Manifest } from '../serving/manifest';
 import { validateManifest } from '../serving/manifest-validate';
@@ -23,8 +24,10 @@ export interface PublishSettings {
   runId: string;
   actor: string;
   threshold?: number;
-  /** Share of the tenant's accepted traffic replayed (hash-selected, deterministic). Default 0.2. */
+  /** Share of the tenant's accepted traffic replayed (hash-selected, deterministic; at most heldOutFraction). Default 0.2. */
   replayShare?: number;
+  /** Graduation's held-out fraction: only those rows are replayed (default: the graduation policy's, 0.3). */
+  heldOutFraction?: number;
   policy?: Partial<ReplayPolicy>;
   models?: { cheap: string; frontier: string };
   hmacKey?: string;
@@ -50,9 +53,19 @@ async function routeSources(db: Db, tenantId: string, model: string): Promise<Ro
   }));
 }
 
-/** The held-out slice: accepted interactions picked by a hash of their id (the same ones every time), newest first. */
-async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: number, limit = 5000): Promise<ReplayRow[]> {
-  const rows = await replaySlice(db, tenantId, share, limit);
+/**
+ * The replay slice: accepted interactions on graduation's held-out side (never seen by template induction; adapters
+ * are judged on their own datasets' eval split at the gate), thinned by a second hash of the id so that `share` of
+ * all accepted traffic is replayed (at most the held-out fraction), newest first. The same rows every time.
+ */
+async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: number, heldOut = DEFAULT_POLICY.holdoutFraction, limit = 5000): Promise<ReplayRow[]> {
+  const within = Math.min(1, share / heldOut);
+  const rows: Awaited<ReturnType<typeof replaySlice>> = [];
+  // The SQL side picks by the second hash; the held-out test is graduation's own function (one split, one place).
+  for (const r of await replaySlice(db, tenantId, within, Math.ceil(limit / heldOut) + 100)) {
+    if (isHeldOut(r.id, heldOut)) rows.push(r);
+    if (rows.length >= limit) break;
+  }
   const vectors = rows.length ? await embedWithCache(db, embedder, rows.map((r) => normalizeQuery(r.query_text).text)) : [];
   return rows.map((r, i) => ({
     query: r.query_text,
@@ -109,7 +122,7 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const quality = new Map((await adapterEvaluations(db, s.tenantId)).map((a) => [a.name, adapterQuality(a.evaluation)]));
   const inService = served === null ? null : ((await getManifest(db, s.tenantId, served))?.replay.quality.overall ?? null);
   const resolver = resolverFor(manifest);
-  const replay = replayManifest(await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2), (v, q) => resolver(v, q), await loadPrices(db), {
+  const replay = replayManifest(await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2, s.heldOutFraction), (v, q) => resolver(v, q), await loadPrices(db), {
     adapterQuality: (name) => quality.get(name),
     policy: { ...DEFAULT_REPLAY_POLICY, ...s.policy },
     inServiceQuality: inService,

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlobStore, FsBlobStore } from '../../src/blob';
-import type { Db } from '../../src/db/client';
+import { type Db, rowsOf } from '../../src/db/client';
 import { clusterSnapshots, clusters, feedback, interactions, manifestEvents, manifests, runs, tierEntries } from '../../src/db/schema';
 import { toBytes } from '../../src/embeddings/cache';
 import { normalizeQuery } from '../../src/serving/normalize';
@@ -20,6 +20,8 @@ import { HashingEmbedder } from '../../src/router/synthetic';
 import { ensureTenant } from '../../src/tenants/store';
 import { createTestDatabase } from '../support/postgres';
 import { httpStatusOf } from '../../src/api/errors';
+import { DEFAULT_POLICY, isHeldOut } from '../../src/graduation/verify';
+import { acceptedInteractionSql } from '../../src/interactions/store';
 
 /**
  * publishManifest / rollbackManifest on a real Postgres database and a blob store in a temp directory. The embedder
@@ -84,7 +86,7 @@ async function setOrderTemplate(template: string, candidateId: string): Promise<
   });
 }
 
-const publish = (runId: string, store: BlobStore = blob) => publishManifest(db, store, embedder, { tenantId: tenant, runId, actor: 'test', replayShare: 1 });
+const publish = (runId: string, store: BlobStore = blob) => publishManifest(db, store, embedder, { tenantId: tenant, runId, actor: 'test', replayShare: 1, heldOutFraction: 1 }); // every row counts as unseen here
 const rows = async () => (await db.select().from(manifests).where(eq(manifests.tenantId, tenant))).sort((a, b) => a.version - b.version);
 const events = async () => (await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant))).sort((a, b) => a.id - b.id);
 const pointer = async () => JSON.parse((await blob.get(pointerKey(tenant))).toString('utf8')) as { tenant: string; version: number; key: string; contentHash: string };
@@ -187,13 +189,21 @@ describe('publishManifest / rollbackManifest', () => {
     expect(await servedVersion(db, tenant)).toBe(1);
   });
 
-  it('rollback to a version that does not exist is an InputError naming --to', async () => {
+  it('replays only the accepted rows graduation held out (never the ones a template was induced from)', async () => {
+    const r = await publishManifest(db, blob, embedder, { tenantId: tenant, runId: 'retrain-heldout', actor: 'test', replayShare: 1, policy: { minQuality: 2 } }); // refused on purpose: writes nothing
+    const accepted = rowsOf<{ id: string }>(await db.execute(sql`select i.id from interactions i where i.tenant_id = ${tenant} and ${acceptedInteractionSql(sql`i.id`)}`));
+    const heldOut = accepted.filter((a) => isHeldOut(a.id, DEFAULT_POLICY.holdoutFraction));
+    expect(heldOut.length).toBeLessThan(accepted.length);
+    expect(r.replay.rows).toBe(heldOut.length);
+  });
+
+  it('rollback to a version that does not exist is a NotFoundError naming toVersion', async () => {
     const err = await rollbackManifest(db, blob, tenant, 7, 'ops').then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(InputError);
-    expect((err as InputError).field).toBe('--to');
+    expect((err as InputError).field).toBe('toVersion');
     expect(httpStatusOf(err as InputError)).toBe(404);
     expect((err as InputError).message).toMatch(/no published manifest v7/);
     expect(await events()).toHaveLength(1);
