@@ -150,20 +150,31 @@ describe('PGlite: recordFeedback', () => {
     id7 = (await insertInteractions(database.db, 'lite-a', 'api', [row(7)]))[0]!.id;
   });
 
-  it('stores feedback by key, and the same feedback again is a duplicate', async () => {
-    const items = [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' }), parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'score', score: 0.5 })];
+  it('stores feedback by its key (the same key again is a duplicate); without a key each post is its own event', async () => {
+    const items = [
+      parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted', idempotency_key: 'fb-a' }),
+      parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'score', score: 0.5, idempotency_key: 'fb-s' }),
+    ];
     const first = await recordFeedback(database.db, 'lite-a', 'api', items);
-    expect(first.map((r) => r.status)).toEqual(['stored', 'stored']);
-    expect(first.map((r) => r.key)).toEqual([expect.stringMatching(/^derived:/), expect.stringMatching(/^derived:/)]);
-    const again = await recordFeedback(database.db, 'lite-a', 'api', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' }), items[1]!]);
-    expect(again).toEqual([
-      { status: 'duplicate', key: first[0]!.key },
-      { status: 'duplicate', key: first[1]!.key },
+    expect(first).toEqual([
+      { status: 'stored', key: 'fb-a' },
+      { status: 'stored', key: 'fb-s' },
     ]);
+    expect(await recordFeedback(database.db, 'lite-a', 'api', items)).toEqual([
+      { status: 'duplicate', key: 'fb-a' },
+      { status: 'duplicate', key: 'fb-s' },
+    ]);
+    const unkeyed = parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'accepted' });
+    const [u1, u2] = [...(await recordFeedback(database.db, 'lite-a', 'api', [unkeyed])), ...(await recordFeedback(database.db, 'lite-a', 'api', [unkeyed]))];
+    expect([u1!.status, u2!.status]).toEqual(['stored', 'stored']);
+    expect(u1!.key).toMatch(/^event:/);
+    expect(u2!.key).not.toBe(u1!.key);
     const rows = await database.db.select().from(feedback).where(eq(feedback.interactionId, id7)).orderBy(asc(feedback.id));
     expect(rows.map((r) => [r.kind, r.score])).toEqual([
       ['accepted', null],
       ['score', 0.5],
+      ['accepted', null],
+      ['accepted', null],
     ]);
   });
 
