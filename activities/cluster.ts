@@ -64,12 +64,25 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
         const ctx = Context.current();
         const tenant = await findTenant(db, input.tenantId);
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
-        await startRun(db, { id: input.runId, kind: 'cluster', tenantId: input.tenantId, workflowId: input.workflowId, params: { from: input.from, to: input.to, acceptedOnly: !!input.acceptedOnly } });
+        await startRun(db, {
+          id: input.runId,
+          kind: 'cluster',
+          tenantId: input.tenantId,
+          workflowId: input.workflowId,
+          params: { from: input.from, to: input.to, acceptedOnly: !!input.acceptedOnly },
+        });
         const byKey = new Map<string, SnapshotQuery>();
         let total = 0;
         let after = 0;
         for (;;) {
-          const page = await pageQueries(db, { tenantId: input.tenantId, from: input.from, to: input.to, acceptedOnly: input.acceptedOnly, after, limit: PAGE });
+          const page = await pageQueries(db, {
+            tenantId: input.tenantId,
+            from: input.from,
+            to: input.to,
+            acceptedOnly: input.acceptedOnly,
+            after,
+            limit: PAGE,
+          });
           for (const row of page) {
             const normalized = normalizeQuery(row.q);
             const key = dedupKey(normalized);
@@ -98,7 +111,11 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       const vectors = new Float32Array(queries.length * model.dims);
       const BATCH = 4096;
       for (let i = 0; i < queries.length; i += BATCH) {
-        const part = await embedWithCache(db, model, queries.slice(i, i + BATCH).map((q) => q.t));
+        const part = await embedWithCache(
+          db,
+          model,
+          queries.slice(i, i + BATCH).map((q) => q.t),
+        );
         part.forEach((v, j) => vectors.set(v, (i + j) * model.dims));
         ctx.heartbeat({ embedded: Math.min(queries.length, i + BATCH) });
       }
@@ -111,7 +128,15 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
      * Clusters the run's queries, gives the clusters stable identities against the tenant's earlier clusters, and
      * records everything in one transaction. Idempotent: a run already recorded returns its figures.
      */
-    async clusterAndRecord(input: { runId: string; tenantId: string; queriesKey: string; vectorsKey: string; dims: number; model: string; params?: Partial<ClusterParams> }) {
+    async clusterAndRecord(input: {
+      runId: string;
+      tenantId: string;
+      queriesKey: string;
+      vectorsKey: string;
+      dims: number;
+      model: string;
+      params?: Partial<ClusterParams>;
+    }) {
       const ctx = Context.current();
       const done = await completedStats(db, input.runId, 'cluster');
       if (done) return done;
@@ -123,58 +148,64 @@ export function createClusterActivities({ db, blob, embedder }: ClusterDeps) {
       // thread's latest progress) keep flowing at any scale and the activity's cancellation terminates the thread.
       let phase: unknown = { phase: 'clustering', distinct: queries.length };
       // The timer heartbeats cover the recording too: a million member rows can take longer than the timeout.
-      return withHeartbeat(async () => {
-        const { result, identity, described } = await runInThread<ClusterTaskInput, ClusterTaskOutput>(
-          CLUSTER_TASK,
-          'clusterSnapshotTask',
-          { tenantId: input.tenantId, runId: input.runId, vectors, dims: input.dims, texts: queries.map((q) => q.t), weights, params: input.params, prior },
-          { transfer: [vectors.buffer as ArrayBuffer], onProgress: (p) => ctx.heartbeat((phase = p)), signal: ctx.cancellationSignal },
-        );
-        ctx.heartbeat((phase = { phase: 'recording', clusters: result.weight.length }));
-        const k = result.weight.length;
-        const totalWeight = weights.reduce((a, b) => a + b, 0);
-        const clustered = result.weight.reduce((a, b) => a + b, 0);
-        const stats: ClusterRunStats = {
-          interactions: totalWeight,
-          distinct: queries.length,
-          clusters: k,
-          clusteredShare: totalWeight ? clustered / totalWeight : 0,
-          events: { new: 0, split: 0, merge: 0, retire: 0 },
-        };
-        for (const e of identity.events) stats.events[e.kind]++;
+      return withHeartbeat(
+        async () => {
+          const { result, identity, described } = await runInThread<ClusterTaskInput, ClusterTaskOutput>(
+            CLUSTER_TASK,
+            'clusterSnapshotTask',
+            { tenantId: input.tenantId, runId: input.runId, vectors, dims: input.dims, texts: queries.map((q) => q.t), weights, params: input.params, prior },
+            { transfer: [vectors.buffer as ArrayBuffer], onProgress: (p) => ctx.heartbeat((phase = p)), signal: ctx.cancellationSignal },
+          );
+          ctx.heartbeat((phase = { phase: 'recording', clusters: result.weight.length }));
+          const k = result.weight.length;
+          const totalWeight = weights.reduce((a, b) => a + b, 0);
+          const clustered = result.weight.reduce((a, b) => a + b, 0);
+          const stats: ClusterRunStats = {
+            interactions: totalWeight,
+            distinct: queries.length,
+            clusters: k,
+            clusteredShare: totalWeight ? clustered / totalWeight : 0,
+            events: { new: 0, split: 0, merge: 0, retire: 0 },
+          };
+          for (const e of identity.events) stats.events[e.kind]++;
 
-        const members: Array<{ interactionId: number; clusterId: string }> = [];
-        queries.forEach((q, i) => {
-          const c = result.assignment[i]!;
-          if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
-        });
-        await recordClusterRun(db, {
-          runId: input.runId,
-          tenantId: input.tenantId,
-          model: input.model,
-          clusters: described.map((d, c) => ({
-            id: identity.ids[c]!,
-            label: d.label,
-            keywords: d.keywords,
-            centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
-            size: result.weight[c]!,
-            distinctQueries: result.distinct[c]!,
-            share: totalWeight ? result.weight[c]! / totalWeight : 0,
-            cohesion: result.cohesion[c]!,
-            representatives: d.representatives,
-          })),
-          changes: identity.changes,
-          events: identity.events,
-          members,
-          stats,
-        });
-        return stats;
-      }, () => phase);
+          const members: Array<{ interactionId: number; clusterId: string }> = [];
+          queries.forEach((q, i) => {
+            const c = result.assignment[i]!;
+            if (c >= 0) for (const id of q.ids) members.push({ interactionId: id, clusterId: identity.ids[c]! });
+          });
+          await recordClusterRun(db, {
+            runId: input.runId,
+            tenantId: input.tenantId,
+            model: input.model,
+            clusters: described.map((d, c) => ({
+              id: identity.ids[c]!,
+              label: d.label,
+              keywords: d.keywords,
+              centroid: result.centroids.subarray(c * input.dims, (c + 1) * input.dims),
+              size: result.weight[c]!,
+              distinctQueries: result.distinct[c]!,
+              share: totalWeight ? result.weight[c]! / totalWeight : 0,
+              cohesion: result.cohesion[c]!,
+              representatives: d.representatives,
+            })),
+            changes: identity.changes,
+            events: identity.events,
+            members,
+            stats,
+          });
+          return stats;
+        },
+        () => phase,
+      );
     },
   };
 }
 
 async function readQueries(blob: BlobStore, key: string): Promise<SnapshotQuery[]> {
   const text = (await blob.get(key)).toString('utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as SnapshotQuery);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SnapshotQuery);
 }

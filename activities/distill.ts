@@ -30,7 +30,11 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
     async buildTrainingDataset(input: BuildDatasetInput): Promise<BuiltDataset> {
       // The build itself (scrub, near-duplicates, split, hashing) runs in a worker thread so heartbeats keep flowing.
       const signal = Context.current().cancellationSignal;
-      return failFastOnInput(() => withHeartbeat(() => buildAndStoreDataset(db, blob, input, (i) => runInThread<DatasetFilesInput, DatasetFiles>(DATASET_TASK, 'buildDatasetFilesTask', i, { signal }))));
+      return failFastOnInput(() =>
+        withHeartbeat(() =>
+          buildAndStoreDataset(db, blob, input, (i) => runInThread<DatasetFilesInput, DatasetFiles>(DATASET_TASK, 'buildDatasetFilesTask', i, { signal })),
+        ),
+      );
     },
 
     /**
@@ -38,7 +42,13 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
      * the trainer config's fingerprint: a retried run finds its own job again, while a later run on new data (whose
      * workflow id may be the same, for a retrain's children) trains a new one instead of reusing the old result.
      */
-    async startFineTuneJob(input: { tenantId: string; datasetId: string; runner: Runner; config: TrainerConfig; workflowId: string }): Promise<{ jobId: string }> {
+    async startFineTuneJob(input: {
+      tenantId: string;
+      datasetId: string;
+      runner: Runner;
+      config: TrainerConfig;
+      workflowId: string;
+    }): Promise<{ jobId: string }> {
       const jobId = fineTuneJobId(input);
       await startJob(db, { id: jobId, ...input });
       return { jobId };
@@ -52,24 +62,45 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
      * The gate: embeds student, base and reference answers, compares, and registers the adapter as candidate (passed)
      * or rejected, with its evaluation and lineage. Idempotent on the job.
      */
-    async gateAdapter(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+    async gateAdapter(input: {
+      jobId: string;
+      studentKey: string;
+      baseKey: string;
+      trained: TrainAdapterOutput;
+      policy?: Partial<GatePolicy>;
+    }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
       return withHeartbeat(() => gateAndRegister(input));
     },
   };
 
-  async function gateAndRegister(input: { jobId: string; studentKey: string; baseKey: string; trained: TrainAdapterOutput; policy?: Partial<GatePolicy> }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+  async function gateAndRegister(input: {
+    jobId: string;
+    studentKey: string;
+    baseKey: string;
+    trained: TrainAdapterOutput;
+    policy?: Partial<GatePolicy>;
+  }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
     const adapterId = `ad_${input.jobId.slice(3)}`;
     const existing = await findAdapter(db, adapterId);
     if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: existing.evaluation.reasons };
     const job = await getJob(db, input.jobId);
     if (!job) throw new Error(`no fine-tune job ${input.jobId}`);
     const ds = await getDataset(db, job.datasetId);
-    const read = async (key: string) => (await blob.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Prediction);
+    const read = async (key: string) =>
+      (await blob.get(key))
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Prediction);
     const student = await read(input.studentKey);
     const base = await read(input.baseKey);
     const model = await embedder();
     const texts = [...student.map((p) => p.prediction), ...student.map((p) => p.reference), ...base.map((p) => p.prediction), ...base.map((p) => p.reference)];
-    const vecs = await embedWithCache(db, model, texts.map((t) => t || ' '));
+    const vecs = await embedWithCache(
+      db,
+      model,
+      texts.map((t) => t || ' '),
+    );
     const n = student.length;
     const m = base.length;
     const studentSim = student.map((_, i) => cosine(vecs[i]!, vecs[n + i]!));
@@ -89,11 +120,18 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
         uri: input.trained.hostedModel ?? blob.uri(`${input.trained.adapterPrefix}/`),
         status,
         evaluation,
-        lineage: { clusterRunId: ds!.clusterRunId, clusterIds: ds!.clusterIds, datasetId: job.datasetId, jobId: job.id, runner: job.runner, config, metrics: input.trained.metrics },
+        lineage: {
+          clusterRunId: ds!.clusterRunId,
+          clusterIds: ds!.clusterIds,
+          datasetId: job.datasetId,
+          jobId: job.id,
+          runner: job.runner,
+          config,
+          metrics: input.trained.metrics,
+        },
       },
       { metrics: input.trained.metrics, adapterKey: input.trained.adapterPrefix ?? input.trained.hostedModel ?? null },
     );
     return { adapterId, status, reasons: evaluation.reasons };
   }
 }
-

@@ -110,23 +110,28 @@ export function createGpuActivities(deps?: GpuDeps) {
       const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
       const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
       try {
-        const outcome = await withHeartbeat(() => runner(input.runner).train(
-          { jobId: input.jobId, trainFile, config: input.config, workDir: work, resume: restored !== undefined, hostedJobId: prior.hostedJobId },
-          {
-            signal: ctx.cancellationSignal,
-            onEvent: async (e) => {
-              if (e.event === 'progress') Object.assign(progress, { step: e.step, totalSteps: e.total_steps, loss: e.loss, tokensPerS: e.tokens_per_s });
-              else if (e.event === 'checkpoint') {
-                // The checkpoint a cancelled trainer writes on its way out is not uploaded: a cancelled job stops
-                // writing to the blob store once it knows, and nothing resumes it.
-                if (ctx.cancellationSignal.aborted) return;
-                await checkpoints.save(e.path, e.step);
-                progress.checkpoint = e.step;
-              } else if (e.event === 'hosted_job') Object.assign(progress, { hostedJobId: e.id, hostedStatus: e.status });
-              ctx.heartbeat(progress);
-            },
-          },
-        ), () => progress, GPU_HEARTBEAT_MS);
+        const outcome = await withHeartbeat(
+          () =>
+            runner(input.runner).train(
+              { jobId: input.jobId, trainFile, config: input.config, workDir: work, resume: restored !== undefined, hostedJobId: prior.hostedJobId },
+              {
+                signal: ctx.cancellationSignal,
+                onEvent: async (e) => {
+                  if (e.event === 'progress') Object.assign(progress, { step: e.step, totalSteps: e.total_steps, loss: e.loss, tokensPerS: e.tokens_per_s });
+                  else if (e.event === 'checkpoint') {
+                    // The checkpoint a cancelled trainer writes on its way out is not uploaded: a cancelled job stops
+                    // writing to the blob store once it knows, and nothing resumes it.
+                    if (ctx.cancellationSignal.aborted) return;
+                    await checkpoints.save(e.path, e.step);
+                    progress.checkpoint = e.step;
+                  } else if (e.event === 'hosted_job') Object.assign(progress, { hostedJobId: e.id, hostedStatus: e.status });
+                  ctx.heartbeat(progress);
+                },
+              },
+            ),
+          () => progress,
+          GPU_HEARTBEAT_MS,
+        );
         const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
           out.adapterPrefix = `adapters/${input.jobId}`;
@@ -161,7 +166,14 @@ export function createGpuActivities(deps?: GpuDeps) {
         await withHeartbeat(
           () =>
             runner(input.runner).predict(
-              { baseModel: input.baseModel, adapterDir, hostedModel: input.which === 'student' ? input.hostedModel : undefined, evalFile, outputFile, maxNewTokens: input.maxNewTokens },
+              {
+                baseModel: input.baseModel,
+                adapterDir,
+                hostedModel: input.which === 'student' ? input.hostedModel : undefined,
+                evalFile,
+                outputFile,
+                maxNewTokens: input.maxNewTokens,
+              },
               { signal: ctx.cancellationSignal, onProgress: (done, total) => Object.assign(progress, { done, total }) },
             ),
           () => progress,

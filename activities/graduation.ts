@@ -33,39 +33,59 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
   return {
     /** Induces and verifies candidates for every cluster of a clustering run and records them (idempotent). */
     async graduateRun(input: GraduateRunInput): Promise<GraduateRunOutput> {
-      return failFastOnInput(() => withHeartbeat(async () => {
-        const policy = { ...DEFAULT_POLICY, ...input.policy };
-        const data = await loadRunGraduationInput(db, await embedder(), input.tenantId, input.clusterRunId);
-        // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
-        const result = await runInThread<GraduateRunTaskInput, GraduationResult>(GRADUATION_TASKS, 'graduateRunTask', { data, policy }, { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal });
-        const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
-        const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
-        const pending = await saveCandidates(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, ...result, shareOf: (id) => share.get(id) ?? 0, labelOf: (id) => label.get(id) ?? id });
-        return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.snaps.length };
-      }));
+      return failFastOnInput(() =>
+        withHeartbeat(async () => {
+          const policy = { ...DEFAULT_POLICY, ...input.policy };
+          const data = await loadRunGraduationInput(db, await embedder(), input.tenantId, input.clusterRunId);
+          // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
+          const result = await runInThread<GraduateRunTaskInput, GraduationResult>(
+            GRADUATION_TASKS,
+            'graduateRunTask',
+            { data, policy },
+            { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
+          );
+          const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
+          const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
+          const pending = await saveCandidates(db, {
+            tenantId: input.tenantId,
+            clusterRunId: input.clusterRunId,
+            ...result,
+            shareOf: (id) => share.get(id) ?? 0,
+            labelOf: (id) => label.get(id) ?? id,
+          });
+          return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.snaps.length };
+        }),
+      );
     },
 
     /**
      * Replays a reviewer's edit on the candidate's held-out interactions (the same split induction used) and records
      * it as a new version with its evidence. A template that does not compile or a bad script is an InputError.
      */
-    async verifyEdit(input: { candidateId: string; template: string; script?: unknown; author: string }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
-      return failFastOnInput(() => withHeartbeat(async () => {
-        compileTemplate(input.template);
-        const found = await candidateWithFirstVersion(db, input.candidateId);
-        if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
-        const { candidate: c, first: v1 } = found;
-        const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
-        const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
-        const evidence = await runInThread<VerifyEditTaskInput, Evidence>(
-          GRADUATION_TASKS,
-          'verifyEditTask',
-          { data, clusterIds: c.clusterIds, template: input.template, script },
-          { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
-        );
-        const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
-        return { version, passed: evidence.passed, reasons: evidence.reasons };
-      }));
+    async verifyEdit(input: {
+      candidateId: string;
+      template: string;
+      script?: unknown;
+      author: string;
+    }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
+      return failFastOnInput(() =>
+        withHeartbeat(async () => {
+          compileTemplate(input.template);
+          const found = await candidateWithFirstVersion(db, input.candidateId);
+          if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
+          const { candidate: c, first: v1 } = found;
+          const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
+          const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
+          const evidence = await runInThread<VerifyEditTaskInput, Evidence>(
+            GRADUATION_TASKS,
+            'verifyEditTask',
+            { data, clusterIds: c.clusterIds, template: input.template, script },
+            { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
+          );
+          const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
+          return { version, passed: evidence.passed, reasons: evidence.reasons };
+        }),
+      );
     },
 
     async recordReviewDecision(input: { candidateId: string; decision: Decision; version?: number }) {
@@ -82,7 +102,10 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
     },
 
     async expireCandidate(input: { candidateId: string }): Promise<void> {
-      await recordDecision(db, { candidateId: input.candidateId, decision: { action: 'expire', reviewer: 'system', comment: 'no decision before the review expired' } });
+      await recordDecision(db, {
+        candidateId: input.candidateId,
+        decision: { action: 'expire', reviewer: 'system', comment: 'no decision before the review expired' },
+      });
     },
   };
 }

@@ -53,7 +53,13 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
         const tenant = await findTenant(db, input.tenantId);
         if (!tenant) throw new InputError('tenant', `unknown tenant "${input.tenantId}": create it with \`distillery tenant create ${input.tenantId}\``);
         const { files } = await resolveSource(input.source, blobConfig, { tenantId: input.tenantId, allowed: allowedSources });
-        await startRun(db, { id: input.runId, kind: 'ingest', tenantId: input.tenantId, workflowId: input.workflowId, params: { source: input.source, files: files.length } });
+        await startRun(db, {
+          id: input.runId,
+          kind: 'ingest',
+          tenantId: input.tenantId,
+          workflowId: input.workflowId,
+          params: { source: input.source, files: files.length },
+        });
         return files;
       });
     },
@@ -76,7 +82,11 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
     if (rejected.length) {
       // runId is `<workflow id>@<first run id>`; the run id (a UUID) names the report, the tenant groups them.
       const key = `reports/ingest/${input.tenantId}/${input.runId.split('@').pop()}.rejected.jsonl`;
-      await blob.put(key, rejected.map((r) => JSON.stringify({ source: r.sourceUri, line: r.lineNo, reason: r.reason, excerpt: r.excerpt })).join('\n') + '\n', { contentType: 'application/x-ndjson' });
+      await blob.put(
+        key,
+        rejected.map((r) => JSON.stringify({ source: r.sourceUri, line: r.lineNo, reason: r.reason, excerpt: r.excerpt })).join('\n') + '\n',
+        { contentType: 'application/x-ndjson' },
+      );
       reportUri = blob.uri(key);
     }
     await finishRun(db, input.runId, 'ingest', { ...input.totals, reportUri });
@@ -129,7 +139,15 @@ export function createIngestActivities({ db, blob, blobConfig, allowedSources }:
         }
         if (inFlight.length >= COMMITS_IN_FLIGHT) await inFlight.shift();
         const lines = read.lineCount;
-        const commit = commitChunk(db, { runId: input.runId, tenantId: input.tenantId, fileUri: input.file.uri, offset: total.nextOffset, line: total.nextLine, defaultModel: input.defaultModel, ...read }).then((c) => add({ lines, ...c }));
+        const commit = commitChunk(db, {
+          runId: input.runId,
+          tenantId: input.tenantId,
+          fileUri: input.file.uri,
+          offset: total.nextOffset,
+          line: total.nextLine,
+          defaultModel: input.defaultModel,
+          ...read,
+        }).then((c) => add({ lines, ...c }));
         commit.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
         inFlight.push(commit);
         total.nextOffset += read.consumed;

@@ -17,12 +17,14 @@ export interface PublishDeps {
 export function createPublishActivities({ db, blob, embedder, manifestHmacKey }: PublishDeps) {
   return {
     async publishManifest(input: Omit<PublishSettings, 'hmacKey'>) {
-      return failFastOnInput(() => withHeartbeat(async () => {
-        const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: manifestHmacKey });
-        return r.status === 'published'
-          ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
-          : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };
-      }));
+      return failFastOnInput(() =>
+        withHeartbeat(async () => {
+          const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: manifestHmacKey });
+          return r.status === 'published'
+            ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
+            : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };
+        }),
+      );
     },
     async rollbackManifest(input: { tenantId: string; toVersion: number; actor: string }) {
       return failFastOnInput(() => rollbackManifest(db, blob, input.tenantId, input.toVersion, input.actor));

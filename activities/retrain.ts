@@ -12,8 +12,22 @@ export interface RetrainDeps {
 export function createRetrainActivities({ db }: RetrainDeps) {
   return {
     /** The run record: one row per retrain, each stage's wall time and figures merged into its stats. */
-    async recordRetrainStage(input: { runId: string; tenantId: string; workflowId: string; stage: string; seconds: number; stats: Record<string, unknown> }): Promise<void> {
-      await recordRunStage(db, { id: input.runId, kind: 'retrain', tenantId: input.tenantId, workflowId: input.workflowId, stage: input.stage, entry: { seconds: Math.round(input.seconds * 10) / 10, ...input.stats } });
+    async recordRetrainStage(input: {
+      runId: string;
+      tenantId: string;
+      workflowId: string;
+      stage: string;
+      seconds: number;
+      stats: Record<string, unknown>;
+    }): Promise<void> {
+      await recordRunStage(db, {
+        id: input.runId,
+        kind: 'retrain',
+        tenantId: input.tenantId,
+        workflowId: input.workflowId,
+        stage: input.stage,
+        entry: { seconds: Math.round(input.seconds * 10) / 10, ...input.stats },
+      });
     },
 
     async finishRetrain(input: { runId: string; status: 'completed' | 'failed'; error?: string }): Promise<void> {

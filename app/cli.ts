@@ -35,7 +35,9 @@ registerRouteCommands(program);
 
 program
   .command('demo')
-  .description('the main job on embedded defaults: start the local stack, ingest a shared data set, run one retrain (cluster, graduate, distil with a tiny CPU model, publish), review the candidates, publish, route a few queries')
+  .description(
+    'the main job on embedded defaults: start the local stack, ingest a shared data set, run one retrain (cluster, graduate, distil with a tiny CPU model, publish), review the candidates, publish, route a few queries',
+  )
   .addOption(new Option('--dataset <name>', 'shared data set to ingest').choices(['bitext-v1', 'bitext-v2', 'banking77', 'hwu64']).default('bitext-v1'))
   .option('--limit <n>', 'at most this many records', (v) => Number(v))
   .action(async (opts: { dataset: 'bitext-v1'; limit?: number }) => runDemo(loadConfig(), opts));

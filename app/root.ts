@@ -36,7 +36,12 @@ export function startCpuWorker(
   resources: { db: Db; blob: BlobStore },
   opts: { workflowBundlePath?: string } = {},
 ): Promise<WorkerHandle> {
-  return createWorker({ temporal: config.temporal, taskQueue: config.temporal.taskQueue, activities: cpuActivities(config, resources), workflowBundlePath: opts.workflowBundlePath });
+  return createWorker({
+    temporal: config.temporal,
+    taskQueue: config.temporal.taskQueue,
+    activities: cpuActivities(config, resources),
+    workflowBundlePath: opts.workflowBundlePath,
+  });
 }
 
 /**

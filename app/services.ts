@@ -37,7 +37,12 @@ export function registerServiceCommands(program: Command): void {
         console.warn(`warning: ${err.message}\nserving without Temporal: review decisions answer 503 until the api is restarted with Temporal reachable`);
         return undefined;
       });
-      const app = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: client && { client, taskQueue: config.temporal.taskQueue } });
+      const app = await buildApi({
+        db: database.db,
+        api: config.api,
+        logLevel: config.logLevel,
+        temporal: client && { client, taskQueue: config.temporal.taskQueue },
+      });
       const url = await app.listen({ host: config.api.host, port: config.api.port });
       console.log(`api listening on ${url} (review page ${url}/review)`);
       await untilSignal();
@@ -70,11 +75,15 @@ export function registerServiceCommands(program: Command): void {
 
   program
     .command('dev')
-    .description('run the whole local stack in one process on embedded defaults: Temporal dev server, PGlite (unless DATABASE_URL), blob store, workers, api; Ctrl-C stops it cleanly')
+    .description(
+      'run the whole local stack in one process on embedded defaults: Temporal dev server, PGlite (unless DATABASE_URL), blob store, workers, api; Ctrl-C stops it cleanly',
+    )
     .action(async () => {
       const config = loadConfig();
       const stack = await startLocalStack(config, { temporal: 'persistent', api: true, log: (l) => console.log(l) });
-      console.log(`\nready. try:\n  curl -s ${stack.apiUrl}/healthz\n  distillery ingest ../shared/data/… --tenant default   (in another shell, with TEMPORAL_ADDRESS=${stack.config.temporal.address})\nCtrl-C to stop.`);
+      console.log(
+        `\nready. try:\n  curl -s ${stack.apiUrl}/healthz\n  distillery ingest ../shared/data/… --tenant default   (in another shell, with TEMPORAL_ADDRESS=${stack.config.temporal.address})\nCtrl-C to stop.`,
+      );
       await untilSignal();
       console.log('stopping…');
       await stack.stop();

@@ -33,7 +33,10 @@ export interface LocalStack {
  * api. `temporal: 'ephemeral'` starts an in-memory server on a free port (the demo); 'persistent' keeps history in
  * the data dir on the configured port (dev).
  */
-export async function startLocalStack(config: Config, opts: { temporal: 'ephemeral' | 'persistent'; api: boolean; log?: (line: string) => void }): Promise<LocalStack> {
+export async function startLocalStack(
+  config: Config,
+  opts: { temporal: 'ephemeral' | 'persistent'; api: boolean; log?: (line: string) => void },
+): Promise<LocalStack> {
   const log = opts.log ?? (() => {});
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -87,7 +90,13 @@ export async function startLocalStack(config: Config, opts: { temporal: 'ephemer
       const client = await connectClient(temporalConfig);
       stops.push(() => client.close());
       // /readyz also probes the blob store here, since this process serves the workers that need it.
-      api = await buildApi({ db: database.db, api: config.api, logLevel: config.logLevel, temporal: { client, taskQueue: temporalConfig.taskQueue }, readiness: { blob: () => blob.stat('readyz-probe') } });
+      api = await buildApi({
+        db: database.db,
+        api: config.api,
+        logLevel: config.logLevel,
+        temporal: { client, taskQueue: temporalConfig.taskQueue },
+        readiness: { blob: () => blob.stat('readyz-probe') },
+      });
       apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       stops.push(() => api!.close());
       log(`api: listening on ${apiUrl} (tenant "${DEV_TENANT}", key in ${path.join(config.dataDir, 'dev-api-key')}; review page ${apiUrl}/review)`);

@@ -67,13 +67,34 @@ function numberOption(name: string, fallback: number, min: number, max: number):
   return n;
 }
 
-const KNOWN = new Set(['feedback', 'prefill', 'checkpoint', 'phases', 'connections', 'batch-size', 'batch-duration', 'batch-warmup', 'rate', 'single-duration', 'single-warmup', 'sockets', 'timeout', 'dataset', 'server-cpu-prof']);
+const KNOWN = new Set([
+  'feedback',
+  'prefill',
+  'checkpoint',
+  'phases',
+  'connections',
+  'batch-size',
+  'batch-duration',
+  'batch-warmup',
+  'rate',
+  'single-duration',
+  'single-warmup',
+  'sockets',
+  'timeout',
+  'dataset',
+  'server-cpu-prof',
+]);
 for (const a of process.argv.slice(2)) {
   const m = /^--([a-z-]+)/.exec(a);
   if (m && !KNOWN.has(m[1]!)) throw new Error(`unknown option ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(' ')}`);
 }
 
-const phases = new Set(option('phases', 'batch,single').split(',').map((s) => s.trim()).filter(Boolean));
+const phases = new Set(
+  option('phases', 'batch,single')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 for (const p of phases) if (p !== 'batch' && p !== 'single') throw new Error(`--phases: unknown phase "${p}" (batch, single)`);
 const dataset = option('dataset', 'bitext-v2') as SharedDatasetName;
 if (!SHARED_DATASETS.includes(dataset)) throw new Error(`--dataset: one of ${SHARED_DATASETS.join(', ')}`);
@@ -267,8 +288,10 @@ function startWindow() {
       ms,
       generatorCores: (used.user + used.system) / 1000 / ms,
       machineBusyCores: ticks && after && after.total > ticks.total ? ((after.busy - ticks.busy) / (after.total - ticks.total)) * os.cpus().length : undefined,
-      machineIowaitCores: ticks && after && after.total > ticks.total ? ((after.iowait - ticks.iowait) / (after.total - ticks.total)) * os.cpus().length : undefined,
-      machineStealCores: ticks && after && after.total > ticks.total ? ((after.steal - ticks.steal) / (after.total - ticks.total)) * os.cpus().length : undefined,
+      machineIowaitCores:
+        ticks && after && after.total > ticks.total ? ((after.iowait - ticks.iowait) / (after.total - ticks.total)) * os.cpus().length : undefined,
+      machineStealCores:
+        ticks && after && after.total > ticks.total ? ((after.steal - ticks.steal) / (after.total - ticks.total)) * os.cpus().length : undefined,
       postgresCores: pg0 && pg1 ? postgresCores(pg0, pg1, ms) : undefined,
     };
   };
@@ -546,7 +569,9 @@ function cpuLine(w: Window, s: ServerStats): string {
     (pgc
       ? `, postgres: bench db ${fmt(pgc.bench, 2)} + helpers ${fmt(pgc.helpers, 2)} + closed connections ${fmt(pgc.exited, 2)} + other dbs ${fmt(pgc.other, 2)}`
       : '') +
-    (machine === undefined ? '' : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)} (of which ${fmt(w.machineStealCores ?? NaN, 2)} stolen by the hypervisor; + ${fmt(w.machineIowaitCores ?? NaN, 2)} idle in I/O wait)`)
+    (machine === undefined
+      ? ''
+      : `, everything else ${fmt(Math.max(0, machine - known), 2)}; whole machine ${fmt(machine, 2)} (of which ${fmt(w.machineStealCores ?? NaN, 2)} stolen by the hypervisor; + ${fmt(w.machineIowaitCores ?? NaN, 2)} idle in I/O wait)`)
   );
 }
 
@@ -557,7 +582,10 @@ function serverLines(s: ServerStats, route: string): string[] {
     // Single posts and batches are one statement each (no explicit transaction): these lines appear only if some
     // path opens one.
     ...(s.transaction.count
-      ? [`  server: db transaction ${fmtSummary(s.transaction)}`, `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`]
+      ? [
+          `  server: db transaction ${fmtSummary(s.transaction)}`,
+          `  server: pool acquire ${fmtSummary(s.poolAcquire)}; most waiting at once ${s.maxPoolWaiting}`,
+        ]
       : []),
     ...Object.entries(s.statements).map(([kind, v]) => `  server: statement ${kind.padEnd(19)} ${fmtSummary(v)}`),
     `  server: event-loop delay (beyond the 10 ms sampling interval) p50 ${fmt(s.eventLoopDelay.p50)} / p99 ${fmt(s.eventLoopDelay.p99)} / max ${fmt(s.eventLoopDelay.max)} ms`,

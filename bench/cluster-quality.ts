@@ -22,7 +22,9 @@ import { openDatabase } from '../src/db/client';
 import { createEmbedder } from '../src/embeddings';
 import { embedWithCache, toBytes } from '../src/embeddings/cache';
 
-const { values: args } = parseArgs({ options: { dataset: { type: 'string', multiple: true, default: ['banking77', 'hwu64', 'bitext-v2'] }, threshold: { type: 'string', default: '0.7' } } });
+const { values: args } = parseArgs({
+  options: { dataset: { type: 'string', multiple: true, default: ['banking77', 'hwu64', 'bitext-v2'] }, threshold: { type: 'string', default: '0.7' } },
+});
 const PY = path.resolve('.venv-bench/bin/python');
 
 async function main() {
@@ -46,14 +48,34 @@ async function main() {
       const t0 = performance.now();
       const ours = clusterQueries({ vectors, dims, weights }, { threshold: Number(args.threshold), threads: ALL_THREADS });
       const oursSec = (performance.now() - t0) / 1000;
-      const oursScore = scoreClustering(Array.from(distinctOf, (d) => ours.assignment[d]!), truth, { coverage: 0.6 });
+      const oursScore = scoreClustering(
+        Array.from(distinctOf, (d) => ours.assignment[d]!),
+        truth,
+        { coverage: 0.6 },
+      );
 
       writeFileSync(path.join(tmp, 'v.f32'), toBytes(vectors));
       writeFileSync(path.join(tmp, 't.json'), JSON.stringify(texts));
-      const out = JSON.parse(execFileSync(PY, ['bench/bertopic_cluster.py', path.join(tmp, 'v.f32'), String(dims), path.join(tmp, 't.json')], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!);
-      const btScore = scoreClustering(Array.from(distinctOf, (d) => out.topics[d] as number), truth, { coverage: 0.6 });
+      const out = JSON.parse(
+        execFileSync(PY, ['bench/bertopic_cluster.py', path.join(tmp, 'v.f32'), String(dims), path.join(tmp, 't.json')], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 28,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
+          .trim()
+          .split('\n')
+          .pop()!,
+      );
+      const btScore = scoreClustering(
+        Array.from(distinctOf, (d) => out.topics[d] as number),
+        truth,
+        { coverage: 0.6 },
+      );
 
-      for (const [who, s, sec] of [['distillery', oursScore, oursSec], ['BERTopic (UMAP+HDBSCAN)', btScore, out.seconds]] as const) {
+      for (const [who, s, sec] of [
+        ['distillery', oursScore, oursSec],
+        ['BERTopic (UMAP+HDBSCAN)', btScore, out.seconds],
+      ] as const) {
         rows.push(
           `${name.padEnd(10)} ${who.padEnd(24)} NMI ${s.nmi.toFixed(4)}  ARI ${s.ari.toFixed(4)}  purity ${s.purity.toFixed(4)}  clusters ${String(s.clusters).padStart(4)}  noise ${(100 * s.noise.share).toFixed(1).padStart(5)}%  top-60% purity ${s.atCoverage.reached ? s.atCoverage.purity.toFixed(4) : 'not reached'}  (${(sec as number).toFixed(1)} s)`,
         );

@@ -34,7 +34,14 @@ import { ensureTenant } from '../src/tenants/store';
 import { createTestDatabase } from '../test/support/postgres';
 import { baseQueries, baseVectors, variantText, zipfCounts } from './support/synthetic-queries';
 
-const { values: args } = parseArgs({ options: { traffic: { type: 'string', default: '1000000' }, distinct: { type: 'string', default: '400000' }, noise: { type: 'string', default: '0.35' }, 'kill-after': { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: {
+    traffic: { type: 'string', default: '1000000' },
+    distinct: { type: 'string', default: '400000' },
+    noise: { type: 'string', default: '0.35' },
+    'kill-after': { type: 'string' },
+  },
+});
 const TRAFFIC = Number(args.traffic);
 const DISTINCT = Number(args.distinct);
 const NOISE = Number(args.noise);
@@ -123,7 +130,9 @@ async function main() {
   const modelId = `${config.embeddings.provider}:${config.embeddings.model}`;
   const t0 = performance.now();
   const { file: baseFile, dims } = await baseVectors(base.texts, lazyEmbedder(config.embeddings), modelId);
-  console.log(`bench/cluster-workflow: ${base.texts.length} real distinct queries embedded with ${modelId} (or read from ${baseFile}) in ${sec(performance.now() - t0)}, ${dims} dims; ${os.cpus().length} cores, node ${process.version}`);
+  console.log(
+    `bench/cluster-workflow: ${base.texts.length} real distinct queries embedded with ${modelId} (or read from ${baseFile}) in ${sec(performance.now() - t0)}, ${dims} dims; ${os.cpus().length} cores, node ${process.version}`,
+  );
 
   const texts = Array.from({ length: DISTINCT }, (_, i) => variantText(base.texts, i));
   const keys = new Set<string>();
@@ -143,15 +152,32 @@ async function main() {
     const t1 = performance.now();
     const client = await testDb.database.pool!.connect();
     try {
-      await pipeline(Readable.from(copyRows(texts, counts)), client.query(copyFrom('copy interactions (tenant_id, idempotency_key, content_hash, source, occurred_at, teacher_model, messages, response, query_text, answer_text) from stdin with (format csv)')));
+      await pipeline(
+        Readable.from(copyRows(texts, counts)),
+        client.query(
+          copyFrom(
+            'copy interactions (tenant_id, idempotency_key, content_hash, source, occurred_at, teacher_model, messages, response, query_text, answer_text) from stdin with (format csv)',
+          ),
+        ),
+      );
       await client.query('analyze interactions');
     } finally {
       client.release();
     }
-    console.log(`  ${TRAFFIC.toLocaleString('en')} interactions (${DISTINCT.toLocaleString('en')} distinct queries, Zipf traffic) loaded by COPY in ${sec(performance.now() - t1)}`);
+    console.log(
+      `  ${TRAFFIC.toLocaleString('en')} interactions (${DISTINCT.toLocaleString('en')} distinct queries, Zipf traffic) loaded by COPY in ${sec(performance.now() - t1)}`,
+    );
 
     temporal = await startTemporalDevServer({ cliPath: venvBin('temporal'), port: await freePort(), logFile: path.join(tmp, 'temporal.log') });
-    const workerArgs = { dbUrl: testDb.url, temporalAddress: temporal.address, taskQueue: QUEUE, blobDir: path.join(tmp, 'blob'), baseFile, dims, noise: NOISE };
+    const workerArgs = {
+      dbUrl: testDb.url,
+      temporalAddress: temporal.address,
+      taskQueue: QUEUE,
+      blobDir: path.join(tmp, 'blob'),
+      baseFile,
+      dims,
+      noise: NOISE,
+    };
     workers.push(startWorker(workerArgs, 1));
     await workers[0]!.ready;
     const tc = await connectClient({ address: temporal.address, namespace: 'default', taskQueue: QUEUE, gpuTaskQueue: `${QUEUE}-gpu`, cliPath: '' });
@@ -164,15 +190,18 @@ async function main() {
     let lastBeat = 0;
     // Watch the clustering activity's heartbeats as the server sees them (while its worker is alive).
     const watch = setInterval(() => {
-      void handle.describe().then((d) => {
-        for (const a of d.raw.pendingActivities ?? []) {
-          if (a.activityType?.name !== 'clusterAndRecord' || !a.lastHeartbeatTime?.seconds) continue;
-          const beat = Number(a.lastHeartbeatTime.seconds.toString()) * 1000 + (a.lastHeartbeatTime.nanos ?? 0) / 1e6;
-          if (beat !== lastBeat) heartbeats++;
-          lastBeat = beat;
-          if (killedAt === undefined || beat > killedAt) maxStaleness = Math.max(maxStaleness, Date.now() - beat);
-        }
-      }, () => {});
+      void handle.describe().then(
+        (d) => {
+          for (const a of d.raw.pendingActivities ?? []) {
+            if (a.activityType?.name !== 'clusterAndRecord' || !a.lastHeartbeatTime?.seconds) continue;
+            const beat = Number(a.lastHeartbeatTime.seconds.toString()) * 1000 + (a.lastHeartbeatTime.nanos ?? 0) / 1e6;
+            if (beat !== lastBeat) heartbeats++;
+            lastBeat = beat;
+            if (killedAt === undefined || beat > killedAt) maxStaleness = Math.max(maxStaleness, Date.now() - beat);
+          }
+        },
+        () => {},
+      );
     }, 3000);
     if (KILL_AFTER !== undefined) {
       const first = workers[0]!;
@@ -200,20 +229,26 @@ async function main() {
     };
     const peak = Math.max(...workers.map((w) => w.peakRss));
     console.log(`  -> ${result.clusters} clusters, ${(100 * result.clusteredShare).toFixed(1)}% of traffic clustered; run ${result.runId}`);
-    console.log(`  stages: snapshot ${sec(timeOf('snapshotQueries'))}, embed (synthetic vectors, cache writes) ${sec(timeOf('embedQueries'))}, cluster+record ${sec(timeOf('clusterAndRecord'))} (${ALL_THREADS} threads)`);
+    console.log(
+      `  stages: snapshot ${sec(timeOf('snapshotQueries'))}, embed (synthetic vectors, cache writes) ${sec(timeOf('embedQueries'))}, cluster+record ${sec(timeOf('clusterAndRecord'))} (${ALL_THREADS} threads)`,
+    );
     // Phases of the clustering attempt that completed, as its heartbeat details named them (5 s resolution).
     const doneAt = all.filter((s) => s.name === 'clusterAndRecord' && s.event === 'end').at(-1);
     const phases = workers.flatMap((w) => w.phases).filter((p) => p.name === 'clusterAndRecord' && p.attempt === doneAt?.attempt);
     const startAt = all.find((s) => s.name === 'clusterAndRecord' && s.event === 'start' && s.attempt === doneAt?.attempt);
     if (doneAt && startAt && phases.length) {
-      console.log(`  cluster+record phases: reading blobs ${sec(phases[0]!.at - startAt.at)}, ${phases.map((p, i) => `${p.phase} ${sec((phases[i + 1]?.at ?? doneAt.at) - p.at)}`).join(', ')}`);
+      console.log(
+        `  cluster+record phases: reading blobs ${sec(phases[0]!.at - startAt.at)}, ${phases.map((p, i) => `${p.phase} ${sec((phases[i + 1]?.at ?? doneAt.at) - p.at)}`).join(', ')}`,
+      );
     }
     console.log(`  clusterAndRecord heartbeats seen by the server: ${heartbeats} changes, at most ${sec(maxStaleness)} old (timeout 120 s)`);
     if (killedAt !== undefined) {
       const retry = workers[1]?.stages.find((s) => s.name === 'clusterAndRecord' && s.event === 'start');
       const done = workers[1]?.stages.find((s) => s.name === 'clusterAndRecord' && s.event === 'end');
       if (!retry || !done) throw new Error('the workflow completed without the new worker retrying clusterAndRecord');
-      console.log(`  kill: workflow resumed on worker 2 — clusterAndRecord attempt ${retry.attempt} started ${sec(retry.at - killedAt)} after the kill (heartbeat timeout), finished ${sec(done.at - killedAt)} after it`);
+      console.log(
+        `  kill: workflow resumed on worker 2 — clusterAndRecord attempt ${retry.attempt} started ${sec(retry.at - killedAt)} after the kill (heartbeat timeout), finished ${sec(done.at - killedAt)} after it`,
+      );
     }
     console.log(
       `\nRESULT clustering workflow, ${TRAFFIC.toLocaleString('en')} interactions (${DISTINCT.toLocaleString('en')} distinct): ${sec(wall)} wall snapshot→recorded (goal <= 300 s), worker peak RSS ${(peak / GiB).toFixed(2)} GiB (goal <= 4 GiB)${killedAt !== undefined ? `, worker SIGKILLed ${KILL_AFTER} s into clustering and resumed` : ''}; synthetic embedder (real model speed: bench/embeddings.ts)`,

@@ -21,7 +21,9 @@ import { openDatabase } from '../src/db/client';
 import { createEmbedder } from '../src/embeddings';
 import { embedWithCache } from '../src/embeddings/cache';
 
-const { values: args } = parseArgs({ options: { traffic: { type: 'string', default: '1000000' }, distinct: { type: 'string', default: '400000' }, noise: { type: 'string', default: '0.35' } } });
+const { values: args } = parseArgs({
+  options: { traffic: { type: 'string', default: '1000000' }, distinct: { type: 'string', default: '400000' }, noise: { type: 'string', default: '0.35' } },
+});
 const TRAFFIC = Number(args.traffic);
 const DISTINCT = Number(args.distinct);
 const NOISE = Number(args.noise);
@@ -53,7 +55,9 @@ async function main() {
   const base = await embedWithCache(database.db, embedder, texts);
   await database.close();
   const dims = embedder.dims;
-  console.log(`bench/cluster: ${texts.length} real distinct queries embedded (or read from cache) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${dims} dims`);
+  console.log(
+    `bench/cluster: ${texts.length} real distinct queries embedded (or read from cache) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${dims} dims`,
+  );
 
   // Synthetic traffic: DISTINCT variants of the real queries, TRAFFIC occurrences in all (Zipf-like counts).
   const r = rng(42);
@@ -87,9 +91,15 @@ async function main() {
   const sec = (performance.now() - t1) / 1000;
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const score = scoreClustering(res.assignment, truth, { weights, coverage: 0.6 });
-  console.log(`  ${TRAFFIC.toLocaleString('en')} queries (${DISTINCT.toLocaleString('en')} distinct, noise ${NOISE}) -> ${res.weight.length} clusters, noise share ${(100 * score.noise.share).toFixed(1)}%`);
-  console.log(`  quality vs source labels: NMI ${score.nmi.toFixed(4)}, purity ${score.purity.toFixed(4)}, top-60% purity ${score.atCoverage.reached ? score.atCoverage.purity.toFixed(4) : 'not reached'}`);
-  console.log(`\nRESULT clustering ${TRAFFIC.toLocaleString('en')} synthetic queries: ${sec.toFixed(1)} s wall (goal <= 300 s), peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB (goal <= 4 GiB; ${(rssBefore / 2 ** 30).toFixed(2)} GiB before clustering, vectors alone ${((DISTINCT * dims * 4) / 2 ** 30).toFixed(2)} GiB)`);
+  console.log(
+    `  ${TRAFFIC.toLocaleString('en')} queries (${DISTINCT.toLocaleString('en')} distinct, noise ${NOISE}) -> ${res.weight.length} clusters, noise share ${(100 * score.noise.share).toFixed(1)}%`,
+  );
+  console.log(
+    `  quality vs source labels: NMI ${score.nmi.toFixed(4)}, purity ${score.purity.toFixed(4)}, top-60% purity ${score.atCoverage.reached ? score.atCoverage.purity.toFixed(4) : 'not reached'}`,
+  );
+  console.log(
+    `\nRESULT clustering ${TRAFFIC.toLocaleString('en')} synthetic queries: ${sec.toFixed(1)} s wall (goal <= 300 s), peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB (goal <= 4 GiB; ${(rssBefore / 2 ** 30).toFixed(2)} GiB before clustering, vectors alone ${((DISTINCT * dims * 4) / 2 ** 30).toFixed(2)} GiB)`,
+  );
 }
 
 main().catch((err) => {

@@ -27,7 +27,11 @@ const pick = <T>(xs: ReadonlyArray<T>): T => xs[Math.floor(rand() * xs.length)]!
 const sources: Array<LabelledExample & { set: SharedDatasetName }> = [];
 for (const set of ['bitext-v2', 'banking77', 'hwu64'] as const) for (const e of loadSharedDataset(set)) sources.push({ ...e, set });
 
-const SYSTEMS = ['You are a helpful customer support assistant.', 'You are the support assistant of ACME Bank. Be concise and polite.', 'You answer questions for a smart home assistant.'];
+const SYSTEMS = [
+  'You are a helpful customer support assistant.',
+  'You are the support assistant of ACME Bank. Be concise and polite.',
+  'You answer questions for a smart home assistant.',
+];
 const OPENERS = ['', '', '', 'hi, ', 'hello ', 'hey there, ', 'Hi! ', 'good morning, ', 'quick question: '];
 const CLOSERS = ['', '', '', ' thanks', ' please', '?', ' thank you!', ' asap', ' pls help'];
 const SWAPS: Array<[RegExp, string]> = [
@@ -98,7 +102,10 @@ for (let i = 0; i < N; i++) {
   rows.push({
     interactionId: i + 1,
     clusterId: `${src.set}:${src.label}`,
-    messages: [{ role: 'system', content: SYSTEMS[src.set === 'bitext-v2' ? 0 : src.set === 'banking77' ? 1 : 2]! }, { role: 'user', content: query }],
+    messages: [
+      { role: 'system', content: SYSTEMS[src.set === 'bitext-v2' ? 0 : src.set === 'banking77' ? 1 : 2]! },
+      { role: 'user', content: query },
+    ],
     answer,
     correctedAnswer: f < 0.05 ? `${answer} Is there anything else I can help with?` : null,
     accepted: f < 0.9,
@@ -111,7 +118,9 @@ for (let i = rows.length - 1; i > 0; i--) {
 }
 
 const chars = rows.reduce((s, r) => s + r.answer.length + r.messages.reduce((t, m) => t + m.content.length, 0), 0);
-console.log(`${rows.length.toLocaleString('en')} interactions from ${sources.length.toLocaleString('en')} examples, ${new Set(rows.map((r) => r.clusterId)).size} clusters, ${(chars / 1e6).toFixed(1)}M characters`);
+console.log(
+  `${rows.length.toLocaleString('en')} interactions from ${sources.length.toLocaleString('en')} examples, ${new Set(rows.map((r) => r.clusterId)).size} clusters, ${(chars / 1e6).toFixed(1)}M characters`,
+);
 const times: number[] = [];
 let last: ReturnType<typeof buildDataset> | undefined;
 let lastId = '';
@@ -128,7 +137,9 @@ for (let run = 0; run < 3; run++) {
 times.sort((a, b) => a - b);
 const median = times[1]!;
 const card = last!.card;
-console.log(`median: ${Math.round(rows.length / (median / 1000)).toLocaleString('en')} rows/s (${(median / 1000).toFixed(2)} s for ${rows.length.toLocaleString('en')} rows, 1 thread)`);
+console.log(
+  `median: ${Math.round(rows.length / (median / 1000)).toLocaleString('en')} rows/s (${(median / 1000).toFixed(2)} s for ${rows.length.toLocaleString('en')} rows, 1 thread)`,
+);
 console.log('counts', card.counts);
 console.log('tokens', card.tokens);
 console.log('pii', card.pii.scrubbed);
@@ -138,11 +149,15 @@ console.log(`injected emails, phones and cards left in the JSONL: ${leaks.length
 const sizes0 = card.perCluster.map((c) => c.train + c.eval).sort((a, b) => a - b);
 console.log(`cluster sizes kept: min ${sizes0[0]}, median ${sizes0[sizes0.length >> 1]}, max ${sizes0.at(-1)}`);
 const noEval = card.perCluster.filter((c) => c.eval === 0);
-console.log(`clusters kept ${card.perCluster.length}, without eval ${noEval.length}${noEval.length ? ` (${noEval.map((c) => `${c.clusterId} ${c.train}`).join(', ')})` : ''}`);
+console.log(
+  `clusters kept ${card.perCluster.length}, without eval ${noEval.length}${noEval.length ? ` (${noEval.map((c) => `${c.clusterId} ${c.train}`).join(', ')})` : ''}`,
+);
 
 // Caps and small clusters do not bite at the defaults on this data (see the cluster sizes above): once more with both.
 const capped = buildDataset(rows, { seed: 'bench', maxPerCluster: 300, minPerCluster: 200 }, { tenantId: 'bench', clusterRunId: 'bench' }).card;
-console.log(`maxPerCluster 300, minPerCluster 200: cappedOut ${capped.counts.cappedOut}, smallClusters ${capped.counts.smallClusters}, clusters kept ${capped.perCluster.length}, train ${capped.counts.train}, eval ${capped.counts.eval}`);
+console.log(
+  `maxPerCluster 300, minPerCluster 200: cappedOut ${capped.counts.cappedOut}, smallClusters ${capped.counts.smallClusters}, clusters kept ${capped.perCluster.length}, train ${capped.counts.train}, eval ${capped.counts.eval}`,
+);
 
 // Where the time goes: the two heavy stages alone, on the accepted rows (unscrubbed texts for near-duplicates).
 const accepted = rows.filter((r) => r.accepted);
@@ -167,5 +182,8 @@ console.log(
   `stages on ${accepted.length.toLocaleString('en')} accepted rows: PII scrub (memoised) ${(scrubMs / 1000).toFixed(2)} s; ` +
     `near-duplicates ${(ndMs / 1000).toFixed(2)} s (shingling ${(shingleMs / 1000).toFixed(2)} s; ${nd.stats.bands} bands x ${nd.stats.rows} rows; ` +
     `${nd.stats.candidates.toLocaleString('en')} candidate pairs, ${nd.stats.verified.toLocaleString('en')} exact Jaccards); ` +
-    `groups ${groups.size.toLocaleString('en')}, largest ${sizes.slice(0, 5).join(', ')}, in groups of >= 2: ${sizes.filter((s) => s > 1).reduce((a, b) => a + b, 0).toLocaleString('en')} rows`,
+    `groups ${groups.size.toLocaleString('en')}, largest ${sizes.slice(0, 5).join(', ')}, in groups of >= 2: ${sizes
+      .filter((s) => s > 1)
+      .reduce((a, b) => a + b, 0)
+      .toLocaleString('en')} rows`,
 );

@@ -67,9 +67,18 @@ async function main(): Promise<void> {
     const local = await LocalOnnxEmbedder.create({ modelDir: `${REPO_ROOT}/models`, batchSize: BATCH, threads: THREADS });
     const tokens = texts.map((t) => local.tokenizer.encode(t).ids.length);
     const meanTokens = tokens.reduce((a, b) => a + b, 0) / tokens.length;
-    console.log(`machine: ${cores} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`texts: ${texts.length} short queries (banking77, hwu64, bitext-v2), ${meanTokens.toFixed(1)} tokens on average incl. [CLS]/[SEP], max ${Math.max(...tokens)}`);
-    console.log(`reference: torch ${info.torch}, sentence-transformers ${info['sentence-transformers']}; local: onnxruntime-node, ${local.modelPath.replace(`${REPO_ROOT}/`, '')}`);
+    console.log(
+      `machine: ${cores} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    console.log(
+      `texts: ${texts.length} short queries (banking77, hwu64, bitext-v2), ${meanTokens.toFixed(1)} tokens on average incl. [CLS]/[SEP], max ${Math.max(...tokens)}`,
+    );
+    console.log(
+      `reference: torch ${info.torch}, sentence-transformers ${info['sentence-transformers']}; local: onnxruntime-node, ${local.modelPath.replace(`${REPO_ROOT}/`, '')}`,
+    );
 
     // agreement, and warm-up of both
     const check = texts.slice(0, 300);
@@ -97,14 +106,21 @@ async function main(): Promise<void> {
       console.log(`round ${r + 1}: sentence-transformers ${f0(st.at(-1)!)}/s   local onnx ${f0(loc.at(-1)!)}/s`);
     }
     console.log('');
-    console.log(`sentence-transformers  batch ${ST_BATCH}, ${stThreads} torch threads:  median ${f0(median(st))} texts/s   best ${f0(Math.max(...st))} texts/s`);
+    console.log(
+      `sentence-transformers  batch ${ST_BATCH}, ${stThreads} torch threads:  median ${f0(median(st))} texts/s   best ${f0(Math.max(...st))} texts/s`,
+    );
     console.log(`LocalOnnxEmbedder      batch ${BATCH}, ${THREADS} ort threads:    median ${f0(median(loc))} texts/s   best ${f0(Math.max(...loc))} texts/s`);
-    console.log(`  (of which tokenisation: ${(tokMs / texts.length * 1000).toFixed(1)} µs/text, ${((tokMs / 1000) * median(loc) / texts.length * 100).toFixed(1)}% of the time)`);
+    console.log(
+      `  (of which tokenisation: ${((tokMs / texts.length) * 1000).toFixed(1)} µs/text, ${((((tokMs / 1000) * median(loc)) / texts.length) * 100).toFixed(1)}% of the time)`,
+    );
     // Other processes only ever slow a round down, so the best round of each is the steadiest figure to compare.
     const ratio = Math.max(...loc) / Math.max(...st);
-    console.log(`ratio local / sentence-transformers: best ${ratio.toFixed(2)}x (goal >= 2x: ${ratio >= 2 ? 'met' : 'NOT met'}), median ${(median(loc) / median(st)).toFixed(2)}x`);
+    console.log(
+      `ratio local / sentence-transformers: best ${ratio.toFixed(2)}x (goal >= 2x: ${ratio >= 2 ? 'met' : 'NOT met'}), median ${(median(loc) / median(st)).toFixed(2)}x`,
+    );
     const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / Math.max(...xs);
-    if (spread(st) > 0.25 || spread(loc) > 0.25) console.log(`note: rounds varied by more than 25% (load average ${os.loadavg()[0]!.toFixed(2)}): other processes shared the CPU`);
+    if (spread(st) > 0.25 || spread(loc) > 0.25)
+      console.log(`note: rounds varied by more than 25% (load average ${os.loadavg()[0]!.toFixed(2)}): other processes shared the CPU`);
 
     if (SWEEP) {
       console.log('\nsweep (best of each):');
@@ -114,14 +130,18 @@ async function main(): Promise<void> {
           await e.embed(texts.slice(0, 256));
           const rs: number[] = [];
           for (let r = 0; r < ROUNDS; r++) rs.push(rate(texts.length, await timeLocal(e, texts)));
-          console.log(`  local onnx            threads ${threads} batch ${String(batchSize).padStart(3)}: ${f0(Math.max(...rs))} texts/s (median ${f0(median(rs))})`);
+          console.log(
+            `  local onnx            threads ${threads} batch ${String(batchSize).padStart(3)}: ${f0(Math.max(...rs))} texts/s (median ${f0(median(rs))})`,
+          );
           await e.close();
         }
       }
       for (const batchSize of [16, 32, 64, 128]) {
         const rs: number[] = [];
         for (let r = 0; r < ROUNDS; r++) rs.push(rate(texts.length, (await ref.time(texts, batchSize, ST_THREADS)).seconds));
-        console.log(`  sentence-transformers threads ${stThreads} batch ${String(batchSize).padStart(3)}: ${f0(Math.max(...rs))} texts/s (median ${f0(median(rs))})`);
+        console.log(
+          `  sentence-transformers threads ${stThreads} batch ${String(batchSize).padStart(3)}: ${f0(Math.max(...rs))} texts/s (median ${f0(median(rs))})`,
+        );
       }
     }
     await local.close();

@@ -21,7 +21,8 @@ await database.migrate();
 const embed = (texts: string[]) => embedWithCache(database.db, embedder, texts);
 for (const threshold of thresholds.length ? thresholds : [0.7]) {
   console.log(`clustering threshold ${threshold}`);
-  for (const d of ['bitext-v1', 'bitext-v2'] as SharedDatasetName[]) console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, { cluster: { threshold } })));
+  for (const d of ['bitext-v1', 'bitext-v2'] as SharedDatasetName[])
+    console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, { cluster: { threshold } })));
 }
 await database.close();
 
@@ -41,5 +42,7 @@ for (const withSlots of [false, true]) {
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   const p = (q: number) => (1000 * lat[Math.floor(q * (lat.length - 1))]!).toFixed(1);
-  console.log(`render${withSlots ? ' + slot extraction from the raw query' : ''}: ${Math.round(N / secs).toLocaleString('en')} renders/s, p50 ${p(0.5)} µs, p99 ${p(0.99)} µs, p99.9 ${p(0.999)} µs (1 thread)`);
+  console.log(
+    `render${withSlots ? ' + slot extraction from the raw query' : ''}: ${Math.round(N / secs).toLocaleString('en')} renders/s, p50 ${p(0.5)} µs, p99 ${p(0.99)} µs, p99.9 ${p(0.999)} µs (1 thread)`,
+  );
 }

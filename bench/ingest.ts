@@ -29,7 +29,9 @@ import { ensureTenant } from '../src/tenants/store';
 import { createTestDatabase } from '../test/support/postgres';
 import { startIngest } from '../src/temporal/starters';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, 'chunk-mib': { type: 'string', default: '8' }, reps: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: { rows: { type: 'string', default: '200000' }, 'chunk-mib': { type: 'string', default: '8' }, reps: { type: 'string', default: '3' } },
+});
 const REPS = Number(args.reps);
 const ROWS = Number(args.rows);
 const CHUNK = Number(args['chunk-mib']) * 1024 * 1024;
@@ -50,7 +52,14 @@ const csv = (v: unknown) => (v === null || v === undefined ? '' : `"${(typeof v 
 async function main() {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   console.log(`bench/ingest: ${ROWS} rows, chunk ${CHUNK / 2 ** 20} MiB, ${os.cpus().length} cores, node ${process.version}`);
-  await pipeline(Readable.from((function* () { for (const r of records()) yield JSON.stringify(r) + '\n'; })()), createWriteStream(file));
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (const r of records()) yield JSON.stringify(r) + '\n';
+      })(),
+    ),
+    createWriteStream(file),
+  );
   console.log(`  JSONL file: ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB`);
 
   const temporal = await startTemporalDevServer({ cliPath: venvBin('temporal'), port: await freePort(), logFile: path.join(tmp, 'temporal.log') });
@@ -58,7 +67,28 @@ async function main() {
   const copyLines: string[] = [];
   for (const r of records()) {
     const n = normalizeRecord(r);
-    copyLines.push([tenant, n.idempotencyKey, n.contentHash, 'import:bench', n.occurredAt, n.teacherModel, n.messages, n.requestParams, n.response, n.queryText, n.answerText, n.promptTokens, n.completionTokens, n.costUsd, n.latencyMs, n.metadata].map(csv).join(',') + '\n');
+    copyLines.push(
+      [
+        tenant,
+        n.idempotencyKey,
+        n.contentHash,
+        'import:bench',
+        n.occurredAt,
+        n.teacherModel,
+        n.messages,
+        n.requestParams,
+        n.response,
+        n.queryText,
+        n.answerText,
+        n.promptTokens,
+        n.completionTokens,
+        n.costUsd,
+        n.latencyMs,
+        n.metadata,
+      ]
+        .map(csv)
+        .join(',') + '\n',
+    );
   }
   const copyRates: number[] = [];
   const ingestRates: number[] = [];
@@ -74,7 +104,11 @@ async function main() {
         try {
           await pipeline(
             Readable.from(copyLines),
-            client.query(copyFrom(`copy interactions (tenant_id, idempotency_key, content_hash, source, occurred_at, teacher_model, messages, request_params, response, query_text, answer_text, prompt_tokens, completion_tokens, cost_usd, latency_ms, metadata) from stdin with (format csv)`)),
+            client.query(
+              copyFrom(
+                `copy interactions (tenant_id, idempotency_key, content_hash, source, occurred_at, teacher_model, messages, request_params, response, query_text, answer_text, prompt_tokens, completion_tokens, cost_usd, latency_ms, metadata) from stdin with (format csv)`,
+              ),
+            ),
           );
         } finally {
           client.release();
@@ -92,12 +126,21 @@ async function main() {
         await ensureTenant(ingestDb.database.db, tenant);
         await ingestDb.database.pool!.query('checkpoint');
         const blob = new FsBlobStore(tmp);
-        const worker = await createWorker({ temporal: temporalConfig, taskQueue: 'bench-ingest', activities: cpuActivities({ ...loadConfig({}), blob: { kind: 'fs', dir: tmp }, ingest: { allowedSources: { roots: [tmp], buckets: [] } } }, { db: ingestDb.database.db, blob }) });
+        const worker = await createWorker({
+          temporal: temporalConfig,
+          taskQueue: 'bench-ingest',
+          activities: cpuActivities(
+            { ...loadConfig({}), blob: { kind: 'fs', dir: tmp }, ingest: { allowedSources: { roots: [tmp], buckets: [] } } },
+            { db: ingestDb.database.db, blob },
+          ),
+        });
         void worker.run();
         const tc = await connectClient(temporalConfig);
         const t1 = performance.now();
         const cpu0 = process.cpuUsage();
-        const result = await (await startIngest(tc, 'bench-ingest', { tenantId: tenant, source: file, chunkBytes: CHUNK }, { roots: [tmp], buckets: [] })).result();
+        const result = await (
+          await startIngest(tc, 'bench-ingest', { tenantId: tenant, source: file, chunkBytes: CHUNK }, { roots: [tmp], buckets: [] })
+        ).result();
         const sec = (performance.now() - t1) / 1000;
         const cpu = process.cpuUsage(cpu0);
         const nodeCores = (cpu.user + cpu.system) / 1e6 / sec;
@@ -105,14 +148,18 @@ async function main() {
         await worker.shutdown();
         if (result.stored !== ROWS) throw new Error(`stored ${result.stored} of ${ROWS}`);
         ingestRates.push(result.stored / sec);
-        console.log(`  [${rep}] ingest: ${sec.toFixed(2)} s  ${Math.round(result.stored / sec).toLocaleString('en')} rows/s  (stored ${result.stored}, rejected ${result.rejected}; workflow incl. read, parse, validate, checkpoints; worker process ${nodeCores.toFixed(2)} cores busy)`);
+        console.log(
+          `  [${rep}] ingest: ${sec.toFixed(2)} s  ${Math.round(result.stored / sec).toLocaleString('en')} rows/s  (stored ${result.stored}, rejected ${result.rejected}; workflow incl. read, parse, validate, checkpoints; worker process ${nodeCores.toFixed(2)} cores busy)`,
+        );
       } finally {
         await ingestDb.drop();
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const [ingestRate, copyRate] = [median(ingestRates), median(copyRates)];
-    console.log(`\nRESULT bulk import ${ROWS} rows (median of ${REPS}): ingest ${Math.round(ingestRate)} rows/s, COPY ${Math.round(copyRate)} rows/s, ratio ${(ingestRate / copyRate).toFixed(2)}x of COPY (goal >= 0.5x)`);
+    console.log(
+      `\nRESULT bulk import ${ROWS} rows (median of ${REPS}): ingest ${Math.round(ingestRate)} rows/s, COPY ${Math.round(copyRate)} rows/s, ratio ${(ingestRate / copyRate).toFixed(2)}x of COPY (goal >= 0.5x)`,
+    );
   } finally {
     await temporal.stop();
     rmSync(tmp, { recursive: true, force: true });

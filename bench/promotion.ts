@@ -13,7 +13,17 @@ import { slotConflicts } from '../src/judge/features';
 import { calibrationSamples, withAgreeingEdits } from '../src/judge/pairs';
 import { type AdmissionSample, admitRoutes, thresholdGrid } from '../src/promotion/admission';
 import { DEFAULT_BUDGET, type ErrorBudget } from '../src/promotion/budget';
-import { type ClusterCanonical, answerForm, canonicalAgreement, chooseForm, familyJoinThreshold, distinctForms, groupFamilies, poolCanonicals, withoutSlots } from '../src/promotion/families';
+import {
+  type ClusterCanonical,
+  answerForm,
+  canonicalAgreement,
+  chooseForm,
+  familyJoinThreshold,
+  distinctForms,
+  groupFamilies,
+  poolCanonicals,
+  withoutSlots,
+} from '../src/promotion/families';
 import { fileCachedEmbed } from './support/embed-cache';
 import { type PerturbedExample, perturb } from './support/perturb';
 
@@ -128,11 +138,15 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     return { cluster: String(c), text: a.text, vec: a.vec };
   };
   const accepted = members.flatMap((m, c) => m.map((x) => logged(c, x.row.answer, x.slots)));
-  const edits = members.flatMap((m, c) => m.flatMap((x) => (x.row.editedFrom ? [{ original: logged(c, x.row.editedFrom, x.slots), edited: logged(c, x.row.answer, x.slots) }] : [])));
+  const edits = members.flatMap((m, c) =>
+    m.flatMap((x) => (x.row.editedFrom ? [{ original: logged(c, x.row.editedFrom, x.slots), edited: logged(c, x.row.answer, x.slots) }] : [])),
+  );
   const cal = fitCalibration(calibrationSamples({ accepted, edits, neighbours: (c) => neighbours[Number(c)]!.map(String), pairsPerCluster: 60 }));
   const judged = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(cal, prepared(a), prepared(b)).pAgree);
   // The log's own rewording edits are direct evidence of agreement (forms, as families and replay compare them).
-  const logEdits = [...members.flat(), ...held].flatMap((x) => (x.row.editedFrom ? [{ original: formOf(x.row.editedFrom, x.slots), edited: formOf(x.row.answer, x.slots) }] : []));
+  const logEdits = [...members.flat(), ...held].flatMap((x) =>
+    x.row.editedFrom ? [{ original: formOf(x.row.editedFrom, x.slots), edited: formOf(x.row.answer, x.slots) }] : [],
+  );
   const agreeForms = EDIT_EVIDENCE ? withAgreeingEdits(judged, logEdits) : judged;
 
   // How a judgement counts against the budget: strict (default) counts an answer right only at P(agree) >= 1 - budget,
@@ -147,7 +161,11 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     if (m.length < 3) return;
     const forms = distinctForms(m.map((x) => ({ id: x.row.id, answer: x.row.answer, slots: x.slots })));
     const index = new Map(forms.map((f, i) => [f.template, i]));
-    const famEdits = m.flatMap((x) => (x.row.editedFrom ? [{ original: index.get(formOf(x.row.editedFrom, x.slots)) ?? -1, edited: index.get(formOf(x.row.answer, x.slots))! }] : [])).filter((e) => e.original >= 0);
+    const famEdits = m
+      .flatMap((x) =>
+        x.row.editedFrom ? [{ original: index.get(formOf(x.row.editedFrom, x.slots)) ?? -1, edited: index.get(formOf(x.row.answer, x.slots))! }] : [],
+      )
+      .filter((e) => e.original >= 0);
     const fams = groupFamilies(forms, (i, j) => agreeForms(forms[i]!.template, forms[j]!.template), { budget: BUDGET, edits: famEdits });
     familyCount += fams.length;
     const top = fams[0]!;
@@ -200,7 +218,11 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     if (!eligible.has(x.hit.index)) return;
     const r = serve(x.hit.index, x.row.query, x.slots, x.row.answer);
     if (!r) return;
-    push(unit(`screen:${x.row.id}`) < 0.5 ? screening : calibration, x.hit.index, { similarity: x.hit.similarity, margin: marginOf(hVecs[i]!, x.hit.index), wrong: wrongOf(r.p) });
+    push(unit(`screen:${x.row.id}`) < 0.5 ? screening : calibration, x.hit.index, {
+      similarity: x.hit.similarity,
+      margin: marginOf(hVecs[i]!, x.hit.index),
+      wrong: wrongOf(r.p),
+    });
   });
   const other = sample(loadSharedDataset(OTHER[set]), 4000, `ood:${set}`);
   const oodTest = other.filter((_, i) => i % 2 === 1);
@@ -212,9 +234,18 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     if (c >= 0) memberSims[c]!.push(clustering.similarity[q]!);
   });
   const admission = admitRoutes(
-    [...eligible].map((c) => ({ id: String(c), thresholds: thresholdGrid(memberSims[c]!), screening: screening.get(c) ?? [], calibration: calibration.get(c) ?? [] })),
+    [...eligible].map((c) => ({
+      id: String(c),
+      thresholds: thresholdGrid(memberSims[c]!),
+      screening: screening.get(c) ?? [],
+      calibration: calibration.get(c) ?? [],
+    })),
     BUDGET,
-    { certify: (opt('certify') ?? 'walk') as 'walk' | 'single', startTolerance: Number(opt('start-tolerance') ?? 0), margins: (opt('margins') ?? '0,0.02,0.04,0.06,0.08,0.1').split(',').map(Number) },
+    {
+      certify: (opt('certify') ?? 'walk') as 'walk' | 'single',
+      startTolerance: Number(opt('start-tolerance') ?? 0),
+      margins: (opt('margins') ?? '0,0.02,0.04,0.06,0.08,0.1').split(',').map(Number),
+    },
   );
   const thresholdOf = new Map(admission.admitted.map((a) => [Number(a.id), a.threshold]));
   const admitted = new Set(thresholdOf.keys());
@@ -270,22 +301,31 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     calibration: `AUC ${cal.auc.toFixed(3)} on ${cal.counts.positives}+/${cal.counts.negatives}-`,
     screened: `${eligible.size} of ${canonicals.length} agree with their canonical in-sample`,
     replay: `held-out ${[...screening.values()].flat().length}+${[...calibration.values()].flat().length} of ${holdout.length}; ${admission.pooled.errors.toFixed(1)}/${admission.pooled.n} wrong, bound ${(100 * admission.pooled.bound).toFixed(2)}%${admission.reason ? ` (${admission.reason})` : ''}`,
-    threshold: admission.level === null ? 'none' : `level ${admission.level}, margin ${admission.margin} (${admission.admitted.length ? `median ${median(admission.admitted.map((a) => a.threshold)).toFixed(3)}` : 'none admitted'})`,
+    threshold:
+      admission.level === null
+        ? 'none'
+        : `level ${admission.level}, margin ${admission.margin} (${admission.admitted.length ? `median ${median(admission.admitted.map((a) => a.threshold)).toFixed(3)}` : 'none admitted'})`,
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const pct = (x: number, d = 1) => `${(100 * x).toFixed(d)}%`;
-console.log(`budget: served answers wrong <= ${pct(BUDGET.maxErrorRate)} at ${pct(BUDGET.confidence, 0)} (${BUDGET.method}); replay errors counted by ${ERRORS}; rows per set <= ${MAX_ROWS}`);
-console.log('| set | variant | canonical coverage | intent precision | teacher tokens saved | other-set queries served | clusters / families / candidates / admitted | judge calibration | eligible clusters | pooled replay | route thresholds | s |');
+console.log(
+  `budget: served answers wrong <= ${pct(BUDGET.maxErrorRate)} at ${pct(BUDGET.confidence, 0)} (${BUDGET.method}); replay errors counted by ${ERRORS}; rows per set <= ${MAX_ROWS}`,
+);
+console.log(
+  '| set | variant | canonical coverage | intent precision | teacher tokens saved | other-set queries served | clusters / families / candidates / admitted | judge calibration | eligible clusters | pooled replay | route thresholds | s |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 const results: SetResult[] = [];
 for (const set of SETS) {
   for (const variant of ['clean', 'perturbed'] as const) {
     const r = await run(set, variant);
     results.push(r);
-    console.log(`| ${r.set} | ${r.variant} | ${pct(r.coverage)} | ${pct(r.intentPrecision, 2)} | ${pct(r.tokensSaved)} | ${pct(r.ood, 2)} | ${r.clusters} / ${r.families} / ${r.candidates} / ${r.admitted} | ${r.calibration} | ${r.screened} | ${r.replay} | ${r.threshold} | ${r.seconds.toFixed(0)} |`);
+    console.log(
+      `| ${r.set} | ${r.variant} | ${pct(r.coverage)} | ${pct(r.intentPrecision, 2)} | ${pct(r.tokensSaved)} | ${pct(r.ood, 2)} | ${r.clusters} / ${r.families} / ${r.candidates} / ${r.admitted} | ${r.calibration} | ${r.screened} | ${r.replay} | ${r.threshold} | ${r.seconds.toFixed(0)} |`,
+    );
   }
   const [clean, pert] = results.slice(-2);
   console.log(`|   | coverage change under perturbation | ${((pert!.coverage - clean!.coverage) * 100).toFixed(1)} points | | | | | | | | |`);

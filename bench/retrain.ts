@@ -36,33 +36,69 @@ try {
   const examples: LabelledExample[] = sets.flatMap((s) => loadSharedDataset(s)).slice(0, limit);
   await stack.blob.put(`imports/${DEV_TENANT}/bench.jsonl`, examples.map((ex, i) => JSON.stringify(toLogRecord(ex, i))).join('\n') + '\n');
   let t = Date.now();
-  const ing = await (await startIngest(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, source: stack.blob.uri(`imports/${DEV_TENANT}/bench.jsonl`) }, stack.config.ingest.allowedSources)).result();
+  const ing = await (
+    await startIngest(
+      client,
+      stack.config.temporal.taskQueue,
+      { tenantId: DEV_TENANT, source: stack.blob.uri(`imports/${DEV_TENANT}/bench.jsonl`) },
+      stack.config.ingest.allowedSources,
+    )
+  ).result();
   console.log(`data: ${sets.join(' + ')}, ${examples.length} interactions; ingest ${((Date.now() - t) / 1000).toFixed(1)} s (${ing.stored} stored)`);
 
   let trainer;
   if (distill) {
     const model = path.join(dataDir, 'tiny');
     const data = path.join(dataDir, 'tok.jsonl');
-    writeFileSync(data, examples.slice(0, 3000).map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+    writeFileSync(
+      data,
+      examples
+        .slice(0, 3000)
+        .map((e) =>
+          JSON.stringify({
+            messages: [
+              { role: 'user', content: e.query },
+              { role: 'assistant', content: e.answer },
+            ],
+          }),
+        )
+        .join('\n'),
+    );
     const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', model]).done;
     if (made.code !== 0) throw new Error(made.stderr);
     trainer = tinyTrainerConfig(model);
   }
   t = Date.now();
-  const out = await (await startRetrain(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, lookbackDays: 36_500, gpuTaskQueue: stack.config.temporal.gpuTaskQueue, ...(trainer ? { distill: { trainer, maxCategories: 1, minShare: 0, maxNewTokens: 32 } } : {}) })).result();
-  console.log(`retrain: ${((Date.now() - t) / 1000).toFixed(1)} s wall; publish ${out.publish.status} v${out.publish.version ?? '-'}; ${out.candidatesForReview} candidates for review; adapters ${JSON.stringify(out.adapters)}`);
+  const out = await (
+    await startRetrain(client, stack.config.temporal.taskQueue, {
+      tenantId: DEV_TENANT,
+      lookbackDays: 36_500,
+      gpuTaskQueue: stack.config.temporal.gpuTaskQueue,
+      ...(trainer ? { distill: { trainer, maxCategories: 1, minShare: 0, maxNewTokens: 32 } } : {}),
+    })
+  ).result();
+  console.log(
+    `retrain: ${((Date.now() - t) / 1000).toFixed(1)} s wall; publish ${out.publish.status} v${out.publish.version ?? '-'}; ${out.candidatesForReview} candidates for review; adapters ${JSON.stringify(out.adapters)}`,
+  );
   const stages = (await completedStats(stack.database.db, out.runId, 'retrain'))?.stages ?? {};
-  for (const stage of ['cluster', 'graduate', 'distill', 'tiers', 'publish']) if (stages[stage]) console.log(`  stage ${stage.padEnd(9)} ${stages[stage]!.seconds.toFixed(1).padStart(6)} s`);
+  for (const stage of ['cluster', 'graduate', 'distill', 'tiers', 'publish'])
+    if (stages[stage]) console.log(`  stage ${stage.padEnd(9)} ${stages[stage]!.seconds.toFixed(1).padStart(6)} s`);
 
   let approved = 0;
   let rejected = 0;
   for (const c of await listCandidates(stack.database.db, DEV_TENANT, { limit: 1000 })) {
-    await decideCandidate(client, c.id, c.warnings.length ? { action: 'reject', reviewer: 'cli:bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:bench' });
+    await decideCandidate(
+      client,
+      c.id,
+      c.warnings.length ? { action: 'reject', reviewer: 'cli:bench', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:bench' },
+    );
     if (c.warnings.length) rejected++;
     else approved++;
   }
   console.log(`review (stand-in): ${approved} approved, ${rejected} rejected by the fit check`);
-  const pub = await (await startPublish(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: 'bench-after-review', actor: 'bench' })).result();
+  const pub = await (
+    await startPublish(client, stack.config.temporal.taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: 'bench-after-review', actor: 'bench' })
+  ).result();
   console.log(`publish after review: ${pub.status} v${pub.version ?? '-'} ${pub.reasons.join('; ')}`);
   if (pub.replay) console.log(`  ${formatReplay(pub.replay)}`);
 } finally {

@@ -67,8 +67,22 @@ const stub = (id: string, dims: number): Embedder => ({ id, dims, embed: async (
 function routesFor(centroids: Float32Array[]): SyntheticRoute[] {
   return centroids.map((centroid, i): SyntheticRoute => {
     const id = `r${String(i).padStart(6, '0')}`;
-    if (i % 10 === 0) return { id, centroid, tier: 'template', target: { template: `Order {{id}}: answer ${i}.`, script: null, candidateId: `cand_${i}`, version: 1 }, threshold: 0.7 };
-    if (i % 10 < 3) return { id, centroid, tier: 'adapter', target: { adapter: `adapter-${i}`, baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: `s3://bucket/adapters/${i}/` }, threshold: 0.7 };
+    if (i % 10 === 0)
+      return {
+        id,
+        centroid,
+        tier: 'template',
+        target: { template: `Order {{id}}: answer ${i}.`, script: null, candidateId: `cand_${i}`, version: 1 },
+        threshold: 0.7,
+      };
+    if (i % 10 < 3)
+      return {
+        id,
+        centroid,
+        tier: 'adapter',
+        target: { adapter: `adapter-${i}`, baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: `s3://bucket/adapters/${i}/` },
+        threshold: 0.7,
+      };
     return { id, centroid, tier: i % 2 ? 'cheap' : 'frontier', target: { model: i % 2 ? 'gpt-4o-mini' : 'gpt-4o' }, threshold: 0.7 };
   });
 }
@@ -81,14 +95,21 @@ function clusteredCentroids(n: number, dims: number, topics: number, seed: numbe
 
 function queriesNear(centroids: Float32Array[], n: number, seed: number): Float32Array[] {
   const r = rng(seed);
-  return Array.from({ length: n }, (_, k) => (k % 10 === 9 ? randomUnit(centroids[0]!.length, r) : near(centroids[Math.floor(r.next() * centroids.length)]!, 0.5 + 0.48 * r.next(), r)));
+  return Array.from({ length: n }, (_, k) =>
+    k % 10 === 9 ? randomUnit(centroids[0]!.length, r) : near(centroids[Math.floor(r.next() * centroids.length)]!, 0.5 + 0.48 * r.next(), r),
+  );
 }
 
 function agreement(index: NearestIndex, queries: Float32Array[]): { agree: number; n: number; reranked: number; uncertified: number } {
   const before = { ...index.stats };
   let agree = 0;
   for (const q of queries) if (index.nearest(q)!.index === index.exactNearest(q)!.index) agree++;
-  return { agree, n: queries.length, reranked: (index.stats.reranked - before.reranked) / queries.length, uncertified: index.stats.uncertified - before.uncertified };
+  return {
+    agree,
+    n: queries.length,
+    reranked: (index.stats.reranked - before.reranked) / queries.length,
+    uncertified: index.stats.uncertified - before.uncertified,
+  };
 }
 
 async function synthetic(dir: string): Promise<void> {
@@ -98,7 +119,14 @@ async function synthetic(dir: string): Promise<void> {
   const manifest = syntheticManifest({ model: MODEL, dims: DIMS, routes: routesFor(centroids) });
   const file = path.join(dir, 'v1.json');
   await writeFile(file, JSON.stringify(manifest, null, 2));
-  const phases: Record<string, number[]> = { read: [], 'JSON.parse': [], 'validate (schema + centroids)': [], 'content hash': [], 'index build': [], 'Router.create (all of it)': [] };
+  const phases: Record<string, number[]> = {
+    read: [],
+    'JSON.parse': [],
+    'validate (schema + centroids)': [],
+    'content hash': [],
+    'index build': [],
+    'Router.create (all of it)': [],
+  };
   let size = 0;
   for (let rep = 0; rep < 5; rep++) {
     let t = process.hrtime.bigint();
@@ -169,13 +197,21 @@ async function synthetic(dir: string): Promise<void> {
   line('resolveVector (full decision)', summarize(full));
   line('  nearest route only', summarize(nearestOnly));
   line('  plain exact JS scan, for comparison', summarize(exact));
-  console.log(`  outcomes: ${Object.entries(tiers).map(([k, v]) => `${k} ${pct(v / QUERIES)}`).join(', ')}`);
+  console.log(
+    `  outcomes: ${Object.entries(tiers)
+      .map(([k, v]) => `${k} ${pct(v / QUERIES)}`)
+      .join(', ')}`,
+  );
   const stats = compiled.index.stats;
-  console.log(`  routes re-checked exactly per query: ${(stats.reranked / stats.queries).toFixed(2)}; band overflows (not certified exact): ${stats.uncertified}`);
+  console.log(
+    `  routes re-checked exactly per query: ${(stats.reranked / stats.queries).toFixed(2)}; band overflows (not certified exact): ${stats.uncertified}`,
+  );
 
   console.log(`\n   agreement with an exact scan (${EXACT} queries per scenario):`);
   const a1 = agreement(compiled.index, qs.slice(0, EXACT));
-  console.log(`  random centroids       ${pct(a1.agree / a1.n)} (${a1.n - a1.agree} differ), re-checked ${a1.reranked.toFixed(2)}/query, uncertified ${a1.uncertified}`);
+  console.log(
+    `  random centroids       ${pct(a1.agree / a1.n)} (${a1.n - a1.agree} differ), re-checked ${a1.reranked.toFixed(2)}/query, uncertified ${a1.uncertified}`,
+  );
   const cc = clusteredCentroids(ROUTES, DIMS, 200, 5);
   const cIndex = compileManifest(syntheticManifest({ model: MODEL, dims: DIMS, routes: routesFor(cc) })).index;
   const cq = queriesNear(cc, EXACT, 9);
@@ -187,7 +223,9 @@ async function synthetic(dir: string): Promise<void> {
     cIndex.nearest(cq[k]!);
     ct[k] = ms(t);
   }
-  console.log(`  clustered (200 topics) ${pct(a2.agree / a2.n)} (${a2.n - a2.agree} differ), re-checked ${a2.reranked.toFixed(2)}/query, uncertified ${a2.uncertified}`);
+  console.log(
+    `  clustered (200 topics) ${pct(a2.agree / a2.n)} (${a2.n - a2.agree} differ), re-checked ${a2.reranked.toFixed(2)}/query, uncertified ${a2.uncertified}`,
+  );
   line('  clustered: nearest route only', summarize(ct));
 }
 
@@ -214,7 +252,8 @@ async function real(dir: string): Promise<void> {
       for (const q of qs.slice(20, 24)) heldOut.push({ query: q, label });
     }
     const r = rng(3);
-    while (routes.length < ROUTES) routes.push({ id: `pad${routes.length}`, centroid: randomUnit(embedder.dims, r), tier: 'frontier', target: { model: 'gpt-4o' }, threshold: 0.7 });
+    while (routes.length < ROUTES)
+      routes.push({ id: `pad${routes.length}`, centroid: randomUnit(embedder.dims, r), tier: 'frontier', target: { model: 'gpt-4o' }, threshold: 0.7 });
     const file = path.join(dir, 'banking.json');
     await writeFile(file, JSON.stringify(syntheticManifest({ model: embedder.id, dims: embedder.dims, routes })));
     const router = await Router.create({ source: file, embedder });
@@ -241,7 +280,9 @@ async function real(dir: string): Promise<void> {
     line('resolve() total', summarize(total), 'ms', 2);
     line('  embedding alone', summarize(embedOnly), 'ms', 2);
     line('  resolveVector alone', summarize(decide), 'ms', 3);
-    console.log(`  landed on its own intent ${pct(own / heldOut.length)}, fallback ${pct(fallback / heldOut.length)} (threshold 0.5; intent centroids from 20 queries each)`);
+    console.log(
+      `  landed on its own intent ${pct(own / heldOut.length)}, fallback ${pct(fallback / heldOut.length)} (threshold 0.5; intent centroids from 20 queries each)`,
+    );
 
     // Dense real manifest: every distinct training query is a route.
     const texts = [...new Set([...loadSharedDataset('banking77'), ...loadSharedDataset('hwu64')].map((e) => normalizeQuery(e.query).text))];
@@ -258,8 +299,12 @@ async function real(dir: string): Promise<void> {
     for (let i = 0; i < nRoutes; i++) m.set(vs[i]!, i * embedder.dims);
     const index = NearestIndex.build(m, nRoutes, embedder.dims, { kernel: 'simd' });
     const a = agreement(index, vs.slice(nRoutes));
-    console.log(`\n   dense real manifest: ${nRoutes} routes = distinct banking77/hwu64 queries (embedded in ${(embedMs / 1000).toFixed(1)} s), 1000 other queries:`);
-    console.log(`  agreement with an exact scan ${pct(a.agree / a.n)} (${a.n - a.agree} differ), re-checked ${a.reranked.toFixed(2)}/query, uncertified ${a.uncertified}`);
+    console.log(
+      `\n   dense real manifest: ${nRoutes} routes = distinct banking77/hwu64 queries (embedded in ${(embedMs / 1000).toFixed(1)} s), 1000 other queries:`,
+    );
+    console.log(
+      `  agreement with an exact scan ${pct(a.agree / a.n)} (${a.n - a.agree} differ), re-checked ${a.reranked.toFixed(2)}/query, uncertified ${a.uncertified}`,
+    );
   } finally {
     await embedder.close?.();
   }

@@ -167,7 +167,8 @@ async function main(): Promise<void> {
     console.error(`training ${steps} steps ...`);
     const run = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', dataFile, '--config', configFile, '--output', out], {
       onEvent: (e) => {
-        if (e.event === 'progress') console.error(`  step ${e.step}/${e.total_steps}  loss ${e.loss.toFixed(4)}  ${e.elapsed_s.toFixed(2)} s  ${fmt(e.tokens_per_s)} tokens/s so far`);
+        if (e.event === 'progress')
+          console.error(`  step ${e.step}/${e.total_steps}  loss ${e.loss.toFixed(4)}  ${e.elapsed_s.toFixed(2)} s  ${fmt(e.tokens_per_s)} tokens/s so far`);
       },
     }).done;
     if (run.code !== 0) throw new Error(`train_lora.py failed (${run.code ?? run.signal}):\n${run.stderr}`);
@@ -199,27 +200,43 @@ async function main(): Promise<void> {
     const peak = metrics.peak_flops;
     const cuda = start.device === 'cuda';
 
-    console.log(`trainer throughput: scripts/trainer/train_lora.py, preset ${preset}${made ? ` (${made.model_type}, random weights; made in ${makeSeconds.toFixed(1)} s)` : ''}`);
-    console.log(`device: ${start.device} (${start.device_name ?? '?'}), precision ${start.precision ?? '?'}${cuda ? '' : `, ${os.availableParallelism()} CPU cores (${os.cpus()[0]?.model ?? '?'})`}`);
-    console.log(`params: ${fmt(params)} total${made ? ` (vocab ${fmt(made.vocab_size)}; tokenizer trained on the data: ${fmt(made.tokenizer_vocab)} tokens)` : ''}; trainable ${fmt(start.trainable_params)} (${pct(start.trainable_params / params)}), LoRA r ${r} on ${config.lora.targetModules.join(', ')}`);
-    console.log(`data: bitext v2, ${examples.length} examples${sequences ? ` -> ${sequences} sequences` : ''}${packing ? ` (packed into ${maxLength}-token blocks)` : ' (one per example, padded per batch)'}`);
+    console.log(
+      `trainer throughput: scripts/trainer/train_lora.py, preset ${preset}${made ? ` (${made.model_type}, random weights; made in ${makeSeconds.toFixed(1)} s)` : ''}`,
+    );
+    console.log(
+      `device: ${start.device} (${start.device_name ?? '?'}), precision ${start.precision ?? '?'}${cuda ? '' : `, ${os.availableParallelism()} CPU cores (${os.cpus()[0]?.model ?? '?'})`}`,
+    );
+    console.log(
+      `params: ${fmt(params)} total${made ? ` (vocab ${fmt(made.vocab_size)}; tokenizer trained on the data: ${fmt(made.tokenizer_vocab)} tokens)` : ''}; trainable ${fmt(start.trainable_params)} (${pct(start.trainable_params / params)}), LoRA r ${r} on ${config.lora.targetModules.join(', ')}`,
+    );
+    console.log(
+      `data: bitext v2, ${examples.length} examples${sequences ? ` -> ${sequences} sequences` : ''}${packing ? ` (packed into ${maxLength}-token blocks)` : ' (one per example, padded per batch)'}`,
+    );
     console.log(`config: ${JSON.stringify({ ...config, baseModel: made ? `<random ${preset}>` : modelDir })}`);
     const perStep = tokens / Math.max(1, steady ? timed.length : hist.length);
-    console.log(`tokens per step: ${fmt(perStep)} (batch ${batch} x grad-accum ${gradAccum}, max length ${maxLength})${cuda && perStep < 8192 ? '  <- under 8k: raise --batch / --max-length (with --packing) for a full GPU' : ''}`);
+    console.log(
+      `tokens per step: ${fmt(perStep)} (batch ${batch} x grad-accum ${gradAccum}, max length ${maxLength})${cuda && perStep < 8192 ? '  <- under 8k: raise --batch / --max-length (with --packing) for a full GPU' : ''}`,
+    );
     if (steady) {
       const med = stepTimes[Math.floor(stepTimes.length / 2)]!;
-      console.log(`rate: ${fmt(tokensPerS)} tokens/s over steps ${WARMUP_STEPS + 1}..${steps} (${fmt(tokens)} tokens in ${seconds.toFixed(3)} s; step time median ${(1000 * med).toFixed(1)} ms, min ${(1000 * stepTimes[0]!).toFixed(1)} ms, max ${(1000 * stepTimes.at(-1)!).toFixed(1)} ms)`);
+      console.log(
+        `rate: ${fmt(tokensPerS)} tokens/s over steps ${WARMUP_STEPS + 1}..${steps} (${fmt(tokens)} tokens in ${seconds.toFixed(3)} s; step time median ${(1000 * med).toFixed(1)} ms, min ${(1000 * stepTimes[0]!).toFixed(1)} ms, max ${(1000 * stepTimes.at(-1)!).toFixed(1)} ms)`,
+      );
     } else {
       console.log(`rate: ${fmt(tokensPerS)} tokens/s over the whole run (${steps} steps: too few to leave out ${WARMUP_STEPS} warm-up steps)`);
     }
-    console.log(`whole run, warm-up included (done event): ${fmt(done.tokens_per_s)} tokens/s in ${metrics.elapsed_s.toFixed(2)} s, MFU ${done.mfu == null ? 'n/a' : pct(done.mfu)}`);
+    console.log(
+      `whole run, warm-up included (done event): ${fmt(done.tokens_per_s)} tokens/s in ${metrics.elapsed_s.toFixed(2)} s, MFU ${done.mfu == null ? 'n/a' : pct(done.mfu)}`,
+    );
     if (!cuda) {
       console.log('MFU: n/a on CPU');
     } else if (!peak) {
       console.log(`MFU: n/a (no peak FLOP/s known for ${start.device_name}: set DISTILLERY_PEAK_FLOPS)`);
     } else {
       const mfu = (6 * params * tokensPerS) / peak;
-      console.log(`MFU: ${pct(mfu)} (6 x ${fmt(params)} params x ${fmt(tokensPerS)} tokens/s / ${(peak / 1e12).toFixed(0)} TFLOP/s peak); goal >= ${pct(GOAL_MFU)}: ${mfu >= GOAL_MFU ? 'met' : 'NOT met'}`);
+      console.log(
+        `MFU: ${pct(mfu)} (6 x ${fmt(params)} params x ${fmt(tokensPerS)} tokens/s / ${(peak / 1e12).toFixed(0)} TFLOP/s peak); goal >= ${pct(GOAL_MFU)}: ${mfu >= GOAL_MFU ? 'met' : 'NOT met'}`,
+      );
       console.log(`  executed FLOPs (4 x params per token, no weight gradients of frozen weights): ${pct((mfu * 4) / 6)} of peak`);
     }
     const mem = metrics.peak_memory_bytes;

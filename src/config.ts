@@ -13,7 +13,12 @@ const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 const list = (item: z.ZodString, example: string) =>
   z
     .string()
-    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(item).min(1, `list at least one entry, comma-separated, e.g. ${example}`));
 // `bucket` or `bucket/prefix/`, optionally as s3://…; `{tenant}` stands for the importing tenant.
 const BUCKET_ENTRY = /^(s3:\/\/)?[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s,]*)?$/;
@@ -32,14 +37,21 @@ const envSchema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().optional(),
   S3_FORCE_PATH_STYLE: bool.default(true),
   S3_PREFIX: z.string().default(''),
-  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port, e.g. 127.0.0.1:7233').default('127.0.0.1:7233'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, 'must be host:port, e.g. 127.0.0.1:7233')
+    .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUES.cpu),
   TEMPORAL_GPU_TASK_QUEUE: z.string().min(1).default(TASK_QUEUES.gpu),
   TEMPORAL_CLI_PATH: z.string().min(1).default('.venv/bin/temporal'),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8787),
-  API_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  API_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   API_BATCH_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDING_PROVIDER: z.enum(['local', 'openai']).default('local'),
@@ -50,7 +62,10 @@ const envSchema = z.object({
   DISTILLERY_MANIFEST_HMAC_KEY: z.string().min(16, 'must be at least 16 characters (the HMAC key that signs manifests)').optional(),
   EMBEDDING_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).optional(),
   EMBEDDING_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
-  INGEST_ALLOWED_ROOTS: list(z.string().refine((p) => !p.includes('\0'), 'no NUL in paths'), '/srv/imports/{tenant},/data/shared').optional(),
+  INGEST_ALLOWED_ROOTS: list(
+    z.string().refine((p) => !p.includes('\0'), 'no NUL in paths'),
+    '/srv/imports/{tenant},/data/shared',
+  ).optional(),
   INGEST_ALLOWED_BUCKETS: list(
     z.string().regex(BUCKET_ENTRY, 'each entry is a bucket name, optionally with a prefix: my-bucket or my-bucket/imports/{tenant}/'),
     'my-bucket/imports/{tenant}/',
@@ -63,7 +78,15 @@ export interface Config {
   dataDir: string;
   database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dir: string };
   blob:
-    | { kind: 's3'; bucket: string; endpoint?: string; region: string; forcePathStyle: boolean; prefix: string; credentials?: { accessKeyId: string; secretAccessKey: string } }
+    | {
+        kind: 's3';
+        bucket: string;
+        endpoint?: string;
+        region: string;
+        forcePathStyle: boolean;
+        prefix: string;
+        credentials?: { accessKeyId: string; secretAccessKey: string };
+      }
     | { kind: 'fs'; dir: string };
   temporal: { address: string; namespace: string; taskQueue: string; gpuTaskQueue: string; cliPath: string };
   api: { host: string; port: number; bodyLimitBytes: number; batchMaxItems: number };
@@ -98,15 +121,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (then the AWS default chain is used)');
   }
   if (e.EMBEDDING_PROVIDER === 'openai' && !e.EMBEDDING_MODEL) {
-    throw new ConfigError('invalid configuration: EMBEDDING_PROVIDER=openai needs EMBEDDING_MODEL (the model name the endpoint serves, e.g. text-embedding-3-small)');
+    throw new ConfigError(
+      'invalid configuration: EMBEDDING_PROVIDER=openai needs EMBEDDING_MODEL (the model name the endpoint serves, e.g. text-embedding-3-small)',
+    );
   }
   const dataDir = path.resolve(e.DISTILLERY_DATA_DIR);
   return {
     ingest: { allowedSources: allowedSources(e, dataDir) },
     dataDir,
-    database: e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
-      : { kind: 'pglite', dir: path.join(dataDir, 'pglite') },
+    database: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX } : { kind: 'pglite', dir: path.join(dataDir, 'pglite') },
     blob: e.S3_BUCKET
       ? {
           kind: 's3',

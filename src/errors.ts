@@ -62,7 +62,8 @@ export function formatPath(path: ReadonlyArray<PropertyKey>, prefix = ''): strin
   let out = prefix;
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else if (part === '') out += '[""]'; // an empty key would read as a trailing dot
+    else if (part === '')
+      out += '[""]'; // an empty key would read as a trailing dot
     else out += out ? `.${String(part)}` : String(part);
   }
   return out || '(body)';

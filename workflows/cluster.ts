@@ -19,7 +19,14 @@ export async function clusterWorkflow(input: ClusterInput): Promise<ClusterOutpu
   const info = workflowInfo();
   const runId = runRecordId(info.workflowId, info.firstExecutionRunId);
   const body = async () => {
-    const snapshot = await snapshotQueries({ runId, workflowId: info.workflowId, tenantId: input.tenantId, from: input.from, to: input.to, acceptedOnly: input.acceptedOnly });
+    const snapshot = await snapshotQueries({
+      runId,
+      workflowId: info.workflowId,
+      tenantId: input.tenantId,
+      from: input.from,
+      to: input.to,
+      acceptedOnly: input.acceptedOnly,
+    });
     const embedded = await embedQueries({ runId, queriesKey: snapshot.queriesKey });
     const stats = await clusterAndRecord({ runId, tenantId: input.tenantId, queriesKey: snapshot.queriesKey, ...embedded, params: input.params });
     return { runId, ...stats };

@@ -15,7 +15,11 @@ export function reasonOf(err: unknown): string {
  * record runs outside cancellation, so a cancelled workflow still closes its record. `isFailure` tells failures from
  * other ways out of a workflow (continue-as-new is thrown too).
  */
-export async function recordingFailure<T>(body: () => Promise<T>, record: (reason: string) => Promise<void>, isFailure: (err: unknown) => boolean = () => true): Promise<T> {
+export async function recordingFailure<T>(
+  body: () => Promise<T>,
+  record: (reason: string) => Promise<void>,
+  isFailure: (err: unknown) => boolean = () => true,
+): Promise<T> {
   try {
     return await body();
   } catch (err) {

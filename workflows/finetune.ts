@@ -27,11 +27,30 @@ export async function fineTuneWorkflow(input: FineTuneInput): Promise<FineTuneOu
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: RETRY.gpu,
   });
-  const ds = await cpu.buildTrainingDataset({ tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: input.clusterIds, options: input.datasetOptions });
-  const { jobId } = await cpu.startFineTuneJob({ tenantId: input.tenantId, datasetId: ds.datasetId, runner: input.runner, config: input.trainer, workflowId: workflowInfo().workflowId });
+  const ds = await cpu.buildTrainingDataset({
+    tenantId: input.tenantId,
+    clusterRunId: input.clusterRunId,
+    clusterIds: input.clusterIds,
+    options: input.datasetOptions,
+  });
+  const { jobId } = await cpu.startFineTuneJob({
+    tenantId: input.tenantId,
+    datasetId: ds.datasetId,
+    runner: input.runner,
+    config: input.trainer,
+    workflowId: workflowInfo().workflowId,
+  });
   try {
     const trained = await gpu.trainAdapter({ jobId, trainKey: ds.trainKey, config: input.trainer, runner: input.runner });
-    const common = { jobId, evalKey: ds.evalKey, baseModel: input.trainer.baseModel, adapterPrefix: trained.adapterPrefix, hostedModel: trained.hostedModel, maxNewTokens: input.maxNewTokens ?? 128, runner: input.runner };
+    const common = {
+      jobId,
+      evalKey: ds.evalKey,
+      baseModel: input.trainer.baseModel,
+      adapterPrefix: trained.adapterPrefix,
+      hostedModel: trained.hostedModel,
+      maxNewTokens: input.maxNewTokens ?? 128,
+      runner: input.runner,
+    };
     const student = await gpu.predictEval({ ...common, which: 'student' });
     const base = await gpu.predictEval({ ...common, which: 'base' });
     const verdict = await cpu.gateAdapter({ jobId, studentKey: student.predictionsKey, baseKey: base.predictionsKey, trained, policy: input.gate });

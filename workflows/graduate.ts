@@ -22,7 +22,14 @@ export async function graduateWorkflow(input: GraduateInput): Promise<GraduateOu
     try {
       await startChild(reviewWorkflow, {
         workflowId,
-        args: [{ tenantId: input.tenantId, candidateId: p.id, remindEveryMs: input.remindEveryMs ?? 24 * 3600_000, expireAfterMs: input.expireAfterMs ?? 14 * 24 * 3600_000 }],
+        args: [
+          {
+            tenantId: input.tenantId,
+            candidateId: p.id,
+            remindEveryMs: input.remindEveryMs ?? 24 * 3600_000,
+            expireAfterMs: input.expireAfterMs ?? 14 * 24 * 3600_000,
+          },
+        ],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });

@@ -47,7 +47,16 @@ async function importAll(input: IngestInput, runId: string): Promise<IngestResul
       await continueAsNew<typeof ingestWorkflow>({ ...input, state });
     }
     const file = state.files[state.fileIndex]!;
-    const r: SpanResult = await importSpan({ runId: state.runId, tenantId: input.tenantId, source: input.source, file, offset: state.offset, line: state.line, defaultModel: input.defaultModel, chunkBytes: input.chunkBytes });
+    const r: SpanResult = await importSpan({
+      runId: state.runId,
+      tenantId: input.tenantId,
+      source: input.source,
+      file,
+      offset: state.offset,
+      line: state.line,
+      defaultModel: input.defaultModel,
+      chunkBytes: input.chunkBytes,
+    });
     spans++;
     state.totals.lines += r.lines;
     state.totals.stored += r.stored;

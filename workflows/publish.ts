@@ -18,5 +18,12 @@ export async function publishWorkflow(input: PublishInput): Promise<PublishOutpu
     const r = await acts.rollbackManifest({ tenantId: input.tenantId, toVersion: input.toVersion!, actor: input.actor ?? 'cli' });
     return { status: 'rolled back', version: r.version, reasons: [] };
   }
-  return acts.publishManifest({ tenantId: input.tenantId, runId: input.runId!, replayShare: input.replayShare, policy: input.policy, threshold: input.threshold, actor: input.actor ?? 'retrain' });
+  return acts.publishManifest({
+    tenantId: input.tenantId,
+    runId: input.runId!,
+    replayShare: input.replayShare,
+    policy: input.policy,
+    threshold: input.threshold,
+    actor: input.actor ?? 'retrain',
+  });
 }

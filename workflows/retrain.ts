@@ -58,7 +58,12 @@ async function retrain(input: RetrainInput, runId: string, rethrowCancellation: 
   const adapters: RetrainOutput['adapters'] = [];
   if (input.distill) {
     const d = input.distill;
-    const categories = await acts.pickDistillCategories({ tenantId: input.tenantId, clusterRunId: clustered.runId, maxCategories: d.maxCategories ?? 3, minShare: d.minShare ?? 0.02 });
+    const categories = await acts.pickDistillCategories({
+      tenantId: input.tenantId,
+      clusterRunId: clustered.runId,
+      maxCategories: d.maxCategories ?? 3,
+      minShare: d.minShare ?? 0.02,
+    });
     for (const clusterId of categories) {
       try {
         const out = await executeChild(fineTuneWorkflow, {
@@ -66,7 +71,18 @@ async function retrain(input: RetrainInput, runId: string, rethrowCancellation: 
           // again, the next manual retrain (same workflow id) starts a new one; the job id inside adds the dataset and
           // the trainer config, so new data trains anew. Runs started before this change keep their old child ids.
           workflowId: ids.retrainChild.fineTune(patched('finetune-child-per-run') ? runId : info.workflowId, clusterId),
-          args: [{ tenantId: input.tenantId, clusterRunId: clustered.runId, clusterIds: [clusterId], trainer: d.trainer, runner: d.runner ?? 'local', gpuTaskQueue: input.gpuTaskQueue, gate: d.gate, maxNewTokens: d.maxNewTokens }],
+          args: [
+            {
+              tenantId: input.tenantId,
+              clusterRunId: clustered.runId,
+              clusterIds: [clusterId],
+              trainer: d.trainer,
+              runner: d.runner ?? 'local',
+              gpuTaskQueue: input.gpuTaskQueue,
+              gate: d.gate,
+              maxNewTokens: d.maxNewTokens,
+            },
+          ],
         });
         adapters.push({ adapterId: out.adapterId, status: out.status });
       } catch (err) {
@@ -79,12 +95,22 @@ async function retrain(input: RetrainInput, runId: string, rethrowCancellation: 
     }
     await stage('distill', { categories: categories.length, adapters });
     if (d.autoActivate !== false) {
-      const activated = await acts.activateAdapters({ tenantId: input.tenantId, adapterIds: adapters.filter((a) => a.status === 'candidate').map((a) => a.adapterId) });
+      const activated = await acts.activateAdapters({
+        tenantId: input.tenantId,
+        adapterIds: adapters.filter((a) => a.status === 'candidate').map((a) => a.adapterId),
+      });
       await stage('tiers', { activated });
     }
   }
 
-  const publish = await publishSerially(input.tenantId, { tenantId: input.tenantId, mode: 'publish', runId, replayShare: input.publish?.replayShare, policy: input.publish?.policy, threshold: input.cluster?.threshold });
+  const publish = await publishSerially(input.tenantId, {
+    tenantId: input.tenantId,
+    mode: 'publish',
+    runId,
+    replayShare: input.publish?.replayShare,
+    policy: input.publish?.policy,
+    threshold: input.cluster?.threshold,
+  });
   await stage('publish', { ...publish });
   await acts.finishRetrain({ runId, status: 'completed' });
   return { runId, clusterRunId: clustered.runId, candidatesForReview: graduated.passed, adapters, publish };

@@ -25,8 +25,18 @@ export async function reviewWorkflow(input: ReviewInput): Promise<ReviewState> {
       try {
         let version: number | undefined;
         if (decision.action === 'approve_with_edits') {
-          const edit = await acts.verifyEdit({ candidateId: input.candidateId, template: decision.template!, script: decision.script, author: decision.reviewer });
-          if (!edit.passed) throw ApplicationFailure.create({ type: 'EditFailedVerification', message: `the edit fails verification: ${edit.reasons.join('; ')}`, nonRetryable: true });
+          const edit = await acts.verifyEdit({
+            candidateId: input.candidateId,
+            template: decision.template!,
+            script: decision.script,
+            author: decision.reviewer,
+          });
+          if (!edit.passed)
+            throw ApplicationFailure.create({
+              type: 'EditFailedVerification',
+              message: `the edit fails verification: ${edit.reasons.join('; ')}`,
+              nonRetryable: true,
+            });
           version = edit.version;
         }
         const result = await acts.recordReviewDecision({ candidateId: input.candidateId, decision, version });
@@ -39,7 +49,8 @@ export async function reviewWorkflow(input: ReviewInput): Promise<ReviewState> {
     },
     {
       validator: (decision) => {
-        if (state.status !== 'pending_review') throw new Error(`candidate is ${state.status === 'deciding' ? 'being decided by someone else' : state.status}: no further decision taken`);
+        if (state.status !== 'pending_review')
+          throw new Error(`candidate is ${state.status === 'deciding' ? 'being decided by someone else' : state.status}: no further decision taken`);
         validateDecision(decision);
       },
     },
@@ -49,7 +60,10 @@ export async function reviewWorkflow(input: ReviewInput): Promise<ReviewState> {
   while (state.status === 'pending_review' || state.status === 'deciding') {
     const left = deadline - Date.now();
     if (left <= 0 && state.status === 'pending_review') break;
-    const decided = await condition(() => state.status !== 'pending_review' && state.status !== 'deciding', Math.max(1, Math.min(input.remindEveryMs, left > 0 ? left : input.remindEveryMs)));
+    const decided = await condition(
+      () => state.status !== 'pending_review' && state.status !== 'deciding',
+      Math.max(1, Math.min(input.remindEveryMs, left > 0 ? left : input.remindEveryMs)),
+    );
     if (decided) break;
     if (state.status === 'pending_review' && Date.now() < deadline) {
       state.reminders++;

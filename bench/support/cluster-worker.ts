@@ -37,7 +37,10 @@ async function main() {
   const embedder = syntheticEmbedder(base, args.dims, args.noise);
   const database = openDatabase({ kind: 'postgres', url: args.dbUrl, poolMax: 10 });
   const blob = new FsBlobStore(args.blobDir);
-  const all = cpuActivities({ ...loadConfig({}), blob: { kind: 'fs', dir: args.blobDir }, ingest: { allowedSources: { roots: [args.blobDir], buckets: [] } } }, { db: database.db, blob, embedder: async () => embedder });
+  const all = cpuActivities(
+    { ...loadConfig({}), blob: { kind: 'fs', dir: args.blobDir }, ingest: { allowedSources: { roots: [args.blobDir], buckets: [] } } },
+    { db: database.db, blob, embedder: async () => embedder },
+  );
   const staged = <F extends (...a: never[]) => Promise<unknown>>(name: string, fn: F): F =>
     (async (...a: Parameters<F>) => {
       const ctx = Context.current();
@@ -56,7 +59,12 @@ async function main() {
       console.log(`STAGE ${name} end ${Date.now()} attempt=${attempt} maxrss=${maxRss()}`);
       return out;
     }) as F;
-  const activities = { ...all, snapshotQueries: staged('snapshotQueries', all.snapshotQueries), embedQueries: staged('embedQueries', all.embedQueries), clusterAndRecord: staged('clusterAndRecord', all.clusterAndRecord) };
+  const activities = {
+    ...all,
+    snapshotQueries: staged('snapshotQueries', all.snapshotQueries),
+    embedQueries: staged('embedQueries', all.embedQueries),
+    clusterAndRecord: staged('clusterAndRecord', all.clusterAndRecord),
+  };
   setInterval(() => console.log(`RSS ${maxRss()}`), 2000).unref();
   const worker = await createWorker({
     temporal: { address: args.temporalAddress, namespace: 'default', taskQueue: args.taskQueue, gpuTaskQueue: `${args.taskQueue}-gpu`, cliPath: '' },

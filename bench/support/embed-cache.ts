@@ -7,7 +7,10 @@ import type { Embedder } from '../../src/embeddings/types';
  * A file cache of vectors for benchmarks run by hand (bench/out/, git-ignored): reruns embed only new texts, without
  * a database. One binary file per embedder id: [count u32][dims u32] then per entry a 16-byte text hash and the floats.
  */
-export function fileCachedEmbed(embedder: Embedder, dir = 'bench/out'): { embed: (texts: string[]) => Promise<Float32Array[]>; save: () => void; stats: { hits: number; misses: number } } {
+export function fileCachedEmbed(
+  embedder: Embedder,
+  dir = 'bench/out',
+): { embed: (texts: string[]) => Promise<Float32Array[]>; save: () => void; stats: { hits: number; misses: number } } {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `vectors-${embedder.id.replace(/[^a-zA-Z0-9.-]+/g, '_')}.bin`);
   const cache = new Map<string, Float32Array>();

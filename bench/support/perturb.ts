@@ -30,7 +30,12 @@ export function reword(text: string): string {
 }
 
 function sentences(text: string): string[] {
-  return text.match(/[^.!?]+[.!?]+(\s+|$)|[^.!?]+$/g)?.map((s) => s.trim()).filter(Boolean) ?? [text];
+  return (
+    text
+      .match(/[^.!?]+[.!?]+(\s+|$)|[^.!?]+$/g)
+      ?.map((s) => s.trim())
+      .filter(Boolean) ?? [text]
+  );
 }
 
 /** Four paraphrases of one answer: an opener, a closing, sentence order, synonym swaps. */

@@ -37,7 +37,11 @@ export function baseQueries(): { texts: string[]; labels: string[] } {
 }
 
 /** The base vectors, embedded once and kept in a file under the temp directory (keyed by model and texts). */
-export async function baseVectors(texts: string[], embedder: () => Promise<Embedder>, id: string): Promise<{ file: string; vectors: Float32Array; dims: number }> {
+export async function baseVectors(
+  texts: string[],
+  embedder: () => Promise<Embedder>,
+  id: string,
+): Promise<{ file: string; vectors: Float32Array; dims: number }> {
   const key = createHash('sha256').update(id).update(texts.join('\n')).digest('hex').slice(0, 16);
   const file = path.join(os.tmpdir(), `distillery-bench-base-${key}.f32`);
   if (existsSync(file)) {

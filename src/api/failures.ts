@@ -18,7 +18,8 @@ export type Failure =
 /** Node socket errors that mean "cannot reach the database". */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
 /** pg / pg-pool errors without a code that mean the same. */
-const NETWORK_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|Cannot use a pool after calling end|Connection refused/i;
+const NETWORK_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|Cannot use a pool after calling end|Connection refused/i;
 /** SQLSTATEs worth a retry: connection exceptions (08), shutdown (57P0x), overload (53), timeouts and conflicts. */
 const RETRYABLE_SQLSTATE = /^(08...|57P0[1-4]|53...|57014|40001|40P01)$/;
 

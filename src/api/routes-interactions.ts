@@ -68,7 +68,7 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
         summary: 'Log one teacher interaction',
         description:
           'Stores one teacher call, idempotently: the idempotency key is `idempotency_key`, else `response:<response.id>`. ' +
-          'The answer\'s `key` is that key, the interaction\'s identity for feedback (`interaction_key`). ' +
+          "The answer's `key` is that key, the interaction's identity for feedback (`interaction_key`). " +
           'A retry with the same content returns 200 `duplicate`; the same key with different content returns 409 and writes nothing. ' +
           'Inline `feedback` is stored with the interaction. For many records use POST /v1/interactions/batch.',
         body: interactionRecordSchema,
@@ -133,7 +133,12 @@ export function interactionRoutes(app: FastifyInstance, deps: { db: Db; api: Con
         const index = rowIndex[j]!;
         results[index] =
           r.status === 'conflict'
-            ? { index, status: 'conflict', key: r.idempotencyKey, error: { field: `interactions[${index}].idempotency_key`, message: conflictMessage(r.idempotencyKey) } }
+            ? {
+                index,
+                status: 'conflict',
+                key: r.idempotencyKey,
+                error: { field: `interactions[${index}].idempotency_key`, message: conflictMessage(r.idempotencyKey) },
+              }
             : { index, status: r.status, key: r.idempotencyKey };
       });
       return summarize(results);

@@ -90,7 +90,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
         tags: ['review'],
         summary: 'Approve, approve with edits, or reject a candidate awaiting review',
         description:
-          'The decision goes to the candidate\'s review workflow and the answer waits for its outcome. The first accepted ' +
+          "The decision goes to the candidate's review workflow and the answer waits for its outcome. The first accepted " +
           'decision is final. An approval with edits replays the edited template on the held-out interactions first; if it ' +
           'fails verification the answer is a 400 with the reasons and the candidate stays pending. An approval makes the ' +
           'template the serving tier of every cluster of the candidate.',
@@ -98,14 +98,20 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
         body: decisionBodySchema,
         response: {
           200: { type: 'object', required: ['result'], properties: { result: decisionResultSchema } },
-          400: err('Invalid decision (e.g. `comment` missing on a reject, `template` on a plain approve, a `reviewer` field), or an edit that fails verification.'),
+          400: err(
+            'Invalid decision (e.g. `comment` missing on a reject, `template` on a plain approve, a `reviewer` field), or an edit that fails verification.',
+          ),
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
           403: err('The API key lacks the `review` scope (`field` is `authorization`).'),
           404: err('No candidate with this id for your tenant, or it has no review (it failed verification).'),
           409: err('The candidate is not awaiting review any more (decided, expired) or someone else is deciding it.'),
           415: err('Content-Type is not application/json.'),
           500: err('Unexpected server error.'),
-          503: { ...unavailable, description: 'The api runs without Temporal, cannot reach it, no worker answered in time, or the database is away (`field` is `(service)`). Retry after `Retry-After` seconds.' },
+          503: {
+            ...unavailable,
+            description:
+              'The api runs without Temporal, cannot reach it, no worker answered in time, or the database is away (`field` is `(service)`). Retry after `Retry-After` seconds.',
+          },
         },
       },
     },
@@ -151,14 +157,18 @@ export function withKeyReviewer(body: unknown, keyName: string): unknown {
  * sequence, so they would tell a tenant the platform's volume). The stored evidence keeps them for operators.
  */
 export function withoutInteractionIds<T extends { versions: Array<{ evidence: unknown }> }>(detail: T): T {
-  const strip = (rows: unknown) => (Array.isArray(rows) ? rows.map((r) => (r && typeof r === 'object' ? (({ id: _id, ...rest }) => rest)(r as Record<string, unknown>) : r)) : rows);
+  const strip = (rows: unknown) =>
+    Array.isArray(rows) ? rows.map((r) => (r && typeof r === 'object' ? (({ id: _id, ...rest }) => rest)(r as Record<string, unknown>) : r)) : rows;
   return {
     ...detail,
     versions: detail.versions.map((v) => {
       const e = v.evidence as Record<string, unknown> | null;
       if (!e || typeof e !== 'object') return v;
       const fp = e.falsePositives as Record<string, unknown> | undefined;
-      return { ...v, evidence: { ...e, examples: strip(e.examples), ...(fp && typeof fp === 'object' ? { falsePositives: { ...fp, examples: strip(fp.examples) } } : {}) } };
+      return {
+        ...v,
+        evidence: { ...e, examples: strip(e.examples), ...(fp && typeof fp === 'object' ? { falsePositives: { ...fp, examples: strip(fp.examples) } } : {}) },
+      };
     }),
   };
 }
@@ -185,20 +195,39 @@ function candidateIdParam(params: unknown): string {
 // --- OpenAPI schemas (documentation only, as for the other routes) ---------------------------------------------------
 
 /** Ids outside this pattern name no candidate: a 404, like an unknown one (candidateIdParam). */
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{1,100}$', description: 'Candidate id (g_…).' } } } as const;
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{1,100}$', description: 'Candidate id (g_…).' } },
+} as const;
 
 const statusSchema = { type: 'string', enum: [...CANDIDATE_STATUSES] } as const;
 
 const candidateSummarySchema = {
   type: 'object',
-  required: ['id', 'kind', 'status', 'label', 'trafficShare', 'clusterIds', 'version', 'template', 'precision', 'precisionLowerBound', 'coverage', 'heldOut', 'warnings', 'createdAt'],
+  required: [
+    'id',
+    'kind',
+    'status',
+    'label',
+    'trafficShare',
+    'clusterIds',
+    'version',
+    'template',
+    'precision',
+    'precisionLowerBound',
+    'coverage',
+    'heldOut',
+    'warnings',
+    'createdAt',
+  ],
   properties: {
     id: { type: 'string' },
     tenantId: { type: 'string' },
     kind: { type: 'string', enum: ['constant', 'template', 'script'] },
     status: statusSchema,
     label: { type: 'string', description: 'Label of its (first) cluster.' },
-    trafficShare: { type: 'number', description: 'Share of the clustering run\'s traffic its clusters hold (0–1).' },
+    trafficShare: { type: 'number', description: "Share of the clustering run's traffic its clusters hold (0–1)." },
     clusterIds: { type: 'array', items: { type: 'string' } },
     version: { type: 'integer', description: 'The version under review.' },
     template: { type: 'string', description: 'Handlebars template of that version.' },
@@ -239,7 +268,13 @@ const evidenceSchema = {
     coverage: { type: 'number' },
     falsePositives: {
       type: 'object',
-      properties: { tested: { type: 'integer' }, routedHere: { type: 'integer' }, wrong: { type: 'integer' }, rate: { type: 'number' }, examples: { type: 'array', items: replayRowSchema } },
+      properties: {
+        tested: { type: 'integer' },
+        routedHere: { type: 'integer' },
+        wrong: { type: 'integer' },
+        rate: { type: 'number' },
+        examples: { type: 'array', items: replayRowSchema },
+      },
     },
     examples: { type: 'array', items: replayRowSchema, description: 'Held-out replays, disagreements first (at most 25).' },
     passed: { type: 'boolean' },
@@ -247,7 +282,16 @@ const evidenceSchema = {
     warnings: { type: 'array', items: { type: 'string' } },
     perCluster: {
       type: 'array',
-      items: { type: 'object', properties: { clusterId: { type: 'string' }, examples: { type: 'integer' }, support: { type: 'number' }, heldOut: { type: 'integer' }, agreed: { type: 'integer' } } },
+      items: {
+        type: 'object',
+        properties: {
+          clusterId: { type: 'string' },
+          examples: { type: 'integer' },
+          support: { type: 'number' },
+          heldOut: { type: 'integer' },
+          agreed: { type: 'integer' },
+        },
+      },
     },
   },
 } as const;
@@ -328,7 +372,11 @@ const decisionBodySchema = {
   },
   oneOf: [
     { properties: { action: { const: 'approve' } }, not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },
-    { properties: { action: { const: 'reject' }, comment: nonBlank() }, required: ['comment'], not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },
+    {
+      properties: { action: { const: 'reject' }, comment: nonBlank() },
+      required: ['comment'],
+      not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] },
+    },
     { properties: { action: { const: 'approve_with_edits' } }, required: ['template'] },
   ],
 } as const;
@@ -353,7 +401,9 @@ function reviewPage(): { html: string; csp: string } {
   if (page) return page;
   const html = readFileSync(new URL('./review-page.html', import.meta.url), 'utf8');
   const hashes = (tag: string) =>
-    [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`).join(' ');
+    [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))]
+      .map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`)
+      .join(' ');
   const csp = [
     "default-src 'none'",
     `script-src ${hashes('script')}`,

@@ -8,7 +8,8 @@ import { EPOCH_MILLIS_RANGE, EPOCH_SECONDS_RANGE, ISO_TIME_PATTERN, MAX_COST_USD
 
 export const errorSchema = {
   type: 'object',
-  description: 'Every 4xx/5xx response has this shape. `field` names the input at fault as a JSON path into the body ' +
+  description:
+    'Every 4xx/5xx response has this shape. `field` names the input at fault as a JSON path into the body ' +
     '(e.g. `interactions[3].request.messages`), or one of `(body)`, `authorization`, `content-type`, `(path)`, `(server)`.',
   required: ['error'],
   properties: {
@@ -40,7 +41,8 @@ export const STORABLE_PATTERN = '^[^\\u0000]*$';
 export const NONBLANK_PATTERN = '[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]';
 
 const text = (extra: Record<string, unknown> = {}) => ({ type: 'string', pattern: STORABLE_PATTERN, ...extra }) as const;
-const nonBlankText = (extra: Record<string, unknown> = {}) => ({ type: 'string', allOf: [{ pattern: STORABLE_PATTERN }, { pattern: NONBLANK_PATTERN }], ...extra }) as const;
+const nonBlankText = (extra: Record<string, unknown> = {}) =>
+  ({ type: 'string', allOf: [{ pattern: STORABLE_PATTERN }, { pattern: NONBLANK_PATTERN }], ...extra }) as const;
 const key = { pattern: STORABLE_PATTERN, not: { const: '__proto__' } } as const;
 
 export const JSON_VALUE_REF = '#/components/schemas/JsonValue';
@@ -71,7 +73,9 @@ const content = {
   anyOf: [text(), { type: 'array', items: textPart }, { type: 'null' }],
 } as const;
 /** Content that has text: a string, or parts of which at least one has a `text`. */
-const contentWithText = { anyOf: [text(), { type: 'array', items: textPart, contains: loose({ type: text(), text: text() }, { required: ['type', 'text'] }) }] } as const;
+const contentWithText = {
+  anyOf: [text(), { type: 'array', items: textPart, contains: loose({ type: text(), text: text() }, { required: ['type', 'text'] }) }],
+} as const;
 /** Content with a non-blank text: the query the server reads from the last such user message. */
 const contentWithQuery = {
   anyOf: [nonBlankText(), { type: 'array', items: textPart, contains: loose({ type: text(), text: nonBlankText() }, { required: ['type', 'text'] }) }],
@@ -92,7 +96,8 @@ const usage = loose({ prompt_tokens: int4('tokens'), completion_tokens: int4('to
 
 /** Time: ISO-8601 (RFC 3339 with offset, years 2000-2099), or epoch seconds or milliseconds in that range. */
 const createdAt = {
-  description: 'When the teacher call happened: ISO-8601 with offset (years 2000-2099), or epoch seconds/milliseconds in that range. Defaults to the time received.',
+  description:
+    'When the teacher call happened: ISO-8601 with offset (years 2000-2099), or epoch seconds/milliseconds in that range. Defaults to the time received.',
   anyOf: [
     { type: 'string', pattern: ISO_TIME_PATTERN },
     { type: 'integer', minimum: EPOCH_SECONDS_RANGE[0], maximum: EPOCH_SECONDS_RANGE[1] },
@@ -116,7 +121,8 @@ const commonRecordFields = {
   idempotency_key: text({
     minLength: 1,
     maxLength: 256,
-    description: 'Unique per teacher call. Defaults to `response:<response.id>` (one of the two is required). Re-sending the same content is a harmless duplicate; reusing it for other content is a conflict.',
+    description:
+      'Unique per teacher call. Defaults to `response:<response.id>` (one of the two is required). Re-sending the same content is a harmless duplicate; reusing it for other content is a conflict.',
   }),
   created_at: createdAt,
   latency_ms: int4('milliseconds'),
@@ -177,7 +183,10 @@ export const interactionRecordSchema = {
               minItems: 1,
               description: 'The first choice is the answer (text or tool calls).',
               prefixItems: [loose({ message: answerMessage({ enum: ['assistant'] }, []) }, { required: ['message'] })],
-              items: loose({ message: loose({ role: { enum: ['assistant'] }, content, tool_calls: { type: 'array', items: json } }) }, { required: ['message'] }),
+              items: loose(
+                { message: loose({ role: { enum: ['assistant'] }, content, tool_calls: { type: 'array', items: json } }) },
+                { required: ['message'] },
+              ),
             },
             usage: { anyOf: [usage, { type: 'null' }] },
           },
@@ -211,7 +220,10 @@ export const interactionBatchSchema = (maxItems: number) =>
       interactions: {
         type: 'array',
         maxItems,
-        items: { description: 'Any JSON value: each should be an InteractionRecord (see POST /v1/interactions); one that is not gets status `invalid` with the field at fault.' },
+        items: {
+          description:
+            'Any JSON value: each should be an InteractionRecord (see POST /v1/interactions); one that is not gets status `invalid` with the field at fault.',
+        },
       },
     },
   }) as const;
@@ -220,14 +232,15 @@ export const feedbackItemSchema = {
   type: 'object',
   required: ['kind', 'interaction_key'],
   additionalProperties: false,
-  description: 'Names the interaction by its key (its idempotency key, as `key` in the interaction\'s response).',
+  description: "Names the interaction by its key (its idempotency key, as `key` in the interaction's response).",
   properties: {
     ...feedbackFieldsSchema,
     interaction_key: text({ minLength: 1, maxLength: 256 }),
     idempotency_key: text({
       minLength: 1,
       maxLength: 256,
-      description: 'Optional. Without it each post is its own event (feedback is a time series; the latest is the acceptance). Send one to make retries harmless.',
+      description:
+        'Optional. Without it each post is its own event (feedback is a time series; the latest is the acceptance). Send one to make retries harmless.',
     }),
   },
   anyOf: feedbackKindRules,
@@ -243,7 +256,13 @@ export const feedbackBodySchema = (maxItems: number) =>
         type: 'object',
         required: ['feedback'],
         additionalProperties: false,
-        properties: { feedback: { type: 'array', maxItems, items: { description: 'Any JSON value: each should be a feedback object; one that is not gets status `invalid`.' } } },
+        properties: {
+          feedback: {
+            type: 'array',
+            maxItems,
+            items: { description: 'Any JSON value: each should be a feedback object; one that is not gets status `invalid`.' },
+          },
+        },
       },
     ],
   }) as const;
@@ -252,7 +271,7 @@ export const createdSchema = {
   type: 'object',
   required: ['key', 'status'],
   properties: {
-    key: { type: 'string', description: 'The record\'s key within your tenant (its idempotency key): no global ids are exposed.' },
+    key: { type: 'string', description: "The record's key within your tenant (its idempotency key): no global ids are exposed." },
     status: { type: 'string', enum: ['stored', 'duplicate'] },
   },
 } as const;
@@ -271,7 +290,7 @@ export const batchResultSchema = (statuses: readonly string[]) =>
           properties: {
             index: { type: 'integer', description: 'Position of the item in the request array.' },
             status: { type: 'string', enum: statuses },
-            key: { type: 'string', description: 'The item\'s key (its idempotency key); present for stored, duplicate and conflict.' },
+            key: { type: 'string', description: "The item's key (its idempotency key); present for stored, duplicate and conflict." },
             error: { ...itemError, description: 'Present for every status other than stored and duplicate.' },
           },
         },
@@ -286,7 +305,9 @@ export const err = (description: string) => ({ ...errorSchema, description });
 
 /** 503 with Retry-After: the database (or Temporal, for review decisions) is away; nothing was written. */
 export const unavailable = {
-  ...err('A dependency (the database; Temporal for review decisions) is unavailable (`field` is `(service)`). Nothing was written: retry the same request after `Retry-After` seconds.'),
+  ...err(
+    'A dependency (the database; Temporal for review decisions) is unavailable (`field` is `(service)`). Nothing was written: retry the same request after `Retry-After` seconds.',
+  ),
   headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } } },
 };
 
@@ -295,7 +316,12 @@ export const readinessSchema = {
   required: ['ok', 'checks'],
   properties: {
     ok: { type: 'boolean' },
-    checks: { type: 'object', additionalProperties: { type: 'string' }, description: 'Each dependency: `ok` or `down: <reason>`.', example: { database: 'ok', temporal: 'ok' } },
+    checks: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: 'Each dependency: `ok` or `down: <reason>`.',
+      example: { database: 'ok', temporal: 'ok' },
+    },
     error: errorSchema.properties.error,
   },
 } as const;

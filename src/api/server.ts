@@ -70,7 +70,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     const allowed = routes.methodsFor(path);
     // A known path with another method is a 405 naming the methods (RFC 9110), not a 404.
     if (allowed.length) {
-      reply.code(405).header('allow', allowed.join(', ')).send(errorBody('(method)', `${request.method} is not supported on ${path}: use ${allowed.join(' or ')}`));
+      reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send(errorBody('(method)', `${request.method} is not supported on ${path}: use ${allowed.join(' or ')}`));
       return;
     }
     reply.code(404).send(errorBody('(path)', `no route ${request.method} ${path}; see GET /openapi.json`));
@@ -85,9 +88,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Distillery API',
         version: '1',
         description:
-          'Log a teacher LLM\'s chat completions and whether each was accepted, and review the templates graduated from ' +
+          "Log a teacher LLM's chat completions and whether each was accepted, and review the templates graduated from " +
           'frequent queries. Authenticate with ' +
-          '`Authorization: Bearer <api key>`; a key only ever reads or writes its own tenant\'s data, and only what its ' +
+          "`Authorization: Bearer <api key>`; a key only ever reads or writes its own tenant's data, and only what its " +
           'scopes allow: `ingest` (interactions, feedback), `review` (review candidates and decisions), `admin` (all); a ' +
           'route it lacks the scope for is a 403 naming the scope. Bodies are JSON ' +
           `(application/json, UTF-8, at most ${api.bodyLimitBytes} bytes). Every error is \`{ "error": { "field", "message" } }\`.`,
@@ -108,13 +111,27 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get(
     '/healthz',
-    { schema: { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } } } } },
+    {
+      schema: {
+        tags: ['meta'],
+        summary: 'Liveness',
+        security: [],
+        response: { 200: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } } },
+      },
+    },
     async () => ({ ok: true }),
   );
   const probes: Record<string, () => Promise<unknown>> = {
     database: () => db.execute(sql`select 1`),
     // getSystemInfo is the cheapest call every Temporal frontend answers; the deadline bounds the gRPC call itself.
-    ...(deps.temporal ? { temporal: () => { const c = deps.temporal!.client.connection; return c.withDeadline(Date.now() + READY_TIMEOUT_MS, () => c.workflowService.getSystemInfo({})); } } : {}),
+    ...(deps.temporal
+      ? {
+          temporal: () => {
+            const c = deps.temporal!.client.connection;
+            return c.withDeadline(Date.now() + READY_TIMEOUT_MS, () => c.workflowService.getSystemInfo({}));
+          },
+        }
+      : {}),
     ...deps.readiness,
   };
   app.get(
@@ -125,7 +142,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         summary: 'Readiness: the database, Temporal (when configured) and further dependencies answer',
         description: `Each dependency is probed with a ${READY_TIMEOUT_MS} ms bound. 200 when all are up; 503 (with Retry-After) naming each one that is down. /healthz only says the process is up.`,
         security: [],
-        response: { 200: { ...readinessSchema, description: 'Every dependency answered.' }, 503: { ...readinessSchema, description: 'At least one dependency is down; `error.field` names the first.' } },
+        response: {
+          200: { ...readinessSchema, description: 'Every dependency answered.' },
+          503: { ...readinessSchema, description: 'At least one dependency is down; `error.field` names the first.' },
+        },
       },
     },
     async (_request, reply) => {
@@ -225,8 +245,10 @@ function registerJsonParser(app: FastifyInstance): void {
 }
 
 // From secure-json-parse: only bodies that might hold such keys pay for the slower checked parse.
-const SUSPECT_PROTO = /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/;
-const SUSPECT_CONSTRUCTOR = /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
+const SUSPECT_PROTO =
+  /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/;
+const SUSPECT_CONSTRUCTOR =
+  /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
 
 export function parseJson(text: string): unknown {
   if (!SUSPECT_PROTO.test(text) && !SUSPECT_CONSTRUCTOR.test(text)) return JSON.parse(text);
@@ -274,11 +296,19 @@ function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyR
     return;
   }
   // Ids and sizes, never the body: a failed batch used to log its whole payload (and the SQL holding it).
-  const context = { tenant: request.tenantId, method: request.method, route: request.routeOptions?.url ?? request.url.split('?')[0], bodyBytes: Number(request.headers['content-length'] ?? 0) || undefined };
+  const context = {
+    tenant: request.tenantId,
+    method: request.method,
+    route: request.routeOptions?.url ?? request.url.split('?')[0],
+    bodyBytes: Number(request.headers['content-length'] ?? 0) || undefined,
+  };
   const failure = classifyFailure(error);
   if (failure.kind === 'unavailable') {
     request.log.warn({ ...context, error: logSummary(error) }, 'request failed: dependency unavailable');
-    reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody('(service)', `${failure.reason}: retry in ${RETRY_AFTER_SECONDS} s (writes are idempotent: resend the same request)`));
+    reply
+      .code(503)
+      .header('retry-after', String(RETRY_AFTER_SECONDS))
+      .send(errorBody('(service)', `${failure.reason}: retry in ${RETRY_AFTER_SECONDS} s (writes are idempotent: resend the same request)`));
     return;
   }
   if (failure.kind === 'refused') {

@@ -88,9 +88,7 @@ export class S3BlobStore implements BlobStore {
     const out: Array<{ key: string; size: number }> = [];
     let token: string | undefined;
     do {
-      const res = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.opts.prefix + prefix, ContinuationToken: token }),
-      );
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.opts.prefix + prefix, ContinuationToken: token }));
       for (const o of res.Contents ?? []) {
         if (o.Key) out.push({ key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0 });
       }

@@ -19,15 +19,29 @@ export function registerClusterCommands(program: Command): void {
     .option('--to <date>', 'end of the period (ISO), exclusive')
     .option('--accepted-only', 'only interactions whose latest feedback accepted them')
     .option('--threshold <cosine>', 'cosine a query needs to its cluster (default 0.7)', Number)
-    .addOption(new Option('--algorithm <a>', 'leader (default; proven at 1M queries) or graph (kNN graph + Louvain; better NMI, more memory)').choices(['leader', 'graph']))
+    .addOption(
+      new Option('--algorithm <a>', 'leader (default; proven at 1M queries) or graph (kNN graph + Louvain; better NMI, more memory)').choices([
+        'leader',
+        'graph',
+      ]),
+    )
     .action(async (o: { tenant: string; from?: string; to?: string; acceptedOnly?: boolean; threshold?: number; algorithm?: 'leader' | 'graph' }) => {
       const config = loadConfig();
       const client = await connectClient(config.temporal);
       try {
-        const handle = await startClustering(client, config.temporal.taskQueue, { tenantId: o.tenant, from: o.from, to: o.to, acceptedOnly: o.acceptedOnly, params: o.threshold || o.algorithm ? { ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.algorithm ? { algorithm: o.algorithm } : {}) } : undefined });
+        const handle = await startClustering(client, config.temporal.taskQueue, {
+          tenantId: o.tenant,
+          from: o.from,
+          to: o.to,
+          acceptedOnly: o.acceptedOnly,
+          params:
+            o.threshold || o.algorithm ? { ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.algorithm ? { algorithm: o.algorithm } : {}) } : undefined,
+        });
         console.log(`started ${handle.workflowId}`);
         const r = await handle.result();
-        console.log(`done: ${r.interactions} interactions, ${r.distinct} distinct queries, ${r.clusters} clusters holding ${pct(r.clusteredShare)} of traffic; identities: ${JSON.stringify(r.events)}\nrun ${r.runId}`);
+        console.log(
+          `done: ${r.interactions} interactions, ${r.distinct} distinct queries, ${r.clusters} clusters holding ${pct(r.clusteredShare)} of traffic; identities: ${JSON.stringify(r.events)}\nrun ${r.runId}`,
+        );
       } finally {
         await client.close();
       }
@@ -44,7 +58,8 @@ export function registerClusterCommands(program: Command): void {
         const runId = await runOf(db, o.tenant, o.run);
         const rows = await runSnapshots(db, runId, o.limit);
         console.log(`run ${runId}\n${'id'.padEnd(16)} ${'share'.padStart(6)} ${'size'.padStart(7)} ${'cohes.'.padStart(6)}  label`);
-        for (const r of rows) console.log(`${r.clusterId.padEnd(16)} ${pct(r.share).padStart(6)} ${String(r.size).padStart(7)} ${r.cohesion.toFixed(2).padStart(6)}  ${r.label}`);
+        for (const r of rows)
+          console.log(`${r.clusterId.padEnd(16)} ${pct(r.share).padStart(6)} ${String(r.size).padStart(7)} ${r.cohesion.toFixed(2).padStart(6)}  ${r.label}`);
       }),
     );
 
@@ -60,7 +75,9 @@ export function registerClusterCommands(program: Command): void {
         console.log(`${c.id}  [${c.status}${c.successorIds.length ? ` -> ${c.successorIds.join(', ')}` : ''}]  ${c.label}`);
         console.log(`keywords: ${c.keywords.join(', ')}`);
         if (snap) {
-          console.log(`run ${snap.runId}: ${snap.size} interactions (${pct(snap.share)} of traffic), ${snap.distinctQueries} distinct queries, cohesion ${snap.cohesion.toFixed(3)}`);
+          console.log(
+            `run ${snap.runId}: ${snap.size} interactions (${pct(snap.share)} of traffic), ${snap.distinctQueries} distinct queries, cohesion ${snap.cohesion.toFixed(3)}`,
+          );
           for (const r of snap.representatives) console.log(`  ${String(r.count).padStart(5)} × ${r.text}`);
         }
         const events = await clusterEventsOf(db, id);
@@ -88,11 +105,16 @@ export function registerClusterCommands(program: Command): void {
         const load = async (run: string) => new Map((await runSnapshots(db, run)).map((r) => [r.clusterId, r]));
         const [sa, sb] = [await load(a), await load(b)];
         if (!sa.size || !sb.size) throw new InputError(!sa.size ? 'runA' : 'runB', 'no clusters recorded for that run');
-        const ids = [...new Set([...sa.keys(), ...sb.keys()])].sort((x, y) => (sb.get(y)?.share ?? 0) + (sa.get(y)?.share ?? 0) - (sb.get(x)?.share ?? 0) - (sa.get(x)?.share ?? 0));
+        const ids = [...new Set([...sa.keys(), ...sb.keys()])].sort(
+          (x, y) => (sb.get(y)?.share ?? 0) + (sa.get(y)?.share ?? 0) - (sb.get(x)?.share ?? 0) - (sa.get(x)?.share ?? 0),
+        );
         const kept = ids.filter((id) => sa.has(id) && sb.has(id)).length;
         console.log(`${sa.size} clusters in A, ${sb.size} in B, ${kept} kept their id (${pct(kept / Math.max(1, sa.size))} of A)`);
         console.log(`${'id'.padEnd(16)} ${'A'.padStart(6)} ${'B'.padStart(6)}  label`);
-        for (const id of ids.slice(0, o.limit)) console.log(`${id.padEnd(16)} ${(sa.get(id) ? pct(sa.get(id)!.share) : '-').padStart(6)} ${(sb.get(id) ? pct(sb.get(id)!.share) : '-').padStart(6)}  ${(sb.get(id) ?? sa.get(id))!.label}`);
+        for (const id of ids.slice(0, o.limit))
+          console.log(
+            `${id.padEnd(16)} ${(sa.get(id) ? pct(sa.get(id)!.share) : '-').padStart(6)} ${(sb.get(id) ? pct(sb.get(id)!.share) : '-').padStart(6)}  ${(sb.get(id) ?? sa.get(id))!.label}`,
+          );
         for (const e of await runEvents(db, b)) console.log(`event ${e.kind}: ${e.fromIds.join(', ') || '-'} -> ${e.toIds.join(', ') || '-'}`);
       }),
     );

@@ -42,7 +42,10 @@ export async function resolveRun(tenant: string | undefined, run: string | undef
     return await withDb((db) => runOf(db, tenant, undefined));
   } catch (err) {
     if (err instanceof EmbeddedDatabaseBusyError) {
-      throw new InputError('--run', 'the embedded database is held by a running `distillery dev`: name the clustering run with --run (`clusters run` prints it), or set DATABASE_URL so processes share one Postgres');
+      throw new InputError(
+        '--run',
+        'the embedded database is held by a running `distillery dev`: name the clustering run with --run (`clusters run` prints it), or set DATABASE_URL so processes share one Postgres',
+      );
     }
     throw err;
   }
@@ -61,8 +64,13 @@ export async function runOf(db: Db, tenant: string | undefined, run: string | un
  * Runs an evaluation over shared data sets with a cached embedder: checks the names, opens the database (the
  * embedding cache makes repeated evaluations cheap; PGlite or DATABASE_URL) and closes everything after.
  */
-export async function forEachDataset(names: string[], fn: (dataset: SharedDatasetName, embed: (texts: string[]) => Promise<Float32Array[]>) => Promise<void>): Promise<void> {
-  for (const d of names) if (!SHARED_DATASETS.includes(d as SharedDatasetName)) throw new InputError('--dataset', `unknown data set "${d}"; choose from ${SHARED_DATASETS.join(', ')}`);
+export async function forEachDataset(
+  names: string[],
+  fn: (dataset: SharedDatasetName, embed: (texts: string[]) => Promise<Float32Array[]>) => Promise<void>,
+): Promise<void> {
+  for (const d of names)
+    if (!SHARED_DATASETS.includes(d as SharedDatasetName))
+      throw new InputError('--dataset', `unknown data set "${d}"; choose from ${SHARED_DATASETS.join(', ')}`);
   const config = loadConfig();
   const embedder = await createEmbedder(config.embeddings);
   const database = openDatabase(config.database);

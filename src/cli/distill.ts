@@ -15,16 +15,26 @@ import { RUNNERS, type Runner } from '../vocabulary';
 import { CancelledFailure, type WorkflowExecutionDescription, WorkflowFailedError } from '@temporalio/client';
 import { resolveRun, runOf, withClient, withDb } from './common';
 
-const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** Trainer settings from flags over an optional JSON file (see src/distill/types.ts TrainerConfig). */
 export function trainerConfig(o: Record<string, unknown>): TrainerConfig {
   const file = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as Partial<TrainerConfig>) : {};
   const baseModel = (o.baseModel as string | undefined) ?? file.baseModel;
-  if (!baseModel) throw new InputError('--base-model', 'name the base model: a local directory (no downloads at run time) or, with --runner openai, the hosted model id');
+  if (!baseModel)
+    throw new InputError('--base-model', 'name the base model: a local directory (no downloads at run time) or, with --runner openai, the hosted model id');
   return {
     baseModel,
-    lora: { r: (o.r as number) ?? file.lora?.r ?? 16, alpha: (o.alpha as number) ?? file.lora?.alpha ?? 32, dropout: file.lora?.dropout ?? 0.05, targetModules: o.targets ? list(String(o.targets)) : (file.lora?.targetModules ?? ['q_proj', 'k_proj', 'v_proj', 'o_proj']) },
+    lora: {
+      r: (o.r as number) ?? file.lora?.r ?? 16,
+      alpha: (o.alpha as number) ?? file.lora?.alpha ?? 32,
+      dropout: file.lora?.dropout ?? 0.05,
+      targetModules: o.targets ? list(String(o.targets)) : (file.lora?.targetModules ?? ['q_proj', 'k_proj', 'v_proj', 'o_proj']),
+    },
     learningRate: (o.lr as number) ?? file.learningRate ?? 2e-4,
     epochs: (o.epochs as number) ?? file.epochs ?? 2,
     ...(((o.maxSteps as number) ?? file.maxSteps) ? { maxSteps: (o.maxSteps as number) ?? file.maxSteps } : {}),
@@ -79,7 +89,9 @@ export function registerDistillCommands(program: Command): void {
       withDb(async (db) => {
         for (const r of await listDatasets(db, o.tenant)) {
           const c = r.card;
-          console.log(`${r.id}  ${c.counts.train} train / ${c.counts.eval} eval  ${r.clusterIds.length} clusters  run ${r.clusterRunId}  ${r.createdAt.toISOString()}`);
+          console.log(
+            `${r.id}  ${c.counts.train} train / ${c.counts.eval} eval  ${r.clusterIds.length} clusters  run ${r.clusterRunId}  ${r.createdAt.toISOString()}`,
+          );
         }
       }),
     );
@@ -108,7 +120,14 @@ export function registerDistillCommands(program: Command): void {
       const trainer = trainerConfig(o);
       const clusterRunId = await resolveRun(o.tenant, o.run);
       await withClient(async (client, config) => {
-        const handle = await startFineTune(client, config.temporal.taskQueue, { tenantId: o.tenant, clusterRunId, clusterIds: o.clusters, trainer, runner: o.runner, gpuTaskQueue: config.temporal.gpuTaskQueue });
+        const handle = await startFineTune(client, config.temporal.taskQueue, {
+          tenantId: o.tenant,
+          clusterRunId,
+          clusterIds: o.clusters,
+          trainer,
+          runner: o.runner,
+          gpuTaskQueue: config.temporal.gpuTaskQueue,
+        });
         console.log(`started ${handle.workflowId}`);
         if (!o.wait) return;
         let last = '';
@@ -118,7 +137,9 @@ export function registerDistillCommands(program: Command): void {
         }, 2000);
         try {
           const r = await handle.result();
-          console.log(`done: dataset ${r.datasetId}, job ${r.jobId}, adapter ${r.adapterId} ${r.status}${r.reasons.length ? ` (${r.reasons.join('; ')})` : ''}`);
+          console.log(
+            `done: dataset ${r.datasetId}, job ${r.jobId}, adapter ${r.adapterId} ${r.status}${r.reasons.length ? ` (${r.reasons.join('; ')})` : ''}`,
+          );
         } catch (err) {
           // A cancel (`jobs cancel`) is an outcome, not a crash: one line, no stack trace.
           if (!(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure)) throw err;
@@ -142,7 +163,9 @@ export function registerDistillCommands(program: Command): void {
     .description('a job (id or workflow id): status, and the runner’s live progress while it trains')
     .action(async (id: string) => {
       const job = await withDb((db) => findJob(db, id));
-      console.log(`${job.id}  ${job.status}  runner ${job.runner}  dataset ${job.datasetId}${job.error ? `\nerror: ${job.error}` : ''}${job.metrics ? `\nmetrics: ${JSON.stringify(job.metrics)}` : ''}`);
+      console.log(
+        `${job.id}  ${job.status}  runner ${job.runner}  dataset ${job.datasetId}${job.error ? `\nerror: ${job.error}` : ''}${job.metrics ? `\nmetrics: ${JSON.stringify(job.metrics)}` : ''}`,
+      );
       if (job.status !== 'running') return;
       const d = await withClient((client) => client.workflow.getHandle(job.workflowId).describe());
       for (const line of pendingProgress(d)) console.log(`  ${line}`);
@@ -173,7 +196,19 @@ export function registerDistillCommands(program: Command): void {
           if (!row) throw new InputError('--dataset', `no dataset "${id}"`);
           writeFileSync(data, await openBlobStore(loadConfig().blob).get(row.trainKey));
         } else {
-          writeFileSync(data, loadSharedDataset('bitext-v2').map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+          writeFileSync(
+            data,
+            loadSharedDataset('bitext-v2')
+              .map((e) =>
+                JSON.stringify({
+                  messages: [
+                    { role: 'user', content: e.query },
+                    { role: 'assistant', content: e.answer },
+                  ],
+                }),
+              )
+              .join('\n'),
+          );
         }
         const r = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', path.resolve(o.output)]).done;
         if (r.code !== 0) throw new Error(`make_tiny_model.py failed: ${r.stderr.slice(-600)}`);
@@ -190,7 +225,9 @@ export function registerDistillCommands(program: Command): void {
       withDb(async (db) => {
         for (const a of await listAdapters(db, o.tenant)) {
           const e = a.evaluation;
-          console.log(`${a.id}  ${a.status.padEnd(9)}  ${a.name}  student ${e.student.meanSimilarity.toFixed(3)} vs base ${e.base.meanSimilarity.toFixed(3)}  ${a.uri}`);
+          console.log(
+            `${a.id}  ${a.status.padEnd(9)}  ${a.name}  student ${e.student.meanSimilarity.toFixed(3)} vs base ${e.base.meanSimilarity.toFixed(3)}  ${a.uri}`,
+          );
         }
       }),
     );
@@ -201,9 +238,20 @@ export function registerDistillCommands(program: Command): void {
         const a = await getAdapter(db, o.tenant, id);
         const e = a.evaluation;
         console.log(`${a.id}  [${a.status}]  ${a.name}\nbase ${a.baseModel}\nuri ${a.uri}\nlineage ${JSON.stringify(a.lineage)}`);
-        console.log(`gate: ${e.verdict}${e.reasons.length ? ` (${e.reasons.join('; ')})` : ''}; ${e.classificationLike ? 'classification-like (match rate decides)' : 'free text (similarity decides)'}`);
-        for (const [who, f] of [['student', e.student], ['base', e.base]] as const) console.log(`  ${who.padEnd(7)} n=${f.examples} mean cos ${f.meanSimilarity.toFixed(3)} p10 ${f.p10Similarity.toFixed(3)} exact ${f.exactRate.toFixed(3)} normalised ${f.normalisedRate.toFixed(3)}`);
-        for (const x of e.examples.slice(0, 3)) console.log(`  worst: cos ${x.similarity.toFixed(2)}\n    student:  ${JSON.stringify(x.prediction.slice(0, 160))}\n    accepted: ${JSON.stringify(x.reference.slice(0, 160))}`);
+        console.log(
+          `gate: ${e.verdict}${e.reasons.length ? ` (${e.reasons.join('; ')})` : ''}; ${e.classificationLike ? 'classification-like (match rate decides)' : 'free text (similarity decides)'}`,
+        );
+        for (const [who, f] of [
+          ['student', e.student],
+          ['base', e.base],
+        ] as const)
+          console.log(
+            `  ${who.padEnd(7)} n=${f.examples} mean cos ${f.meanSimilarity.toFixed(3)} p10 ${f.p10Similarity.toFixed(3)} exact ${f.exactRate.toFixed(3)} normalised ${f.normalisedRate.toFixed(3)}`,
+          );
+        for (const x of e.examples.slice(0, 3))
+          console.log(
+            `  worst: cos ${x.similarity.toFixed(2)}\n    student:  ${JSON.stringify(x.prediction.slice(0, 160))}\n    accepted: ${JSON.stringify(x.reference.slice(0, 160))}`,
+          );
       }),
     );
   ad.command('activate <id>')

@@ -9,7 +9,6 @@ import { getCandidate, listCandidates } from '../graduation/store';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 import { decideCandidate, startGraduation } from '../temporal/starters';
 
-
 const reviewerDefault = () => process.env.DISTILLERY_REVIEWER ?? process.env.USER ?? safeUsername();
 
 function safeUsername(): string {
@@ -44,7 +43,12 @@ export function registerGraduationCommands(program: Command): void {
       const clusterRunId = await resolveRun(o.tenant, o.run);
       await withClient(async (client, config) => {
         const taskQueue = config.temporal.taskQueue;
-        const handle = await startGraduation(client, taskQueue, { tenantId: o.tenant, clusterRunId, expireAfterMs: o.expireAfterDays * 86_400_000, remindEveryMs: o.remindEveryHours * 3_600_000 });
+        const handle = await startGraduation(client, taskQueue, {
+          tenantId: o.tenant,
+          clusterRunId,
+          expireAfterMs: o.expireAfterDays * 86_400_000,
+          remindEveryMs: o.remindEveryHours * 3_600_000,
+        });
         console.log(`started ${handle.workflowId}`);
         const r = await handle.result();
         console.log(`done: ${r.clustersConsidered} clusters, ${r.passed} candidates passed replay and await review, ${r.failed} failed verification`);
@@ -58,7 +62,9 @@ export function registerGraduationCommands(program: Command): void {
     .option('--dataset <names...>', `data sets: ${SHARED_DATASETS.join(', ')}`, ['bitext-v1', 'bitext-v2'])
     .option('--threshold <cosine>', 'clustering threshold (default 0.7)', Number)
     .action(async (o: { dataset: string[]; threshold?: number }) => {
-      await forEachDataset(o.dataset, async (d, embed) => console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, o.threshold ? { cluster: { threshold: o.threshold } } : {}))));
+      await forEachDataset(o.dataset, async (d, embed) =>
+        console.log(formatGraduationEvaluation(await evaluateGraduation(d, embed, o.threshold ? { cluster: { threshold: o.threshold } } : {}))),
+      );
     });
 
   const review = program.command('review').description('review graduation candidates from the terminal (same as the review page)');
@@ -72,9 +78,13 @@ export function registerGraduationCommands(program: Command): void {
       withDb(async (db) => {
         const rows = await listCandidates(db, o.tenant, { status: o.status });
         if (!rows.length) return console.log(`no ${o.status === 'all' ? '' : `${o.status} `}candidates for ${o.tenant}`);
-        console.log(`${'id'.padEnd(15)} ${'status'.padEnd(19)} ${'kind'.padEnd(8)} ${'share'.padStart(6)} ${'prec.'.padStart(6)} ${'lower'.padStart(6)} ${'cover'.padStart(6)}  label`);
+        console.log(
+          `${'id'.padEnd(15)} ${'status'.padEnd(19)} ${'kind'.padEnd(8)} ${'share'.padStart(6)} ${'prec.'.padStart(6)} ${'lower'.padStart(6)} ${'cover'.padStart(6)}  label`,
+        );
         for (const r of rows) {
-          console.log(`${r.id.padEnd(15)} ${r.status.padEnd(19)} ${r.kind.padEnd(8)} ${pct(r.trafficShare).padStart(6)} ${r.precision.toFixed(3).padStart(6)} ${r.precisionLowerBound.toFixed(3).padStart(6)} ${r.coverage.toFixed(3).padStart(6)}  ${r.label}${r.warnings.length ? '  (!) warning' : ''}`);
+          console.log(
+            `${r.id.padEnd(15)} ${r.status.padEnd(19)} ${r.kind.padEnd(8)} ${pct(r.trafficShare).padStart(6)} ${r.precision.toFixed(3).padStart(6)} ${r.precisionLowerBound.toFixed(3).padStart(6)} ${r.coverage.toFixed(3).padStart(6)}  ${r.label}${r.warnings.length ? '  (!) warning' : ''}`,
+          );
         }
       }),
     );
@@ -89,14 +99,24 @@ export function registerGraduationCommands(program: Command): void {
         const { candidate: c, versions, decision } = await getCandidate(db, o.tenant, id);
         const v = versions.find((x) => x.version === c.currentVersion)!;
         const e = v.evidence;
-        console.log(`${c.id}  [${c.status}]  ${c.kind}  ${c.label}\nclusters: ${c.clusterIds.join(', ')}  (${pct(c.trafficShare)} of traffic, run ${c.clusterRunId})`);
+        console.log(
+          `${c.id}  [${c.status}]  ${c.kind}  ${c.label}\nclusters: ${c.clusterIds.join(', ')}  (${pct(c.trafficShare)} of traffic, run ${c.clusterRunId})`,
+        );
         console.log(`version ${v.version} by ${v.author}:\n---\n${v.template}\n---`);
         if (v.script) console.log(`script: ${JSON.stringify(v.script)}`);
-        console.log(`replay (${e.match} match): precision ${e.precision.toFixed(3)} (95% lower bound ${e.precisionLowerBound.toFixed(3)}) on ${e.covered}/${e.heldOut} held-out, coverage ${e.coverage.toFixed(3)}; neighbour false positives ${e.falsePositives.wrong}/${e.falsePositives.tested}`);
+        console.log(
+          `replay (${e.match} match): precision ${e.precision.toFixed(3)} (95% lower bound ${e.precisionLowerBound.toFixed(3)}) on ${e.covered}/${e.heldOut} held-out, coverage ${e.coverage.toFixed(3)}; neighbour false positives ${e.falsePositives.wrong}/${e.falsePositives.tested}`,
+        );
         for (const r of e.reasons) console.log(`  fails: ${r}`);
         for (const w of e.warnings) console.log(`  warning: ${w}`);
-        for (const x of e.examples.slice(0, o.examples)) console.log(`  ${x.agrees ? 'agrees  ' : 'DIFFERS '} ${JSON.stringify(x.query)}${x.agrees ? '' : `\n    rendered: ${JSON.stringify(x.rendered ?? x.error)}\n    accepted: ${JSON.stringify(x.accepted)}`}`);
-        if (decision) console.log(`decision: ${decision.decision} by ${decision.reviewer} at ${decision.decidedAt.toISOString()}${decision.comment ? ` — ${decision.comment}` : ''}`);
+        for (const x of e.examples.slice(0, o.examples))
+          console.log(
+            `  ${x.agrees ? 'agrees  ' : 'DIFFERS '} ${JSON.stringify(x.query)}${x.agrees ? '' : `\n    rendered: ${JSON.stringify(x.rendered ?? x.error)}\n    accepted: ${JSON.stringify(x.accepted)}`}`,
+          );
+        if (decision)
+          console.log(
+            `decision: ${decision.decision} by ${decision.reviewer} at ${decision.decidedAt.toISOString()}${decision.comment ? ` — ${decision.comment}` : ''}`,
+          );
       }),
     );
 
@@ -116,7 +136,9 @@ export function registerGraduationCommands(program: Command): void {
     .option('--reviewer <name>', 'who approves, recorded as cli:<name> (default $DISTILLERY_REVIEWER or the OS user)', reviewerDefault())
     .option('--comment <text>', 'why')
     .option('--template-file <path>', 'edited template (Handlebars) to approve instead')
-    .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => decide(o.templateFile ? 'approve_with_edits' : 'approve')(id, o));
+    .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) =>
+      decide(o.templateFile ? 'approve_with_edits' : 'approve')(id, o),
+    );
 
   review
     .command('reject <candidateId>')

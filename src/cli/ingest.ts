@@ -20,7 +20,12 @@ const STATUS_TIMEOUT_MS = 5000;
  * activity retries, "no worker is polling <queue>" when none is. Every call is bound to `stop` and a timeout, so
  * none is left in flight when the caller closes the client.
  */
-async function pollProgress(client: TemporalClient, handle: WorkflowHandle<(input: IngestInput) => Promise<IngestResult>>, taskQueue: string, stop: AbortSignal): Promise<void> {
+async function pollProgress(
+  client: TemporalClient,
+  handle: WorkflowHandle<(input: IngestInput) => Promise<IngestResult>>,
+  taskQueue: string,
+  stop: AbortSignal,
+): Promise<void> {
   while (!stop.aborted) {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, PROGRESS_EVERY_MS);
@@ -34,7 +39,10 @@ async function pollProgress(client: TemporalClient, handle: WorkflowHandle<(inpu
       const noWorker = notes.some((n) => n.startsWith('no worker'));
       const p = noWorker ? undefined : await client.withAbortSignal(signal, () => handle.query(ingestProgressQuery)).catch(() => undefined);
       if (stop.aborted) return;
-      if (p) console.log(`  file ${Math.min(p.fileIndex + 1, p.files.length)}/${p.files.length}: ${p.totals.lines} lines, ${p.totals.stored} stored, ${p.totals.duplicates} duplicates, ${p.totals.rejected} rejected, ${p.totals.blank ?? 0} blank`);
+      if (p)
+        console.log(
+          `  file ${Math.min(p.fileIndex + 1, p.files.length)}/${p.files.length}: ${p.totals.lines} lines, ${p.totals.stored} stored, ${p.totals.duplicates} duplicates, ${p.totals.rejected} rejected, ${p.totals.blank ?? 0} blank`,
+        );
       for (const n of notes) console.log(`  ${n}`);
     } catch (err) {
       if (!stop.aborted) console.log(`  (no status: ${(err as Error).message.split('\n', 1)[0]})`);
@@ -56,7 +64,12 @@ export function registerIngestCommands(program: Command): void {
       try {
         // Local paths are resolved here: the worker may run in another directory.
         const resolved = source.startsWith('s3://') ? source : (await import('node:path')).resolve(source);
-        const handle = await startIngest(client, config.temporal.taskQueue, { tenantId: opts.tenant, source: resolved, defaultModel: opts.defaultModel, chunkBytes: opts.chunkBytes }, config.ingest.allowedSources);
+        const handle = await startIngest(
+          client,
+          config.temporal.taskQueue,
+          { tenantId: opts.tenant, source: resolved, defaultModel: opts.defaultModel, chunkBytes: opts.chunkBytes },
+          config.ingest.allowedSources,
+        );
         console.log(`started ${handle.workflowId}`);
         if (!opts.wait) return;
         // Progress every 2 s until the result is in. The poller is stopped and awaited before the client closes:
@@ -71,7 +84,9 @@ export function registerIngestCommands(program: Command): void {
           stop.abort();
           await poller;
         }
-        console.log(`done: ${r.files} files, ${r.lines} lines, ${r.stored} stored, ${r.duplicates} duplicates, ${r.rejected} rejected, ${r.blank ?? 0} blank${r.reportUri ? `\nrejected lines: ${r.reportUri}` : ''}`);
+        console.log(
+          `done: ${r.files} files, ${r.lines} lines, ${r.stored} stored, ${r.duplicates} duplicates, ${r.rejected} rejected, ${r.blank ?? 0} blank${r.reportUri ? `\nrejected lines: ${r.reportUri}` : ''}`,
+        );
       } finally {
         await client.close();
       }
@@ -86,7 +101,8 @@ export function registerIngestCommands(program: Command): void {
       const database = openDatabase(loadConfig().database);
       try {
         const rows = await listRuns(database.db, opts);
-        for (const r of rows) console.log(`${r.startedAt.toISOString()}  ${r.kind.padEnd(8)} ${r.status.padEnd(9)} ${r.tenantId ?? '-'}  ${JSON.stringify(r.stats)}  ${r.id}`);
+        for (const r of rows)
+          console.log(`${r.startedAt.toISOString()}  ${r.kind.padEnd(8)} ${r.status.padEnd(9)} ${r.tenantId ?? '-'}  ${JSON.stringify(r.stats)}  ${r.id}`);
         if (!rows.length) console.log('no runs yet');
       } finally {
         await database.close();

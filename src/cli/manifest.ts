@@ -14,7 +14,9 @@ async function runPublisher(input: PublishInput) {
 }
 
 export function formatReplay(r: ReplayReport): string {
-  const tiers = (Object.entries(r.perTier) as Array<[string, { calls: number; share: number; cost: number }]>).map(([t, x]) => `${t} ${pct(x.share)} ($${x.cost.toFixed(4)})`).join(', ');
+  const tiers = (Object.entries(r.perTier) as Array<[string, { calls: number; share: number; cost: number }]>)
+    .map(([t, x]) => `${t} ${pct(x.share)} ($${x.cost.toFixed(4)})`)
+    .join(', ');
   return `replay of ${r.rows} held-out interactions: ${tiers}; cost $${r.projectedCost.toFixed(4)} vs all-frontier $${r.allFrontierCost.toFixed(4)} (−${pct(r.reduction)}); quality ${r.quality.overall.toFixed(3)} (templates ${r.quality.template.agreed}/${r.quality.template.served} agree)`;
 }
 
@@ -44,9 +46,12 @@ export function registerManifestCommands(program: Command): void {
         const served = await servedVersion(db, o.tenant);
         console.log(`pointer: ${pointerKey(o.tenant)} → v${served ?? '-'}`);
         for (const r of await listManifests(db, o.tenant)) {
-          console.log(`${r.version === served ? '*' : ' '} v${r.version}  ${r.status}  ${r.manifest.routes.length} routes  ${r.contentHash.slice(0, 19)}  run ${r.runId}  ${r.createdAt.toISOString()}`);
+          console.log(
+            `${r.version === served ? '*' : ' '} v${r.version}  ${r.status}  ${r.manifest.routes.length} routes  ${r.contentHash.slice(0, 19)}  run ${r.runId}  ${r.createdAt.toISOString()}`,
+          );
         }
-        for (const e of await recentEvents(db, o.tenant, 10)) console.log(`  ${e.at.toISOString()} ${e.kind} v${e.version}${e.fromVersion ? ` (from v${e.fromVersion})` : ''} by ${e.actor}`);
+        for (const e of await recentEvents(db, o.tenant, 10))
+          console.log(`  ${e.at.toISOString()} ${e.kind} v${e.version}${e.fromVersion ? ` (from v${e.fromVersion})` : ''} by ${e.actor}`);
       }),
     );
   m.command('show')
@@ -57,7 +62,11 @@ export function registerManifestCommands(program: Command): void {
       withDb(async (db) => {
         const v = o.version ?? (await servedVersion(db, o.tenant));
         const r = v ? await getManifest(db, o.tenant, v) : undefined;
-        if (!r) throw new InputError('--version', `no manifest ${v ? `v${v} ` : ''}for ${o.tenant}: publish one with \`distillery retrain\` or \`distillery manifest publish\``);
+        if (!r)
+          throw new InputError(
+            '--version',
+            `no manifest ${v ? `v${v} ` : ''}for ${o.tenant}: publish one with \`distillery retrain\` or \`distillery manifest publish\``,
+          );
         if (o.json) return console.log(JSON.stringify(r.manifest, null, 2));
         console.log(`v${r.version} (${r.status}) ${r.key}\n${formatReplay(r.replay)}`);
         for (const x of r.manifest.routes) console.log(`  ${x.id}  ${x.tier.padEnd(8)} ${pct(x.share).padStart(6)}  ${x.label}`);
@@ -67,7 +76,8 @@ export function registerManifestCommands(program: Command): void {
   const p = program.command('prices').description('prices per tier used by savings replays (USD per million tokens)');
   p.command('list').action(async () =>
     withDb(async (db) => {
-      for (const r of await listPrices(db)) console.log(`${r.tier.padEnd(8)} ${r.model.padEnd(14)} in $${r.inputPerMTok}/M  out $${r.outputPerMTok}/M  per call $${r.perCall}`);
+      for (const r of await listPrices(db))
+        console.log(`${r.tier.padEnd(8)} ${r.model.padEnd(14)} in $${r.inputPerMTok}/M  out $${r.outputPerMTok}/M  per call $${r.perCall}`);
     }),
   );
   p.command('set <tier>')
@@ -77,10 +87,13 @@ export function registerManifestCommands(program: Command): void {
     .option('--per-call <usd>', 'fixed USD per call', Number, 0)
     .action(async (tier: string, o: { model: string; input: number; output: number; perCall: number }) => {
       if (!TIERS.includes(tier as TierName)) throw new InputError('tier', `one of ${TIERS.join(', ')}`);
-      for (const [f, v] of [['--input', o.input], ['--output', o.output], ['--per-call', o.perCall]] as const) if (!Number.isFinite(v) || v < 0) throw new InputError(f, 'a non-negative number of USD');
-      await withDb((db) =>
-        setPrice(db, { tier: tier as TierName, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }),
-      );
+      for (const [f, v] of [
+        ['--input', o.input],
+        ['--output', o.output],
+        ['--per-call', o.perCall],
+      ] as const)
+        if (!Number.isFinite(v) || v < 0) throw new InputError(f, 'a non-negative number of USD');
+      await withDb((db) => setPrice(db, { tier: tier as TierName, model: o.model, inputPerMTok: o.input, outputPerMTok: o.output, perCall: o.perCall }));
       console.log(`${tier}: ${o.model} $${o.input}/M in, $${o.output}/M out, $${o.perCall}/call`);
     });
 }

@@ -13,7 +13,9 @@ function retrainInput(o: Record<string, unknown> & { tenant: string }, gpuTaskQu
     lookbackDays: o.lookbackDays as number | undefined,
     gpuTaskQueue,
     ...(o.threshold ? { cluster: { threshold: o.threshold as number } } : {}),
-    ...(o.baseModel || o.config ? { distill: { trainer: trainerConfig(o), runner: (o.runner as Runner) ?? 'local', maxCategories: (o.maxCategories as number) ?? 3 } } : {}),
+    ...(o.baseModel || o.config
+      ? { distill: { trainer: trainerConfig(o), runner: (o.runner as Runner) ?? 'local', maxCategories: (o.maxCategories as number) ?? 3 } }
+      : {}),
   };
 }
 
@@ -28,7 +30,6 @@ const retrainOptions = (c: Command) =>
     .option('--max-categories <n>', 'categories fine-tuned per run (default 3)', Number)
     .option('--max-steps <n>', 'trainer optimizer steps', Number);
 
-
 export function registerRetrainCommands(program: Command): void {
   retrainOptions(program.command('retrain').description('run one retrain now: cluster → graduate → distil → tier updates → replay → publish'))
     .option('--no-wait', 'return once started')
@@ -38,7 +39,9 @@ export function registerRetrainCommands(program: Command): void {
         console.log(`started ${handle.workflowId}`);
         if (!o.wait) return;
         const r = await handle.result();
-        console.log(`done: clustering ${r.clusterRunId}; ${r.candidatesForReview} candidates await review; adapters ${JSON.stringify(r.adapters)}; publish ${r.publish.status}${r.publish.version ? ` v${r.publish.version}` : ''}${r.publish.reasons.length ? ` (${r.publish.reasons.join('; ')})` : ''}`);
+        console.log(
+          `done: clustering ${r.clusterRunId}; ${r.candidatesForReview} candidates await review; adapters ${JSON.stringify(r.adapters)}; publish ${r.publish.status}${r.publish.version ? ` v${r.publish.version}` : ''}${r.publish.reasons.length ? ` (${r.publish.reasons.join('; ')})` : ''}`,
+        );
         console.log(`stage timings: \`distillery runs --kind retrain\``);
       }),
     );
@@ -49,9 +52,17 @@ export function registerRetrainCommands(program: Command): void {
     .option('--paused', 'create it paused')
     .action(async (o: Record<string, unknown> & { tenant: string; cron: string; paused?: boolean }) =>
       withClient(async (client, config) => {
-        const h = await createRetrainSchedule(client, config.temporal.taskQueue, retrainInput(o, config.temporal.gpuTaskQueue), { cron: o.cron, paused: o.paused });
+        const h = await createRetrainSchedule(client, config.temporal.taskQueue, retrainInput(o, config.temporal.gpuTaskQueue), {
+          cron: o.cron,
+          paused: o.paused,
+        });
         const d = await h.describe();
-        console.log(`schedule ${h.scheduleId} created (${o.cron}, overlap skip${o.paused ? ', paused' : ''}); next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ')}`);
+        console.log(
+          `schedule ${h.scheduleId} created (${o.cron}, overlap skip${o.paused ? ', paused' : ''}); next runs: ${d.info.nextActionTimes
+            .slice(0, 3)
+            .map((t) => t.toISOString())
+            .join(', ')}`,
+        );
       }),
     );
   const handleFor = (client: TemporalClient, tenant: string) => client.schedule.getHandle(scheduleIds.retrain(tenant));
@@ -68,7 +79,8 @@ export function registerRetrainCommands(program: Command): void {
           try {
             console.log(await fn(handleFor(client, o.tenant!), o));
           } catch (err) {
-            if (err instanceof ScheduleNotFoundError) throw new NotFoundError('--tenant', `no retrain schedule for ${o.tenant}: create it with \`distillery schedule create --tenant ${o.tenant}\``);
+            if (err instanceof ScheduleNotFoundError)
+              throw new NotFoundError('--tenant', `no retrain schedule for ${o.tenant}: create it with \`distillery schedule create --tenant ${o.tenant}\``);
             throw err;
           }
         }),
@@ -79,14 +91,18 @@ export function registerRetrainCommands(program: Command): void {
       `${d.scheduleId}: ${d.state.paused ? 'PAUSED' : 'active'}${d.state.note ? ` (${d.state.note})` : ''}; overlap ${d.policies.overlap}`,
       `spec: ${JSON.stringify(d.spec)}`,
       `recent: ${d.info.recentActions.map((a) => `${a.takenAt.toISOString()} ${a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : ''}`).join(', ') || 'none'}`,
-      `next: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ')}`,
+      `next: ${d.info.nextActionTimes
+        .slice(0, 3)
+        .map((t) => t.toISOString())
+        .join(', ')}`,
     ].join('\n');
   });
   act('pause', 'pause it (no runs until unpaused)', async (h, o) => (await h.pause(o.note ?? 'paused from the CLI'), `paused ${h.scheduleId}`));
   act('unpause', 'resume it', async (h, o) => (await h.unpause(o.note ?? 'unpaused from the CLI'), `unpaused ${h.scheduleId}`));
   act('trigger', 'run a retrain now through the schedule (overlap policy applies)', async (h) => (await h.trigger(), `triggered ${h.scheduleId}`));
   act('backfill', 'run the retrains the schedule would have run between --from and --to', async (h, o) => {
-    if (!o.from || !o.to || Number.isNaN(Date.parse(o.from)) || Number.isNaN(Date.parse(o.to))) throw new InputError('--from', 'backfill needs --from and --to as ISO times, e.g. --from 2026-09-01 --to 2026-11-01');
+    if (!o.from || !o.to || Number.isNaN(Date.parse(o.from)) || Number.isNaN(Date.parse(o.to)))
+      throw new InputError('--from', 'backfill needs --from and --to as ISO times, e.g. --from 2026-09-01 --to 2026-11-01');
     await h.backfill({ start: new Date(o.from), end: new Date(o.to), overlap: 'ALLOW_ALL' as never });
     return `backfill requested for ${h.scheduleId} over ${o.from}..${o.to}`;
   });

@@ -21,11 +21,17 @@ export function registerRouteCommands(program: Command): void {
     .option('--json', 'print the resolution as JSON')
     .action(async (query: string, o: { manifest?: string; tenant?: string; json?: boolean }) => {
       const source = o.manifest ?? (o.tenant ? `blob:manifests/${o.tenant}/current.json` : undefined);
-      if (!source) throw new InputError('--manifest', 'name the manifest: a file, http(s) URL, s3://bucket/key or blob:<key> (or --tenant <id> for the published pointer)');
+      if (!source)
+        throw new InputError(
+          '--manifest',
+          'name the manifest: a file, http(s) URL, s3://bucket/key or blob:<key> (or --tenant <id> for the published pointer)',
+        );
       const config = loadConfig();
       const blobStore = openBlobStore(config.blob);
       const s3: S3SourceOptions | undefined =
-        config.blob.kind === 's3' ? { region: config.blob.region, endpoint: config.blob.endpoint, forcePathStyle: config.blob.forcePathStyle, credentials: config.blob.credentials } : undefined;
+        config.blob.kind === 's3'
+          ? { region: config.blob.region, endpoint: config.blob.endpoint, forcePathStyle: config.blob.forcePathStyle, credentials: config.blob.credentials }
+          : undefined;
       const embedder = await createEmbedder(config.embeddings);
       try {
         let router: Router;
@@ -41,7 +47,17 @@ export function registerRouteCommands(program: Command): void {
         const ms = performance.now() - t0;
         const s = router.serving;
         if (o.json) {
-          console.log(JSON.stringify({ ...r, similarity: Number.isNaN(r.similarity) ? null : r.similarity, manifest: { tenant: s.tenant, version: s.version, contentHash: s.contentHash, location: s.location } }, null, 2));
+          console.log(
+            JSON.stringify(
+              {
+                ...r,
+                similarity: Number.isNaN(r.similarity) ? null : r.similarity,
+                manifest: { tenant: s.tenant, version: s.version, contentHash: s.contentHash, location: s.location },
+              },
+              null,
+              2,
+            ),
+          );
           return;
         }
         console.log(format(r, router));

@@ -23,7 +23,14 @@ function printNewKey(tenant: string, name: string, scopes: readonly Scope[], key
 }
 
 export function formatKeyRow(k: KeyInfo): string {
-  return [String(k.id).padEnd(6), k.prefix.padEnd(10), k.name.padEnd(24), k.scopes.join(',').padEnd(20), k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'live'].join('  ');
+  return [
+    String(k.id).padEnd(6),
+    k.prefix.padEnd(10),
+    k.name.padEnd(24),
+    k.scopes.join(',').padEnd(20),
+    k.createdAt.toISOString(),
+    k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'live',
+  ].join('  ');
 }
 
 export function registerTenantCommands(program: Command): void {
@@ -32,7 +39,7 @@ export function registerTenantCommands(program: Command): void {
     .command('create <id>')
     .description('create a tenant (idempotent) and print a new API key for it (default scope: ingest, what the SDK needs)')
     .option('--name <name>', 'display name')
-    .option('--key-name <name>', 'name of the key (unique among the tenant\'s live keys)', 'sdk')
+    .option('--key-name <name>', "name of the key (unique among the tenant's live keys)", 'sdk')
     .option('--scopes <list>', scopesHelp, 'ingest')
     .action(async (id: string, opts: { name?: string; keyName: string; scopes: string }) => {
       const scopes = parseScopes(opts.scopes, '--scopes');
@@ -47,7 +54,7 @@ export function registerTenantCommands(program: Command): void {
       });
     });
 
-  const keys = program.command('keys').description('issue, list and revoke a tenant\'s API keys (scopes: ' + SCOPES.join(', ') + ')');
+  const keys = program.command('keys').description("issue, list and revoke a tenant's API keys (scopes: " + SCOPES.join(', ') + ')');
   keys
     .command('create')
     .description('issue a key and print it once; its name is the reviewer its review decisions record')
@@ -63,7 +70,7 @@ export function registerTenantCommands(program: Command): void {
     });
   keys
     .command('list')
-    .description('a tenant\'s keys: id, prefix, name, scopes, created, revoked')
+    .description("a tenant's keys: id, prefix, name, scopes, created, revoked")
     .requiredOption('--tenant <id>', 'tenant')
     .action(async (o: { tenant: string }) =>
       withMigratedDb(async (db) => {

@@ -4,7 +4,9 @@ import { listActiveTierEntries, routeHistory, setModelTier } from '../tiers/stor
 
 /** `distillery tiers …`: the tier table, route by route. */
 export function registerTierCommands(program: Command): void {
-  const t = program.command('tiers').description('the tier table: which tier serves each route (templates and adapters earn theirs; cheap/frontier are set here)');
+  const t = program
+    .command('tiers')
+    .description('the tier table: which tier serves each route (templates and adapters earn theirs; cheap/frontier are set here)');
   t.command('list')
     .description('the routes that are on a tier other than the default frontier')
     .requiredOption('--tenant <id>', 'tenant')
@@ -14,7 +16,12 @@ export function registerTierCommands(program: Command): void {
         if (!rows.length) return console.log(`no tier entries for ${o.tenant}: every route goes to the frontier`);
         for (const e of rows) {
           const target = e.target;
-          const what = e.tier === 'template' ? `candidate ${String(target.candidateId)} v${String(target.version)}` : e.tier === 'adapter' ? `adapter ${String(target.name)}` : `model ${String(target.model)}`;
+          const what =
+            e.tier === 'template'
+              ? `candidate ${String(target.candidateId)} v${String(target.version)}`
+              : e.tier === 'adapter'
+                ? `adapter ${String(target.name)}`
+                : `model ${String(target.model)}`;
           console.log(`${e.routeId.padEnd(16)} ${e.tier.padEnd(8)} ${what}  since ${e.validFrom.toISOString()}`);
         }
       }),
@@ -37,7 +44,9 @@ export function registerTierCommands(program: Command): void {
     .action(async (route: string, o: { tenant: string }) =>
       withDb(async (db) => {
         for (const e of await routeHistory(db, o.tenant, route)) {
-          console.log(`${e.status.padEnd(10)} ${e.tier.padEnd(8)} ${e.validFrom.toISOString()} .. ${e.validTo?.toISOString() ?? 'now'}  ${JSON.stringify(e.target).slice(0, 100)}`);
+          console.log(
+            `${e.status.padEnd(10)} ${e.tier.padEnd(8)} ${e.validFrom.toISOString()} .. ${e.validTo?.toISOString() ?? 'now'}  ${JSON.stringify(e.target).slice(0, 100)}`,
+          );
         }
       }),
     );

@@ -39,12 +39,18 @@ function msOf(t: { seconds?: unknown; nanos?: number | null } | null | undefined
 /** Gathers WaitFacts for a workflow from the server: describe() and the queue's pollers (no worker needed). */
 export async function waitFacts(client: Client, handle: WorkflowHandle, taskQueue: string): Promise<WaitFacts> {
   const pollersOf = async (taskQueueType: proto.temporal.api.enums.v1.TaskQueueType) =>
-    ((await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })).pollers ?? []).map((p) => msOf(p.lastAccessTime));
+    (
+      (await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })).pollers ?? []
+    ).map((p) => msOf(p.lastAccessTime));
   const [desc, workflow, activity] = await Promise.all([
     handle.describe(),
     pollersOf(TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
     pollersOf(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
   ]);
-  const pending = (desc.raw.pendingActivities ?? []).map((p) => ({ name: p.activityType?.name ?? 'activity', attempt: p.attempt ?? 1, ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}) }));
+  const pending = (desc.raw.pendingActivities ?? []).map((p) => ({
+    name: p.activityType?.name ?? 'activity',
+    attempt: p.attempt ?? 1,
+    ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}),
+  }));
   return { taskQueue, pending, pollers: { workflow, activity }, now: Date.now() };
 }

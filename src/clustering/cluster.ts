@@ -87,8 +87,19 @@ export function clusterQueries(input: ClusterInput, params: Partial<ClusterParam
   if (n === 0) return empty();
   if (p.algorithm === 'graph') {
     const index = newIndex(dims);
-    index.add(BigUint64Array.from({ length: n }, (_, i) => BigInt(i)), vectors, p.threads);
-    const communities = graphCommunities(index, vectors, dims, n, { neighbours: p.graphNeighbours, edgeThreshold: p.graphEdgeThreshold, resolution: p.graphResolution, threads: p.threads, seed: 42 }, searchMany);
+    index.add(
+      BigUint64Array.from({ length: n }, (_, i) => BigInt(i)),
+      vectors,
+      p.threads,
+    );
+    const communities = graphCommunities(
+      index,
+      vectors,
+      dims,
+      n,
+      { neighbours: p.graphNeighbours, edgeThreshold: p.graphEdgeThreshold, resolution: p.graphResolution, threads: p.threads, seed: 42 },
+      searchMany,
+    );
     return finish(vectors, dims, weights, communities, new Float32Array(n), p);
   }
 
@@ -102,7 +113,14 @@ export function clusterQueries(input: ClusterInput, params: Partial<ClusterParam
 }
 
 function empty(): ClusterResult {
-  return { assignment: new Int32Array(0), centroids: new Float32Array(0), weight: new Float64Array(0), distinct: new Int32Array(0), cohesion: new Float64Array(0), similarity: new Float32Array(0) };
+  return {
+    assignment: new Int32Array(0),
+    centroids: new Float32Array(0),
+    weight: new Float64Array(0),
+    distinct: new Int32Array(0),
+    cohesion: new Float64Array(0),
+    similarity: new Float32Array(0),
+  };
 }
 
 export function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, dims: number): number {
@@ -112,7 +130,15 @@ export function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, di
 }
 
 function newIndex(dims: number): Index {
-  return new Index({ dimensions: dims, metric: MetricKind.Cos, connectivity: 16, expansion_add: 128, expansion_search: 64, quantization: ScalarKind.F32, multi: false });
+  return new Index({
+    dimensions: dims,
+    metric: MetricKind.Cos,
+    connectivity: 16,
+    expansion_add: 128,
+    expansion_search: 64,
+    quantization: ScalarKind.F32,
+    multi: false,
+  });
 }
 
 /** A batch search (usearch's typings pick the single-vector overload for any Float32Array). */
@@ -209,10 +235,6 @@ function dropLight(assignment: Int32Array, weights: ArrayLike<number>, minWeight
   return assignment.map((a) => (a >= 0 && w[a]! >= minWeight ? a : -1));
 }
 
-
-
-
-
 /** Per-cluster weighted sums of member vectors (k × dims, Float64) for clusters 0..k-1 of `assignment`. */
 function clusterSums(vectors: Float32Array, dims: number, weights: ArrayLike<number>, assignment: Int32Array): { sums: Float64Array; k: number } {
   let k = 0;
@@ -277,7 +299,13 @@ function mergeClose(vectors: Float32Array, dims: number, weights: ArrayLike<numb
  * query's own contribution (leave-one-out): otherwise a heavy query that seeded a cluster of its own would always be
  * nearest to itself and never rejoin its group.
  */
-function reassign(vectors: Float32Array, dims: number, weights: ArrayLike<number>, assignment: Int32Array, p: ClusterParams): { assignment: Int32Array; similarity: Float32Array } {
+function reassign(
+  vectors: Float32Array,
+  dims: number,
+  weights: ArrayLike<number>,
+  assignment: Int32Array,
+  p: ClusterParams,
+): { assignment: Int32Array; similarity: Float32Array } {
   const n = assignment.length;
   const { sums, k } = clusterSums(vectors, dims, weights, assignment);
   const { centroids, live, norms } = normalise(sums, k, dims);
@@ -317,7 +345,14 @@ function reassign(vectors: Float32Array, dims: number, weights: ArrayLike<number
 }
 
 /** Drops light clusters to noise, renumbers by descending weight, and computes the per-cluster figures. */
-function finish(vectors: Float32Array, dims: number, weights: ArrayLike<number>, assignment: Int32Array, similarity: Float32Array, p: ClusterParams): ClusterResult {
+function finish(
+  vectors: Float32Array,
+  dims: number,
+  weights: ArrayLike<number>,
+  assignment: Int32Array,
+  similarity: Float32Array,
+  p: ClusterParams,
+): ClusterResult {
   const n = assignment.length;
   let k = 0;
   for (const a of assignment) if (a + 1 > k) k = a + 1;

@@ -52,8 +52,7 @@ export function describeClusters(
       .sort((a, b) => b.score - a.score || a.t.localeCompare(b.t))
       .slice(0, nKeywords)
       .map((x) => x.t);
-    const representatives = reps[c]!
-      .sort((a, b) => b.score - a.score || a.q - b.q)
+    const representatives = reps[c]!.sort((a, b) => b.score - a.score || a.q - b.q)
       .slice(0, nReps)
       .map(({ q }) => ({ text: texts[q]!, count: weights[q]! }));
     const label = representatives[0]?.text ?? keywords.join(' ');

@@ -18,7 +18,14 @@ export interface GraphParams {
 }
 
 /** Community per query (0..k-1, arbitrary order), from an index already holding every query under its position. */
-export function graphCommunities(index: Index, vectors: Float32Array, dims: number, n: number, p: GraphParams, search: (index: Index, q: Float32Array, k: number, threads: number) => { keys: BigUint64Array; distances: Float32Array; counts: BigUint64Array }): Int32Array {
+export function graphCommunities(
+  index: Index,
+  vectors: Float32Array,
+  dims: number,
+  n: number,
+  p: GraphParams,
+  search: (index: Index, q: Float32Array, k: number, threads: number) => { keys: BigUint64Array; distances: Float32Array; counts: BigUint64Array },
+): Int32Array {
   const g = new Graph({ type: 'undirected', multi: false, allowSelfLoops: false });
   for (let i = 0; i < n; i++) g.addNode(i);
   const K = Math.min(p.neighbours + 1, n);
@@ -38,7 +45,7 @@ export function graphCommunities(index: Index, vectors: Float32Array, dims: numb
   }
   // A small deterministic generator (LCG): Louvain visits nodes in random order, and runs must repeat exactly.
   let state = p.seed >>> 0 || 1;
-  const rng = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rng = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const communities = louvain(g, { resolution: p.resolution, rng, getEdgeWeight: 'weight' });
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) out[i] = communities[String(i)]!;

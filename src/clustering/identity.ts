@@ -50,8 +50,21 @@ export function assignIdentities(
 ): IdentityResult {
   const { centroids, dims } = next;
   const k = centroids.length / dims;
-  const fromNew = nearest(prior.map((p) => p.centroid), dims, centroids, matchThreshold);
-  const fromPrior = nearest(sliceRows(centroids, dims), dims, concat(prior.map((p) => p.centroid), dims), matchThreshold);
+  const fromNew = nearest(
+    prior.map((p) => p.centroid),
+    dims,
+    centroids,
+    matchThreshold,
+  );
+  const fromPrior = nearest(
+    sliceRows(centroids, dims),
+    dims,
+    concat(
+      prior.map((p) => p.centroid),
+      dims,
+    ),
+    matchThreshold,
+  );
 
   // One to one, best pairs first.
   const pairs = fromNew.flatMap((cands, c) => cands.map(({ index: o, sim }) => ({ c, o, sim }))).sort((a, b) => b.sim - a.sim || a.c - b.c || a.o - b.o);
@@ -103,7 +116,15 @@ function nearest(base: Float32Array[], dims: number, queries: Float32Array, thre
   const q = queries.length / dims;
   const out: Array<Array<{ index: number; sim: number }>> = Array.from({ length: q }, () => []);
   if (base.length === 0 || q === 0) return out;
-  const index = new Index({ dimensions: dims, metric: MetricKind.Cos, quantization: ScalarKind.F32, connectivity: 16, expansion_add: 128, expansion_search: 128, multi: false });
+  const index = new Index({
+    dimensions: dims,
+    metric: MetricKind.Cos,
+    quantization: ScalarKind.F32,
+    connectivity: 16,
+    expansion_add: 128,
+    expansion_search: 128,
+    multi: false,
+  });
   index.add(new BigUint64Array(base.map((_, i) => BigInt(i))), concat(base, dims));
   const k = Math.min(K, base.length);
   for (let r = 0; r < q; r++) {

@@ -16,16 +16,28 @@ export type ClusterEventRow = typeof clusterEvents.$inferSelect;
  * One page of a tenant's interactions for a period ([from, to), ISO times), ids above `after` in id order: keyset
  * paging, so reading a million rows never holds them all or re-scans skipped ones.
  */
-export async function pageQueries(db: Db, q: { tenantId: string; from?: string; to?: string; acceptedOnly?: boolean; after: number; limit: number }): Promise<Array<{ id: number; q: string }>> {
+export async function pageQueries(
+  db: Db,
+  q: { tenantId: string; from?: string; to?: string; acceptedOnly?: boolean; after: number; limit: number },
+): Promise<Array<{ id: number; q: string }>> {
   const conds = [eq(interactions.tenantId, q.tenantId), gt(interactions.id, q.after)];
   if (q.from) conds.push(gte(interactions.occurredAt, new Date(q.from)));
   if (q.to) conds.push(lt(interactions.occurredAt, new Date(q.to)));
   if (q.acceptedOnly) conds.push(acceptedInteractionSql(sql`${interactions.id}`));
-  return db.select({ id: interactions.id, q: interactions.queryText }).from(interactions).where(and(...conds)).orderBy(interactions.id).limit(q.limit);
+  return db
+    .select({ id: interactions.id, q: interactions.queryText })
+    .from(interactions)
+    .where(and(...conds))
+    .orderBy(interactions.id)
+    .limit(q.limit);
 }
 
 /** The tenant's earlier identities (active or retired) in one embedding space: what a new run's clusters match. */
-export async function priorIdentities(db: Db, tenantId: string, model: string): Promise<Array<{ id: string; status: 'active' | 'retired'; centroid: Float32Array }>> {
+export async function priorIdentities(
+  db: Db,
+  tenantId: string,
+  model: string,
+): Promise<Array<{ id: string; status: 'active' | 'retired'; centroid: Float32Array }>> {
   const rows = await db
     .select({ id: clusters.id, status: clusters.status, centroid: clusters.centroid })
     .from(clusters)
@@ -38,7 +50,17 @@ export interface ClusterRunRecord {
   tenantId: string;
   model: string;
   /** One entry per cluster of the run, with its stable id. */
-  clusters: Array<{ id: string; label: string; keywords: string[]; centroid: Float32Array; size: number; distinctQueries: number; share: number; cohesion: number; representatives: Array<{ text: string; count: number }> }>;
+  clusters: Array<{
+    id: string;
+    label: string;
+    keywords: string[];
+    centroid: Float32Array;
+    size: number;
+    distinctQueries: number;
+    share: number;
+    cohesion: number;
+    representatives: Array<{ text: string; count: number }>;
+  }>;
   /** Earlier identities this run merged, split or retired. */
   changes: Array<{ id: string; status: ClusterRow['status']; successorIds: string[] }>;
   events: Array<{ kind: ClusterEventKind; fromIds: string[]; toIds: string[] }>;
@@ -59,8 +81,21 @@ export async function recordClusterRun(db: Db, r: ClusterRunRecord): Promise<voi
       const centroid = toBytes(c.centroid);
       await t
         .insert(clusters)
-        .values({ id: c.id, tenantId: r.tenantId, status: 'active', label: c.label, keywords: c.keywords, embeddingModel: r.model, centroid, firstRunId: r.runId, lastRunId: r.runId })
-        .onConflictDoUpdate({ target: clusters.id, set: { status: 'active', label: c.label, keywords: c.keywords, centroid, lastRunId: r.runId, successorIds: [], updatedAt: sql`now()` } });
+        .values({
+          id: c.id,
+          tenantId: r.tenantId,
+          status: 'active',
+          label: c.label,
+          keywords: c.keywords,
+          embeddingModel: r.model,
+          centroid,
+          firstRunId: r.runId,
+          lastRunId: r.runId,
+        })
+        .onConflictDoUpdate({
+          target: clusters.id,
+          set: { status: 'active', label: c.label, keywords: c.keywords, centroid, lastRunId: r.runId, successorIds: [], updatedAt: sql`now()` },
+        });
       await t.insert(clusterSnapshots).values({
         runId: r.runId,
         clusterId: c.id,
@@ -75,7 +110,10 @@ export async function recordClusterRun(db: Db, r: ClusterRunRecord): Promise<voi
       });
     }
     for (const ch of r.changes) {
-      await t.update(clusters).set({ status: ch.status, successorIds: ch.successorIds, updatedAt: sql`now()` }).where(eq(clusters.id, ch.id));
+      await t
+        .update(clusters)
+        .set({ status: ch.status, successorIds: ch.successorIds, updatedAt: sql`now()` })
+        .where(eq(clusters.id, ch.id));
     }
     if (r.events.length) await t.insert(clusterEvents).values(r.events.map((e) => ({ runId: r.runId, ...e })));
     // Members travel as one JSON document per 10k rows: one statement each instead of one parameter per value.
@@ -101,7 +139,10 @@ export async function getCluster(db: Db, id: string): Promise<ClusterRow | undef
 
 /** The tenant's cluster (any status), or undefined: routes are cluster ids. */
 export async function tenantCluster(db: Db, tenantId: string, id: string): Promise<ClusterRow | undefined> {
-  const [c] = await db.select().from(clusters).where(and(eq(clusters.id, id), eq(clusters.tenantId, tenantId)));
+  const [c] = await db
+    .select()
+    .from(clusters)
+    .where(and(eq(clusters.id, id), eq(clusters.tenantId, tenantId)));
   return c;
 }
 
@@ -118,7 +159,10 @@ export async function clusterSnapshot(db: Db, clusterId: string, runId?: string)
 
 /** Identity events that name a cluster, on either side. */
 export async function clusterEventsOf(db: Db, clusterId: string): Promise<ClusterEventRow[]> {
-  return db.select().from(clusterEvents).where(sql`${clusterEvents.fromIds} ? ${clusterId} or ${clusterEvents.toIds} ? ${clusterId}`);
+  return db
+    .select()
+    .from(clusterEvents)
+    .where(sql`${clusterEvents.fromIds} ? ${clusterId} or ${clusterEvents.toIds} ? ${clusterId}`);
 }
 
 export async function runEvents(db: Db, runId: string): Promise<ClusterEventRow[]> {

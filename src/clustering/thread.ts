@@ -24,7 +24,8 @@ export interface ClusterTaskOutput {
 }
 
 /** A new cluster's id: derived from tenant, run and index, so a retried run names its clusters the same way. */
-export const newClusterId = (tenantId: string, runId: string, c: number) => `c_${createHash('sha256').update(`${tenantId}\n${runId}\n${c}`).digest('hex').slice(0, 12)}`;
+export const newClusterId = (tenantId: string, runId: string, c: number) =>
+  `c_${createHash('sha256').update(`${tenantId}\n${runId}\n${c}`).digest('hex').slice(0, 12)}`;
 
 /**
  * The CPU-bound part of a clustering run — cluster, give stable identities, describe — as one pure step that runs in

@@ -59,7 +59,13 @@ export function toLogRecord(ex: LabelledExample, index: number, opts: { model?: 
   const created = new Date((opts.start ?? new Date('2026-10-01T00:00:00Z')).getTime() + index * 60_000);
   return {
     created_at: created.toISOString(),
-    request: { model, messages: [{ role: 'system', content: 'You are a helpful customer support assistant.' }, { role: 'user', content: ex.query }] },
+    request: {
+      model,
+      messages: [
+        { role: 'system', content: 'You are a helpful customer support assistant.' },
+        { role: 'user', content: ex.query },
+      ],
+    },
     response: {
       id: `chatcmpl-shared-${index}`,
       object: 'chat.completion',

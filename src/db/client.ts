@@ -84,7 +84,9 @@ function lockEmbedded(dir: string): () => void {
       const pid = Number(readFileSync(lock, 'utf8'));
       // Our own pid counts as a holder too: a second PGlite on one directory in one process corrupts it just the same.
       if (pid && isAlive(pid)) {
-        throw new EmbeddedDatabaseBusyError(`the embedded database at ${dir} is in use by process ${pid} (a running \`distillery dev\`?): stop it, or set DATABASE_URL so several processes share one Postgres`);
+        throw new EmbeddedDatabaseBusyError(
+          `the embedded database at ${dir} is in use by process ${pid} (a running \`distillery dev\`?): stop it, or set DATABASE_URL so several processes share one Postgres`,
+        );
       }
       rmSync(lock, { force: true });
     }

@@ -1,5 +1,19 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  check,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import type { DatasetCard, TrainerConfig } from '../distill/types';
 import type { GateEvaluation } from '../distill/gate';
 import type { ScriptSpec } from '../serving/script';
@@ -49,7 +63,9 @@ export const apiKeys = pgTable(
   'api_keys',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     keyHash: text('key_hash').notNull(),
     keyPrefix: text('key_prefix').notNull(),
     name: text('name').notNull(),
@@ -59,7 +75,9 @@ export const apiKeys = pgTable(
   },
   (t) => [
     uniqueIndex('api_keys_hash_uq').on(t.keyHash),
-    uniqueIndex('api_keys_live_name_uq').on(t.tenantId, t.name).where(sql`revoked_at is null`),
+    uniqueIndex('api_keys_live_name_uq')
+      .on(t.tenantId, t.name)
+      .where(sql`revoked_at is null`),
   ],
 );
 
@@ -72,7 +90,9 @@ export const interactions = pgTable(
   'interactions',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     idempotencyKey: text('idempotency_key').notNull(),
     contentHash: text('content_hash').notNull(),
     source: text('source').notNull(),
@@ -90,10 +110,7 @@ export const interactions = pgTable(
     latencyMs: integer('latency_ms'),
     metadata: jsonb('metadata').$type<JsonObject>().notNull().default({}),
   },
-  (t) => [
-    uniqueIndex('interactions_tenant_key_uq').on(t.tenantId, t.idempotencyKey),
-    index('interactions_tenant_time_idx').on(t.tenantId, t.occurredAt),
-  ],
+  (t) => [uniqueIndex('interactions_tenant_key_uq').on(t.tenantId, t.idempotencyKey), index('interactions_tenant_time_idx').on(t.tenantId, t.occurredAt)],
 );
 
 /**
@@ -104,8 +121,12 @@ export const feedback = pgTable(
   'feedback',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    interactionId: bigint('interaction_id', { mode: 'number' }).notNull().references(() => interactions.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    interactionId: bigint('interaction_id', { mode: 'number' })
+      .notNull()
+      .references(() => interactions.id),
     idempotencyKey: text('idempotency_key').notNull(),
     contentHash: text('content_hash').notNull(),
     kind: text('kind', { enum: FEEDBACK_KINDS }).notNull(),
@@ -149,7 +170,9 @@ export const runs = pgTable(
 export const ingestChunks = pgTable(
   'ingest_chunks',
   {
-    runId: text('run_id').notNull().references(() => runs.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
     sourceUri: text('source_uri').notNull(),
     startOffset: bigint('start_offset', { mode: 'number' }).notNull(),
     endOffset: bigint('end_offset', { mode: 'number' }).notNull(),
@@ -167,7 +190,9 @@ export const ingestChunks = pgTable(
 export const ingestRejections = pgTable(
   'ingest_rejections',
   {
-    runId: text('run_id').notNull().references(() => runs.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
     sourceUri: text('source_uri').notNull(),
     lineNo: integer('line_no').notNull(),
     reason: text('reason').notNull(),
@@ -204,7 +229,9 @@ export const clusters = pgTable(
   'clusters',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     status: text('status', { enum: CLUSTER_STATUSES }).notNull(),
     label: text('label').notNull(),
     keywords: jsonb('keywords').$type<string[]>().notNull(),
@@ -223,8 +250,12 @@ export const clusters = pgTable(
 export const clusterSnapshots = pgTable(
   'cluster_snapshots',
   {
-    runId: text('run_id').notNull().references(() => runs.id),
-    clusterId: text('cluster_id').notNull().references(() => clusters.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
+    clusterId: text('cluster_id')
+      .notNull()
+      .references(() => clusters.id),
     size: integer('size').notNull(),
     distinctQueries: integer('distinct_queries').notNull(),
     share: doublePrecision('share').notNull(),
@@ -241,9 +272,15 @@ export const clusterSnapshots = pgTable(
 export const clusterMembers = pgTable(
   'cluster_members',
   {
-    runId: text('run_id').notNull().references(() => runs.id),
-    interactionId: bigint('interaction_id', { mode: 'number' }).notNull().references(() => interactions.id),
-    clusterId: text('cluster_id').notNull().references(() => clusters.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
+    interactionId: bigint('interaction_id', { mode: 'number' })
+      .notNull()
+      .references(() => interactions.id),
+    clusterId: text('cluster_id')
+      .notNull()
+      .references(() => clusters.id),
   },
   (t) => [primaryKey({ columns: [t.runId, t.interactionId] }), index('cluster_members_cluster_idx').on(t.runId, t.clusterId)],
 );
@@ -253,7 +290,9 @@ export const clusterEvents = pgTable(
   'cluster_events',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    runId: text('run_id').notNull().references(() => runs.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
     kind: text('kind', { enum: CLUSTER_EVENT_KINDS }).notNull(),
     fromIds: jsonb('from_ids').$type<string[]>().notNull(),
     toIds: jsonb('to_ids').$type<string[]>().notNull(),
@@ -270,8 +309,12 @@ export const candidates = pgTable(
   'candidates',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    clusterRunId: text('cluster_run_id')
+      .notNull()
+      .references(() => runs.id),
     clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
     kind: text('kind', { enum: CANDIDATE_KINDS }).notNull(),
     status: text('status', { enum: CANDIDATE_STATUSES }).notNull(),
@@ -290,7 +333,9 @@ export const candidates = pgTable(
 export const candidateVersions = pgTable(
   'candidate_versions',
   {
-    candidateId: text('candidate_id').notNull().references(() => candidates.id),
+    candidateId: text('candidate_id')
+      .notNull()
+      .references(() => candidates.id),
     version: integer('version').notNull(),
     template: text('template').notNull(),
     script: jsonb('script').$type<ScriptSpec | null>(),
@@ -307,7 +352,9 @@ export const reviewDecisions = pgTable(
   'review_decisions',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    candidateId: text('candidate_id').notNull().references(() => candidates.id),
+    candidateId: text('candidate_id')
+      .notNull()
+      .references(() => candidates.id),
     version: integer('version').notNull(),
     decision: text('decision', { enum: REVIEW_DECISIONS }).notNull(),
     reviewer: text('reviewer').notNull(),
@@ -325,8 +372,12 @@ export const tierEntries = pgTable(
   'tier_entries',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    routeId: text('route_id').notNull().references(() => clusters.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    routeId: text('route_id')
+      .notNull()
+      .references(() => clusters.id),
     tier: text('tier', { enum: TIERS }).notNull(),
     /** What serves it: {candidateId, version} for templates; adapter or model references for the others. */
     target: jsonb('target').$type<JsonObject>().notNull(),
@@ -337,7 +388,9 @@ export const tierEntries = pgTable(
   },
   (t) => [
     index('tier_entries_tenant_route_idx').on(t.tenantId, t.routeId),
-    uniqueIndex('tier_entries_one_active_uq').on(t.tenantId, t.routeId).where(sql`${t.status} = 'active'`),
+    uniqueIndex('tier_entries_one_active_uq')
+      .on(t.tenantId, t.routeId)
+      .where(sql`${t.status} = 'active'`),
   ],
 );
 
@@ -350,8 +403,12 @@ export const datasets = pgTable(
   'datasets',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    clusterRunId: text('cluster_run_id').notNull().references(() => runs.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    clusterRunId: text('cluster_run_id')
+      .notNull()
+      .references(() => runs.id),
     clusterIds: jsonb('cluster_ids').$type<string[]>().notNull(),
     card: jsonb('card').$type<DatasetCard>().notNull(),
     trainKey: text('train_key').notNull(),
@@ -366,8 +423,12 @@ export const finetuneJobs = pgTable(
   'finetune_jobs',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    datasetId: text('dataset_id').notNull().references(() => datasets.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
     runner: text('runner', { enum: RUNNERS }).$type<Runner>().notNull(),
     config: jsonb('config').$type<TrainerConfig>().notNull(),
     status: text('status', { enum: JOB_STATUSES }).notNull(),
@@ -402,9 +463,15 @@ export const adapters = pgTable(
   'adapters',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    jobId: text('job_id').notNull().references(() => finetuneJobs.id),
-    datasetId: text('dataset_id').notNull().references(() => datasets.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => finetuneJobs.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
     name: text('name').notNull(),
     baseModel: text('base_model').notNull(),
     uri: text('uri').notNull(),
@@ -425,7 +492,9 @@ export const adapters = pgTable(
 export const manifests = pgTable(
   'manifests',
   {
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     version: integer('version').notNull(),
     runId: text('run_id').notNull(),
     key: text('key').notNull(),
@@ -443,7 +512,9 @@ export const manifestEvents = pgTable(
   'manifest_events',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     kind: text('kind', { enum: MANIFEST_EVENT_KINDS }).notNull(),
     version: integer('version').notNull(),
     fromVersion: integer('from_version'),

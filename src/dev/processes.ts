@@ -77,7 +77,13 @@ export interface TemporalDevServer extends ManagedProcess {
 }
 
 /** `temporal server start-dev` on loopback; `dbFile` persists history across restarts (omit for in-memory). */
-export async function startTemporalDevServer(opts: { cliPath: string; port: number; uiPort?: number; dbFile?: string; logFile: string }): Promise<TemporalDevServer> {
+export async function startTemporalDevServer(opts: {
+  cliPath: string;
+  port: number;
+  uiPort?: number;
+  dbFile?: string;
+  logFile: string;
+}): Promise<TemporalDevServer> {
   requireBinary(opts.cliPath, 'Temporal CLI');
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
@@ -111,10 +117,20 @@ export async function startSeaweed(opts: { weedPath: string; dir: string; s3Port
   for (let attempt = 1; ; attempt++) {
     const [master, volume, filer] = [await freePort(), await freePort(), await freePort()];
     const args = [
-      'server', `-dir=${opts.dir}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
-      `-master.port=${master}`, `-volume.port=${volume}`, '-filer', `-filer.port=${filer}`,
-      '-s3', `-s3.port=${opts.s3Port}`, '-s3.port.iceberg=0', '-s3.port.lance=0',
-      '-master.volumeSizeLimitMB=256', '-volume.max=0',
+      'server',
+      `-dir=${opts.dir}`,
+      '-ip=127.0.0.1',
+      '-ip.bind=127.0.0.1',
+      `-master.port=${master}`,
+      `-volume.port=${volume}`,
+      '-filer',
+      `-filer.port=${filer}`,
+      '-s3',
+      `-s3.port=${opts.s3Port}`,
+      '-s3.port.iceberg=0',
+      '-s3.port.lance=0',
+      '-master.volumeSizeLimitMB=256',
+      '-volume.max=0',
     ];
     const proc = launch('seaweedfs', opts.weedPath, args, opts.logFile);
     try {

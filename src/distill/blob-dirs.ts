@@ -61,7 +61,9 @@ export class CheckpointStore {
     if (this.opts.fingerprint) {
       const found = await this.read(`${name}.fingerprint`);
       if (found !== this.opts.fingerprint) {
-        this.opts.onRefused?.(`checkpoint ${this.prefix}/${name} was made from ${found ? `other data or config (fingerprint ${found})` : 'unrecorded data (no fingerprint)'}, not ${this.opts.fingerprint}: training from scratch`);
+        this.opts.onRefused?.(
+          `checkpoint ${this.prefix}/${name} was made from ${found ? `other data or config (fingerprint ${found})` : 'unrecorded data (no fingerprint)'}, not ${this.opts.fingerprint}: training from scratch`,
+        );
         return undefined;
       }
     }

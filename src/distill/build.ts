@@ -36,13 +36,21 @@ export async function buildAndStoreDataset(
   build: (input: DatasetFilesInput) => Promise<DatasetFiles> = async (i) => buildDatasetFiles(i),
 ): Promise<BuiltDataset> {
   const run = await getRun(db, input.clusterRunId);
-  if (!run || run.kind !== 'cluster' || run.tenantId !== input.tenantId) throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
+  if (!run || run.kind !== 'cluster' || run.tenantId !== input.tenantId)
+    throw new InputError('clusterRunId', `no clustering run "${input.clusterRunId}" for tenant ${input.tenantId}: see \`distillery runs --kind cluster\``);
   const clusterIds = input.clusterIds?.length ? input.clusterIds : await untemplated(db, input.tenantId, input.clusterRunId);
   if (!clusterIds.length) throw new InputError('clusterIds', 'no clusters to distil: every cluster of the run is already served by a template');
   const rows = await loadDatasetRows(db, input.clusterRunId, clusterIds);
-  const built = await build({ rows, options: { seed: 'distillery', ...input.options }, provenance: { tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds } });
+  const built = await build({
+    rows,
+    options: { seed: 'distillery', ...input.options },
+    provenance: { tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds },
+  });
   if (built.trainCount === 0 || built.evalCount === 0) {
-    throw new InputError('clusterIds', `the dataset would have ${built.trainCount} train / ${built.evalCount} eval examples: pick clusters with more accepted interactions`);
+    throw new InputError(
+      'clusterIds',
+      `the dataset would have ${built.trainCount} train / ${built.evalCount} eval examples: pick clusters with more accepted interactions`,
+    );
   }
   const { id, trainJsonl, evalJsonl } = built;
   const files = { train: `datasets/${id}/train.jsonl`, eval: `datasets/${id}/eval.jsonl` };

@@ -40,7 +40,12 @@ import type { ChatExample, DatasetCard, DatasetOptions, DatasetSourceRow } from 
  * Deterministic: the same rows (in any order) and options give byte-identical JSONL (toJsonl) and card.
  */
 
-export const DEFAULT_DATASET_OPTIONS: Readonly<Omit<DatasetOptions, 'seed'>> = { evalShare: 0.1, maxPerCluster: 2000, nearDuplicateJaccard: 0.9, minPerCluster: 5 };
+export const DEFAULT_DATASET_OPTIONS: Readonly<Omit<DatasetOptions, 'seed'>> = {
+  evalShare: 0.1,
+  maxPerCluster: 2000,
+  nearDuplicateJaccard: 0.9,
+  minPerCluster: 5,
+};
 /** Default splitJaccard (never above nearDuplicateJaccard). */
 export const DEFAULT_SPLIT_JACCARD = 0.7;
 
@@ -92,7 +97,18 @@ export function buildDataset(
 ): BuiltDatasetExamples {
   const options = resolveOptions(opts);
   const { seed } = options;
-  const counts: DatasetCounts = { input: rows.length, notAccepted: 0, edited: 0, invalid: 0, exactDuplicates: 0, nearDuplicates: 0, cappedOut: 0, smallClusters: 0, train: 0, eval: 0 };
+  const counts: DatasetCounts = {
+    input: rows.length,
+    notAccepted: 0,
+    edited: 0,
+    invalid: 0,
+    exactDuplicates: 0,
+    nearDuplicates: 0,
+    cappedOut: 0,
+    smallClusters: 0,
+    train: 0,
+    eval: 0,
+  };
 
   // 1. Oldest first; equal ids (should not happen) ordered by content so that the input order still never matters.
   const sorted = [...rows].sort((a, b) => a.interactionId - b.interactionId || cmp(canonicalRow(a), canonicalRow(b)));
@@ -179,7 +195,12 @@ export function buildDataset(
   }
 
   // 10. Stratified split with near-duplicate groups whole.
-  const inEval = splitStratified(kept, (i) => nd.group[i]!, (i) => prepared[i]!.id, options);
+  const inEval = splitStratified(
+    kept,
+    (i) => nd.group[i]!,
+    (i) => prepared[i]!.id,
+    options,
+  );
 
   // 11. Output.
   const train: ChatExample[] = [];

@@ -13,7 +13,22 @@ import type { TrainerConfig } from './types';
  * so it is left out. scripts/trainer/train_lora.py keeps its own list for its checkpoint fingerprint (same idea,
  * minus maxSteps there, so that a run may be extended in place).
  */
-const TRAINING_FIELDS = ['baseModel', 'lora', 'learningRate', 'epochs', 'maxSteps', 'maxLength', 'packing', 'batchSize', 'gradientAccumulation', 'seed', 'precision', 'warmupSteps', 'weightDecay', 'maxGradNorm'] as const;
+const TRAINING_FIELDS = [
+  'baseModel',
+  'lora',
+  'learningRate',
+  'epochs',
+  'maxSteps',
+  'maxLength',
+  'packing',
+  'batchSize',
+  'gradientAccumulation',
+  'seed',
+  'precision',
+  'warmupSteps',
+  'weightDecay',
+  'maxGradNorm',
+] as const;
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 

@@ -72,10 +72,16 @@ export function gate(student: Prediction[], base: Prediction[], studentSim: numb
   } else if (s.meanSimilarity < policy.minMeanSimilarity) reasons.push(`mean similarity ${s.meanSimilarity.toFixed(3)} < ${policy.minMeanSimilarity}`);
   // The gain is measured on the figure that decides: match rate for classification-like tasks, else mean cosine.
   const gain = classificationLike ? s.normalisedRate - b.normalisedRate : s.meanSimilarity - b.meanSimilarity;
-  if (gain < policy.minGainOverBase) reasons.push(`${classificationLike ? 'match-rate ' : ''}gain over the base model ${gain.toFixed(3)} < ${policy.minGainOverBase}`);
+  if (gain < policy.minGainOverBase)
+    reasons.push(`${classificationLike ? 'match-rate ' : ''}gain over the base model ${gain.toFixed(3)} < ${policy.minGainOverBase}`);
   const baseByIndex = new Map(base.map((p, i) => [p.index, { p, sim: baseSim[i]! }]));
   const examples = student
-    .map((p, i) => ({ ...p, similarity: studentSim[i]!, baseSimilarity: baseByIndex.get(p.index)?.sim ?? 0, basePrediction: baseByIndex.get(p.index)?.p.prediction ?? '' }))
+    .map((p, i) => ({
+      ...p,
+      similarity: studentSim[i]!,
+      baseSimilarity: baseByIndex.get(p.index)?.sim ?? 0,
+      basePrediction: baseByIndex.get(p.index)?.p.prediction ?? '',
+    }))
     .sort((x, y) => x.similarity - y.similarity)
     .slice(0, 10);
   return { verdict: reasons.length ? 'fail' : 'pass', reasons, classificationLike, student: s, base: b, examples, policy };

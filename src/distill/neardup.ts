@@ -42,8 +42,8 @@ const scratchWords: number[] = [];
 /** Order-sensitive hash of three word hashes. */
 function shingle3(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul((h ^ (h >>> 15)) ^ b, 0xc2b2ae35);
-  h = Math.imul((h ^ (h >>> 13)) ^ c, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15) ^ b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 13) ^ c, 0x27d4eb2f);
   return fmix32(h);
 }
 
@@ -138,9 +138,30 @@ const HB = new Int32Array(MINHASH_K);
 export function minhash(sh: Uint32Array, sig: Int32Array = new Int32Array(MINHASH_K)): Int32Array {
   const n = sh.length;
   for (let k = 0; k < MINHASH_K; k += 8) {
-    const a0 = HA[k]!, a1 = HA[k + 1]!, a2 = HA[k + 2]!, a3 = HA[k + 3]!, a4 = HA[k + 4]!, a5 = HA[k + 5]!, a6 = HA[k + 6]!, a7 = HA[k + 7]!;
-    const b0 = HB[k]!, b1 = HB[k + 1]!, b2 = HB[k + 2]!, b3 = HB[k + 3]!, b4 = HB[k + 4]!, b5 = HB[k + 5]!, b6 = HB[k + 6]!, b7 = HB[k + 7]!;
-    let m0 = 0x7fffffff, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0;
+    const a0 = HA[k]!,
+      a1 = HA[k + 1]!,
+      a2 = HA[k + 2]!,
+      a3 = HA[k + 3]!,
+      a4 = HA[k + 4]!,
+      a5 = HA[k + 5]!,
+      a6 = HA[k + 6]!,
+      a7 = HA[k + 7]!;
+    const b0 = HB[k]!,
+      b1 = HB[k + 1]!,
+      b2 = HB[k + 2]!,
+      b3 = HB[k + 3]!,
+      b4 = HB[k + 4]!,
+      b5 = HB[k + 5]!,
+      b6 = HB[k + 6]!,
+      b7 = HB[k + 7]!;
+    let m0 = 0x7fffffff,
+      m1 = m0,
+      m2 = m0,
+      m3 = m0,
+      m4 = m0,
+      m5 = m0,
+      m6 = m0,
+      m7 = m0;
     for (let j = 0; j < n; j++) {
       const x = sh[j]! | 0;
       const v0 = Math.imul(a0, x) ^ b0;

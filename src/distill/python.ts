@@ -20,7 +20,23 @@ export const MAKE_TINY_MODEL_SCRIPT = path.join(TRAINER_DIR, 'make_tiny_model.py
 export const TRAINER_ENV = { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', TOKENIZERS_PARALLELISM: 'false', PYTHONUNBUFFERED: '1' } as const;
 
 /** Variables a trainer script may inherit, by exact name: the system basics, thread counts, the scripts' own knobs. */
-const INHERITED = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'DISTILLERY_PEAK_FLOPS', 'DISTILLERY_TRAINER_STEP_DELAY_MS']);
+const INHERITED = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+  'LD_LIBRARY_PATH',
+  'OMP_NUM_THREADS',
+  'MKL_NUM_THREADS',
+  'OPENBLAS_NUM_THREADS',
+  'DISTILLERY_PEAK_FLOPS',
+  'DISTILLERY_TRAINER_STEP_DELAY_MS',
+]);
 /** ... and by prefix: locale, CUDA/NVIDIA device selection, torch, Hugging Face and tokenizer settings. */
 const INHERITED_PREFIXES = ['LC_', 'CUDA_', 'NVIDIA_', 'NCCL_', 'TORCH', 'PYTORCH_', 'TRITON_', 'HF_', 'TRANSFORMERS_', 'TOKENIZERS_'];
 /** Never passed on, even under an allowed prefix: credentials. */

@@ -21,7 +21,15 @@ export type AdapterRow = typeof adapters.$inferSelect;
  */
 export async function loadDatasetRows(db: Db, clusterRunId: string, clusterIds?: string[]): Promise<DatasetSourceRow[]> {
   const filter = clusterIds?.length ? sql`and m.cluster_id in (select jsonb_array_elements_text(${JSON.stringify(clusterIds)}::jsonb))` : sql``;
-  const rows = rowsOf<{ id: string | number; cluster_id: string; messages: ChatMessage[]; answer_text: string; kind: FeedbackKind | null; score: number | null; corrected_answer: string | null }>(
+  const rows = rowsOf<{
+    id: string | number;
+    cluster_id: string;
+    messages: ChatMessage[];
+    answer_text: string;
+    kind: FeedbackKind | null;
+    score: number | null;
+    corrected_answer: string | null;
+  }>(
     await db.execute(sql`
       select i.id, m.cluster_id, i.messages, i.answer_text, f.kind, f.score, f.corrected_answer
       from cluster_members m
@@ -59,13 +67,22 @@ export async function listDatasets(db: Db, tenantId: string): Promise<DatasetRow
 }
 
 /** Records a job as running. Idempotent (one job per workflow run: the caller derives the id from the workflow id). */
-export async function startJob(db: Db, j: { id: string; tenantId: string; datasetId: string; runner: Runner; config: TrainerConfig; workflowId: string }): Promise<void> {
-  await db.insert(finetuneJobs).values({ ...j, status: 'running' }).onConflictDoNothing();
+export async function startJob(
+  db: Db,
+  j: { id: string; tenantId: string; datasetId: string; runner: Runner; config: TrainerConfig; workflowId: string },
+): Promise<void> {
+  await db
+    .insert(finetuneJobs)
+    .values({ ...j, status: 'running' })
+    .onConflictDoNothing();
 }
 
 /** Ends a job that produced no adapter (a successful one ends in registerAdapter). */
 export async function endJob(db: Db, id: string, status: 'failed' | 'cancelled', error: string | null): Promise<void> {
-  await db.update(finetuneJobs).set({ status, error, updatedAt: sql`now()` }).where(eq(finetuneJobs.id, id));
+  await db
+    .update(finetuneJobs)
+    .set({ status, error, updatedAt: sql`now()` })
+    .where(eq(finetuneJobs.id, id));
 }
 
 export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
@@ -75,7 +92,10 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
 
 /** A job by its id or its workflow id (what `jobs status` accepts). */
 export async function findJob(db: Db, idOrWorkflow: string): Promise<JobRow> {
-  const [job] = await db.select().from(finetuneJobs).where(idOrWorkflow.startsWith('finetune:') ? eq(finetuneJobs.workflowId, idOrWorkflow) : eq(finetuneJobs.id, idOrWorkflow));
+  const [job] = await db
+    .select()
+    .from(finetuneJobs)
+    .where(idOrWorkflow.startsWith('finetune:') ? eq(finetuneJobs.workflowId, idOrWorkflow) : eq(finetuneJobs.id, idOrWorkflow));
   if (!job) throw new NotFoundError('job', `no fine-tune job "${idOrWorkflow}": see \`distillery jobs list --tenant T\``);
   return job;
 }
@@ -88,11 +108,18 @@ export async function listJobs(db: Db, tenantId: string): Promise<JobRow[]> {
  * Registers the gate's verdict on a job: the adapter (candidate or rejected, with evaluation and lineage) and the
  * job succeeded with its metrics, in one transaction. Idempotent on the adapter id.
  */
-export async function registerAdapter(db: Db, a: Omit<typeof adapters.$inferInsert, 'createdAt' | 'updatedAt'>, job: { metrics: Record<string, unknown>; adapterKey: string | null }): Promise<void> {
+export async function registerAdapter(
+  db: Db,
+  a: Omit<typeof adapters.$inferInsert, 'createdAt' | 'updatedAt'>,
+  job: { metrics: Record<string, unknown>; adapterKey: string | null },
+): Promise<void> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     await t.insert(adapters).values(a).onConflictDoNothing();
-    await t.update(finetuneJobs).set({ status: 'succeeded', metrics: job.metrics, adapterKey: job.adapterKey, updatedAt: sql`now()` }).where(eq(finetuneJobs.id, a.jobId));
+    await t
+      .update(finetuneJobs)
+      .set({ status: 'succeeded', metrics: job.metrics, adapterKey: job.adapterKey, updatedAt: sql`now()` })
+      .where(eq(finetuneJobs.id, a.jobId));
   });
 }
 
@@ -107,7 +134,10 @@ export async function listAdapters(db: Db, tenantId: string): Promise<AdapterRow
 }
 
 export async function getAdapter(db: Db, tenantId: string, id: string): Promise<AdapterRow> {
-  const [a] = await db.select().from(adapters).where(and(eq(adapters.id, id), eq(adapters.tenantId, tenantId)));
+  const [a] = await db
+    .select()
+    .from(adapters)
+    .where(and(eq(adapters.id, id), eq(adapters.tenantId, tenantId)));
   if (!a) throw new NotFoundError('adapter', `no adapter "${id}" for tenant ${tenantId}: see \`distillery adapters list --tenant ${tenantId}\``);
   return a;
 }
@@ -142,7 +172,10 @@ export async function activateAdapter(db: Db, tenantId: string, id: string): Pro
       });
       routes.push(routeId);
     }
-    await t.update(adapters).set({ status: 'active', updatedAt: sql`now()` }).where(eq(adapters.id, id));
+    await t
+      .update(adapters)
+      .set({ status: 'active', updatedAt: sql`now()` })
+      .where(eq(adapters.id, id));
     return { routes, skipped };
   });
 }

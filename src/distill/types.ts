@@ -107,4 +107,13 @@ export type TrainerEvent =
     }
   | { event: 'progress'; step: number; total_steps: number; epoch: number; loss: number; lr: number; tokens_per_s: number; elapsed_s: number }
   | { event: 'checkpoint'; step: number; path: string }
-  | { event: 'done'; step: number; final_loss: number; first_loss: number; train_tokens: number; tokens_per_s: number; mfu?: number | null; adapter_dir: string };
+  | {
+      event: 'done';
+      step: number;
+      final_loss: number;
+      first_loss: number;
+      train_tokens: number;
+      tokens_per_s: number;
+      mfu?: number | null;
+      adapter_dir: string;
+    };

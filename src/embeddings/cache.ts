@@ -86,7 +86,9 @@ export async function embedWithCacheStats(
       const v = bufferToVector(r.vector);
       if (v.length !== r.dims) throw new Error(`embeddings cache: row (${model}, ${r.textHash}) says ${r.dims} dims but holds ${v.length}`);
       if (embedder.dims && v.length !== embedder.dims) {
-        throw new Error(`embeddings cache: model ${model} has cached vectors of ${v.length} dims but the embedder gives ${embedder.dims}; use a different embedder id`);
+        throw new Error(
+          `embeddings cache: model ${model} has cached vectors of ${v.length} dims but the embedder gives ${embedder.dims}; use a different embedder id`,
+        );
       }
       found.set(r.textHash, v);
     }

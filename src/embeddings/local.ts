@@ -116,11 +116,14 @@ export class LocalOnnxEmbedder implements Embedder {
     const encoded = texts.map((t) => this.tokenizer.encode(t).ids);
     // Longest first: similar lengths share a batch (little padding), and a too-large batch fails early.
     const order = encoded.map((_, i) => i).sort((a, b) => encoded[b]!.length - encoded[a]!.length || a - b);
-    for (let start = 0; start < order.length; ) {
+    for (let start = 0; start < order.length;) {
       const maxLen = encoded[order[start]!]!.length;
       const size = Math.max(1, Math.min(this.batchSize, Math.floor(this.maxBatchTokens / maxLen), order.length - start));
       const batch = order.slice(start, start + size);
-      const vectors = await this.runBatch(batch.map((i) => encoded[i]!), maxLen);
+      const vectors = await this.runBatch(
+        batch.map((i) => encoded[i]!),
+        maxLen,
+      );
       batch.forEach((i, j) => (out[i] = vectors[j]!));
       start += size;
     }

@@ -139,7 +139,8 @@ export class WordPieceTokenizer {
     if (model?.type !== 'WordPiece' || !model.vocab) throw new Error(`tokenizer.json: expected a WordPiece model, got ${model?.type}`);
     const norm = json.normalizer;
     if (norm && norm.type !== 'BertNormalizer') throw new Error(`tokenizer.json: unsupported normalizer ${norm.type}`);
-    if (json.pre_tokenizer && json.pre_tokenizer.type !== 'BertPreTokenizer') throw new Error(`tokenizer.json: unsupported pre_tokenizer ${json.pre_tokenizer.type}`);
+    if (json.pre_tokenizer && json.pre_tokenizer.type !== 'BertPreTokenizer')
+      throw new Error(`tokenizer.json: unsupported pre_tokenizer ${json.pre_tokenizer.type}`);
     const lowercase = norm?.lowercase ?? true;
     return new WordPieceTokenizer({
       vocab: new Map(Object.entries(model.vocab)),

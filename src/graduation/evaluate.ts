@@ -81,7 +81,11 @@ export async function evaluateGraduation(
     examplesOf.map((examples, c) => ({ clusterId: String(c), examples })),
     {
       policy,
-      warn: (proposal, examples) => answerFitWarnings(proposal.template, examples.map((e) => e.query)),
+      warn: (proposal, examples) =>
+        answerFitWarnings(
+          proposal.template,
+          examples.map((e) => e.query),
+        ),
       neighbours: (ids) => {
         const family = new Set(ids.map(Number));
         const around = new Set(ids.flatMap((id) => neighboursOf[Number(id)]!).filter((o) => !family.has(o)));

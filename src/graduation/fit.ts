@@ -7,7 +7,11 @@
  */
 
 const OPPOSITES: Array<{ undo: RegExp; undoWords: string; doing: RegExp }> = [
-  { undo: /\b(unsubscrib\w*|opt(?:ing)? out|cancel\w*|stop\w*)\b/, undoWords: 'unsubscribe / cancel / stop', doing: /\bsubscri\w*|\bsign(?:ing)? up\b|\benter your email\b/ },
+  {
+    undo: /\b(unsubscrib\w*|opt(?:ing)? out|cancel\w*|stop\w*)\b/,
+    undoWords: 'unsubscribe / cancel / stop',
+    doing: /\bsubscri\w*|\bsign(?:ing)? up\b|\benter your email\b/,
+  },
   { undo: /\b(delet\w*|remov\w*|clos\w*|terminat\w*)\b/, undoWords: 'delete / remove / close', doing: /\b(creat\w*|add\w*|open\w*|sign(?:ing)? up)\b/ },
   { undo: /\b(deactivat\w*|disabl\w*|turn(?:ing)? off)\b/, undoWords: 'deactivate / disable', doing: /\b(activat\w*|enabl\w*|turn(?:ing)? on)\b/ },
 ];

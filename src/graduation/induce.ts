@@ -129,7 +129,10 @@ export function induceProposals(train: ReadonlyArray<Example>, opts: InduceOptio
       if (shapeGroup.some((i) => abstracted[i]![p] !== first[p])) varying.push(p);
     }
     if (varying.length > 0 && varying.length <= maxVars && varying.every((p) => !first[p]!.startsWith(SLOT_MARK))) {
-      const script = learnVocabulary(varying, shapeGroup.map((i) => ({ toks: abstracted[i]!, query: train[i]!.query })));
+      const script = learnVocabulary(
+        varying,
+        shapeGroup.map((i) => ({ toks: abstracted[i]!, query: train[i]!.query })),
+      );
       if (script) {
         const names = new Map(varying.map((p, k) => [p, script.variables[k]!.name]));
         proposals.push({ kind: 'script', template: templateOf(first, names), script, support: shapeGroup.length / n });

@@ -47,7 +47,8 @@ export async function loadRunGraduationData(db: Db, embedder: Embedder, tenantId
 /** The I/O half of loadRunGraduationData: reads the run and embeds (cache first) its accepted queries. */
 export async function loadRunGraduationInput(db: Db, embedder: Embedder, tenantId: string, clusterRunId: string, threshold = 0.7): Promise<RunGraduationInput> {
   const run = await getRun(db, clusterRunId);
-  if (!run || run.kind !== 'cluster' || run.tenantId !== tenantId) throw new InputError('clusterRunId', `no clustering run "${clusterRunId}" for tenant ${tenantId}: see \`distillery runs --kind cluster\``);
+  if (!run || run.kind !== 'cluster' || run.tenantId !== tenantId)
+    throw new InputError('clusterRunId', `no clustering run "${clusterRunId}" for tenant ${tenantId}: see \`distillery runs --kind cluster\``);
   if (run.status !== 'completed') throw new InputError('clusterRunId', `clustering run ${clusterRunId} is ${run.status}; graduate a completed run`);
   const snaps = await runSnapshots(db, clusterRunId);
   const list = await acceptedRunMembers(db, clusterRunId);
@@ -57,7 +58,14 @@ export async function loadRunGraduationInput(db: Db, embedder: Embedder, tenantI
   const centroids = new Float32Array(snaps.length * dims);
   snaps.forEach((s, i) => centroids.set(fromBytes(s.centroid), i * dims));
   const vectors = new Float32Array(list.length * dims);
-  if (list.length) (await embedWithCache(db, embedder, normalized.map((n) => n.text))).forEach((v, i) => vectors.set(v, i * dims));
+  if (list.length)
+    (
+      await embedWithCache(
+        db,
+        embedder,
+        normalized.map((n) => n.text),
+      )
+    ).forEach((v, i) => vectors.set(v, i * dims));
   return {
     snaps: snaps.map((s) => ({ clusterId: s.clusterId, share: s.share, label: s.label })),
     examples,

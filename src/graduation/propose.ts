@@ -73,7 +73,10 @@ export function graduateClusters(clusters: ReadonlyArray<ClusterExamples>, opts:
       continue;
     }
     if (best.support < minSupport) {
-      verdicts.push({ clusterId: c.clusterId, reason: `best ${best.kind} reproduces ${(100 * best.support).toFixed(1)}% of its answers < ${(100 * minSupport).toFixed(0)}%` });
+      verdicts.push({
+        clusterId: c.clusterId,
+        reason: `best ${best.kind} reproduces ${(100 * best.support).toFixed(1)}% of its answers < ${(100 * minSupport).toFixed(0)}%`,
+      });
       continue;
     }
     const key = proposalKey(best);
@@ -96,7 +99,10 @@ export function graduateClusters(clusters: ReadonlyArray<ClusterExamples>, opts:
         holdout,
         neighbours: opts.neighbours?.(clusterIds),
         answerSimilarity: opts.answerSimilarity,
-        warnings: opts.warn?.(proposal, f.members.flatMap((m) => [...m.train, ...m.holdout])),
+        warnings: opts.warn?.(
+          proposal,
+          f.members.flatMap((m) => [...m.train, ...m.holdout]),
+        ),
       },
       policy,
     );

@@ -28,7 +28,12 @@ export function neighbourhood(centroids: Float32Array, dims: number, k: number):
       for (let j = 0; j < dims; j++) s += centroids[a * dims + j]! * centroids[b * dims + j]!;
       sims.push([b, s]);
     }
-    out.push(sims.sort((x, y) => y[1] - x[1]).slice(0, k).map(([b]) => b));
+    out.push(
+      sims
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, k)
+        .map(([b]) => b),
+    );
   }
   return out;
 }

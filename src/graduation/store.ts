@@ -14,28 +14,58 @@ import type { Evidence } from './verify';
 
 /** Same tenant, clustering run and answer → same id: re-running graduation never duplicates a candidate. */
 export function candidateId(tenantId: string, clusterRunId: string, p: Pick<Proposal, 'kind' | 'template' | 'script'>): string {
-  return `g_${createHash('sha256').update(`${tenantId}\n${clusterRunId}\n${p.kind}\n${p.template}\n${JSON.stringify(p.script)}`).digest('hex').slice(0, 12)}`;
+  return `g_${createHash('sha256')
+    .update(`${tenantId}\n${clusterRunId}\n${p.kind}\n${p.template}\n${JSON.stringify(p.script)}`)
+    .digest('hex')
+    .slice(0, 12)}`;
 }
 
 /** Records the candidates of one graduation (idempotent); returns the ids awaiting review, largest traffic first. */
 export async function saveCandidates(
   db: Db,
-  input: { tenantId: string; clusterRunId: string; passed: Candidate[]; failed: Candidate[]; shareOf: (clusterId: string) => number; labelOf: (clusterId: string) => string },
+  input: {
+    tenantId: string;
+    clusterRunId: string;
+    passed: Candidate[];
+    failed: Candidate[];
+    shareOf: (clusterId: string) => number;
+    labelOf: (clusterId: string) => string;
+  },
 ): Promise<Array<{ id: string; trafficShare: number }>> {
   const pending: Array<{ id: string; trafficShare: number }> = [];
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    for (const [list, status] of [[input.passed, 'pending_review'], [input.failed, 'failed_verification']] as const) {
+    for (const [list, status] of [
+      [input.passed, 'pending_review'],
+      [input.failed, 'failed_verification'],
+    ] as const) {
       for (const c of list) {
         const id = candidateId(input.tenantId, input.clusterRunId, c.proposal);
         const trafficShare = c.clusterIds.reduce((a, cid) => a + input.shareOf(cid), 0);
         const inserted = await t
           .insert(candidates)
-          .values({ id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: c.clusterIds, kind: c.proposal.kind, status, trafficShare, label: input.labelOf(c.clusterIds[0]!) })
+          .values({
+            id,
+            tenantId: input.tenantId,
+            clusterRunId: input.clusterRunId,
+            clusterIds: c.clusterIds,
+            kind: c.proposal.kind,
+            status,
+            trafficShare,
+            label: input.labelOf(c.clusterIds[0]!),
+          })
           .onConflictDoNothing()
           .returning({ id: candidates.id });
         if (inserted.length) {
-          await t.insert(candidateVersions).values({ candidateId: id, version: 1, template: c.proposal.template, script: c.proposal.script, evidence: { ...c.evidence, perCluster: c.perCluster, support: c.proposal.support }, passed: c.evidence.passed ? 1 : 0, author: 'induction' });
+          await t.insert(candidateVersions).values({
+            candidateId: id,
+            version: 1,
+            template: c.proposal.template,
+            script: c.proposal.script,
+            evidence: { ...c.evidence, perCluster: c.perCluster, support: c.proposal.support },
+            passed: c.evidence.passed ? 1 : 0,
+            author: 'induction',
+          });
         }
         if (status === 'pending_review') pending.push({ id, trafficShare });
       }
@@ -43,7 +73,22 @@ export async function saveCandidates(
   });
   // A candidate decided in an earlier attempt is not pending any more.
   if (!pending.length) return [];
-  const still = new Set((await db.select({ id: candidates.id }).from(candidates).where(and(inArray(candidates.id, pending.map((p) => p.id)), eq(candidates.status, 'pending_review')))).map((r) => r.id));
+  const still = new Set(
+    (
+      await db
+        .select({ id: candidates.id })
+        .from(candidates)
+        .where(
+          and(
+            inArray(
+              candidates.id,
+              pending.map((p) => p.id),
+            ),
+            eq(candidates.status, 'pending_review'),
+          ),
+        )
+    ).map((r) => r.id),
+  );
   return pending.filter((p) => still.has(p.id)).sort((a, b) => b.trafficShare - a.trafficShare);
 }
 
@@ -103,7 +148,10 @@ export interface CandidateDetail {
 }
 
 export async function getCandidate(db: Db, tenantId: string, id: string): Promise<CandidateDetail> {
-  const [candidate] = await db.select().from(candidates).where(and(eq(candidates.id, id), eq(candidates.tenantId, tenantId)));
+  const [candidate] = await db
+    .select()
+    .from(candidates)
+    .where(and(eq(candidates.id, id), eq(candidates.tenantId, tenantId)));
   if (!candidate) throw new NotFoundError('candidate', `no candidate "${id}" for this tenant: see \`distillery review list\``);
   const versions = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version);
   const [decision] = await db.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, id));
@@ -111,14 +159,26 @@ export async function getCandidate(db: Db, tenantId: string, id: string): Promis
 }
 
 /** Appends a version (an edit) with its evidence; idempotent for the same author and text. */
-export async function addVersion(db: Db, candidateId: string, v: { template: string; script: ScriptSpec | null | undefined; evidence: Evidence; author: string }): Promise<number> {
+export async function addVersion(
+  db: Db,
+  candidateId: string,
+  v: { template: string; script: ScriptSpec | null | undefined; evidence: Evidence; author: string },
+): Promise<number> {
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const existing = await t.select().from(candidateVersions).where(eq(candidateVersions.candidateId, candidateId)).orderBy(desc(candidateVersions.version));
     const same = existing.find((e) => e.template === v.template && JSON.stringify(e.script) === JSON.stringify(v.script ?? null) && e.author === v.author);
     if (same) return same.version;
     const version = (existing[0]?.version ?? 0) + 1;
-    await t.insert(candidateVersions).values({ candidateId, version, template: v.template, script: v.script ?? null, evidence: v.evidence, passed: v.evidence.passed ? 1 : 0, author: v.author });
+    await t.insert(candidateVersions).values({
+      candidateId,
+      version,
+      template: v.template,
+      script: v.script ?? null,
+      evidence: v.evidence,
+      passed: v.evidence.passed ? 1 : 0,
+      author: v.author,
+    });
     return version;
   });
 }
@@ -128,7 +188,10 @@ export async function addVersion(db: Db, candidateId: string, v: { template: str
  * changes nothing), the candidate's status and version, and for an approval one active tier entry per cluster
  * (superseding an entry the route had before).
  */
-export async function recordDecision(db: Db, input: { candidateId: string; decision: Decision | { action: 'expire'; reviewer: string; comment?: string }; version?: number }): Promise<DecisionResult | { candidateId: string; status: 'expired'; version: number; routes: [] }> {
+export async function recordDecision(
+  db: Db,
+  input: { candidateId: string; decision: Decision | { action: 'expire'; reviewer: string; comment?: string }; version?: number },
+): Promise<DecisionResult | { candidateId: string; status: 'expired'; version: number; routes: [] }> {
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const [c] = await t.select().from(candidates).where(eq(candidates.id, input.candidateId)).for('update');
@@ -139,16 +202,28 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
     if (!prior) {
       await t.insert(reviewDecisions).values({ candidateId: c.id, version, decision: d.action, reviewer: d.reviewer, comment: d.comment ?? null });
       const status = d.action === 'reject' ? 'rejected' : d.action === 'expire' ? 'expired' : 'approved';
-      await t.update(candidates).set({ status, currentVersion: version, updatedAt: sql`now()` }).where(eq(candidates.id, c.id));
+      await t
+        .update(candidates)
+        .set({ status, currentVersion: version, updatedAt: sql`now()` })
+        .where(eq(candidates.id, c.id));
       if (status === 'approved') {
-        const [v] = await t.select().from(candidateVersions).where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, version)));
+        const [v] = await t
+          .select()
+          .from(candidateVersions)
+          .where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, version)));
         for (const routeId of c.clusterIds) {
           await putTierEntry(t, {
             tenantId: c.tenantId,
             routeId,
             tier: 'template',
             target: { candidateId: c.id, version, kind: c.kind, template: v!.template, script: v!.script },
-            evidence: { precision: v!.evidence.precision, precisionLowerBound: v!.evidence.precisionLowerBound, coverage: v!.evidence.coverage, reviewer: d.reviewer, clusterRunId: c.clusterRunId },
+            evidence: {
+              precision: v!.evidence.precision,
+              precisionLowerBound: v!.evidence.precisionLowerBound,
+              coverage: v!.evidence.coverage,
+              reviewer: d.reviewer,
+              clusterRunId: c.clusterRunId,
+            },
           });
         }
       }
@@ -160,11 +235,17 @@ export async function recordDecision(db: Db, input: { candidateId: string; decis
 }
 
 export async function countReminder(db: Db, candidateId: string): Promise<void> {
-  await db.update(candidates).set({ reminders: sql`${candidates.reminders} + 1`, updatedAt: sql`now()` }).where(eq(candidates.id, candidateId));
+  await db
+    .update(candidates)
+    .set({ reminders: sql`${candidates.reminders} + 1`, updatedAt: sql`now()` })
+    .where(eq(candidates.id, candidateId));
 }
 
 /** A candidate with its first version (the induced answer an edit is verified against), or undefined. */
-export async function candidateWithFirstVersion(db: Db, id: string): Promise<{ candidate: typeof candidates.$inferSelect; first: typeof candidateVersions.$inferSelect } | undefined> {
+export async function candidateWithFirstVersion(
+  db: Db,
+  id: string,
+): Promise<{ candidate: typeof candidates.$inferSelect; first: typeof candidateVersions.$inferSelect } | undefined> {
   const [candidate] = await db.select().from(candidates).where(eq(candidates.id, id));
   if (!candidate) return undefined;
   const [first] = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version).limit(1);
@@ -175,7 +256,10 @@ export async function candidateWithFirstVersion(db: Db, id: string): Promise<{ c
  * The accepted interactions of a clustering run's clusters, with the answer to learn from (an edited answer
  * replaces the teacher's), in id order: what graduation induces and verifies on.
  */
-export async function acceptedRunMembers(db: Db, clusterRunId: string): Promise<Array<{ cluster_id: string; id: number | string; query_text: string; answer: string }>> {
+export async function acceptedRunMembers(
+  db: Db,
+  clusterRunId: string,
+): Promise<Array<{ cluster_id: string; id: number | string; query_text: string; answer: string }>> {
   return rowsOf<{ cluster_id: string; id: number | string; query_text: string; answer: string }>(
     await db.execute(sql`
       select m.cluster_id, i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer

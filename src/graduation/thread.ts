@@ -22,7 +22,11 @@ export function graduateRunData(input: GraduateRunTaskInput): GraduationResult {
   return graduateClusters(data.clusters, {
     policy: input.policy,
     neighbours: data.neighbours,
-    warn: (p, examples) => answerFitWarnings(p.template, examples.map((e) => e.query)),
+    warn: (p, examples) =>
+      answerFitWarnings(
+        p.template,
+        examples.map((e) => e.query),
+      ),
   });
 }
 
@@ -42,7 +46,10 @@ export function verifyEditData(input: VerifyEditTaskInput): Evidence {
     proposal: { template: input.template, script: input.script },
     holdout,
     neighbours: data.neighbours(input.clusterIds),
-    warnings: answerFitWarnings(input.template, members.flatMap((m) => m.examples.map((e) => e.query))),
+    warnings: answerFitWarnings(
+      input.template,
+      members.flatMap((m) => m.examples.map((e) => e.query)),
+    ),
   });
 }
 

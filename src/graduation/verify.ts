@@ -116,7 +116,15 @@ export function verifyCandidate(input: VerifyInput, policy: GraduationPolicy = D
     try {
       rendered = renderAnswer(input.proposal.template, { query: e.query, slots: e.slots }, input.proposal.script);
     } catch (err) {
-      return { id: e.id, query: e.query, accepted: e.answer, error: err instanceof Error ? err.message : String(err), exact: false, normalised: false, agrees: false };
+      return {
+        id: e.id,
+        query: e.query,
+        accepted: e.answer,
+        error: err instanceof Error ? err.message : String(err),
+        exact: false,
+        normalised: false,
+        agrees: false,
+      };
     }
     const exact = rendered === e.answer;
     const normalised = exact || normaliseAnswer(rendered) === normaliseAnswer(e.answer);
@@ -141,7 +149,8 @@ export function verifyCandidate(input: VerifyInput, policy: GraduationPolicy = D
   const reasons: string[] = [];
   if (rows.length === 0) reasons.push('no held-out examples to replay');
   if (precision < policy.minPrecision) reasons.push(`precision ${fmt(precision)} < ${fmt(policy.minPrecision)}`);
-  if (precisionLowerBound < policy.minPrecisionLowerBound) reasons.push(`precision lower bound ${fmt(precisionLowerBound)} < ${fmt(policy.minPrecisionLowerBound)} (need more or better evidence)`);
+  if (precisionLowerBound < policy.minPrecisionLowerBound)
+    reasons.push(`precision lower bound ${fmt(precisionLowerBound)} < ${fmt(policy.minPrecisionLowerBound)} (need more or better evidence)`);
   if (coverage < policy.minCoverage) reasons.push(`coverage ${fmt(coverage)} < ${fmt(policy.minCoverage)} (slots without values: ${firstError(rows)})`);
   if (fpRate > policy.maxFalsePositiveRate) reasons.push(`false positives from neighbouring clusters ${fmt(fpRate)} > ${fmt(policy.maxFalsePositiveRate)}`);
 

@@ -22,7 +22,10 @@ function expand(entry: string, tenantId: string): string {
 }
 
 function refuse(source: string, why: string, setting: string): never {
-  throw new ForbiddenError('source', `${source} is not an allowed import source: ${why}. Move the file there, or add its location to ${setting} (deployment configuration)`);
+  throw new ForbiddenError(
+    'source',
+    `${source} is not an allowed import source: ${why}. Move the file there, or add its location to ${setting} (deployment configuration)`,
+  );
 }
 
 /**
@@ -38,7 +41,8 @@ export function assertAllowedSource(uri: string, allow: AllowedSources, tenantId
   if (s3) {
     const [, bucket, key] = s3 as unknown as [string, string, string];
     // S3 keys are literal, but some S3-compatible servers normalise `..` and `//`: refuse them outright.
-    if (key.split('/').some((p, i, all) => p === '.' || p === '..' || (p === '' && i < all.length - 1))) refuse(uri, 'its key has ".", ".." or empty path segments', 'INGEST_ALLOWED_BUCKETS');
+    if (key.split('/').some((p, i, all) => p === '.' || p === '..' || (p === '' && i < all.length - 1)))
+      refuse(uri, 'its key has ".", ".." or empty path segments', 'INGEST_ALLOWED_BUCKETS');
     const ok = allow.buckets.some((entry) => {
       const e = expand(entry, tenantId);
       const slash = e.indexOf('/');
@@ -49,7 +53,12 @@ export function assertAllowedSource(uri: string, allow: AllowedSources, tenantId
       const prefix = raw === '' || raw.endsWith('/') ? raw : `${raw}/`;
       return b === bucket && (prefix === '' || key.startsWith(prefix) || `${key}/` === prefix);
     });
-    if (!ok) refuse(uri, `allowed are ${allow.buckets.length ? allow.buckets.map((b) => `s3://${expand(b, tenantId)}`).join(', ') : 'no buckets'}`, 'INGEST_ALLOWED_BUCKETS');
+    if (!ok)
+      refuse(
+        uri,
+        `allowed are ${allow.buckets.length ? allow.buckets.map((b) => `s3://${expand(b, tenantId)}`).join(', ') : 'no buckets'}`,
+        'INGEST_ALLOWED_BUCKETS',
+      );
     return;
   }
   const given = path.resolve(uri.replace(/^file:\/\//, ''));
@@ -73,7 +82,11 @@ export function assertAllowedSource(uri: string, allow: AllowedSources, tenantId
   });
   if (!ok) {
     const shown = real && real !== given ? `${given} (really ${real})` : given;
-    refuse(shown, `allowed are ${allow.roots.length ? allow.roots.map((r) => path.resolve(expand(r, tenantId))).join(', ') : 'no local folders'}`, 'INGEST_ALLOWED_ROOTS');
+    refuse(
+      shown,
+      `allowed are ${allow.roots.length ? allow.roots.map((r) => path.resolve(expand(r, tenantId))).join(', ') : 'no local folders'}`,
+      'INGEST_ALLOWED_ROOTS',
+    );
   }
   if (real === undefined && opts.mustExist !== false) throw new InputError('source', `no file or directory at ${given}`);
 }

@@ -57,7 +57,10 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
     for (let i = 0; i < c.lines.length; i += SUB_BATCH) {
       const parsed: ParsedLines = { rows: [], rejects: [], blank: 0 };
       for (let j = i; j < Math.min(i + SUB_BATCH, c.lines.length); j += PARSE_SLICE) {
-        const slice = parseLines(c.lines.slice(j, Math.min(j + PARSE_SLICE, i + SUB_BATCH, c.lines.length)), { fileKeyPrefix: `line:${c.fileUri}`, defaultModel: c.defaultModel });
+        const slice = parseLines(c.lines.slice(j, Math.min(j + PARSE_SLICE, i + SUB_BATCH, c.lines.length)), {
+          fileKeyPrefix: `line:${c.fileUri}`,
+          defaultModel: c.defaultModel,
+        });
         parsed.rows.push(...slice.rows);
         parsed.rejects.push(...slice.rejects);
         parsed.blank += slice.blank;
@@ -82,7 +85,8 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
       results.forEach((res, j) => {
         if (res.status === 'stored') stored++;
         else if (res.status === 'duplicate') duplicates++;
-        else if (res.status === 'conflict') rejects.push({ lineNo: rows[j]!.lineNo, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
+        else if (res.status === 'conflict')
+          rejects.push({ lineNo: rows[j]!.lineNo, reason: `idempotency_key: "${res.idempotencyKey}" was already stored with different content`, excerpt: '' });
         else if (res.status === 'refused') rejects.push({ lineNo: rows[j]!.lineNo, reason: `the database refused this record: ${res.reason}`, excerpt: '' });
       });
     for (let k = 0; k < pending.length; k++) {
@@ -94,13 +98,35 @@ export async function commitChunk(db: Db, c: ChunkToCommit): Promise<ChunkCounts
         await t.execute(sql.raw(`rollback to savepoint sub_batch_${k}`)).catch(() => {
           throw err;
         });
-        for (let r = k; r < pending.length; r++) count(pending[r]!.rows, await insertIsolating(t, c.tenantId, source, pending[r]!.rows.map((x) => x.row)));
+        for (let r = k; r < pending.length; r++)
+          count(
+            pending[r]!.rows,
+            await insertIsolating(
+              t,
+              c.tenantId,
+              source,
+              pending[r]!.rows.map((x) => x.row),
+            ),
+          );
         break;
       }
     }
-    await saveRejections(t, rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: sanitizeText(r.reason), excerpt: sanitizeText(r.excerpt) })));
+    await saveRejections(
+      t,
+      rejects.map((r) => ({ runId: c.runId, sourceUri: c.fileUri, lineNo: r.lineNo, reason: sanitizeText(r.reason), excerpt: sanitizeText(r.excerpt) })),
+    );
     const endOffset = c.offset + c.consumed;
-    await saveChunk(t, { runId: c.runId, sourceUri: c.fileUri, startOffset: c.offset, endOffset, startLine: c.line, lines: c.lineCount, stored, duplicates, rejected: rejects.length });
+    await saveChunk(t, {
+      runId: c.runId,
+      sourceUri: c.fileUri,
+      startOffset: c.offset,
+      endOffset,
+      startLine: c.line,
+      lines: c.lineCount,
+      stored,
+      duplicates,
+      rejected: rejects.length,
+    });
     return { endOffset, stored, duplicates, rejected: rejects.length, blank };
   });
 }

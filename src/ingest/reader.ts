@@ -148,7 +148,8 @@ export async function readChunk(reader: ChunkReader, file: SourceFile, offset: n
     return { lines: [], consumed: file.size, lineCount: 1, eof: true, rejects: [{ lineNo: line, reason, excerpt: '' }] };
   }
   const chunk = splitLines(first.buf, line, first.eof);
-  if (chunk.consumed > 0 || first.buf.length === 0) return withDamage({ ...chunk, lineCount: chunk.lines.length, eof: first.eof, rejects: [] as Reject[] }, line, first.damaged);
+  if (chunk.consumed > 0 || first.buf.length === 0)
+    return withDamage({ ...chunk, lineCount: chunk.lines.length, eof: first.eof, rejects: [] as Reject[] }, line, first.damaged);
   // No newline in the whole chunk: the line at `offset` is longer than a chunk. Look as far as the line limit.
   const probe = first.buf.length > MAX_LINE_BYTES ? first : await reader.read(offset, MAX_LINE_BYTES + 1);
   const nl = probe.buf.indexOf(0x0a);
@@ -174,11 +175,26 @@ export async function readChunk(reader: ChunkReader, file: SourceFile, offset: n
   }
   const lineBytes = end - offset - (eof ? 0 : 1);
   const excerpt = excerptOf(new TextDecoder().decode(probe.buf.subarray(0, 200)));
-  return withDamage({ lines: [], consumed: end - offset, lineCount: 1, eof, rejects: [{ lineNo: line, reason: tooLongReason(lineBytes), excerpt }] }, line, damaged);
+  return withDamage(
+    { lines: [], consumed: end - offset, lineCount: 1, eof, rejects: [{ lineNo: line, reason: tooLongReason(lineBytes), excerpt }] },
+    line,
+    damaged,
+  );
 }
 
 /** A .gz file that breaks off: its unreadable rest counts as one more rejected line after the chunk's lines. */
 function withDamage<T extends { lineCount: number; rejects: Reject[]; eof: boolean }>(chunk: T, firstLine: number, damaged: string | undefined): T {
   if (!damaged || !chunk.eof) return chunk;
-  return { ...chunk, lineCount: chunk.lineCount + 1, rejects: [...chunk.rejects, { lineNo: firstLine + chunk.lineCount, reason: `the compressed data is damaged after this point and the rest of the file cannot be read: ${damaged}`, excerpt: '' }] };
+  return {
+    ...chunk,
+    lineCount: chunk.lineCount + 1,
+    rejects: [
+      ...chunk.rejects,
+      {
+        lineNo: firstLine + chunk.lineCount,
+        reason: `the compressed data is damaged after this point and the rest of the file cannot be read: ${damaged}`,
+        excerpt: '',
+      },
+    ],
+  };
 }

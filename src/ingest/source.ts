@@ -47,9 +47,9 @@ export async function resolveSource(source: string, blob: Config['blob'], scope:
   const { store, prefix } = storeForSource(source, blob, scope);
   // A prefix ending in "/" (or empty) is a folder; anything else may name one object exactly.
   const exact = prefix && !prefix.endsWith('/') ? await store.stat(prefix) : undefined;
-  const listed = (exact ? [{ key: prefix, size: exact.size }] : (await store.list(prefix)).filter((o) => o.key.endsWith('.jsonl') || o.key.endsWith('.jsonl.gz'))).filter((o) =>
-    isAllowed(store.uri(o.key), scope),
-  );
+  const listed = (
+    exact ? [{ key: prefix, size: exact.size }] : (await store.list(prefix)).filter((o) => o.key.endsWith('.jsonl') || o.key.endsWith('.jsonl.gz'))
+  ).filter((o) => isAllowed(store.uri(o.key), scope));
   if (listed.length === 0) throw new InputError('source', `no .jsonl or .jsonl.gz files found at ${source}`);
   return { store, files: listed.map((o) => ({ key: o.key, uri: store.uri(o.key), size: o.size })) };
 }

@@ -11,7 +11,10 @@ import { findInteraction, insertFeedback } from './store';
  */
 export const feedbackInput = z.strictObject({
   ...feedbackFields.shape,
-  interaction_key: boundedText(256, { error: (iss: { input?: unknown }) => (iss.input === undefined ? 'required: the interaction\'s key (its idempotency key, `key` in its response)' : 'must be a string') }),
+  interaction_key: boundedText(256, {
+    error: (iss: { input?: unknown }) =>
+      iss.input === undefined ? "required: the interaction's key (its idempotency key, `key` in its response)" : 'must be a string',
+  }),
   idempotency_key: boundedText(256).optional(),
 });
 export type FeedbackInput = z.input<typeof feedbackInput>;
@@ -51,11 +54,22 @@ export async function recordFeedback(db: Db, tenantId: string, source: string, i
       }
       const hash = contentHash({ i: interactionId, kind: f.kind, ca: f.corrected_answer ?? null, s: f.score ?? null });
       const key = f.idempotency_key ?? `event:${randomUUID()}`;
-      const row = await insertFeedback(tx, { tenantId, interactionId, idempotencyKey: key, contentHash: hash, kind: f.kind, correctedAnswer: f.corrected_answer ?? null, score: f.score ?? null, source });
+      const row = await insertFeedback(tx, {
+        tenantId,
+        interactionId,
+        idempotencyKey: key,
+        contentHash: hash,
+        kind: f.kind,
+        correctedAnswer: f.corrected_answer ?? null,
+        score: f.score ?? null,
+        source,
+      });
       out.push({
         status: row.inserted ? 'stored' : row.content_hash === hash ? 'duplicate' : 'conflict',
         key,
-        ...(!row.inserted && row.content_hash !== hash ? { error: { field: 'idempotency_key', message: 'already used for different feedback; use a new key' } } : {}),
+        ...(!row.inserted && row.content_hash !== hash
+          ? { error: { field: 'idempotency_key', message: 'already used for different feedback; use a new key' } }
+          : {}),
       });
     }
     return out;

@@ -22,7 +22,8 @@ const message = z.looseObject({
 export const INT4_MAX = 2_147_483_647;
 /** A cost per call above this is a unit mistake (cents, micro-dollars), not a teacher call. */
 export const MAX_COST_USD = 1_000_000;
-const int4 = (unit: string) => z.number().int(`must be an integer (${unit})`).min(0, `must be from 0 to ${INT4_MAX} (${unit})`).max(INT4_MAX, `must be from 0 to ${INT4_MAX} (${unit})`);
+const int4 = (unit: string) =>
+  z.number().int(`must be an integer (${unit})`).min(0, `must be from 0 to ${INT4_MAX} (${unit})`).max(INT4_MAX, `must be from 0 to ${INT4_MAX} (${unit})`);
 
 const usage = z.looseObject({
   prompt_tokens: int4('tokens').optional(),
@@ -39,7 +40,11 @@ const chatCompletion = z.looseObject({
 });
 
 /** A string of 1..max characters, counted in code points as the OpenAPI document's maxLength is. */
-export const boundedText = (max: number, params?: Parameters<typeof z.string>[0]) => z.string(params).min(1, 'must not be empty').refine((s) => codePointLength(s) <= max, `must be at most ${max} characters`);
+export const boundedText = (max: number, params?: Parameters<typeof z.string>[0]) =>
+  z
+    .string(params)
+    .min(1, 'must not be empty')
+    .refine((s) => codePointLength(s) <= max, `must be at most ${max} characters`);
 
 export const feedbackFields = z.strictObject({
   kind: z.enum(FEEDBACK_KINDS, { error: `must be one of ${FEEDBACK_KINDS.join(', ')}` }),
@@ -52,7 +57,8 @@ export const feedbackFields = z.strictObject({
  * past 9999 do not fit timestamptz). ISO times: RFC 3339 with an offset, the year read as written. The OpenAPI
  * document states the same pattern and ranges (src/api/schemas.ts).
  */
-export const ISO_TIME_PATTERN = '^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
+export const ISO_TIME_PATTERN =
+  '^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
 export const EPOCH_SECONDS_RANGE = [946_684_800, 4_102_444_799] as const; // 2000-01-01 .. 2099-12-31 (UTC)
 export const EPOCH_MILLIS_RANGE = [946_684_800_000, 4_102_444_799_999] as const;
 const TIME_HINT = 'must be an ISO-8601 time with offset from the years 2000-2099, e.g. 2026-11-01T12:00:00Z, or epoch seconds/milliseconds in that range';
@@ -60,7 +66,10 @@ const inRange = (n: number, [lo, hi]: readonly [number, number]) => n >= lo && n
 const timestamp = z.union(
   [
     z.string().regex(new RegExp(ISO_TIME_PATTERN), TIME_HINT),
-    z.number().int(TIME_HINT).refine((n) => inRange(n, EPOCH_SECONDS_RANGE) || inRange(n, EPOCH_MILLIS_RANGE), TIME_HINT),
+    z
+      .number()
+      .int(TIME_HINT)
+      .refine((n) => inRange(n, EPOCH_SECONDS_RANGE) || inRange(n, EPOCH_MILLIS_RANGE), TIME_HINT),
   ],
   { error: TIME_HINT },
 );
@@ -155,15 +164,21 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
     usageIn = rec.usage;
   }
   const queryText = lastUserText(messages);
-  if (queryText === undefined) throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'), 'needs at least one user message with text');
+  if (queryText === undefined)
+    throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'), 'needs at least one user message with text');
   const answer = (response.choices as Array<z.infer<typeof choice>>)[0]!.message;
   const answerText = textOf(answer.content) ?? (answer.tool_calls ? JSON.stringify(answer.tool_calls) : undefined);
-  if (answerText === undefined) throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'response.choices[0].message.content'), 'the assistant answer has no text and no tool calls');
+  if (answerText === undefined)
+    throw new InputError(
+      join(fieldPrefix, isChatLog ? 'messages' : 'response.choices[0].message.content'),
+      'the assistant answer has no text and no tool calls',
+    );
 
   const responseId = typeof response.id === 'string' ? response.id : undefined;
   const idempotencyKey = rec.idempotency_key ?? (responseId ? `response:${responseId}` : opts.fallbackKey);
   if (!idempotencyKey) throw new InputError(join(fieldPrefix, 'idempotency_key'), 'required when the response has no id: send a key unique to this call');
-  const occurredAt = rec.created_at === undefined ? (opts.now ?? new Date()) : new Date(typeof rec.created_at === 'number' ? secondsOrMillis(rec.created_at) : rec.created_at);
+  const occurredAt =
+    rec.created_at === undefined ? (opts.now ?? new Date()) : new Date(typeof rec.created_at === 'number' ? secondsOrMillis(rec.created_at) : rec.created_at);
   if (Number.isNaN(occurredAt.getTime())) throw new InputError(join(fieldPrefix, 'created_at'), 'is not a valid time');
   // Postgres timestamps (and ISO-8601 without an expanded year) stop at 9999; year 0 does not exist there.
   const year = occurredAt.getUTCFullYear();
@@ -172,7 +187,17 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   return {
     idempotencyKey,
     // The hash covers what the caller sent, not what we defaulted, so a retry without created_at still matches.
-    contentHash: hashOrRefuse(fieldPrefix, { model, messages, requestParams, response, created_at: rec.created_at ?? null, latency: rec.latency_ms ?? null, cost: rec.cost_usd ?? null, metadata: rec.metadata ?? {}, feedback: rec.feedback ?? null }),
+    contentHash: hashOrRefuse(fieldPrefix, {
+      model,
+      messages,
+      requestParams,
+      response,
+      created_at: rec.created_at ?? null,
+      latency: rec.latency_ms ?? null,
+      cost: rec.cost_usd ?? null,
+      metadata: rec.metadata ?? {},
+      feedback: rec.feedback ?? null,
+    }),
     occurredAt: occurredAt.toISOString(),
     teacherModel: model,
     messages,
@@ -205,7 +230,10 @@ export function assertStorableStrings(input: unknown, fieldPrefix = ''): void {
  * of its own rejection.
  */
 export function sanitizeText(s: string): string {
-  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Cross-field rules that a schema per field cannot say. */

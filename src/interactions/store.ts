@@ -151,7 +151,16 @@ export async function findInteraction(db: Db, tenantId: string, ref: { id: numbe
  */
 export async function insertFeedback(
   db: Db,
-  f: { tenantId: string; interactionId: number; idempotencyKey: string; contentHash: string; kind: FeedbackKind; correctedAnswer: string | null; score: number | null; source: string },
+  f: {
+    tenantId: string;
+    interactionId: number;
+    idempotencyKey: string;
+    contentHash: string;
+    kind: FeedbackKind;
+    correctedAnswer: string | null;
+    score: number | null;
+    source: string;
+  },
 ): Promise<{ id: number; content_hash: string; inserted: boolean }> {
   const rows = rowsOf<{ id: string | number; content_hash: string; inserted: boolean }>(
     await db.execute(sql`

@@ -49,7 +49,10 @@ function linear(w: number[], b: number, x: number[]): number {
 export function fitCalibration(samples: ReadonlyArray<CalibrationSample>, opts: FitOptions = {}): Calibration {
   const pos = samples.filter((s) => s.y === 1).length;
   const neg = samples.length - pos;
-  if (pos === 0 || neg === 0) throw new Error(`fitCalibration: need agreeing and disagreeing pairs; got ${pos} agreeing, ${neg} disagreeing (a tenant needs at least two clusters with accepted answers)`);
+  if (pos === 0 || neg === 0)
+    throw new Error(
+      `fitCalibration: need agreeing and disagreeing pairs; got ${pos} agreeing, ${neg} disagreeing (a tenant needs at least two clusters with accepted answers)`,
+    );
   const d = samples[0]!.x.length;
   const wPos = samples.length / (2 * pos);
   const wNeg = samples.length / (2 * neg);

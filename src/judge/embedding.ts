@@ -24,18 +24,17 @@ export function embeddedAnswer(text: string, vec: Float32Array): Required<Embedd
  * The same text agrees (P = 1: the calibration's top step is an estimate, identity is not); then slots: a
  * conflicting value is a disagreement whatever the cosine; otherwise the calibrated probability.
  */
-export function judgeEmbedded(
-  calibration: Calibration,
-  candidate: EmbeddedAnswer,
-  reference: EmbeddedAnswer,
-  agreeAt = DEFAULT_AGREE_AT,
-): Judgement {
+export function judgeEmbedded(calibration: Calibration, candidate: EmbeddedAnswer, reference: EmbeddedAnswer, agreeAt = DEFAULT_AGREE_AT): Judgement {
   if (sameAnswer(candidate.text, reference.text)) return { pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } };
   const conflicts = slotConflicts(candidate.slotValues ?? candidate.text, reference.slotValues ?? reference.text);
   if (conflicts.length) return { pAgree: 0, verdict: 'disagree', evidence: { judge: 'slots', conflicts } };
   const f = pairFeatures(cosine(candidate.vec, reference.vec), candidate.prepared ?? candidate.text, reference.prepared ?? reference.text);
   const pAgree = calibratedProbability(calibration, featureVector(f));
-  return { pAgree, verdict: pAgree >= agreeAt ? 'agree' : 'disagree', evidence: { judge: 'embedding', calibration: calibration.id, cosine: f.cosine, features: { ...f } } };
+  return {
+    pAgree,
+    verdict: pAgree >= agreeAt ? 'agree' : 'disagree',
+    evidence: { judge: 'embedding', calibration: calibration.id, cosine: f.cosine, features: { ...f } },
+  };
 }
 
 /** The default judge: answer embeddings, calibrated on the tenant's own pairs (see pairs.ts, calibration.ts). */
@@ -57,6 +56,8 @@ export class EmbeddingJudge implements Judge {
     const vecs = await this.embed(texts);
     if (vecs.length !== texts.length) throw new Error(`EmbeddingJudge: embedder returned ${vecs.length} vectors for ${texts.length} texts`);
     const vecOf = new Map(texts.map((t, i) => [t, vecs[i]!]));
-    return pairs.map((p) => judgeEmbedded(this.calibration, { text: p.candidate, vec: vecOf.get(p.candidate)! }, { text: p.reference, vec: vecOf.get(p.reference)! }, this.agreeAt));
+    return pairs.map((p) =>
+      judgeEmbedded(this.calibration, { text: p.candidate, vec: vecOf.get(p.candidate)! }, { text: p.reference, vec: vecOf.get(p.reference)! }, this.agreeAt),
+    );
   }
 }

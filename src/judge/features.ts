@@ -113,6 +113,12 @@ export function slotConflicts(candidate: string | Map<string, string[]>, referen
 
 /** The same answer once case, whitespace and trailing punctuation are set aside: agreement needs no judging. */
 export function sameAnswer(a: string, b: string): boolean {
-  const n = (t: string) => t.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim().replace(/[\s.!?]+$/, '');
+  const n = (t: string) =>
+    t
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/\s+/g, ' ')
+      .trim()
+      .replace(/[\s.!?]+$/, '');
   return n(a) === n(b);
 }

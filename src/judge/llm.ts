@@ -65,7 +65,9 @@ export class LlmJudge implements Judge {
   constructor(private readonly opts: LlmJudgeOptions) {
     if (!opts.model) throw new Error('LlmJudge: model is required (the judge model name as the endpoint knows it)');
     this.id = `llm:${opts.model}:${LLM_JUDGE_PROMPT_VERSION}`;
-    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey ?? 'unused', timeout: opts.timeoutMs ?? 30_000, maxRetries: opts.maxRetries ?? 3 });
+    this.client =
+      opts.client ??
+      new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey ?? 'unused', timeout: opts.timeoutMs ?? 30_000, maxRetries: opts.maxRetries ?? 3 });
   }
 
   async judge(pairs: ReadonlyArray<JudgePair>): Promise<Judgement[]> {

@@ -104,7 +104,11 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
   const byCluster = new Map<string, LoggedAnswer[]>();
   for (const a of data.accepted) byCluster.set(a.cluster, [...(byCluster.get(a.cluster) ?? []), a]);
   const pick = <T>(xs: ReadonlyArray<T>) => xs[Math.floor(next() * xs.length)]!;
-  const sample = (a: LoggedAnswer, b: LoggedAnswer, y: 0 | 1, source: string): CalibrationSample => ({ x: featureVector(pairFeatures(cosine(a.vec, b.vec), a.text, b.text)), y, source });
+  const sample = (a: LoggedAnswer, b: LoggedAnswer, y: 0 | 1, source: string): CalibrationSample => ({
+    x: featureVector(pairFeatures(cosine(a.vec, b.vec), a.text, b.text)),
+    y,
+    source,
+  });
   const out: CalibrationSample[] = [];
   const clusters = [...byCluster.keys()].sort();
   const component = answerComponents(byCluster);
@@ -139,7 +143,10 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
  * answers 1 for such pairs (either order) and defers to `agree` otherwise. Corrections are left to `agree`: a
  * corrected answer that still reads similar is caught by its slots or its score, never forced to agree.
  */
-export function withAgreeingEdits(agree: (a: string, b: string) => number, edits: ReadonlyArray<{ original: string; edited: string }>): (a: string, b: string) => number {
+export function withAgreeingEdits(
+  agree: (a: string, b: string) => number,
+  edits: ReadonlyArray<{ original: string; edited: string }>,
+): (a: string, b: string) => number {
   const same = new Set<string>();
   for (const e of edits) {
     if (classifyEdit(e.original, e.edited) !== 'agrees') continue;

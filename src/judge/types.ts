@@ -15,7 +15,15 @@ export type JudgeEvidence =
   | { judge: 'identical' }
   | { judge: 'slots'; conflicts: SlotConflict[] }
   | { judge: 'embedding'; calibration: string; cosine: number; features: Record<string, number> }
-  | { judge: 'llm'; model: string; prompt: Array<{ role: string; content: string }>; reply: string; usage: { promptTokens: number; completionTokens: number }; costUsd: number; error?: string };
+  | {
+      judge: 'llm';
+      model: string;
+      prompt: Array<{ role: string; content: string }>;
+      reply: string;
+      usage: { promptTokens: number; completionTokens: number };
+      costUsd: number;
+      error?: string;
+    };
 
 /** A slot type whose values differ between candidate and reference: "order 123" is not "order 456". */
 export interface SlotConflict {

@@ -54,7 +54,8 @@ export async function createApiKey(db: Db, tenantId: string, opts: { name?: stri
     .onConflictDoNothing()
     .returning({ id: apiKeys.id });
   // The only unique index a fresh random hash can meet is the live-name one.
-  if (inserted.length === 0) throw new ConflictError('name', `tenant ${tenantId} already has a live key named "${name}": pick another name or revoke that key first`);
+  if (inserted.length === 0)
+    throw new ConflictError('name', `tenant ${tenantId} already has a live key named "${name}": pick another name or revoke that key first`);
   return key;
 }
 
@@ -70,7 +71,14 @@ export async function identityForKey(db: Db, key: string): Promise<KeyIdentity |
 /** A tenant's keys, oldest first, revoked ones included (the audit trail names them). */
 export async function listApiKeys(db: Db, tenantId: string): Promise<KeyInfo[]> {
   const rows = await db
-    .select({ id: apiKeys.id, prefix: apiKeys.keyPrefix, name: apiKeys.name, scopes: apiKeys.scopes, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt })
+    .select({
+      id: apiKeys.id,
+      prefix: apiKeys.keyPrefix,
+      name: apiKeys.name,
+      scopes: apiKeys.scopes,
+      createdAt: apiKeys.createdAt,
+      revokedAt: apiKeys.revokedAt,
+    })
     .from(apiKeys)
     .where(eq(apiKeys.tenantId, tenantId))
     .orderBy(asc(apiKeys.id));
@@ -85,8 +93,10 @@ export async function listApiKeys(db: Db, tenantId: string): Promise<KeyInfo[]> 
 export async function revokeApiKey(db: Db, tenantId: string, ref: string): Promise<KeyInfo> {
   const keys = await listApiKeys(db, tenantId);
   const matches = /^\d+$/.test(ref) ? keys.filter((k) => k.id === Number(ref)) : keys.filter((k) => k.prefix === ref);
-  if (matches.length === 0) throw new NotFoundError('key', `tenant ${tenantId} has no key with id or prefix "${ref}" (see: distillery keys list --tenant ${tenantId})`);
-  if (matches.length > 1) throw new InputError('key', `prefix "${ref}" names ${matches.length} keys of tenant ${tenantId}: revoke by id instead (see keys list)`);
+  if (matches.length === 0)
+    throw new NotFoundError('key', `tenant ${tenantId} has no key with id or prefix "${ref}" (see: distillery keys list --tenant ${tenantId})`);
+  if (matches.length > 1)
+    throw new InputError('key', `prefix "${ref}" names ${matches.length} keys of tenant ${tenantId}: revoke by id instead (see keys list)`);
   const k = matches[0]!;
   if (k.revokedAt) return k;
   const [row] = await db

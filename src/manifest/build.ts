@@ -54,7 +54,8 @@ function targetOf(r: RouteSource, models: DraftInput['models']): ManifestRoute['
  */
 export function buildManifestDraft(input: DraftInput): ManifestDraft {
   for (const r of input.routes) {
-    if (r.centroid.length !== input.embedding.dims) throw new Error(`route ${r.routeId}: centroid has ${r.centroid.length} dims, the embedding model ${input.embedding.dims}`);
+    if (r.centroid.length !== input.embedding.dims)
+      throw new Error(`route ${r.routeId}: centroid has ${r.centroid.length} dims, the embedding model ${input.embedding.dims}`);
   }
   return {
     schema: 'distillery.manifest/v1',

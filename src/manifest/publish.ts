@@ -33,7 +33,8 @@ export interface PublishSettings {
   hmacKey?: string;
 }
 
-export type PublishResult = { status: 'published'; version: number; key: string; replay: ReplayReport; reasons: [] } | { status: 'refused'; reasons: string[]; replay: ReplayReport };
+export type PublishResult =
+  { status: 'published'; version: number; key: string; replay: ReplayReport; reasons: [] } | { status: 'refused'; reasons: string[]; replay: ReplayReport };
 
 /**
  * The manifest's routes: every active cluster of the tenant, on the tier its active tier entry names, or on the
@@ -58,7 +59,14 @@ async function routeSources(db: Db, tenantId: string, model: string): Promise<Ro
  * are judged on their own datasets' eval split at the gate), thinned by a second hash of the id so that `share` of
  * all accepted traffic is replayed (at most the held-out fraction), newest first. The same rows every time.
  */
-async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: number, heldOut = DEFAULT_POLICY.holdoutFraction, limit = 5000): Promise<ReplayRow[]> {
+async function replayRows(
+  db: Db,
+  embedder: Embedder,
+  tenantId: string,
+  share: number,
+  heldOut = DEFAULT_POLICY.holdoutFraction,
+  limit = 5000,
+): Promise<ReplayRow[]> {
   const within = Math.min(1, share / heldOut);
   const rows: Awaited<ReturnType<typeof replaySlice>> = [];
   // The SQL side picks by the second hash; the held-out test is graduation's own function (one split, one place).
@@ -66,7 +74,13 @@ async function replayRows(db: Db, embedder: Embedder, tenantId: string, share: n
     if (isHeldOut(r.id, heldOut)) rows.push(r);
     if (rows.length >= limit) break;
   }
-  const vectors = rows.length ? await embedWithCache(db, embedder, rows.map((r) => normalizeQuery(r.query_text).text)) : [];
+  const vectors = rows.length
+    ? await embedWithCache(
+        db,
+        embedder,
+        rows.map((r) => normalizeQuery(r.query_text).text),
+      )
+    : [];
   return rows.map((r, i) => ({
     query: r.query_text,
     vector: vectors[i]!,
@@ -84,10 +98,20 @@ function manifestBytes(m: Manifest): string {
   return JSON.stringify(JSON.parse(canonicalJson(m)), null, 2);
 }
 
-async function writeAndSwitch(db: Db, blob: BlobStore, m: Manifest, key: string, actor: string, kind: 'publish' | 'rollback', fromVersion: number | null): Promise<void> {
+async function writeAndSwitch(
+  db: Db,
+  blob: BlobStore,
+  m: Manifest,
+  key: string,
+  actor: string,
+  kind: 'publish' | 'rollback',
+  fromVersion: number | null,
+): Promise<void> {
   // The versioned object is complete before the pointer names it: a router never sees half a manifest.
   if (kind === 'publish') await blob.put(key, manifestBytes(m), { contentType: 'application/json' });
-  await blob.put(pointerKey(m.tenant), JSON.stringify({ tenant: m.tenant, version: m.version, key, contentHash: m.contentHash }), { contentType: 'application/json' });
+  await blob.put(pointerKey(m.tenant), JSON.stringify({ tenant: m.tenant, version: m.version, key, contentHash: m.contentHash }), {
+    contentType: 'application/json',
+  });
   await recordSwitch(db, { tenantId: m.tenant, version: m.version, kind, fromVersion, actor });
 }
 
@@ -122,11 +146,16 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const quality = new Map((await adapterEvaluations(db, s.tenantId)).map((a) => [a.name, adapterQuality(a.evaluation)]));
   const inService = served === null ? null : ((await getManifest(db, s.tenantId, served))?.replay.quality.overall ?? null);
   const resolver = resolverFor(manifest);
-  const replay = replayManifest(await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2, s.heldOutFraction), (v, q) => resolver(v, q), await loadPrices(db), {
-    adapterQuality: (name) => quality.get(name),
-    policy: { ...DEFAULT_REPLAY_POLICY, ...s.policy },
-    inServiceQuality: inService,
-  });
+  const replay = replayManifest(
+    await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2, s.heldOutFraction),
+    (v, q) => resolver(v, q),
+    await loadPrices(db),
+    {
+      adapterQuality: (name) => quality.get(name),
+      policy: { ...DEFAULT_REPLAY_POLICY, ...s.policy },
+      inServiceQuality: inService,
+    },
+  );
   if (!replay.passed) return { status: 'refused', reasons: replay.reasons, replay };
 
   const key = manifestKey(s.tenantId, version);
@@ -141,9 +170,16 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
 }
 
 /** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */
-export async function rollbackManifest(db: Db, blob: BlobStore, tenantId: string, toVersion: number, actor: string): Promise<{ version: number; from: number | null }> {
+export async function rollbackManifest(
+  db: Db,
+  blob: BlobStore,
+  tenantId: string,
+  toVersion: number,
+  actor: string,
+): Promise<{ version: number; from: number | null }> {
   const row = await getManifest(db, tenantId, toVersion);
-  if (!row || row.status !== 'published') throw new NotFoundError('toVersion', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``);
+  if (!row || row.status !== 'published')
+    throw new NotFoundError('toVersion', `tenant ${tenantId} has no published manifest v${toVersion}: see \`distillery manifest list --tenant ${tenantId}\``);
   const from = await servedVersion(db, tenantId);
   if (from === toVersion) return { version: toVersion, from };
   await writeAndSwitch(db, blob, row.manifest, row.key, actor, 'rollback', from);
@@ -156,4 +192,3 @@ function adapterQuality(e: GateEvaluation): number {
   if (!e.student) return 0;
   return e.classificationLike ? e.student.normalisedRate : e.student.meanSimilarity;
 }
-

@@ -57,7 +57,12 @@ export function replayManifest(
   opts: { adapterQuality: (adapter: string) => number | undefined; policy?: ReplayPolicy; inServiceQuality?: number | null },
 ): ReplayReport {
   const policy = opts.policy ?? DEFAULT_REPLAY_POLICY;
-  const perTier = { template: { calls: 0, share: 0, cost: 0 }, adapter: { calls: 0, share: 0, cost: 0 }, cheap: { calls: 0, share: 0, cost: 0 }, frontier: { calls: 0, share: 0, cost: 0 } };
+  const perTier = {
+    template: { calls: 0, share: 0, cost: 0 },
+    adapter: { calls: 0, share: 0, cost: 0 },
+    cheap: { calls: 0, share: 0, cost: 0 },
+    frontier: { calls: 0, share: 0, cost: 0 },
+  };
   let allFrontier = 0;
   let qualitySum = 0;
   let templateAgreed = 0;
@@ -84,10 +89,13 @@ export function replayManifest(
   const projected = Object.values(perTier).reduce((a, t) => a + t.cost, 0);
   const overall = n ? qualitySum / n : 1;
   const templateRate = perTier.template.calls ? templateAgreed / perTier.template.calls : 1;
-  if (templateRate < policy.minTemplateAgreement) reasons.push(`template answers agree with accepted ones ${templateRate.toFixed(3)} < ${policy.minTemplateAgreement}`);
+  if (templateRate < policy.minTemplateAgreement)
+    reasons.push(`template answers agree with accepted ones ${templateRate.toFixed(3)} < ${policy.minTemplateAgreement}`);
   if (overall < policy.minQuality) reasons.push(`projected quality ${overall.toFixed(3)} < ${policy.minQuality}`);
   if (opts.inServiceQuality != null && overall < opts.inServiceQuality - policy.maxQualityDrop) {
-    reasons.push(`projected quality ${overall.toFixed(3)} is more than ${policy.maxQualityDrop} below the manifest in service (${opts.inServiceQuality.toFixed(3)})`);
+    reasons.push(
+      `projected quality ${overall.toFixed(3)} is more than ${policy.maxQualityDrop} below the manifest in service (${opts.inServiceQuality.toFixed(3)})`,
+    );
   }
   return {
     rows: n,

@@ -27,13 +27,19 @@ export async function listManifests(db: Db, tenantId: string): Promise<ManifestR
 }
 
 export async function getManifest(db: Db, tenantId: string, version: number): Promise<ManifestRow | undefined> {
-  const [row] = await db.select().from(manifests).where(and(eq(manifests.tenantId, tenantId), eq(manifests.version, version)));
+  const [row] = await db
+    .select()
+    .from(manifests)
+    .where(and(eq(manifests.tenantId, tenantId), eq(manifests.version, version)));
   return row;
 }
 
 /** The manifest a run published (or began to), or undefined: what makes a publish idempotent per run. */
 export async function manifestOfRun(db: Db, tenantId: string, runId: string): Promise<ManifestRow | undefined> {
-  const [row] = await db.select().from(manifests).where(and(eq(manifests.tenantId, tenantId), eq(manifests.runId, runId)));
+  const [row] = await db
+    .select()
+    .from(manifests)
+    .where(and(eq(manifests.tenantId, tenantId), eq(manifests.runId, runId)));
   return row;
 }
 
@@ -52,10 +58,17 @@ export async function insertManifest(db: Db, m: Omit<typeof manifests.$inferInse
  * Records a pointer switch in one transaction: a publish marks its version published; the event is appended unless
  * the last event already says the same (a retried switch records nothing twice).
  */
-export async function recordSwitch(db: Db, e: { tenantId: string; version: number; kind: 'publish' | 'rollback'; fromVersion: number | null; actor: string }): Promise<void> {
+export async function recordSwitch(
+  db: Db,
+  e: { tenantId: string; version: number; kind: 'publish' | 'rollback'; fromVersion: number | null; actor: string },
+): Promise<void> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    if (e.kind === 'publish') await t.update(manifests).set({ status: 'published' }).where(and(eq(manifests.tenantId, e.tenantId), eq(manifests.version, e.version)));
+    if (e.kind === 'publish')
+      await t
+        .update(manifests)
+        .set({ status: 'published' })
+        .where(and(eq(manifests.tenantId, e.tenantId), eq(manifests.version, e.version)));
     const [last] = await t.select().from(manifestEvents).where(eq(manifestEvents.tenantId, e.tenantId)).orderBy(desc(manifestEvents.id)).limit(1);
     if (!(last && last.version === e.version && last.kind === e.kind)) await t.insert(manifestEvents).values(e);
   });
@@ -68,19 +81,32 @@ export async function listPrices(db: Db): Promise<PriceRow[]> {
 /** Every tier's price; a tier without a row is an error (the migration seeds them). */
 export async function loadPrices(db: Db): Promise<Prices> {
   const rows = await listPrices(db);
-  const p = Object.fromEntries(rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }])) as Prices;
+  const p = Object.fromEntries(
+    rows.map((r) => [r.tier, { model: r.model, inputPerMTok: r.inputPerMTok, outputPerMTok: r.outputPerMTok, perCall: r.perCall }]),
+  ) as Prices;
   for (const t of TIERS) if (!p[t]) throw new Error(`tier_prices has no row for ${t}: run \`distillery migrate\``);
   return p;
 }
 
 export async function setPrice(db: Db, p: { tier: TierName; model: string; inputPerMTok: number; outputPerMTok: number; perCall: number }): Promise<void> {
   const { tier, ...rest } = p;
-  await db.insert(tierPrices).values(p).onConflictDoUpdate({ target: tierPrices.tier, set: { ...rest, updatedAt: sql`now()` } });
+  await db
+    .insert(tierPrices)
+    .values(p)
+    .onConflictDoUpdate({ target: tierPrices.tier, set: { ...rest, updatedAt: sql`now()` } });
 }
 
 /** Each active cluster of the tenant in one embedding space, with its active tier entry (if any) and latest share. */
 export async function routeRows(db: Db, tenantId: string, model: string) {
-  return rowsOf<{ route_id: string; tier: TierName | null; target: Record<string, unknown> | null; evidence: Record<string, unknown> | null; label: string; centroid: Buffer; share: number | null }>(
+  return rowsOf<{
+    route_id: string;
+    tier: TierName | null;
+    target: Record<string, unknown> | null;
+    evidence: Record<string, unknown> | null;
+    label: string;
+    centroid: Buffer;
+    share: number | null;
+  }>(
     await db.execute(sql`
       select c.id as route_id, t.tier, t.target, t.evidence, c.label, c.centroid,
         (select s.share from cluster_snapshots s where s.cluster_id = c.id and s.run_id = c.last_run_id) as share

@@ -76,7 +76,11 @@ export interface AdmissionOptions {
 }
 
 /** Longest prefix whose pooled bound holds (selection on the screening split, so no stopping rule is needed). */
-function longestPassing(items: ReadonlyArray<{ n: number; errors: number }>, budget: ErrorBudget, start: number): { length: number; n: number; errors: number } {
+function longestPassing(
+  items: ReadonlyArray<{ n: number; errors: number }>,
+  budget: ErrorBudget,
+  start: number,
+): { length: number; n: number; errors: number } {
   let n = 0;
   let errors = 0;
   let best = { length: 0, n: 0, errors: 0 };
@@ -111,7 +115,11 @@ export function walkStart(budget: ErrorBudget = DEFAULT_BUDGET, tolerance = 2): 
  * tested prefix up to it keeps the pooled bound; prefixes holding fewer than `start` samples are not tested (a
  * choice by size, never by labels). Returns how many items the admitted prefix holds.
  */
-export function certifyPrefix(items: ReadonlyArray<{ n: number; errors: number }>, budget: ErrorBudget, start: number): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
+export function certifyPrefix(
+  items: ReadonlyArray<{ n: number; errors: number }>,
+  budget: ErrorBudget,
+  start: number,
+): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
   let n = 0;
   let errors = 0;
   let best = { length: 0, n: 0, errors: 0 };
@@ -126,10 +134,15 @@ export function certifyPrefix(items: ReadonlyArray<{ n: number; errors: number }
 }
 
 /** One test of a whole prefix fixed in advance: admitted entirely or not at all. */
-function singleTest(items: ReadonlyArray<{ n: number; errors: number }>, budget: ErrorBudget): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
+function singleTest(
+  items: ReadonlyArray<{ n: number; errors: number }>,
+  budget: ErrorBudget,
+): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
   const n = items.reduce((a, it) => a + it.n, 0);
   const errors = items.reduce((a, it) => a + it.errors, 0);
-  return errorUpperBound(errors, n, budget) <= budget.maxErrorRate ? { length: items.length, n, errors } : { length: 0, n: 0, errors: 0, failedAt: { n, errors } };
+  return errorUpperBound(errors, n, budget) <= budget.maxErrorRate
+    ? { length: items.length, n, errors }
+    : { length: 0, n: 0, errors: 0, failedAt: { n, errors } };
 }
 
 /** Screening plan at one level: routes that do not fail their own screening, ordered by estimated error. */
@@ -141,7 +154,10 @@ function plan(routes: ReadonlyArray<RouteCase>, level: number, margin: number, b
     const s = served(r.screening, threshold, margin);
     // A route whose own screening already shows more wrong than the budget allows is never averaged in.
     if (s.n > 0 && s.errors / s.n > budget.maxErrorRate) {
-      refused.push({ id: r.id, reason: `${s.errors.toFixed(1)} of ${s.n} screening queries served wrongly at ${threshold.toFixed(3)} (> ${(100 * budget.maxErrorRate).toFixed(2)}%)` });
+      refused.push({
+        id: r.id,
+        reason: `${s.errors.toFixed(1)} of ${s.n} screening queries served wrongly at ${threshold.toFixed(3)} (> ${(100 * budget.maxErrorRate).toFixed(2)}%)`,
+      });
       continue;
     }
     keep.push({ route: r, threshold, margin, estimate: (s.errors + prior[0]) / (s.n + prior[0] + prior[1]), n: s.n, errors: s.errors });
@@ -169,15 +185,29 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
     }
   }
   if (!best) {
-    return { level: null, margin: null, admitted: [], refused: routes.map((r) => ({ id: r.id, reason: 'no threshold level keeps the budget on the screening split' })), pooled: withinBudget(0, 0, budget), reason: `no threshold level keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)` };
+    return {
+      level: null,
+      margin: null,
+      admitted: [],
+      refused: routes.map((r) => ({ id: r.id, reason: 'no threshold level keeps the budget on the screening split' })),
+      pooled: withinBudget(0, 0, budget),
+      reason: `no threshold level keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)`,
+    };
   }
   const p = plan(routes, best.level, best.margin, budget, prior);
   const onCal = p.keep.map((k) => ({ ...k, ...served(k.route.calibration, k.threshold, k.margin), estimate: k.estimate }));
   const cut = single ? singleTest(onCal.slice(0, best.length), budget) : certifyPrefix(onCal, budget, start);
-  const admitted = onCal.slice(0, cut.length).map((k) => ({ id: k.route.id, threshold: k.threshold, margin: k.margin, n: k.n, errors: k.errors, estimate: k.estimate }));
+  const admitted = onCal
+    .slice(0, cut.length)
+    .map((k) => ({ id: k.route.id, threshold: k.threshold, margin: k.margin, n: k.n, errors: k.errors, estimate: k.estimate }));
   const refused = [
     ...p.refused,
-    ...onCal.slice(cut.length).map((k) => ({ id: k.route.id, reason: cut.failedAt ? `after the first failing prefix (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})` : `pooled calibration queries < ${start}` })),
+    ...onCal.slice(cut.length).map((k) => ({
+      id: k.route.id,
+      reason: cut.failedAt
+        ? `after the first failing prefix (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})`
+        : `pooled calibration queries < ${start}`,
+    })),
   ];
   return {
     level: best.level,
@@ -185,7 +215,13 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
     admitted,
     refused,
     pooled: withinBudget(Math.min(cut.errors, cut.n), cut.n, budget),
-    ...(cut.length === 0 ? { reason: cut.failedAt ? `the first tested prefix already bounds P(wrong) above the budget (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})` : `pooled calibration queries < ${start}` } : {}),
+    ...(cut.length === 0
+      ? {
+          reason: cut.failedAt
+            ? `the first tested prefix already bounds P(wrong) above the budget (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})`
+            : `pooled calibration queries < ${start}`,
+        }
+      : {}),
   };
 }
 
@@ -196,8 +232,13 @@ export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudge
 export const DEFAULT_QUANTILES = [0.5, 0.3, 0.2, 0.1, 0.05, 0] as const;
 export const DEFAULT_BELOW = [0.03, 0.06, 0.1] as const;
 
-export function thresholdGrid(memberSimilarities: ReadonlyArray<number>, quantiles: ReadonlyArray<number> = DEFAULT_QUANTILES, below: ReadonlyArray<number> = DEFAULT_BELOW): number[] {
-  if (memberSimilarities.length === 0) throw new Error('thresholdGrid: a route needs the similarities of at least one clustered query (memberSimilarities is empty)');
+export function thresholdGrid(
+  memberSimilarities: ReadonlyArray<number>,
+  quantiles: ReadonlyArray<number> = DEFAULT_QUANTILES,
+  below: ReadonlyArray<number> = DEFAULT_BELOW,
+): number[] {
+  if (memberSimilarities.length === 0)
+    throw new Error('thresholdGrid: a route needs the similarities of at least one clustered query (memberSimilarities is empty)');
   const s = [...memberSimilarities].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.floor(p * (s.length - 1))))]!;
   const grid = [...quantiles.map(q), ...below.map((d) => s[0]! - d)];

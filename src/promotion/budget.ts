@@ -39,7 +39,9 @@ export function normalQuantile(p: number): number {
   if (p > 1 - lo) return -normalQuantile(1 - p);
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
 }
 
 /** One-sided Wilson upper bound of an error rate: the verify.ts lower bound of the success rate, mirrored. */
@@ -131,7 +133,10 @@ export interface BudgetItem {
  * the budget is never admitted, however clean the rest: averaging must not hide a bad route. Held-out samples are a
  * fixed share of each item's traffic, so pooled counts weigh items by their traffic as serving does.
  */
-export function selectWithinBudget<T extends BudgetItem>(items: ReadonlyArray<T>, budget: ErrorBudget = DEFAULT_BUDGET): { admitted: T[]; refused: Array<T & { reason: string }>; pooled: BudgetCheck } {
+export function selectWithinBudget<T extends BudgetItem>(
+  items: ReadonlyArray<T>,
+  budget: ErrorBudget = DEFAULT_BUDGET,
+): { admitted: T[]; refused: Array<T & { reason: string }>; pooled: BudgetCheck } {
   const order = [...items].sort((a, b) => a.errors / Math.max(a.n, 1) - b.errors / Math.max(b.n, 1) || b.n - a.n || a.id.localeCompare(b.id));
   const admitted: T[] = [];
   const refused: Array<T & { reason: string }> = [];
@@ -143,7 +148,7 @@ export function selectWithinBudget<T extends BudgetItem>(items: ReadonlyArray<T>
       continue;
     }
     if (it.errors / it.n > budget.maxErrorRate) {
-      refused.push({ ...it, reason: `error rate ${(100 * it.errors / it.n).toFixed(2)}% > budget ${(100 * budget.maxErrorRate).toFixed(2)}%` });
+      refused.push({ ...it, reason: `error rate ${((100 * it.errors) / it.n).toFixed(2)}% > budget ${(100 * budget.maxErrorRate).toFixed(2)}%` });
       continue;
     }
     // The pooled bound can only clear once enough clean evidence has accumulated: admit provisionally, prune below.

@@ -113,7 +113,8 @@ export function groupFamilies(forms: ReadonlyArray<AnswerForm>, agree: FormAgree
   }
   const centrality = (i: number, among: ReadonlyArray<number>) => among.reduce((s, j) => s + forms[j]!.count * p[i]![j]!, 0);
   // Ties (common when agreement is all-or-nothing) go to the more frequent form, then by text: never by log order.
-  const tie = (a: number, b: number) => forms[b]!.count - forms[a]!.count || (forms[a]!.template < forms[b]!.template ? -1 : forms[a]!.template > forms[b]!.template ? 1 : 0);
+  const tie = (a: number, b: number) =>
+    forms[b]!.count - forms[a]!.count || (forms[a]!.template < forms[b]!.template ? -1 : forms[a]!.template > forms[b]!.template ? 1 : 0);
   const all = forms.map((_, i) => i);
   const order = [...all].sort((a, b) => centrality(b, all) - centrality(a, all) || tie(a, b));
   const groups: number[][] = [];
@@ -170,11 +171,17 @@ export interface PooledCandidate {
  * the slotted form of an intent ("Your order {{id}} has shipped") and its constant form ("Your order has shipped") pool: one
  * candidate with both forms.
  */
-export function poolCanonicals(canonicals: ReadonlyArray<ClusterCanonical>, agree: FormAgreement, opts: { joinAt?: number; budget?: ErrorBudget } = {}): PooledCandidate[] {
+export function poolCanonicals(
+  canonicals: ReadonlyArray<ClusterCanonical>,
+  agree: FormAgreement,
+  opts: { joinAt?: number; budget?: ErrorBudget } = {},
+): PooledCandidate[] {
   const joinAt = opts.joinAt ?? familyJoinThreshold(opts.budget);
   // Leader pooling, best-supported canonical first: a cluster joins a pool only if it agrees with the pool's leader,
   // the answer that would serve it. Single linkage would chain A~B~C and serve A's answer for C.
-  const order = canonicals.map((_, i) => i).sort((a, b) => canonicals[b]!.support - canonicals[a]!.support || (canonicals[a]!.clusterId < canonicals[b]!.clusterId ? -1 : 1));
+  const order = canonicals
+    .map((_, i) => i)
+    .sort((a, b) => canonicals[b]!.support - canonicals[a]!.support || (canonicals[a]!.clusterId < canonicals[b]!.clusterId ? -1 : 1));
   const leaders: number[] = [];
   const leaderOf = canonicals.map((_, i) => i);
   for (const i of order) {
@@ -220,7 +227,10 @@ export function chooseForm<F extends { slots: string[] }>(forms: ReadonlyArray<F
 
 /** A form's text with slot references removed: what pooling compares, so slotted and constant forms can agree. */
 export function withoutSlots(template: string): string {
-  return template.replace(/(?<!\\)\{\{[a-z_0-9]+\}\}/g, ' ').replace(/\s+/g, ' ').trim();
+  return template
+    .replace(/(?<!\\)\{\{[a-z_0-9]+\}\}/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**

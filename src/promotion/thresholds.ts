@@ -35,7 +35,11 @@ export interface ThresholdCalibration {
  * chosen one holds on fresh traffic from the same mix with the budget's confidence. Picking the loosest passing
  * threshold anywhere in the scan would not.
  */
-export function calibrateRouteThreshold(samples: ReadonlyArray<RouteSample>, budget: ErrorBudget = DEFAULT_BUDGET, opts: { startTolerance?: number } = {}): ThresholdCalibration {
+export function calibrateRouteThreshold(
+  samples: ReadonlyArray<RouteSample>,
+  budget: ErrorBudget = DEFAULT_BUDGET,
+  opts: { startTolerance?: number } = {},
+): ThresholdCalibration {
   const sorted = [...samples].sort((a, b) => b.similarity - a.similarity);
   const byOrigin: ThresholdCalibration['byOrigin'] = {};
   for (const s of sorted) {
@@ -46,7 +50,15 @@ export function calibrateRouteThreshold(samples: ReadonlyArray<RouteSample>, bud
   const clean = minCleanSample(budget);
   const base = { tested: sorted.length, byOrigin, budget };
   if (sorted.length < clean) {
-    return { ...base, threshold: null, n: 0, errors: 0, bound: 1, recall: 0, reason: `${sorted.length} held-out queries < ${clean}, the fewest that can show the budget even with no errors` };
+    return {
+      ...base,
+      threshold: null,
+      n: 0,
+      errors: 0,
+      bound: 1,
+      recall: 0,
+      reason: `${sorted.length} held-out queries < ${clean}, the fewest that can show the budget even with no errors`,
+    };
   }
   // Where the walk starts: the fewest queries that still clear the budget with `startTolerance` errors (default 2),
   // so one stray mislabel among the most similar queries does not end the walk before it began. The start depends
@@ -70,7 +82,15 @@ export function calibrateRouteThreshold(samples: ReadonlyArray<RouteSample>, bud
   }
   if (chosen < 0) {
     const b = errorUpperBound(sorted.slice(0, start).filter((s) => !s.correct).length, start, budget);
-    return { ...base, threshold: null, n: 0, errors: 0, bound: b, recall: 0, reason: `the ${start} most similar held-out queries already bound P(wrong) at ${(100 * b).toFixed(2)}% > ${(100 * budget.maxErrorRate).toFixed(2)}%` };
+    return {
+      ...base,
+      threshold: null,
+      n: 0,
+      errors: 0,
+      bound: b,
+      recall: 0,
+      reason: `the ${start} most similar held-out queries already bound P(wrong) at ${(100 * b).toFixed(2)}% > ${(100 * budget.maxErrorRate).toFixed(2)}%`,
+    };
   }
   for (const s of sorted.slice(0, chosen + 1)) {
     const o = byOrigin[s.origin ?? 'own']!;
@@ -94,17 +114,23 @@ export function calibrateRouteThreshold(samples: ReadonlyArray<RouteSample>, bud
  * group over their pooled samples, so each gets the group's threshold and the group's evidence. Every served
  * query then falls under a calibration whose bound is within the budget.
  */
-export function calibrateRouteThresholds(routes: ReadonlyArray<{ id: string; samples: ReadonlyArray<RouteSample> }>, budget: ErrorBudget = DEFAULT_BUDGET): Map<string, ThresholdCalibration & { pooled: boolean }> {
+export function calibrateRouteThresholds(
+  routes: ReadonlyArray<{ id: string; samples: ReadonlyArray<RouteSample> }>,
+  budget: ErrorBudget = DEFAULT_BUDGET,
+): Map<string, ThresholdCalibration & { pooled: boolean }> {
   const start = minCleanSample(budget);
   const out = new Map<string, ThresholdCalibration & { pooled: boolean }>();
-  const small: typeof routes[number][] = [];
+  const small: (typeof routes)[number][] = [];
   for (const r of routes) {
     // A route that can be judged alone and fails stays on the model: pooling must not dilute a bad route.
     if (r.samples.length >= start) out.set(r.id, { ...calibrateRouteThreshold(r.samples, budget), pooled: false });
     else small.push(r);
   }
   if (small.length) {
-    const group = calibrateRouteThreshold(small.flatMap((r) => r.samples), budget);
+    const group = calibrateRouteThreshold(
+      small.flatMap((r) => r.samples),
+      budget,
+    );
     for (const r of small) out.set(r.id, { ...group, pooled: true });
   }
   return out;
@@ -117,13 +143,17 @@ export function calibrateRouteThresholds(routes: ReadonlyArray<{ id: string; sam
  * in the pool or end the pooled walk for everyone. Screening on a separate split keeps the calibration's bound
  * free of the selection (routes kept because they looked clean by chance are then measured afresh).
  */
-export function screenRoutes(routes: ReadonlyArray<{ id: string; samples: ReadonlyArray<RouteSample> }>, budget: ErrorBudget = DEFAULT_BUDGET): { eligible: Set<string>; refused: Array<{ id: string; reason: string }> } {
+export function screenRoutes(
+  routes: ReadonlyArray<{ id: string; samples: ReadonlyArray<RouteSample> }>,
+  budget: ErrorBudget = DEFAULT_BUDGET,
+): { eligible: Set<string>; refused: Array<{ id: string; reason: string }> } {
   const eligible = new Set<string>();
   const refused: Array<{ id: string; reason: string }> = [];
   for (const r of routes) {
     const wrong = r.samples.filter((s) => !s.correct).length;
     if (r.samples.length === 0) refused.push({ id: r.id, reason: 'no screening queries' });
-    else if (wrong / r.samples.length > budget.maxErrorRate) refused.push({ id: r.id, reason: `${wrong} of ${r.samples.length} screening queries served wrongly (> ${(100 * budget.maxErrorRate).toFixed(2)}%)` });
+    else if (wrong / r.samples.length > budget.maxErrorRate)
+      refused.push({ id: r.id, reason: `${wrong} of ${r.samples.length} screening queries served wrongly (> ${(100 * budget.maxErrorRate).toFixed(2)}%)` });
     else eligible.add(r.id);
   }
   return { eligible, refused };

@@ -93,10 +93,28 @@ export class Router {
   }
 
   /** Where the manifest in service was read, when, and through which pointer. */
-  get serving(): { tenant: string; version: number; contentHash: string; location: string; pointer: ManifestPointer | null; loadedAt: Date; routes: number; kernel: string } {
+  get serving(): {
+    tenant: string;
+    version: number;
+    contentHash: string;
+    location: string;
+    pointer: ManifestPointer | null;
+    loadedAt: Date;
+    routes: number;
+    kernel: string;
+  } {
     const s = this.state;
     const m = s.compiled.manifest;
-    return { tenant: m.tenant, version: m.version, contentHash: m.contentHash, location: s.location, pointer: s.pointer, loadedAt: s.loadedAt, routes: m.routes.length, kernel: s.compiled.index.kernel };
+    return {
+      tenant: m.tenant,
+      version: m.version,
+      contentHash: m.contentHash,
+      location: s.location,
+      pointer: s.pointer,
+      loadedAt: s.loadedAt,
+      routes: m.routes.length,
+      kernel: s.compiled.index.kernel,
+    };
   }
 
   get indexStats(): NearestIndexStats {
@@ -148,7 +166,9 @@ export class Router {
           return { status: 'unchanged', version: from.version };
         }
         if (p.version === from.version) {
-          throw new Error(`${describeLocation(raw.location)}: the pointer names v${p.version} with content hash ${p.contentHash}, but v${p.version} in service has ${from.contentHash}; a published version never changes, so this is refused`);
+          throw new Error(
+            `${describeLocation(raw.location)}: the pointer names v${p.version} with content hash ${p.contentHash}, but v${p.version} in service has ${from.contentHash}; a published version never changes, so this is refused`,
+          );
         }
         next = { ...(await followPointer(raw.location, p, this.opts)), pointer: p };
       } else {
@@ -165,7 +185,8 @@ export class Router {
         }
         next = { manifest, location: where, pointer: null };
       }
-      if (next.manifest.tenant !== from.tenant) throw new Error(`${next.location}: is for tenant "${next.manifest.tenant}", this router serves "${from.tenant}"; refused`);
+      if (next.manifest.tenant !== from.tenant)
+        throw new Error(`${next.location}: is for tenant "${next.manifest.tenant}", this router serves "${from.tenant}"; refused`);
       await yieldToEventLoop();
       this.state = this.prepare(next.manifest, next.pointer, raw.digest, next.location);
       const kind = next.manifest.version > from.version ? 'update' : 'rollback';

@@ -54,10 +54,7 @@ export interface RawDocument {
 }
 
 export type Location =
-  | { kind: 'file'; path: string }
-  | { kind: 'http'; url: URL }
-  | { kind: 's3'; bucket: string; key: string }
-  | { kind: 'blob'; key: string };
+  { kind: 'file'; path: string } | { kind: 'http'; url: URL } | { kind: 's3'; bucket: string; key: string } | { kind: 'blob'; key: string };
 
 export interface LoadedManifest {
   manifest: Manifest;
@@ -76,7 +73,8 @@ export class ManifestSourceError extends Error {
 export async function loadManifest(source: string, opts: LoadManifestOptions = {}): Promise<LoadedManifest> {
   const raw = await readDocument(parseLocation(source), opts);
   const doc = parseDocument(raw);
-  if (doc.kind === 'manifest') return { manifest: await checkManifest(doc.value, describeLocation(raw.location), opts), pointer: null, location: describeLocation(raw.location) };
+  if (doc.kind === 'manifest')
+    return { manifest: await checkManifest(doc.value, describeLocation(raw.location), opts), pointer: null, location: describeLocation(raw.location) };
   return { ...(await followPointer(raw.location, doc.pointer, opts)), pointer: doc.pointer };
 }
 
@@ -89,11 +87,16 @@ export async function followPointer(at: Location, pointer: ManifestPointer, opts
   const doc = parseDocument(raw);
   if (doc.kind !== 'manifest') throw new ManifestSourceError(`${where}: the pointer names another pointer, not a manifest`);
   const manifest = await checkManifest(doc.value, where, opts);
-  if (manifest.version !== pointer.version) throw new ManifestSourceError(`${where}: the pointer says version ${pointer.version} but the manifest is version ${manifest.version}`);
+  if (manifest.version !== pointer.version)
+    throw new ManifestSourceError(`${where}: the pointer says version ${pointer.version} but the manifest is version ${manifest.version}`);
   if (manifest.contentHash !== pointer.contentHash) {
-    throw new ManifestIntegrityError('contentHash', `${where}: the manifest's content hash ${manifest.contentHash} is not the ${pointer.contentHash} its pointer names`);
+    throw new ManifestIntegrityError(
+      'contentHash',
+      `${where}: the manifest's content hash ${manifest.contentHash} is not the ${pointer.contentHash} its pointer names`,
+    );
   }
-  if (pointer.tenant !== undefined && pointer.tenant !== manifest.tenant) throw new ManifestSourceError(`${where}: the pointer is for tenant "${pointer.tenant}" but the manifest for "${manifest.tenant}"`);
+  if (pointer.tenant !== undefined && pointer.tenant !== manifest.tenant)
+    throw new ManifestSourceError(`${where}: the pointer is for tenant "${pointer.tenant}" but the manifest for "${manifest.tenant}"`);
   return { manifest, location: where };
 }
 
@@ -130,15 +133,25 @@ export function parseDocument(raw: RawDocument): ParsedDocument {
   if ('schema' in o || !('key' in o)) return { kind: 'manifest', value };
   const problems: string[] = [];
   if (!Number.isInteger(o.version) || (o.version as number) < 1) problems.push('version: must be an integer >= 1');
-  if (typeof o.key !== 'string' || !isRelativeKey(o.key)) problems.push('key: must be a relative key such as manifests/<tenant>/v<N>.json (no leading /, no ..)');
+  if (typeof o.key !== 'string' || !isRelativeKey(o.key))
+    problems.push('key: must be a relative key such as manifests/<tenant>/v<N>.json (no leading /, no ..)');
   if (typeof o.contentHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(o.contentHash)) problems.push('contentHash: must match ^sha256:[0-9a-f]{64}$');
   if (o.tenant !== undefined && typeof o.tenant !== 'string') problems.push('tenant: must be a string');
   if (problems.length) throw new ManifestSourceError(`${where}: invalid pointer: ${problems.join('; ')}`);
-  return { kind: 'pointer', pointer: { version: o.version as number, key: o.key as string, contentHash: o.contentHash as string, tenant: o.tenant as string | undefined } };
+  return {
+    kind: 'pointer',
+    pointer: { version: o.version as number, key: o.key as string, contentHash: o.contentHash as string, tenant: o.tenant as string | undefined },
+  };
 }
 
 function isRelativeKey(key: string): boolean {
-  return key !== '' && !key.startsWith('/') && !key.includes('\\') && !/^[a-z][a-z0-9+.-]*:/i.test(key) && key.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
+  return (
+    key !== '' &&
+    !key.startsWith('/') &&
+    !key.includes('\\') &&
+    !/^[a-z][a-z0-9+.-]*:/i.test(key) &&
+    key.split('/').every((p) => p !== '' && p !== '.' && p !== '..')
+  );
 }
 
 export function parseLocation(source: string): Location {
@@ -155,7 +168,8 @@ export function parseLocation(source: string): Location {
   }
   if (/^https?:\/\//i.test(source)) return { kind: 'http', url: new URL(source) };
   if (source.startsWith('file://')) return { kind: 'file', path: fileURLToPath(source) };
-  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(source)) throw new ManifestSourceError(`${source}: unsupported source; use a file path, http(s)://, s3://<bucket>/<key> or blob:<key>`);
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(source))
+    throw new ManifestSourceError(`${source}: unsupported source; use a file path, http(s)://, s3://<bucket>/<key> or blob:<key>`);
   return { kind: 'file', path: path.resolve(source) };
 }
 
@@ -231,7 +245,9 @@ async function getBlob(store: BlobStore, key: string, where: string): Promise<Bu
   try {
     return await store.get(key);
   } catch (err) {
-    throw new ManifestSourceError(`${where}: ${err instanceof Error && err.name === 'BlobNotFoundError' ? 'no such object' : `cannot read (${(err as Error).message})`}`);
+    throw new ManifestSourceError(
+      `${where}: ${err instanceof Error && err.name === 'BlobNotFoundError' ? 'no such object' : `cannot read (${(err as Error).message})`}`,
+    );
   }
 }
 
@@ -269,14 +285,18 @@ async function fetchWithRetries(url: URL, opts: LoadManifestOptions): Promise<Bu
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) await sleep(Math.min(5_000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
     try {
-      const res = await doFetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json', 'cache-control': 'no-cache' }, redirect: 'follow' });
+      const res = await doFetch(url, {
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: { accept: 'application/json', 'cache-control': 'no-cache' },
+        redirect: 'follow',
+      });
       if (res.ok) return Buffer.from(await res.arrayBuffer());
       last = `HTTP ${res.status} ${res.statusText}`.trim();
       await res.body?.cancel().catch(() => undefined);
       if (!RETRY_STATUS.has(res.status)) break;
     } catch (err) {
       const e = err as Error;
-      last = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause as Error | undefined)?.message ?? e.message;
+      last = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((e.cause as Error | undefined)?.message ?? e.message);
     }
   }
   throw new ManifestSourceError(`${url.href}: ${last}`);

@@ -131,6 +131,12 @@ export function syntheticManifest(opts: {
 export function randomRoutes(n: number, dims: number, seed = 1): { routes: SyntheticRoute[]; centroids: Float32Array[] } {
   const r = rng(seed);
   const centroids = Array.from({ length: n }, () => randomUnit(dims, r));
-  const routes = centroids.map((centroid, i) => ({ id: `r${String(i).padStart(6, '0')}`, centroid, tier: 'cheap' as const, target: { model: 'gpt-4o-mini' }, threshold: 0.7 }));
+  const routes = centroids.map((centroid, i) => ({
+    id: `r${String(i).padStart(6, '0')}`,
+    centroid,
+    tier: 'cheap' as const,
+    target: { model: 'gpt-4o-mini' },
+    threshold: 0.7,
+  }));
   return { routes, centroids };
 }

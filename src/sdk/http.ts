@@ -105,7 +105,11 @@ export class Transport {
         ok: false,
         retry: true,
         error: timedOut
-          ? new DistilleryError(`Distillery did not answer POST ${path} within ${this.opts.timeoutMs} ms (${attempt} attempt(s))`, 'timeout', { path, attempts: attempt, cause: err })
+          ? new DistilleryError(`Distillery did not answer POST ${path} within ${this.opts.timeoutMs} ms (${attempt} attempt(s))`, 'timeout', {
+              path,
+              attempts: attempt,
+              cause: err,
+            })
           : new DistilleryError(`could not reach Distillery at ${url} (${reason}; ${attempt} attempt(s))`, 'network', { path, attempts: attempt, cause: err }),
       };
     }

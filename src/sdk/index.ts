@@ -267,7 +267,14 @@ function wrapCompletions(completions: object, clientView: object, shared: Shared
   });
 }
 
-function logCompletion(shared: Shared, metadata: Metadata, params: ChatCompletionCreateParams, completion: ChatCompletion, latencyMs: number, startedAt: Date): void {
+function logCompletion(
+  shared: Shared,
+  metadata: Metadata,
+  params: ChatCompletionCreateParams,
+  completion: ChatCompletion,
+  latencyMs: number,
+  startedAt: Date,
+): void {
   if (!isObject(completion)) return;
   const key = completion.id ? `response:${completion.id}` : `sdk:${randomUUID()}`;
   post(shared, key, {

@@ -118,13 +118,18 @@ export function verifyManifest(m: Manifest, key?: string | Buffer): void {
   const bytes = coveredBytes(m);
   const hash = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   if (typeof m.contentHash !== 'string' || !safeEqual(m.contentHash, hash)) {
-    throw new ManifestIntegrityError('contentHash', `does not match the manifest's content (says ${String(m.contentHash)}, content hashes to ${hash}); the manifest was altered or written incompletely`);
+    throw new ManifestIntegrityError(
+      'contentHash',
+      `does not match the manifest's content (says ${String(m.contentHash)}, content hashes to ${hash}); the manifest was altered or written incompletely`,
+    );
   }
   if (key === undefined) return;
   if (key.length === 0) throw new Error('verifyManifest: the HMAC key is empty');
-  if (typeof m.signature !== 'string') throw new ManifestIntegrityError('signature', 'missing: a signing key is configured, so only signed manifests are accepted');
+  if (typeof m.signature !== 'string')
+    throw new ManifestIntegrityError('signature', 'missing: a signing key is configured, so only signed manifests are accepted');
   const expected = `hmac-sha256:${createHmac('sha256', key).update(bytes).digest('hex')}`;
-  if (!safeEqual(m.signature, expected)) throw new ManifestIntegrityError('signature', 'does not verify with the configured key: the manifest was altered or signed with another key');
+  if (!safeEqual(m.signature, expected))
+    throw new ManifestIntegrityError('signature', 'does not verify with the configured key: the manifest was altered or signed with another key');
 }
 
 /** Constant-time string comparison (the length is not secret: both sides have a fixed format). */

@@ -25,8 +25,7 @@ const AMT = '(?:\\d{1,3}(?:,\\d{3})+(?:\\.\\d{1,2})?|\\d{1,3}(?:\\.\\d{3})+(?:,\
 const AMT_SUFFIX = '(?: ?(?:[kK]|[mM]n?|bn|million|billion|thousand|grand)(?![\\p{L}]))?';
 
 // Dates
-const MONTH =
-  '(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)';
+const MONTH = '(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)';
 const WEEKDAY = '(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)';
 const DAY = '(?:3[01]|[12]\\d|0?[1-9])(?:st|nd|rd|th)?(?![\\p{L}\\p{N}])';
 const YEAR = '(?:,? \\d{4}(?![\\p{N}]))';
@@ -176,7 +175,10 @@ const isCapName = (w: string | undefined) => !!w && NAME_WORD.test(w) && !NOT_NA
 const STRONG_CUES = ['my name is', "my name's", "name's", 'name is', 'dear', 'i am called', "i'm called", 'regards,', 'sincerely,'];
 const LOWER_OK_CUES = new Set(['my name is', "my name's", "name's", 'name is']);
 const WEAK_CUES = ['i am', "i'm", 'this is', 'for', 'named', 'called', 'from'];
-const NAME_CUE_RE = new RegExp(`(?<![\\p{L}\\p{N}'])(${[...STRONG_CUES, ...WEAK_CUES].map(ci).join('|')}) ([\\p{L}][\\p{L}'-]{0,40})(?: ([\\p{L}][\\p{L}'-]{0,40}))?`, 'gu');
+const NAME_CUE_RE = new RegExp(
+  `(?<![\\p{L}\\p{N}'])(${[...STRONG_CUES, ...WEAK_CUES].map(ci).join('|')}) ([\\p{L}][\\p{L}'-]{0,40})(?: ([\\p{L}][\\p{L}'-]{0,40}))?`,
+  'gu',
+);
 const HONORIFIC_RE = new RegExp(
   `(?<![\\p{L}\\p{N}])(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|mrs|mr|ms|dr)\\.? ?(\\p{Lu}[\\p{L}'-]{0,40})(?: (\\p{Lu}[\\p{L}'-]{0,40}))?`,
   'gu',

@@ -47,16 +47,35 @@ export interface NormalizeQueryOptions {
 
 /** The placeholder a slot type is masked to; lower-case ASCII, so lower-casing and NFKC leave it unchanged. */
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // Pre-normalisation with an offset map
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Typographic quotes, primes and dashes folded to ASCII (applied after NFKC, one code unit for one). */
 const FOLD: Record<string, string> = {
-  '\u2018': "'", '\u2019': "'", '\u201A': "'", '\u201B': "'", '\u2032': "'", '\u02BC': "'", '\u0060': "'",
-  '\u201C': '"', '\u201D': '"', '\u201E': '"', '\u201F': '"', '\u2033': '"', '\u00AB': '"', '\u00BB': '"',
-  '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-', '\u2015': '-', '\u2212': '-', '\uFE58': '-', '\uFE63': '-',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201A': "'",
+  '\u201B': "'",
+  '\u2032': "'",
+  '\u02BC': "'",
+  '\u0060': "'",
+  '\u201C': '"',
+  '\u201D': '"',
+  '\u201E': '"',
+  '\u201F': '"',
+  '\u2033': '"',
+  '\u00AB': '"',
+  '\u00BB': '"',
+  '\u2010': '-',
+  '\u2011': '-',
+  '\u2012': '-',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u2015': '-',
+  '\u2212': '-',
+  '\uFE58': '-',
+  '\uFE63': '-',
 };
 /** Invisible characters dropped (zero-width space, word joiner, BOM, soft hyphen). ZWJ/ZWNJ stay: emoji need them. */
 const DROP = new Set(['\u200B', '\u2060', '\uFEFF', '\u00AD']);
@@ -189,11 +208,9 @@ function squeezePunctuation(prep: Prepared): Prepared {
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // normalizeQuery
 // ---------------------------------------------------------------------------------------------------------------
-
 
 export function normalizeQuery(text: string, opts: NormalizeQueryOptions = {}): NormalizedQuery {
   const original = text;

@@ -136,7 +136,8 @@ export function containsWord(text: string, word: string): boolean {
   for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
     const before = at > 0 ? text[at - 1]! : '';
     const after = text[at + word.length] ?? '';
-    if ((!before || !WORD_CHAR.test(before) || !WORD_CHAR.test(word[0]!)) && (!after || !WORD_CHAR.test(after) || !WORD_CHAR.test(word[word.length - 1]!))) return true;
+    if ((!before || !WORD_CHAR.test(before) || !WORD_CHAR.test(word[0]!)) && (!after || !WORD_CHAR.test(after) || !WORD_CHAR.test(word[word.length - 1]!)))
+      return true;
   }
   return false;
 }

@@ -7,7 +7,9 @@ export async function connectClient(temporal: Config['temporal']): Promise<Clien
   try {
     connection = await Connection.connect({ address: temporal.address, connectTimeout: '10 seconds' });
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${temporal.address} (TEMPORAL_ADDRESS): ${(err as Error).message}. Start one with \`distillery dev\` or \`temporal server start-dev\`.`);
+    throw new Error(
+      `cannot reach Temporal at ${temporal.address} (TEMPORAL_ADDRESS): ${(err as Error).message}. Start one with \`distillery dev\` or \`temporal server start-dev\`.`,
+    );
   }
   const client = new Client({ connection, namespace: temporal.namespace });
   return Object.assign(client, { close: () => connection.close() });

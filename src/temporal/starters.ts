@@ -44,7 +44,12 @@ type Started<I, O> = WorkflowHandleWithFirstExecutionRunId<Fn<I, O>>;
  * The one start helper: starts `workflowType` under `workflowId`; a workflow already running under that id
  * becomes an AlreadyRunningError with `conflict`'s message (the id is what makes a second start impossible).
  */
-async function startOnce<I, O>(client: Client, workflowType: string, opts: { taskQueue: string; workflowId: string; input: I }, conflict: { field: string; message: string }): Promise<Started<I, O>> {
+async function startOnce<I, O>(
+  client: Client,
+  workflowType: string,
+  opts: { taskQueue: string; workflowId: string; input: I },
+  conflict: { field: string; message: string },
+): Promise<Started<I, O>> {
   try {
     return await client.workflow.start<Fn<I, O>>(workflowType, { taskQueue: opts.taskQueue, workflowId: opts.workflowId, args: [opts.input] });
   } catch (err) {
@@ -57,64 +62,103 @@ async function startOnce<I, O>(client: Client, workflowType: string, opts: { tas
  * Starts an import. `allowed` (config.ingest.allowedSources) gives fast feedback on a source outside the allowed
  * roots and buckets; the worker's activity checks again against its own configuration, which is the real guard.
  */
-export async function startIngest(client: Client, taskQueue: string, input: Omit<IngestInput, 'state'>, allowed: AllowedSources): Promise<Started<IngestInput, IngestResult>> {
+export async function startIngest(
+  client: Client,
+  taskQueue: string,
+  input: Omit<IngestInput, 'state'>,
+  allowed: AllowedSources,
+): Promise<Started<IngestInput, IngestResult>> {
   if (!input.source) throw new InputError('source', 'required: an s3://bucket/prefix or a local path to a .jsonl file or directory');
   assertAllowedSource(input.source, allowed, input.tenantId, { mustExist: false });
   const workflowId = ids.ingest(input.tenantId, input.source);
-  return startOnce<IngestInput, IngestResult>(client, 'ingestWorkflow', { taskQueue, workflowId, input }, {
-    field: 'source',
-    message: `an import of ${input.source} for tenant ${input.tenantId} is already running (workflow ${workflowId}); wait for it or cancel it`,
-  });
+  return startOnce<IngestInput, IngestResult>(
+    client,
+    'ingestWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'source',
+      message: `an import of ${input.source} for tenant ${input.tenantId} is already running (workflow ${workflowId}); wait for it or cancel it`,
+    },
+  );
 }
 
 export async function startClustering(client: Client, taskQueue: string, input: ClusterInput): Promise<Started<ClusterInput, ClusterOutput>> {
   for (const f of ['from', 'to'] as const) {
-    if (input[f] !== undefined && Number.isNaN(Date.parse(input[f]!))) throw new InputError(`--${f}`, `must be an ISO date or time, e.g. 2026-11-01, got ${JSON.stringify(input[f])}`);
+    if (input[f] !== undefined && Number.isNaN(Date.parse(input[f]!)))
+      throw new InputError(`--${f}`, `must be an ISO date or time, e.g. 2026-11-01, got ${JSON.stringify(input[f])}`);
   }
   const workflowId = ids.cluster(input);
-  return startOnce<ClusterInput, ClusterOutput>(client, 'clusterWorkflow', { taskQueue, workflowId, input }, {
-    field: 'tenant',
-    message: `clustering ${workflowId} is already running; wait for it`,
-  });
+  return startOnce<ClusterInput, ClusterOutput>(
+    client,
+    'clusterWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'tenant',
+      message: `clustering ${workflowId} is already running; wait for it`,
+    },
+  );
 }
 
 export function startGraduation(client: Client, taskQueue: string, input: GraduateInput): Promise<Started<GraduateInput, GraduateOutput>> {
   const workflowId = ids.graduate(input.tenantId, input.clusterRunId);
-  return startOnce<GraduateInput, GraduateOutput>(client, 'graduateWorkflow', { taskQueue, workflowId, input }, {
-    field: 'run',
-    message: `graduation ${workflowId} is already running; wait for it`,
-  });
+  return startOnce<GraduateInput, GraduateOutput>(
+    client,
+    'graduateWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'run',
+      message: `graduation ${workflowId} is already running; wait for it`,
+    },
+  );
 }
 
 /** The category and trainer config a fine-tune id stands for, hashed (the contract's ids.fineTune takes it). */
 export function fineTuneWorkflowId(input: Pick<FineTuneInput, 'tenantId' | 'clusterRunId' | 'clusterIds' | 'trainer' | 'runner'>): string {
-  const digest = createHash('sha256').update(JSON.stringify([input.clusterIds?.slice().sort() ?? 'untemplated', input.trainer, input.runner])).digest('hex').slice(0, 10);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([input.clusterIds?.slice().sort() ?? 'untemplated', input.trainer, input.runner]))
+    .digest('hex')
+    .slice(0, 10);
   return ids.fineTune(input.tenantId, input.clusterRunId, digest);
 }
 
 export function startFineTune(client: Client, taskQueue: string, input: FineTuneInput): Promise<Started<FineTuneInput, FineTuneOutput>> {
   const workflowId = fineTuneWorkflowId(input);
-  return startOnce<FineTuneInput, FineTuneOutput>(client, 'fineTuneWorkflow', { taskQueue, workflowId, input }, {
-    field: 'tenant',
-    message: `fine-tune ${workflowId} is already running: see \`distillery jobs status\``,
-  });
+  return startOnce<FineTuneInput, FineTuneOutput>(
+    client,
+    'fineTuneWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'tenant',
+      message: `fine-tune ${workflowId} is already running: see \`distillery jobs status\``,
+    },
+  );
 }
 
 /** Starts the tenant's single publisher (publish or rollback); one runs at a time, a second start is refused. */
 export function startPublish(client: Client, taskQueue: string, input: PublishInput): Promise<Started<PublishInput, PublishOutput>> {
   const workflowId = ids.publish(input.tenantId);
-  return startOnce<PublishInput, PublishOutput>(client, 'publishWorkflow', { taskQueue, workflowId, input }, {
-    field: 'tenant',
-    message: `a publish or rollback of ${input.tenantId} is running (${workflowId}); try again when it ends`,
-  });
+  return startOnce<PublishInput, PublishOutput>(
+    client,
+    'publishWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'tenant',
+      message: `a publish or rollback of ${input.tenantId} is running (${workflowId}); try again when it ends`,
+    },
+  );
 }
 
 export function startRetrain(client: Client, taskQueue: string, input: RetrainInput): Promise<Started<RetrainInput, RetrainOutput>> {
   const workflowId = ids.retrain(input.tenantId);
-  return startOnce<RetrainInput, RetrainOutput>(client, 'retrainWorkflow', { taskQueue, workflowId, input }, {
-    field: 'tenant',
-    message: `a retrain of ${input.tenantId} is already running (${workflowId}); wait for it`,
-  });
+  return startOnce<RetrainInput, RetrainOutput>(
+    client,
+    'retrainWorkflow',
+    { taskQueue, workflowId, input },
+    {
+      field: 'tenant',
+      message: `a retrain of ${input.tenantId} is already running (${workflowId}); wait for it`,
+    },
+  );
 }
 
 /**
@@ -133,7 +177,11 @@ export async function createRetrainSchedule(client: Client, taskQueue: string, i
       state: { paused: opts.paused ?? false, note: opts.note ?? 'monthly retrain (distillery schedule create)' },
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning) throw new ConflictError('tenant', `the schedule ${scheduleId} already exists: see \`distillery schedule describe --tenant ${input.tenantId}\`, or delete it first`);
+    if (err instanceof ScheduleAlreadyRunning)
+      throw new ConflictError(
+        'tenant',
+        `the schedule ${scheduleId} already exists: see \`distillery schedule describe --tenant ${input.tenantId}\`, or delete it first`,
+      );
     throw err;
   }
 }
@@ -149,11 +197,13 @@ export async function decideCandidate(client: Client, candidateId: string, decis
   const handle = client.workflow.getHandle(ids.review(candidateId));
   try {
     const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') throw new ConflictError('candidate', `candidate ${candidateId} is not awaiting review (its review ${desc.status.name.toLowerCase()})`);
+    if (desc.status.name !== 'RUNNING')
+      throw new ConflictError('candidate', `candidate ${candidateId} is not awaiting review (its review ${desc.status.name.toLowerCase()})`);
     return await handle.executeUpdate(decideUpdate, { args: [d] });
   } catch (err) {
     if (err instanceof InputError) throw err;
-    if (err instanceof WorkflowNotFoundError) throw new NotFoundError('candidate', `candidate ${candidateId} has no review: it failed verification or does not exist`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new NotFoundError('candidate', `candidate ${candidateId} has no review: it failed verification or does not exist`);
     if (err instanceof WorkflowUpdateFailedError) throw decisionRefusal(err);
     throw err;
   }
@@ -187,7 +237,10 @@ export function decisionRefusal(err: WorkflowUpdateFailedError): InputError {
       return new InputError(name, message);
     }
     const what = inner instanceof ApplicationFailure && inner.type ? inner.type : 'an error';
-    return new UnavailableError('(service)', `recording the decision failed (${cause.activityType ?? 'activity'}: ${what}); the candidate is still awaiting review: retry the same decision`);
+    return new UnavailableError(
+      '(service)',
+      `recording the decision failed (${cause.activityType ?? 'activity'}: ${what}); the candidate is still awaiting review: retry the same decision`,
+    );
   }
   if (cause instanceof ApplicationFailure) {
     const message = cause.message;

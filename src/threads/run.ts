@@ -53,11 +53,14 @@ export function runInThread<A, R>(moduleUrl: URL, exportName: string, args: A, o
     };
     const onAbort = () => settle(() => reject(opts.signal!.reason));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: { type: 'progress'; details: unknown } | { type: 'result'; result: R } | { type: 'error'; name: string; message: string; stack?: string }) => {
-      if (m.type === 'progress') opts.onProgress?.(m.details);
-      else if (m.type === 'result') settle(() => resolve(m.result));
-      else settle(() => reject(new ThreadTaskError(m.name, m.message, m.stack)));
-    });
+    worker.on(
+      'message',
+      (m: { type: 'progress'; details: unknown } | { type: 'result'; result: R } | { type: 'error'; name: string; message: string; stack?: string }) => {
+        if (m.type === 'progress') opts.onProgress?.(m.details);
+        else if (m.type === 'result') settle(() => resolve(m.result));
+        else settle(() => reject(new ThreadTaskError(m.name, m.message, m.stack)));
+      },
+    );
     worker.on('error', (err) => settle(() => reject(err)));
     worker.on('exit', (code) => settle(() => reject(new Error(`worker thread for ${exportName} exited with code ${code} before answering`))));
   });

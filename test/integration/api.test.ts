@@ -41,7 +41,14 @@ let seq = 0;
 function record(opts: { id?: string; question?: string; answer?: string; extra?: Record<string, unknown> } = {}) {
   const id = opts.id ?? `chatcmpl-${Date.now()}-${++seq}`;
   return {
-    request: { model: 'gpt-4o', temperature: 0.2, messages: [{ role: 'system', content: 'You are a support agent.' }, { role: 'user', content: opts.question ?? 'where is my order 123' }] },
+    request: {
+      model: 'gpt-4o',
+      temperature: 0.2,
+      messages: [
+        { role: 'system', content: 'You are a support agent.' },
+        { role: 'user', content: opts.question ?? 'where is my order 123' },
+      ],
+    },
     response: {
       id,
       object: 'chat.completion',
@@ -114,7 +121,12 @@ describe('health and docs', () => {
     const batch = doc.paths['/v1/interactions/batch'].post;
     expect(batch.description).toContain('Per-item results');
     expect(batch.requestBody.content['application/json'].schema.properties.interactions.maxItems).toBe(API.batchMaxItems);
-    expect(batch.responses['200'].content['application/json'].schema.properties.results.items.properties.status.enum).toEqual(['stored', 'duplicate', 'conflict', 'invalid']);
+    expect(batch.responses['200'].content['application/json'].schema.properties.results.items.properties.status.enum).toEqual([
+      'stored',
+      'duplicate',
+      'conflict',
+      'invalid',
+    ]);
     expect(doc.paths['/v1/interactions'].post.responses['409']).toBeTruthy();
     expect(doc.paths['/v1/feedback'].post.responses['404']).toBeTruthy();
     const decision = doc.paths['/v1/review/candidates/{id}/decision'].post;
@@ -189,7 +201,12 @@ describe('authentication', () => {
     const cached = await buildApi({ db, api: API, logLevel: 'silent', keyCache: cache });
     try {
       for (let i = 0; i < 3; i++) {
-        const res = await cached.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+        const res = await cached.inject({
+          method: 'POST',
+          url: '/v1/interactions',
+          headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(record()),
+        });
         expect(res.statusCode).toBe(201);
       }
       expect(lookups).toBe(1);
@@ -234,9 +251,14 @@ describe('POST /v1/interactions', () => {
   });
 
   it('accepts an explicit idempotency_key, the chat-log shape, charset parameters and non-ASCII text', async () => {
-    const withKey = await post('/v1/interactions', { ...record(), idempotency_key: 'my-key-1', latency_ms: 812, cost_usd: 0.0021, metadata: { app: 'support' } }, keyA, {
-      'content-type': 'application/json; charset=utf-8',
-    });
+    const withKey = await post(
+      '/v1/interactions',
+      { ...record(), idempotency_key: 'my-key-1', latency_ms: 812, cost_usd: 0.0021, metadata: { app: 'support' } },
+      keyA,
+      {
+        'content-type': 'application/json; charset=utf-8',
+      },
+    );
     expect(withKey.statusCode).toBe(201);
 
     const chatLog = {
@@ -249,14 +271,18 @@ describe('POST /v1/interactions', () => {
     };
     const res = await post('/v1/interactions', chatLog);
     expect(res.statusCode).toBe(201);
-    const row = rowsOf<{ query_text: string; answer_text: string }>(await db.execute(sql`select query_text, answer_text from interactions where id = ${rowOf(res.json().key)}`))[0]!;
+    const row = rowsOf<{ query_text: string; answer_text: string }>(
+      await db.execute(sql`select query_text, answer_text from interactions where id = ${rowOf(res.json().key)}`),
+    )[0]!;
     expect(row).toEqual({ query_text: 'où est ma commande 123 🚚 ?', answer_text: 'Elle est partie hier.' });
   });
 
   it('stores inline feedback with the interaction', async () => {
     const res = await post('/v1/interactions', record({ extra: { feedback: { kind: 'edited', corrected_answer: 'Better answer.' } } }));
     expect(res.statusCode).toBe(201);
-    const fb = rowsOf<{ kind: string; corrected_answer: string }>(await db.execute(sql`select kind, corrected_answer from feedback where interaction_id = ${rowOf(res.json().key)}`));
+    const fb = rowsOf<{ kind: string; corrected_answer: string }>(
+      await db.execute(sql`select kind, corrected_answer from feedback where interaction_id = ${rowOf(res.json().key)}`),
+    );
     expect(fb).toEqual([{ kind: 'edited', corrected_answer: 'Better answer.' }]);
   });
 
@@ -267,7 +293,17 @@ describe('POST /v1/interactions', () => {
       [{ ...record(), request: { model: 'gpt-4o', messages: [{ role: 'robot', content: 'hi' }] } }, 'request.messages[0].role', /system/],
       [{ ...record(), response: { id: 'x', choices: [] } }, 'response.choices', 'needs at least one choice with the assistant message'],
       [{ ...record(), extra_field: 1 }, '(body)', /unknown field\(s\) extra_field/],
-      [{ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }], idempotency_key: 'k' }, 'model', /required/],
+      [
+        {
+          messages: [
+            { role: 'user', content: 'q' },
+            { role: 'assistant', content: 'a' },
+          ],
+          idempotency_key: 'k',
+        },
+        'model',
+        /required/,
+      ],
       [{ ...record(), feedback: { kind: 'score', score: 3 } }, 'feedback.score', 'must be between 0 and 1'],
       [[record()], '(body)', /JSON object/],
       ['"just a string"', '(body)', /JSON object/],
@@ -319,7 +355,14 @@ describe('POST /v1/interactions/batch', () => {
       a, // repeated in the same batch: a retry
       record({ id: 'chatcmpl-batch-a', answer: 'different' }), // same key, other content
       42,
-      { model: 'gpt-4o-mini', idempotency_key: 'batch-chatlog', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] },
+      {
+        model: 'gpt-4o-mini',
+        idempotency_key: 'batch-chatlog',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      },
       { ...record(), request: { model: 'gpt-4o', messages: [{ role: 'user', content: 'q' }, { role: 'alien' }] } },
     ];
     const res = await post('/v1/interactions/batch', { interactions: items });
@@ -352,7 +395,16 @@ describe('POST /v1/interactions/batch', () => {
 
     // Re-sending the whole batch writes nothing new.
     const again = (await post('/v1/interactions/batch', { interactions: items })).json();
-    expect(again.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'invalid', 'duplicate', 'duplicate', 'conflict', 'invalid', 'duplicate', 'invalid']);
+    expect(again.results.map((r: { status: string }) => r.status)).toEqual([
+      'duplicate',
+      'invalid',
+      'duplicate',
+      'duplicate',
+      'conflict',
+      'invalid',
+      'duplicate',
+      'invalid',
+    ]);
     expect(again.results.map((r: { key?: string }) => r.key)).toEqual(body.results.map((r: { key?: string }) => r.key));
     expect({ stored: again.stored, duplicates: again.duplicates, rejected: again.rejected }).toEqual({ stored: 0, duplicates: 4, rejected: 4 });
     expect(await count('interactions', 'tenant-a')).toBe(before + 3);
@@ -444,7 +496,9 @@ describe('POST /v1/feedback', () => {
     const score = await post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 1 });
     expect(score.statusCode).toBe(201);
     const rows = rowsOf<{ kind: string; corrected_answer: string | null; score: number | null; source: string }>(
-      await db.execute(sql`select kind, corrected_answer, score, source from feedback where tenant_id = 'tenant-a' and idempotency_key in (${edited.json().key}, ${score.json().key}) order by id`),
+      await db.execute(
+        sql`select kind, corrected_answer, score, source from feedback where tenant_id = 'tenant-a' and idempotency_key in (${edited.json().key}, ${score.json().key}) order by id`,
+      ),
     );
     expect(rows).toEqual([
       { kind: 'edited', corrected_answer: 'It shipped on Monday.', score: null, source: 'api' },
@@ -466,7 +520,9 @@ describe('POST /v1/feedback', () => {
 
   it('concurrent identical keyed feedback is stored once', async () => {
     const before = await count('feedback', 'tenant-a');
-    const results = await Promise.all(Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 0.75, idempotency_key: 'fb-concurrent' })));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => post('/v1/feedback', { interaction_key: interactionKey, kind: 'score', score: 0.75, idempotency_key: 'fb-concurrent' })),
+    );
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
   });
@@ -495,7 +551,9 @@ describe('POST /v1/feedback', () => {
     expect({ stored: body.stored, duplicates: body.duplicates, rejected: body.rejected }).toEqual({ stored: 1, duplicates: 1, rejected: 4 });
     expect(await count('feedback', 'tenant-a')).toBe(before + 1);
 
-    const tooMany = await post('/v1/feedback', { feedback: Array.from({ length: API.batchMaxItems + 1 }, () => ({ interaction_key: interactionKey, kind: 'accepted' })) });
+    const tooMany = await post('/v1/feedback', {
+      feedback: Array.from({ length: API.batchMaxItems + 1 }, () => ({ interaction_key: interactionKey, kind: 'accepted' })),
+    });
     expect(tooMany.statusCode).toBe(400);
     expect(tooMany.json().error.field).toBe('feedback');
     const extra = await post('/v1/feedback', { feedback: [], kind: 'accepted' });
@@ -510,12 +568,21 @@ describe('key scopes', () => {
   it('an ingest key cannot review and a review key cannot ingest: 403 naming the missing scope', async () => {
     const list = await get('/v1/review/candidates', keyA);
     expect(list.statusCode).toBe(403);
-    expect(list.json().error).toEqual({ field: 'authorization', message: expect.stringMatching(/^this API key lacks the "review" scope \(it has ingest\); issue a key with it: distillery keys create .* --scopes review$/) });
+    expect(list.json().error).toEqual({
+      field: 'authorization',
+      message: expect.stringMatching(
+        /^this API key lacks the "review" scope \(it has ingest\); issue a key with it: distillery keys create .* --scopes review$/,
+      ),
+    });
     const decide = await post('/v1/review/candidates/g_000000000000/decision', { action: 'approve' }, keyA);
     expect(decide.statusCode).toBe(403);
 
     const before = await count('interactions', 'tenant-a');
-    for (const [url, body] of [['/v1/interactions', record()], ['/v1/interactions/batch', { interactions: [record()] }], ['/v1/feedback', { interaction_key: 'x', kind: 'accepted' }]] as const) {
+    for (const [url, body] of [
+      ['/v1/interactions', record()],
+      ['/v1/interactions/batch', { interactions: [record()] }],
+      ['/v1/feedback', { interaction_key: 'x', kind: 'accepted' }],
+    ] as const) {
       const res = await post(url, body, reviewA);
       expect(res.statusCode, url).toBe(403);
       expect(res.json().error.message, url).toMatch(/lacks the "ingest" scope \(it has review\)/);
@@ -539,12 +606,16 @@ describe('key scopes', () => {
     await revokeApiKey(db, 'tenant-a', k!.prefix);
     const fresh = await buildApi({ db, api: API, logLevel: 'silent' }); // a new process, or a minute later
     try {
-      const res = await fresh.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+      const res = await fresh.inject({
+        method: 'POST',
+        url: '/v1/interactions',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(record()),
+      });
       expect(res.statusCode).toBe(401);
     } finally {
       await fresh.close();
     }
-
   });
 });
 
@@ -557,7 +628,9 @@ describe('feedback without an idempotency key', () => {
     }
     // The acceptance readers use (src/graduation/load.ts, src/manifest/publish.ts): the latest feedback row.
     const latest = rowsOf<{ kind: string; n: string }>(
-      await db.execute(sql`select kind, (select count(*)::text from feedback where interaction_id = ${rowOf(id)}) as n from feedback where interaction_id = ${rowOf(id)} order by created_at desc, id desc limit 1`),
+      await db.execute(
+        sql`select kind, (select count(*)::text from feedback where interaction_id = ${rowOf(id)}) as n from feedback where interaction_id = ${rowOf(id)} order by created_at desc, id desc limit 1`,
+      ),
     );
     expect(latest).toEqual([{ kind: 'accepted', n: '3' }]);
   });
@@ -580,13 +653,17 @@ describe('review routes without Temporal', () => {
     expect(unknown.statusCode).toBe(404);
     const nul = await post('/v1/review/candidates/g_000000000000/decision', { action: 'reject', comment: 'bad\u0000' }, reviewA);
     expect([nul.statusCode, nul.json().error.field]).toEqual([400, 'comment']);
-    await db.execute(sql`insert into runs (id, kind, tenant_id, workflow_id, status) values ('run-api-test', 'cluster', 'tenant-a', 'wf-api-test', 'completed') on conflict do nothing`);
+    await db.execute(
+      sql`insert into runs (id, kind, tenant_id, workflow_id, status) values ('run-api-test', 'cluster', 'tenant-a', 'wf-api-test', 'completed') on conflict do nothing`,
+    );
     await db.execute(sql`insert into candidates (id, tenant_id, cluster_run_id, cluster_ids, kind, status, traffic_share, label)
       values ('g_apitest', 'tenant-a', 'run-api-test', '["c1"]'::jsonb, 'constant', 'pending_review', 0.1, 'order status') on conflict do nothing`);
     const decide = await post('/v1/review/candidates/g_apitest/decision', { action: 'approve' }, reviewA);
     expect(decide.statusCode).toBe(503);
     expect(decide.headers['retry-after']).toBe('5');
-    expect(decide.json()).toEqual({ error: { field: '(service)', message: expect.stringContaining('the review service needs Temporal: start the api with a worker / distillery dev') } });
+    expect(decide.json()).toEqual({
+      error: { field: '(service)', message: expect.stringContaining('the review service needs Temporal: start the api with a worker / distillery dev') },
+    });
   });
 });
 
@@ -716,11 +793,21 @@ describe('bad input', () => {
       logStream: { write: (line) => lines.push(line) },
     });
     try {
-      const res = await broken.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: 'Bearer anything', 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+      const res = await broken.inject({
+        method: 'POST',
+        url: '/v1/interactions',
+        headers: { authorization: 'Bearer anything', 'content-type': 'application/json' },
+        payload: JSON.stringify(record()),
+      });
       expect(res.statusCode).toBe(500);
       expect(res.json()).toEqual({ error: { field: '(server)', message: 'internal error' } });
       expect(res.body).not.toContain('ECONNREFUSED');
-      const fb = await broken.inject({ method: 'POST', url: '/v1/feedback', headers: { authorization: 'Bearer anything', 'content-type': 'application/json' }, payload: JSON.stringify({ interaction_key: 'k', kind: 'accepted' }) });
+      const fb = await broken.inject({
+        method: 'POST',
+        url: '/v1/feedback',
+        headers: { authorization: 'Bearer anything', 'content-type': 'application/json' },
+        payload: JSON.stringify({ interaction_key: 'k', kind: 'accepted' }),
+      });
       expect(fb.statusCode).toBe(500);
       expect(fb.json()).toEqual({ error: { field: '(server)', message: 'internal error' } });
     } finally {
@@ -759,7 +846,9 @@ describe('strings Postgres cannot store and numbers its columns cannot hold', ()
   });
 
   it('a batch stores its good items and names each bad one', async () => {
-    const res = await post('/v1/interactions/batch', { interactions: [record(), record({ question: 'nul\u0000' }), record({ extra: { latency_ms: 2 ** 31 } }), record()] });
+    const res = await post('/v1/interactions/batch', {
+      interactions: [record(), record({ question: 'nul\u0000' }), record({ extra: { latency_ms: 2 ** 31 } }), record()],
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['stored', 'invalid', 'invalid', 'stored']);
@@ -789,7 +878,13 @@ describe('database away, readiness and logs', () => {
   it('answers 503 with Retry-After (not 500) on writes and on key lookups, and logs no payload', async () => {
     const dead = deadDatabase();
     const lines: string[] = [];
-    const withCache = await buildApi({ db: dead.db, api: API, logLevel: 'info', keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })), logStream: { write: (l) => lines.push(l) } });
+    const withCache = await buildApi({
+      db: dead.db,
+      api: API,
+      logLevel: 'info',
+      keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })),
+      logStream: { write: (l) => lines.push(l) },
+    });
     const noCache = await buildApi({ db: dead.db, api: API, logLevel: 'silent' });
     try {
       const marker = 'PAYLOAD-MARKER-'.repeat(50);
@@ -808,7 +903,11 @@ describe('database away, readiness and logs', () => {
       const ready = await withCache.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.headers['retry-after']).toBe('5');
-      expect(ready.json()).toEqual({ ok: false, checks: { database: 'down: database unreachable (ECONNREFUSED)' }, error: { field: 'database', message: 'database down: database unreachable (ECONNREFUSED)' } });
+      expect(ready.json()).toEqual({
+        ok: false,
+        checks: { database: 'down: database unreachable (ECONNREFUSED)' },
+        error: { field: 'database', message: 'database down: database unreachable (ECONNREFUSED)' },
+      });
     } finally {
       await withCache.close();
       await noCache.close();
@@ -818,7 +917,13 @@ describe('database away, readiness and logs', () => {
     expect(log).not.toContain('PAYLOAD-MARKER');
     expect(log).not.toMatch(/insert into|jsonb_to_recordset/);
     const entry = JSON.parse(lines.find((l) => l.includes('/v1/interactions/batch'))!);
-    expect(entry).toMatchObject({ reqId: expect.any(String), tenant: 'tenant-a', route: '/v1/interactions/batch', bodyBytes: expect.any(Number), error: { code: 'ECONNREFUSED' } });
+    expect(entry).toMatchObject({
+      reqId: expect.any(String),
+      tenant: 'tenant-a',
+      route: '/v1/interactions/batch',
+      bodyBytes: expect.any(Number),
+      error: { code: 'ECONNREFUSED' },
+    });
     expect(entry.bodyBytes).toBeGreaterThan(1500);
   });
 
@@ -831,9 +936,20 @@ describe('database away, readiness and logs', () => {
       cause: Object.assign(new Error('relation "interactions" does not exist'), { code: '42P01' }),
     });
     const failing = { execute: async () => Promise.reject(drizzleError), transaction: async () => Promise.reject(drizzleError) } as unknown as Db;
-    const app2 = await buildApi({ db: failing, api: API, logLevel: 'info', keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })), logStream: { write: (l) => lines.push(l) } });
+    const app2 = await buildApi({
+      db: failing,
+      api: API,
+      logLevel: 'info',
+      keyCache: new TenantKeyCache(async () => ({ tenantId: 'tenant-a', keyId: 1, name: 'app-a', scopes: ['ingest', 'review'] })),
+      logStream: { write: (l) => lines.push(l) },
+    });
     try {
-      const res = await app2.inject({ method: 'POST', url: '/v1/interactions', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, payload: JSON.stringify(record()) });
+      const res = await app2.inject({
+        method: 'POST',
+        url: '/v1/interactions',
+        headers: { authorization: 'Bearer x', 'content-type': 'application/json' },
+        payload: JSON.stringify(record()),
+      });
       expect(res.statusCode).toBe(500);
       expect(res.body).not.toMatch(/insert|params|USER-CONTENT/);
     } finally {
@@ -848,7 +964,12 @@ describe('database away, readiness and logs', () => {
   it('/readyz: 200 when the database (and every further probe) answers, 503 naming the one down', async () => {
     const ok = await app.inject({ method: 'GET', url: '/readyz' });
     expect([ok.statusCode, ok.json()]).toEqual([200, { ok: true, checks: { database: 'ok' } }]);
-    const probed = await buildApi({ db, api: API, logLevel: 'silent', readiness: { blob: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8333'), { code: 'ECONNREFUSED' })) } });
+    const probed = await buildApi({
+      db,
+      api: API,
+      logLevel: 'silent',
+      readiness: { blob: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8333'), { code: 'ECONNREFUSED' })) },
+    });
     try {
       const res = await probed.inject({ method: 'GET', url: '/readyz' });
       expect(res.statusCode).toBe(503);

@@ -16,16 +16,20 @@ const newIntent = 'newsletter_subscription';
 
 async function ingest(key: string, rows: typeof examples, offset: number) {
   await stack().blob.put(key, rows.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, offset + i), idempotency_key: `cl-${offset + i}` })).join('\n') + '\n');
-  return (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
+  return (
+    await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
+  ).result();
 }
 
 let runs = 0;
 async function cluster() {
   // Each run names its own period end (all after the data), so each gets its own workflow id and run record.
-  const handle = await startClustering(stack().client, stack().taskQueue, { tenantId: tenant, to: new Date(Date.UTC(2030, 0, 1) + ++runs * 1000).toISOString() });
+  const handle = await startClustering(stack().client, stack().taskQueue, {
+    tenantId: tenant,
+    to: new Date(Date.UTC(2030, 0, 1) + ++runs * 1000).toISOString(),
+  });
   return handle.result();
 }
-
 
 describe('cluster workflow', () => {
   let first: Awaited<ReturnType<typeof cluster>>;
@@ -46,7 +50,9 @@ describe('cluster workflow', () => {
     expect(snaps[0]!.representatives.length).toBeGreaterThan(0);
     expect(snaps[0]!.keywords.length).toBeGreaterThan(0);
     // Members: every clustered interaction once; the largest clusters are dominated by one intent (purity).
-    const members = rowsOf<{ cluster_id: string; n: string }>(await stack().db.execute(sql`select cluster_id, count(*) as n from cluster_members where run_id = ${first.runId} group by cluster_id`));
+    const members = rowsOf<{ cluster_id: string; n: string }>(
+      await stack().db.execute(sql`select cluster_id, count(*) as n from cluster_members where run_id = ${first.runId} group by cluster_id`),
+    );
     expect(members.reduce((a, m) => a + Number(m.n), 0)).toBe(Math.round(first.clusteredShare * first.interactions));
     const purityRows = rowsOf<{ cluster_id: string; top: string; total: string }>(
       await stack().db.execute(sql`
@@ -59,7 +65,8 @@ describe('cluster workflow', () => {
 
   it('a second run over the same traffic keeps every id and records no identity events', async () => {
     const again = await cluster();
-    const ids = async (runId: string) => (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, runId))).map((r) => r.id).sort();
+    const ids = async (runId: string) =>
+      (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, runId))).map((r) => r.id).sort();
     expect(await ids(again.runId)).toEqual(await ids(first.runId));
     expect(await stack().db.select().from(clusterEvents).where(eq(clusterEvents.runId, again.runId))).toEqual([]);
   });
@@ -67,9 +74,13 @@ describe('cluster workflow', () => {
   it('a new intent adds clusters without renaming the others', async () => {
     const extra = examples.filter((e) => e.label === newIntent);
     await ingest('imports/cluster-it/extra.jsonl', extra, 100_000);
-    const before = (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, first.runId))).map((r) => r.id);
+    const before = (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, first.runId))).map(
+      (r) => r.id,
+    );
     const next = await cluster();
-    const after = (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, next.runId))).map((r) => r.id);
+    const after = (await stack().db.select({ id: clusterSnapshots.clusterId }).from(clusterSnapshots).where(eq(clusterSnapshots.runId, next.runId))).map(
+      (r) => r.id,
+    );
     for (const id of before) expect(after).toContain(id);
     expect(next.events.new).toBeGreaterThanOrEqual(1);
     expect(next.events.merge + next.events.retire).toBe(0);

@@ -114,7 +114,9 @@ describe('embeddings (all-MiniLM-L6-v2 against sentence-transformers)', () => {
     const cos = texts.map((_, i) => cosine(mine[i]!, theirs[i]!));
     const min = Math.min(...cos);
     const worst = texts[cos.indexOf(min)];
-    console.log(`[embeddings] ${texts.length} texts: min cosine ${min.toFixed(9)} (1 - min = ${(1 - min).toExponential(1)}, ${JSON.stringify(worst?.slice(0, 60))}), mean ${(cos.reduce((a, b) => a + b, 0) / cos.length).toFixed(9)}`);
+    console.log(
+      `[embeddings] ${texts.length} texts: min cosine ${min.toFixed(9)} (1 - min = ${(1 - min).toExponential(1)}, ${JSON.stringify(worst?.slice(0, 60))}), mean ${(cos.reduce((a, b) => a + b, 0) / cos.length).toFixed(9)}`,
+    );
     expect(min).toBeGreaterThanOrEqual(0.99);
     for (const v of mine) {
       expect(v).toHaveLength(384);
@@ -193,9 +195,9 @@ async function startFakeServer(stallMs = 1500): Promise<FakeServer> {
         return { object: 'embedding', index, embedding };
       });
       data.reverse(); // clients must use `index`, not the position
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ object: 'list', model: parsed.model, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } }),
-      );
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ object: 'list', model: parsed.model, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -269,7 +271,13 @@ describe('OpenAIEmbedder against a local OpenAI-compatible server', () => {
   });
 
   it('is what createEmbedder makes for EMBEDDING_PROVIDER=openai, with dims known', async () => {
-    const config = loadConfig({ EMBEDDING_PROVIDER: 'openai', EMBEDDING_MODEL: 'fake-embed', OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'k', EMBEDDING_BATCH_SIZE: '2' });
+    const config = loadConfig({
+      EMBEDDING_PROVIDER: 'openai',
+      EMBEDDING_MODEL: 'fake-embed',
+      OPENAI_BASE_URL: server.url,
+      OPENAI_API_KEY: 'k',
+      EMBEDDING_BATCH_SIZE: '2',
+    });
     expect(config.embeddings).toEqual({ provider: 'openai', model: 'fake-embed', baseURL: server.url, apiKey: 'k', batchSize: 2 });
     const e = await createEmbedder(config.embeddings);
     expect(e).toBeInstanceOf(OpenAIEmbedder);
@@ -279,7 +287,13 @@ describe('OpenAIEmbedder against a local OpenAI-compatible server', () => {
   });
 
   it('config: local is the default; openai needs a model; bad values are named', () => {
-    expect(loadConfig({}).embeddings).toEqual({ provider: 'local', model: 'all-MiniLM-L6-v2', modelDir: path.resolve('models'), batchSize: 32, threads: undefined });
+    expect(loadConfig({}).embeddings).toEqual({
+      provider: 'local',
+      model: 'all-MiniLM-L6-v2',
+      modelDir: path.resolve('models'),
+      batchSize: 32,
+      threads: undefined,
+    });
     expect(loadConfig({ EMBEDDING_MODEL_DIR: '/srv/models', EMBEDDING_THREADS: '1', EMBEDDING_BATCH_SIZE: '8' }).embeddings).toEqual({
       provider: 'local',
       model: 'all-MiniLM-L6-v2',

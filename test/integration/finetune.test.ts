@@ -53,14 +53,27 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
   let baseModel: string;
   const trainer = () => tinyTrainerConfig(baseModel, { maxSteps: 40 });
 
-
   it('ingests and clusters a log, and builds a tiny base model from it', async () => {
     const key = 'imports/finetune-it/log.jsonl';
     await stack().blob.put(key, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `ft-${i}` })).join('\n') + '\n');
-    await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
+    await (
+      await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
+    ).result();
     clusterRunId = (await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result()).runId;
     const data = path.join(work, 'tokenizer-data.jsonl');
-    writeFileSync(data, examples.map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+    writeFileSync(
+      data,
+      examples
+        .map((e) =>
+          JSON.stringify({
+            messages: [
+              { role: 'user', content: e.query },
+              { role: 'assistant', content: e.answer },
+            ],
+          }),
+        )
+        .join('\n'),
+    );
     baseModel = path.join(work, 'base');
     const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
     expect(made.code, made.stderr).toBe(0);
@@ -78,7 +91,10 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       maxNewTokens: 48,
       gate: { minMeanSimilarity: 0, minGainOverBase: 0, minMatchRate: 0, minExamples: 5 },
     });
-    const job = await waitFor('the job row', async () => (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.workflowId, handle.workflowId)))[0]);
+    const job = await waitFor(
+      'the job row',
+      async () => (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.workflowId, handle.workflowId)))[0],
+    );
     // Kill the runner (SIGKILL: no graceful anything) once a checkpoint is in the blob store.
     await waitFor('a checkpoint', async () => ((await stack().blob.stat(`jobs/${job.id}/checkpoints/LATEST`)) ? true : undefined));
     runner.killGroup('SIGKILL');
@@ -104,7 +120,9 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       const gateSays = JSON.stringify({ reasons: adapter!.evaluation.reasons, student: adapter!.evaluation.student, base: adapter!.evaluation.base });
       expect(adapter, gateSays).toMatchObject({ tenantId: tenant, jobId: job.id, datasetId: out.datasetId, baseModel, status: 'candidate' });
       expect(adapter!.lineage).toMatchObject({ clusterRunId, datasetId: out.datasetId, jobId: job.id });
-      expect((await stack().blob.list(`adapters/${job.id}/`)).map((o) => path.basename(o.key)).sort()).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']));
+      expect((await stack().blob.list(`adapters/${job.id}/`)).map((o) => path.basename(o.key)).sort()).toEqual(
+        expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']),
+      );
       // The adapter learned something: the student answers closer to the teacher than the base model does.
       const e = adapter!.evaluation;
       expect(e.student.examples).toBe(card.counts.eval);
@@ -112,7 +130,10 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
 
       const activated = await activateAdapter(stack().db, tenant, out.adapterId);
       expect(activated.routes.length).toBeGreaterThan(0);
-      const entries = await stack().db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.tier, 'adapter'), eq(tierEntries.status, 'active')));
+      const entries = await stack()
+        .db.select()
+        .from(tierEntries)
+        .where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.tier, 'adapter'), eq(tierEntries.status, 'active')));
       expect(entries.map((x) => x.routeId).sort()).toEqual([...activated.routes].sort());
     } finally {
       await runner.stop();
@@ -124,7 +145,10 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
     const configFile = path.join(work, 'cancel-config.json');
     writeFileSync(configFile, JSON.stringify({ ...trainer(), maxSteps: 400, seed: 2 }));
     // Started as a user would, attached, with the default heartbeat timeout (2 minutes): the cancel must not wait for it.
-    const cli = spawnCli(['jobs', 'start', '--tenant', tenant, '--run', clusterRunId, '--config', configFile], { ...stack().env, TEMPORAL_GPU_TASK_QUEUE: stack().temporal.gpuTaskQueue });
+    const cli = spawnCli(['jobs', 'start', '--tenant', tenant, '--run', clusterRunId, '--config', configFile], {
+      ...stack().env,
+      TEMPORAL_GPU_TASK_QUEUE: stack().temporal.gpuTaskQueue,
+    });
     try {
       await cli.waitFor(/started (finetune:\S+)/, 120_000);
       const workflowId = /started (finetune:\S+)/.exec(cli.output())![1]!;
@@ -136,10 +160,14 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       const cancelledAt = Date.now();
       await stack().client.workflow.getHandle(workflowId).cancel();
       let markedAt: number | undefined;
-      const exitedAt = await waitFor('the trainer to exit', async () => {
-        if (!markedAt && (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.id, job.id)))[0]!.status === 'cancelled') markedAt = Date.now();
-        return alive(pid) ? undefined : Date.now();
-      }, 60_000);
+      const exitedAt = await waitFor(
+        'the trainer to exit',
+        async () => {
+          if (!markedAt && (await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.id, job.id)))[0]!.status === 'cancelled') markedAt = Date.now();
+          return alive(pid) ? undefined : Date.now();
+        },
+        60_000,
+      );
       const atExit = await checkpointKeys();
       const latency = (exitedAt - cancelledAt) / 1000;
       console.log(`[finetune] cancel → trainer exit: ${latency.toFixed(1)} s`);

@@ -35,7 +35,9 @@ describe('graduation: ingest → cluster → graduate → review', () => {
   it('graduates clusters of canned answers into verified candidates, each with a running review', async () => {
     const key = 'imports/graduate-it/log.jsonl';
     await stack().blob.put(key, examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `g-${i}` })).join('\n') + '\n');
-    const imported = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
+    const imported = await (
+      await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
+    ).result();
     expect(imported.stored).toBe(examples.length);
     const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
     clusterRunId = clustered.runId;
@@ -79,15 +81,26 @@ describe('graduation: ingest → cluster → graduate → review', () => {
   it('an approval with edits is re-verified, recorded with reviewer and version, and becomes tier entries', async () => {
     const c = pending[0]!;
     const edited = `${c.template}\n`;
-    const result = await decideCandidate(stack().client, c.id, { action: 'approve_with_edits', reviewer: 'ana@example.com', comment: 'trailing newline', template: edited });
+    const result = await decideCandidate(stack().client, c.id, {
+      action: 'approve_with_edits',
+      reviewer: 'ana@example.com',
+      comment: 'trailing newline',
+      template: edited,
+    });
     expect(result).toMatchObject({ candidateId: c.id, status: 'approved' });
     expect(result.version).toBeGreaterThan(1);
     expect(result.routes.sort()).toEqual([...c.clusterIds].sort());
     const [decision] = await stack().db.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, c.id));
     expect(decision).toMatchObject({ decision: 'approve_with_edits', reviewer: 'ana@example.com', version: result.version });
-    const [v] = await stack().db.select().from(candidateVersions).where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, result.version)));
+    const [v] = await stack()
+      .db.select()
+      .from(candidateVersions)
+      .where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, result.version)));
     expect(v).toMatchObject({ template: edited, passed: 1, author: 'ana@example.com' });
-    const entries = await stack().db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.status, 'active')));
+    const entries = await stack()
+      .db.select()
+      .from(tierEntries)
+      .where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.status, 'active')));
     expect(entries.map((e) => e.routeId).sort()).toEqual([...c.clusterIds].sort());
     for (const e of entries) expect(e).toMatchObject({ tier: 'template', target: { candidateId: c.id, version: result.version, template: edited } });
     expect(await stack().client.workflow.getHandle(ids.review(c.id)).result()).toMatchObject({ status: 'approved' });

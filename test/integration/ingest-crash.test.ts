@@ -30,7 +30,12 @@ it('a worker killed mid-import (SIGKILL) and restarted completes the import with
   const first = workerProcess(s, 'cpu', path.join(s.stack.tmpDir, 'crash-worker-1'));
   await first.waitFor(/worker polling/);
   // ~240 chunks of 24 KiB (30 spans): enough checkpoints to kill in the middle, and several continueAsNew runs.
-  const handle = await startIngest(s.client, s.taskQueue, { tenantId: tenant, source: `s3://${s.stack.bucket}/imports/crash-it/log.jsonl`, chunkBytes: 24 * 1024, spansPerRun: 5 }, s.allowedSources);
+  const handle = await startIngest(
+    s.client,
+    s.taskQueue,
+    { tenantId: tenant, source: `s3://${s.stack.bucket}/imports/crash-it/log.jsonl`, chunkBytes: 24 * 1024, spansPerRun: 5 },
+    s.allowedSources,
+  );
 
   const deadline = Date.now() + 120_000;
   let committed = 0;

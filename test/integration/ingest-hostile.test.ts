@@ -25,7 +25,14 @@ async function scalar(q: ReturnType<typeof sql>): Promise<number> {
 }
 
 const chat = (question: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: question }, { role: 'assistant', content: `answer: ${question}` }], ...extra });
+  JSON.stringify({
+    model: 'gpt-4o',
+    messages: [
+      { role: 'user', content: question },
+      { role: 'assistant', content: `answer: ${question}` },
+    ],
+    ...extra,
+  });
 
 /**
  * 1,200 real records with every kind of hostile line between them, at known line numbers. `REFUSE-ME` passes
@@ -50,7 +57,10 @@ function hostileFile() {
   // Spliced from the back, so earlier positions stay put. The refused line lands in the second insert sub-batch
   // (500 lines) of the first 1 MiB chunk, which ends at the 20 MB line.
   const at = [3, 250, 400, 700, 800, 950, 1100, 510];
-  bad.map((b, i) => [at[i]!, b[1]] as const).sort((x, y) => y[0] - x[0]).forEach(([pos, line]) => lines.splice(pos, 0, line));
+  bad
+    .map((b, i) => [at[i]!, b[1]] as const)
+    .sort((x, y) => y[0] - x[0])
+    .forEach(([pos, line]) => lines.splice(pos, 0, line));
   lines.splice(600, 0, ...blanks);
   lines.splice(1, 0, '');
   const body = Buffer.concat(lines.flatMap((l) => [Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')]));
@@ -69,10 +79,13 @@ describe('import of hostile lines', () => {
     await s.blob.put('imports/hostile/log.jsonl', f.body);
     await s.blob.put('imports/hostile-gz/log.jsonl.gz', gzipSync(f.body));
     await s.blob.put('imports/hostile-packed/log.jsonl', gzipSync(f.body)); // compressed, but named as plain JSONL
-    await s.db.execute(sql.raw(`alter table interactions add constraint hostile_refuse check (tenant_id not like 'hostile%' or query_text not like '%REFUSE-ME%')`));
+    await s.db.execute(
+      sql.raw(`alter table interactions add constraint hostile_refuse check (tenant_id not like 'hostile%' or query_text not like '%REFUSE-ME%')`),
+    );
     const worker = await s.startWorker();
     try {
-      const run = (tenantId: string, key: string, chunkBytes: number) => startIngest(s.client, s.taskQueue, { tenantId, source: `s3://${s.stack.bucket}/${key}`, chunkBytes }, s.allowedSources).then((h) => h.result());
+      const run = (tenantId: string, key: string, chunkBytes: number) =>
+        startIngest(s.client, s.taskQueue, { tenantId, source: `s3://${s.stack.bucket}/${key}`, chunkBytes }, s.allowedSources).then((h) => h.result());
       // 1 MiB chunks hold every good line: the refused one sits in the second insert sub-batch of a chunk.
       // The gzip copy goes by 64 KiB chunks: many decompressed-offset checkpoints, and the 20 MB line spans hundreds.
       const plain = await run(tenants.plain, 'imports/hostile/log.jsonl', 1024 * 1024);
@@ -84,7 +97,9 @@ describe('import of hostile lines', () => {
         expect(result).toMatchObject({ files: 1, lines: f.lines, stored: f.good, duplicates: 0, rejected: f.bad, blank: f.blank });
         expect(await scalar(sql`select count(*) from interactions where tenant_id = ${tenantId}`)).toBe(f.good);
         expect(await scalar(sql`select count(*) from interactions where tenant_id = ${tenantId} and idempotency_key like 'hostile-%'`)).toBe(f.good);
-        const rejected = rowsOf<{ line_no: number; reason: string; excerpt: string }>(await s.db.execute(sql`select line_no, reason, excerpt from ingest_rejections where run_id = ${result.runId} order by line_no`));
+        const rejected = rowsOf<{ line_no: number; reason: string; excerpt: string }>(
+          await s.db.execute(sql`select line_no, reason, excerpt from ingest_rejections where run_id = ${result.runId} order by line_no`),
+        );
         expect(rejected.map((r) => r.line_no)).toEqual([...f.expected.keys()].sort((a, b) => a - b));
         for (const r of rejected) {
           expect(r.reason).toMatch(f.expected.get(r.line_no)!);
@@ -92,14 +107,20 @@ describe('import of hostile lines', () => {
           expect(r.excerpt).not.toMatch(/\u0000/);
         }
         // The report in the blob store lists the same lines.
-        const report = (await s.blob.get(result.reportUri!.replace(`s3://${s.stack.bucket}/`, ''))).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number });
+        const report = (await s.blob.get(result.reportUri!.replace(`s3://${s.stack.bucket}/`, '')))
+          .toString('utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { line: number });
         expect(report.map((r) => r.line)).toEqual(rejected.map((r) => r.line_no));
       }
 
       // A gzip file under a plain name: one clear rejection, no binary excerpt, nothing stored.
       const packed = await run(tenants.packed, 'imports/hostile-packed/log.jsonl', 64 * 1024);
       expect(packed).toMatchObject({ lines: 1, stored: 0, rejected: 1, blank: 0 });
-      const [why] = rowsOf<{ reason: string; excerpt: string }>(await s.db.execute(sql`select reason, excerpt from ingest_rejections where run_id = ${packed.runId}`));
+      const [why] = rowsOf<{ reason: string; excerpt: string }>(
+        await s.db.execute(sql`select reason, excerpt from ingest_rejections where run_id = ${packed.runId}`),
+      );
       expect(why!.reason).toMatch(/gzip-compressed: name it .*log\.jsonl\.gz/);
       expect(why!.excerpt).toBe('');
     } finally {
@@ -112,11 +133,16 @@ describe('import of hostile lines', () => {
     const crash = await connectStack(); // its own task queue: no in-process worker polls it
     const app = `hostile-worker-${crash.taskQueue}`;
     const examples = [...loadSharedDataset('banking77'), ...loadSharedDataset('hwu64')].slice(0, 12_000);
-    await crash.blob.put('imports/hostile-crash/log.jsonl', examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `term-${i}` })).join('\n') + '\n');
+    await crash.blob.put(
+      'imports/hostile-crash/log.jsonl',
+      examples.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, i), idempotency_key: `term-${i}` })).join('\n') + '\n',
+    );
     const source = `s3://${crash.stack.bucket}/imports/hostile-crash/log.jsonl`;
     // The CLI first, with no worker: it must say so rather than print the same progress line forever.
     const cli = spawnCli(['ingest', source, '--tenant', tenants.crash, '--chunk-bytes', String(24 * 1024)], crash.env);
-    const worker = workerProcess(crash, 'cpu', path.join(crash.stack.tmpDir, 'hostile-worker'), { DATABASE_URL: `${crash.env.DATABASE_URL}${crash.env.DATABASE_URL.includes('?') ? '&' : '?'}application_name=${app}` });
+    const worker = workerProcess(crash, 'cpu', path.join(crash.stack.tmpDir, 'hostile-worker'), {
+      DATABASE_URL: `${crash.env.DATABASE_URL}${crash.env.DATABASE_URL.includes('?') ? '&' : '?'}application_name=${app}`,
+    });
     try {
       await cli.waitFor(new RegExp(`no worker is polling ${crash.taskQueue}`), 60_000);
       await worker.waitFor(/worker polling/);

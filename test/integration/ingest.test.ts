@@ -22,14 +22,26 @@ function buildFiles() {
   const good = examples.map((ex, i) =>
     i % 3 === 0
       ? // chat-log shape, no model (the import's default model applies), no response id (key = file + line)
-        JSON.stringify({ messages: [{ role: 'user', content: ex.query }, { role: 'assistant', content: ex.answer }], created_at: '2026-10-02T10:00:00Z' })
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: ex.query },
+            { role: 'assistant', content: ex.answer },
+          ],
+          created_at: '2026-10-02T10:00:00Z',
+        })
       : JSON.stringify(toLogRecord(ex, i)),
   );
   const bad: Array<string | Buffer> = [
     '{"request": {"model": "gpt-4o", "messages": [', // malformed JSON
     JSON.stringify({ request: { model: 'gpt-4o' }, response: { choices: [{ message: { content: 'x' } }] } }), // missing messages
     JSON.stringify({ request: { model: 'gpt-4o', messages: [{ role: 'user', content: 42 }] }, response: { choices: [{ message: { content: 'x' } }] } }), // wrong type
-    JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'no answer' }], model: 'gpt-4o' }), // last not assistant
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'user', content: 'no answer' },
+      ],
+      model: 'gpt-4o',
+    }), // last not assistant
     Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]), // invalid UTF-8
     JSON.stringify({ ...toLogRecord(examples[5]!, 5), response: { ...toLogRecord(examples[6]!, 6).response, id: 'chatcmpl-shared-5' } }), // key reused, other content
     '[1,2,3]', // not an object
@@ -47,7 +59,6 @@ async function count(table: 'interactions' | 'feedback', tenantId = tenant): Pro
   return Number(rowsOf<{ n: string }>(await stack().db.execute(sql`select count(*) as n from ${sql.identifier(table)} where tenant_id = ${tenantId}`))[0]!.n);
 }
 
-
 describe('ingest workflow', () => {
   it('imports JSONL from S3 with exact stored/rejected counts, and a re-run stores nothing twice', async () => {
     const { files, good, bad } = buildFiles();
@@ -55,12 +66,21 @@ describe('ingest workflow', () => {
     await stack().blob.put('imports/ingest-it/part-2.jsonl', files[1]!);
     const source = `s3://${stack().stack.bucket}/imports/ingest-it/`;
     // Small chunks so the import crosses many checkpoints (and lines straddle chunk boundaries).
-    const first = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 }, stack().allowedSources)).result();
+    const first = await (
+      await startIngest(
+        stack().client,
+        stack().taskQueue,
+        { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 },
+        stack().allowedSources,
+      )
+    ).result();
 
     expect(first).toMatchObject({ files: 2, stored: good, duplicates: 0, rejected: bad });
     expect(await count('interactions')).toBe(good);
     expect(await count('feedback')).toBe(good - Math.ceil(good / 3)); // chat-log lines carry no feedback
-    const rejected = rowsOf<{ line_no: number; reason: string }>(await stack().db.execute(sql`select line_no, reason from ingest_rejections where run_id = ${first.runId} order by source_uri, line_no`));
+    const rejected = rowsOf<{ line_no: number; reason: string }>(
+      await stack().db.execute(sql`select line_no, reason from ingest_rejections where run_id = ${first.runId} order by source_uri, line_no`),
+    );
     expect(rejected).toHaveLength(bad);
     expect(rejected.map((r) => r.reason).join('\n')).toMatch(/malformed JSON/);
     expect(rejected.map((r) => r.reason).join('\n')).toMatch(/request\.messages: required/);
@@ -69,13 +89,28 @@ describe('ingest workflow', () => {
     expect(rejected[0]!.line_no).toBe(101); // line numbers are 1-based file lines
     // The report lists every rejected line with its reason.
     const reportKey = first.reportUri!.replace(`s3://${stack().stack.bucket}/`, '');
-    const report = (await stack().blob.get(reportKey)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const report = (await stack().blob.get(reportKey))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(report).toHaveLength(bad);
 
-    const chatLog = rowsOf<{ teacher_model: string; idempotency_key: string }>(await stack().db.execute(sql`select teacher_model, idempotency_key from interactions where tenant_id = ${tenant} and idempotency_key like 'line:%' limit 1`));
+    const chatLog = rowsOf<{ teacher_model: string; idempotency_key: string }>(
+      await stack().db.execute(
+        sql`select teacher_model, idempotency_key from interactions where tenant_id = ${tenant} and idempotency_key like 'line:%' limit 1`,
+      ),
+    );
     expect(chatLog[0]!.teacher_model).toBe('gpt-4o-mini');
 
-    const second = await (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 }, stack().allowedSources)).result();
+    const second = await (
+      await startIngest(
+        stack().client,
+        stack().taskQueue,
+        { tenantId: tenant, source, defaultModel: 'gpt-4o-mini', chunkBytes: 64 * 1024 },
+        stack().allowedSources,
+      )
+    ).result();
     expect(second).toMatchObject({ files: 2, stored: 0, duplicates: good, rejected: bad });
     expect(second.runId).not.toBe(first.runId);
     expect(await count('interactions')).toBe(good);
@@ -97,7 +132,9 @@ describe('ingest workflow', () => {
     const nobodys = path.join(stack().importsDir('nobody'), 'log.jsonl');
     writeFileSync(nobodys, lines);
     const failing = await startIngest(stack().client, stack().taskQueue, { tenantId: 'nobody', source: nobodys }, stack().allowedSources);
-    await expect(failing.result()).rejects.toMatchObject({ cause: { cause: { message: expect.stringMatching(/unknown tenant "nobody".*distillery tenant create nobody/) } } });
+    await expect(failing.result()).rejects.toMatchObject({
+      cause: { cause: { message: expect.stringMatching(/unknown tenant "nobody".*distillery tenant create nobody/) } },
+    });
   });
 
   it('refuses sources outside the allowed roots and buckets, where the import starts and in the worker', async () => {
@@ -121,9 +158,16 @@ describe('ingest workflow', () => {
     ];
     for (const [source, message] of refused) {
       // Fast feedback where the import starts...
-      await expect(startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-guard', source }, stack().allowedSources), source).rejects.toMatchObject({ field: 'source', message });
+      await expect(startIngest(stack().client, stack().taskQueue, { tenantId: 'ingest-guard', source }, stack().allowedSources), source).rejects.toMatchObject({
+        field: 'source',
+        message,
+      });
       // ...and the real guard in the worker, for a workflow started without that check.
-      const handle = await stack().client.workflow.start('ingestWorkflow', { taskQueue: stack().taskQueue, workflowId: `ingest-guard-${randomUUID()}`, args: [{ tenantId: 'ingest-guard', source }] });
+      const handle = await stack().client.workflow.start('ingestWorkflow', {
+        taskQueue: stack().taskQueue,
+        workflowId: `ingest-guard-${randomUUID()}`,
+        args: [{ tenantId: 'ingest-guard', source }],
+      });
       await expect(handle.result(), source).rejects.toMatchObject({ cause: { cause: { message } } });
     }
     expect(await count('interactions', 'ingest-guard')).toBe(0);

@@ -76,12 +76,16 @@ describe('keys CLI', () => {
 describe('migration 0005', () => {
   it('gives keys issued before scopes every scope and a unique name, and leaves new keys no default', async () => {
     const pg = new PGlite();
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+    const files = readdirSync(MIGRATIONS_DIR)
+      .filter((f) => f.endsWith('.sql'))
+      .sort();
     const run = async (f: string) => {
       for (const stmt of readFileSync(path.join(MIGRATIONS_DIR, f), 'utf8').split('--> statement-breakpoint')) if (stmt.trim()) await pg.exec(stmt);
     };
     for (const f of files.filter((f) => f < '0005')) await run(f);
-    await pg.exec(`insert into tenants (id, name) values ('old', 'old'); insert into api_keys (tenant_id, key_hash, key_prefix) values ('old', 'h1', 'dk_aaaaa'), ('old', 'h2', 'dk_aaaaa')`);
+    await pg.exec(
+      `insert into tenants (id, name) values ('old', 'old'); insert into api_keys (tenant_id, key_hash, key_prefix) values ('old', 'h1', 'dk_aaaaa'), ('old', 'h2', 'dk_aaaaa')`,
+    );
     await run(files.find((f) => f.startsWith('0005'))!);
     const rows = (await pg.query<{ name: string; scopes: string[] }>('select name, scopes from api_keys order by id')).rows;
     expect(rows).toEqual([

@@ -38,9 +38,25 @@ const TRAIN: ChatExample[] = Array.from({ length: 6 }, (_, i) => ({
 }));
 
 const EVAL: ChatExample[] = [
-  { messages: [{ role: 'user', content: 'where is my refund?' }, { role: 'assistant', content: 'refund_status' }] },
-  { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'block my card' }, { role: 'assistant', content: 'card_block' }] },
-  { messages: [{ role: 'user', content: 'exchange rate today' }, { role: 'assistant', content: 'exchange_rate' }] },
+  {
+    messages: [
+      { role: 'user', content: 'where is my refund?' },
+      { role: 'assistant', content: 'refund_status' },
+    ],
+  },
+  {
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'block my card' },
+      { role: 'assistant', content: 'card_block' },
+    ],
+  },
+  {
+    messages: [
+      { role: 'user', content: 'exchange rate today' },
+      { role: 'assistant', content: 'exchange_rate' },
+    ],
+  },
 ];
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -95,7 +111,12 @@ describe('OpenAIRunner.train', () => {
     expect(uploaded.purpose).toBe('fine-tune');
     expect(uploaded.filename).toBe('train.jsonl');
     expect(uploaded.content).toBe(jsonl(TRAIN));
-    expect(uploaded.content.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual(TRAIN);
+    expect(
+      uploaded.content
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ).toEqual(TRAIN);
 
     // one job, on that file, with the config's base model, epochs, seed and batch size
     expect(fake.jobs).toHaveLength(jobs0 + 1);
@@ -153,9 +174,14 @@ describe('OpenAIRunner.train', () => {
   });
 
   it("rejects with the server's error message when the hosted job fails", async () => {
-    fake.planFor = () => ({ statuses: ['queued', 'running', 'failed'], error: { code: 'invalid_training_file', message: 'Training file has 6 examples; at least 10 are required.', param: 'training_file' } });
+    fake.planFor = () => ({
+      statuses: ['queued', 'running', 'failed'],
+      error: { code: 'invalid_training_file', message: 'Training file has 6 examples; at least 10 are required.', param: 'training_file' },
+    });
     const h = hooks();
-    const err = (await runner().train(trainJob('job-fails'), h).catch((e: unknown) => e)) as Error;
+    const err = (await runner()
+      .train(trainJob('job-fails'), h)
+      .catch((e: unknown) => e)) as Error;
     const job = fake.jobs.at(-1)!;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toContain('Training file has 6 examples; at least 10 are required.');
@@ -172,7 +198,9 @@ describe('OpenAIRunner.train', () => {
     const h = hooks(ac.signal, (e) => {
       if (e.status === 'running' && ++runningPolls === 3) ac.abort();
     });
-    const err = (await runner().train(trainJob('job-cancelled'), h).catch((e: unknown) => e)) as Error;
+    const err = (await runner()
+      .train(trainJob('job-cancelled'), h)
+      .catch((e: unknown) => e)) as Error;
     const job = fake.jobs.at(-1)!;
     expect(err.name).toBe('AbortError');
     expect(job.cancelled).toBe(true);
@@ -204,7 +232,10 @@ describe('OpenAIRunner.predict', () => {
       { signal: new AbortController().signal, onProgress: (d, t) => progress.push([d, t]) },
     );
 
-    const lines = readFileSync(outputFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = readFileSync(outputFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([
       { index: 0, prediction: 'ft:gpt-4o-mini:test:abc answers: where is my refund?', reference: 'refund_status' },
       { index: 1, prediction: 'ft:gpt-4o-mini:test:abc answers: block my card', reference: 'card_block' },
@@ -227,7 +258,9 @@ describe('OpenAIRunner.predict', () => {
     const outputFile = path.join(dir, 'predictions-base.jsonl');
     writeFileSync(evalFile, jsonl(EVAL.slice(0, 1)));
     await runner().predict({ baseModel: CONFIG.baseModel, evalFile, outputFile, maxNewTokens: 32 }, { signal: new AbortController().signal });
-    expect(readFileSync(outputFile, 'utf8')).toBe(jsonl([{ index: 0, prediction: `${CONFIG.baseModel} answers: where is my refund?`, reference: 'refund_status' }]));
+    expect(readFileSync(outputFile, 'utf8')).toBe(
+      jsonl([{ index: 0, prediction: `${CONFIG.baseModel} answers: where is my refund?`, reference: 'refund_status' }]),
+    );
     expect(fake.chatRequests.at(-1)).toMatchObject({ model: CONFIG.baseModel, temperature: 0 });
   });
 });

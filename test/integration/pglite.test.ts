@@ -38,7 +38,11 @@ function row(n: number, over: Record<string, unknown> = {}): InteractionRow {
   return normalizeRecord(
     {
       request: { model: 'gpt-4o', temperature: 0, messages: [{ role: 'user', content: `question ${n}` }] },
-      response: { id: `chatcmpl-${n}`, choices: [{ index: 0, message: { role: 'assistant', content: `answer ${n}` } }], usage: { prompt_tokens: n, completion_tokens: 2 } },
+      response: {
+        id: `chatcmpl-${n}`,
+        choices: [{ index: 0, message: { role: 'assistant', content: `answer ${n}` } }],
+        usage: { prompt_tokens: n, completion_tokens: 2 },
+      },
       created_at: '2026-05-06T07:08:09Z',
       ...over,
     },
@@ -47,7 +51,9 @@ function row(n: number, over: Record<string, unknown> = {}): InteractionRow {
 }
 
 async function count(table: 'interactions' | 'feedback', tenantId: string): Promise<number> {
-  return Number(rowsOf<{ n: string | number }>(await database.db.execute(sql`select count(*) as n from ${sql.identifier(table)} where tenant_id = ${tenantId}`))[0]!.n);
+  return Number(
+    rowsOf<{ n: string | number }>(await database.db.execute(sql`select count(*) as n from ${sql.identifier(table)} where tenant_id = ${tenantId}`))[0]!.n,
+  );
 }
 
 describe('PGlite: schema and tenants', () => {
@@ -55,7 +61,9 @@ describe('PGlite: schema and tenants', () => {
     expect(database.kind).toBe('pglite');
     expect(database.pool).toBeUndefined();
     await database.migrate();
-    const tables = rowsOf<{ tablename: string }>(await database.db.execute(sql`select tablename from pg_tables where schemaname = 'public' order by tablename`)).map((t) => t.tablename);
+    const tables = rowsOf<{ tablename: string }>(
+      await database.db.execute(sql`select tablename from pg_tables where schemaname = 'public' order by tablename`),
+    ).map((t) => t.tablename);
     expect(tables).toEqual(expect.arrayContaining(['tenants', 'api_keys', 'interactions', 'feedback', 'runs', 'ingest_chunks']));
   });
 
@@ -103,7 +111,11 @@ describe('PGlite: insertInteractions', () => {
     const before = await count('interactions', 'lite-a');
     const [original] = await database.db.select({ id: interactions.id }).from(interactions).where(eq(interactions.idempotencyKey, 'response:chatcmpl-1'));
     const changed = row(1, { latency_ms: 40, cost_usd: 0.001, metadata: { route: 'CHANGED' } });
-    const res = await insertInteractions(database.db, 'lite-a', 'api', [row(1, { latency_ms: 40, cost_usd: 0.001, metadata: { route: 'r1' } }), changed, row(4)]);
+    const res = await insertInteractions(database.db, 'lite-a', 'api', [
+      row(1, { latency_ms: 40, cost_usd: 0.001, metadata: { route: 'r1' } }),
+      changed,
+      row(4),
+    ]);
     expect(res).toEqual([
       { status: 'duplicate', id: original!.id, idempotencyKey: 'response:chatcmpl-1' },
       { status: 'conflict', id: original!.id, idempotencyKey: 'response:chatcmpl-1' },
@@ -136,7 +148,14 @@ describe('PGlite: insertInteractions', () => {
     expect([first[0]!.status, again[0]!.status, conflicting[0]!.status]).toEqual(['stored', 'duplicate', 'conflict']);
     const fb = await database.db.select().from(feedback).where(eq(feedback.interactionId, first[0]!.id));
     expect(fb).toHaveLength(1);
-    expect(fb[0]).toMatchObject({ tenantId: 'lite-a', idempotencyKey: 'inline:response:chatcmpl-6', kind: 'edited', correctedAnswer: 'better answer 6', score: null, source: 'api' });
+    expect(fb[0]).toMatchObject({
+      tenantId: 'lite-a',
+      idempotencyKey: 'inline:response:chatcmpl-6',
+      kind: 'edited',
+      correctedAnswer: 'better answer 6',
+      score: null,
+      source: 'api',
+    });
   });
 
   it('returns [] for an empty batch', async () => {
@@ -180,8 +199,12 @@ describe('PGlite: recordFeedback', () => {
 
   it('returns conflict for an explicit key reused with other feedback, and stores nothing', async () => {
     const before = await count('feedback', 'lite-a');
-    const [a] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'rejected', idempotency_key: 'fb-1' })]);
-    const [b] = await recordFeedback(database.db, 'lite-a', 'sdk', [parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'edited', corrected_answer: 'x', idempotency_key: 'fb-1' })]);
+    const [a] = await recordFeedback(database.db, 'lite-a', 'sdk', [
+      parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'rejected', idempotency_key: 'fb-1' }),
+    ]);
+    const [b] = await recordFeedback(database.db, 'lite-a', 'sdk', [
+      parseFeedback({ interaction_key: 'response:chatcmpl-7', kind: 'edited', corrected_answer: 'x', idempotency_key: 'fb-1' }),
+    ]);
     expect(a!.status).toBe('stored');
     expect(b).toEqual({ status: 'conflict', key: 'fb-1', error: { field: 'idempotency_key', message: expect.stringContaining('different feedback') } });
     expect(await count('feedback', 'lite-a')).toBe(before + 1);

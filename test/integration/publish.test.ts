@@ -39,7 +39,14 @@ let dir: string;
 let blob: BlobStore;
 
 /** Order queries: one cluster, served by a template; refund queries: another cluster, on the frontier. */
-const orders = ['Where is my order 48213?', 'where is my order #A-7781', 'Where is my order 5512?', 'WHERE IS MY ORDER 90017', 'where is my order 311?', 'Where is my order 7000?'];
+const orders = [
+  'Where is my order 48213?',
+  'where is my order #A-7781',
+  'Where is my order 5512?',
+  'WHERE IS MY ORDER 90017',
+  'where is my order 311?',
+  'Where is my order 7000?',
+];
 const refunds = ['How do I get a refund for my purchase?', 'how do i get a refund for my purchase', 'How do I get a refund for my purchase'];
 const orderAnswer = (q: string) => `Order ${normalizeQuery(q).slots[0]!.value} ships tomorrow.`;
 
@@ -63,18 +70,51 @@ async function addInteraction(i: number, query: string, answer: string, fb: { ki
       completionTokens: 12 + i,
     })
     .returning({ id: interactions.id });
-  await db.insert(feedback).values({ tenantId: tenant, interactionId: row!.id, idempotencyKey: `fb-${i}`, contentHash: `f${i}`, kind: fb.kind, correctedAnswer: fb.corrected ?? null, source: 'test' });
+  await db.insert(feedback).values({
+    tenantId: tenant,
+    interactionId: row!.id,
+    idempotencyKey: `fb-${i}`,
+    contentHash: `f${i}`,
+    kind: fb.kind,
+    correctedAnswer: fb.corrected ?? null,
+    source: 'test',
+  });
 }
 
 async function addCluster(id: string, query: string, share: number, over: Partial<typeof clusters.$inferInsert> = {}): Promise<void> {
   const centroid = toBytes(centroidOf(query));
-  await db.insert(clusters).values({ id, tenantId: tenant, status: 'active', label: query.toLowerCase(), keywords: [], embeddingModel: embedder.id, centroid, firstRunId: clusterRun, lastRunId: clusterRun, ...over });
-  await db.insert(clusterSnapshots).values({ runId: clusterRun, clusterId: id, size: 10, distinctQueries: 3, share, cohesion: 0.9, label: query.toLowerCase(), keywords: [], representatives: [{ text: query, count: 3 }], centroid });
+  await db.insert(clusters).values({
+    id,
+    tenantId: tenant,
+    status: 'active',
+    label: query.toLowerCase(),
+    keywords: [],
+    embeddingModel: embedder.id,
+    centroid,
+    firstRunId: clusterRun,
+    lastRunId: clusterRun,
+    ...over,
+  });
+  await db.insert(clusterSnapshots).values({
+    runId: clusterRun,
+    clusterId: id,
+    size: 10,
+    distinctQueries: 3,
+    share,
+    cohesion: 0.9,
+    label: query.toLowerCase(),
+    keywords: [],
+    representatives: [{ text: query, count: 3 }],
+    centroid,
+  });
 }
 
 /** Makes `template` the active template for the order route (superseding the one before, as a review would). */
 async function setOrderTemplate(template: string, candidateId: string): Promise<void> {
-  await db.update(tierEntries).set({ status: 'superseded', validTo: new Date() }).where(and(eq(tierEntries.routeId, 'c_order'), eq(tierEntries.status, 'active')));
+  await db
+    .update(tierEntries)
+    .set({ status: 'superseded', validTo: new Date() })
+    .where(and(eq(tierEntries.routeId, 'c_order'), eq(tierEntries.status, 'active')));
   await db.insert(tierEntries).values({
     tenantId: tenant,
     routeId: 'c_order',
@@ -86,10 +126,12 @@ async function setOrderTemplate(template: string, candidateId: string): Promise<
   });
 }
 
-const publish = (runId: string, store: BlobStore = blob) => publishManifest(db, store, embedder, { tenantId: tenant, runId, actor: 'test', replayShare: 1, heldOutFraction: 1 }); // every row counts as unseen here
+const publish = (runId: string, store: BlobStore = blob) =>
+  publishManifest(db, store, embedder, { tenantId: tenant, runId, actor: 'test', replayShare: 1, heldOutFraction: 1 }); // every row counts as unseen here
 const rows = async () => (await db.select().from(manifests).where(eq(manifests.tenantId, tenant))).sort((a, b) => a.version - b.version);
 const events = async () => (await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant))).sort((a, b) => a.id - b.id);
-const pointer = async () => JSON.parse((await blob.get(pointerKey(tenant))).toString('utf8')) as { tenant: string; version: number; key: string; contentHash: string };
+const pointer = async () =>
+  JSON.parse((await blob.get(pointerKey(tenant))).toString('utf8')) as { tenant: string; version: number; key: string; contentHash: string };
 const objectOf = async (version: number) => validateManifest(JSON.parse((await blob.get(manifestKey(tenant, version))).toString('utf8')));
 
 beforeAll(async () => {
@@ -98,7 +140,9 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'distillery-publish-'));
   blob = new FsBlobStore(dir);
   await ensureTenant(db, tenant);
-  await db.insert(runs).values({ id: clusterRun, kind: 'cluster', tenantId: tenant, workflowId: 'cluster:publish-it', status: 'completed', finishedAt: new Date() });
+  await db
+    .insert(runs)
+    .values({ id: clusterRun, kind: 'cluster', tenantId: tenant, workflowId: 'cluster:publish-it', status: 'completed', finishedAt: new Date() });
   await addCluster('c_order', orders[0]!, 0.6);
   await addCluster('c_refund', refunds[0]!, 0.3);
   // Neither a retired cluster nor one embedded with another model is a route.
@@ -190,8 +234,16 @@ describe('publishManifest / rollbackManifest', () => {
   });
 
   it('replays only the accepted rows graduation held out (never the ones a template was induced from)', async () => {
-    const r = await publishManifest(db, blob, embedder, { tenantId: tenant, runId: 'retrain-heldout', actor: 'test', replayShare: 1, policy: { minQuality: 2 } }); // refused on purpose: writes nothing
-    const accepted = rowsOf<{ id: string }>(await db.execute(sql`select i.id from interactions i where i.tenant_id = ${tenant} and ${acceptedInteractionSql(sql`i.id`)}`));
+    const r = await publishManifest(db, blob, embedder, {
+      tenantId: tenant,
+      runId: 'retrain-heldout',
+      actor: 'test',
+      replayShare: 1,
+      policy: { minQuality: 2 },
+    }); // refused on purpose: writes nothing
+    const accepted = rowsOf<{ id: string }>(
+      await db.execute(sql`select i.id from interactions i where i.tenant_id = ${tenant} and ${acceptedInteractionSql(sql`i.id`)}`),
+    );
     const heldOut = accepted.filter((a) => isHeldOut(a.id, DEFAULT_POLICY.holdoutFraction));
     expect(heldOut.length).toBeLessThan(accepted.length);
     expect(r.replay.rows).toBe(heldOut.length);

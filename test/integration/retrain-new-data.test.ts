@@ -30,7 +30,19 @@ const secondHalf = all.filter((_, i) => i % 2 === 1);
 beforeAll(async () => {
   gpu = workerProcess(stack(), 'gpu', path.join(work, 'gpu'));
   const data = path.join(work, 'tok.jsonl');
-  writeFileSync(data, all.map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+  writeFileSync(
+    data,
+    all
+      .map((e) =>
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: e.query },
+            { role: 'assistant', content: e.answer },
+          ],
+        }),
+      )
+      .join('\n'),
+  );
   baseModel = path.join(work, 'base');
   const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
   expect(made.code, made.stderr).toBe(0);
@@ -43,7 +55,9 @@ afterAll(async () => {
 async function ingest(name: string, rows: typeof all, offset: number) {
   const key = `imports/${tenant}/${name}.jsonl`;
   await stack().blob.put(key, rows.map((ex, i) => JSON.stringify({ ...toLogRecord(ex, offset + i), idempotency_key: `nd-${offset + i}` })).join('\n') + '\n');
-  return (await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)).result();
+  return (
+    await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
+  ).result();
 }
 
 const input = (): RetrainInput => ({
@@ -52,7 +66,14 @@ const input = (): RetrainInput => ({
   gpuTaskQueue: stack().temporal.gpuTaskQueue,
   graduation: { remindEveryMs: 3_600_000 },
   // A gate no adapter passes: the category stays unserved, so the next retrain picks it again.
-  distill: { trainer: tinyTrainerConfig(baseModel, { maxSteps: 12, maxLength: 160 }), maxCategories: 1, minShare: 0, autoActivate: false, gate: { minMeanSimilarity: 2, minMatchRate: 2 }, maxNewTokens: 16 },
+  distill: {
+    trainer: tinyTrainerConfig(baseModel, { maxSteps: 12, maxLength: 160 }),
+    maxCategories: 1,
+    minShare: 0,
+    autoActivate: false,
+    gate: { minMeanSimilarity: 2, minMatchRate: 2 },
+    maxNewTokens: 16,
+  },
 });
 
 /** The retrain's one distilled category: its adapter, job and dataset. */
@@ -61,7 +82,12 @@ async function distilled(r: { adapters: Array<{ adapterId: string; status: strin
   expect(r.adapters[0]!.status).toBe('rejected');
   const [adapter] = await stack().db.select().from(adapters).where(eq(adapters.id, r.adapters[0]!.adapterId));
   const [job] = await stack().db.select().from(finetuneJobs).where(eq(finetuneJobs.id, adapter!.jobId));
-  return { adapter: adapter!, job: job!, clusterIds: (adapter!.lineage as { clusterIds: string[] }).clusterIds, metrics: job!.metrics as { step: number; resumedFromStep: number | null; first_loss: number } };
+  return {
+    adapter: adapter!,
+    job: job!,
+    clusterIds: (adapter!.lineage as { clusterIds: string[] }).clusterIds,
+    metrics: job!.metrics as { step: number; resumedFromStep: number | null; first_loss: number },
+  };
 }
 
 describe('a second manual retrain on new data', () => {

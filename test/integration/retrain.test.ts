@@ -43,7 +43,19 @@ beforeAll(async () => {
   cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-1'));
   gpu = workerProcess(s, 'gpu', path.join(work, 'gpu'));
   const data = path.join(work, 'tok.jsonl');
-  writeFileSync(data, all.map((e) => JSON.stringify({ messages: [{ role: 'user', content: e.query }, { role: 'assistant', content: e.answer }] })).join('\n'));
+  writeFileSync(
+    data,
+    all
+      .map((e) =>
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: e.query },
+            { role: 'assistant', content: e.answer },
+          ],
+        }),
+      )
+      .join('\n'),
+  );
   baseModel = path.join(work, 'base');
   const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
   expect(made.code, made.stderr).toBe(0);
@@ -69,11 +81,18 @@ const input = (): RetrainInput => ({
   gpuTaskQueue: s.temporal.gpuTaskQueue,
   graduation: { remindEveryMs: 3_600_000 },
   // The tiny model cannot match the teacher: a permissive gate lets its adapter through so the adapter tier shows.
-  distill: { trainer: trainer(), maxCategories: 1, minShare: 0, gate: { minMeanSimilarity: 0, minGainOverBase: -1, minMatchRate: 0, minExamples: 1 }, maxNewTokens: 24 },
+  distill: {
+    trainer: trainer(),
+    maxCategories: 1,
+    minShare: 0,
+    gate: { minMeanSimilarity: 0, minGainOverBase: -1, minMatchRate: 0, minExamples: 1 },
+    maxNewTokens: 24,
+  },
 });
 
 const published = async () => (await s.db.select().from(manifests).where(eq(manifests.tenantId, tenant))).sort((a, b) => a.version - b.version);
-const pointer = async () => JSON.parse((await s.blob.get(`manifests/${tenant}/current.json`)).toString('utf8')) as { version: number; key: string; contentHash: string };
+const pointer = async () =>
+  JSON.parse((await s.blob.get(`manifests/${tenant}/current.json`)).toString('utf8')) as { version: number; key: string; contentHash: string };
 const routeIds = (m: Manifest) => m.routes.map((r) => r.id).sort();
 
 describe('retrain → publish → rollback, read by the router', () => {
@@ -95,7 +114,9 @@ describe('retrain → publish → rollback, read by the router', () => {
     expect(await pointer()).toMatchObject({ version: 1, contentHash: v1.contentHash });
     const [run] = await s.db.select().from(runs).where(eq(runs.id, r.runId));
     expect(run!.status).toBe('completed');
-    expect(Object.keys((run!.stats as { stages: Record<string, unknown> }).stages)).toEqual(expect.arrayContaining(['cluster', 'graduate', 'distill', 'tiers', 'publish']));
+    expect(Object.keys((run!.stats as { stages: Record<string, unknown> }).stages)).toEqual(
+      expect.arrayContaining(['cluster', 'graduate', 'distill', 'tiers', 'publish']),
+    );
   });
 
   it('the router loads v1 through the pointer and resolves', async () => {
@@ -112,7 +133,10 @@ describe('retrain → publish → rollback, read by the router', () => {
     const handle = await startRetrain(s.client, s.taskQueue, input());
     // Kill the CPU worker once the run is past clustering (a lost machine: no graceful shutdown), then replace it.
     await waitFor('the cluster stage', async () => {
-      const [run] = await s.db.select().from(runs).where(and(eq(runs.kind, 'retrain'), eq(runs.workflowId, handle.workflowId), eq(runs.status, 'running')));
+      const [run] = await s.db
+        .select()
+        .from(runs)
+        .where(and(eq(runs.kind, 'retrain'), eq(runs.workflowId, handle.workflowId), eq(runs.status, 'running')));
       return (run?.stats as { stages?: Record<string, unknown> } | undefined)?.stages?.cluster ? true : undefined;
     });
     cpu.killGroup('SIGKILL');

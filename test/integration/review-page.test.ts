@@ -64,10 +64,16 @@ beforeAll(async () => {
   ids.track = mine.get(clusterIds.track)!;
   ids.refund = mine.get(clusterIds.refund)!;
   ids.hours = mine.get(clusterIds.hours)!;
-  const theirs = await seedRun(otherTenant, [{ clusterId: clusterIds.other, label: 'other tenant', share: 0.5, candidate: trackCandidate(clusterIds.other), status: 'passed' }]);
+  const theirs = await seedRun(otherTenant, [
+    { clusterId: clusterIds.other, label: 'other tenant', share: 0.5, candidate: trackCandidate(clusterIds.other), status: 'passed' },
+  ]);
   ids.other = theirs.get(clusterIds.other)!;
 
-  for (const [t, id] of [[tenant, ids.track], [tenant, ids.refund], [otherTenant, ids.other]] as const) {
+  for (const [t, id] of [
+    [tenant, ids.track],
+    [tenant, ids.refund],
+    [otherTenant, ids.other],
+  ] as const) {
     const args: ReviewInput = { tenantId: t, candidateId: id, remindEveryMs: 24 * 3600_000, expireAfterMs: 14 * 24 * 3600_000 };
     await client.workflow.start('reviewWorkflow', { taskQueue, workflowId: workflowIds.review(id), args: [args] });
   }
@@ -83,7 +89,11 @@ afterAll(async () => {
   await app?.close();
   // Reviews still open would keep their timers on the shared Temporal server; end them.
   for (const id of Object.values(ids)) {
-    if (id) await stack().client.workflow.getHandle(workflowIds.review(id)).terminate('test done').catch(() => {});
+    if (id)
+      await stack()
+        .client.workflow.getHandle(workflowIds.review(id))
+        .terminate('test done')
+        .catch(() => {});
   }
 });
 
@@ -172,7 +182,10 @@ describe('review page', () => {
     expect(await decisionsFor(ids.track)).toMatchObject([{ decision: 'approve', reviewer, version: 1 }]);
     const [c] = await db.select().from(candidates).where(eq(candidates.id, ids.track));
     expect(c!.status).toBe('approved');
-    const entries = await db.select().from(tierEntries).where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.routeId, clusterIds.track), eq(tierEntries.status, 'active')));
+    const entries = await db
+      .select()
+      .from(tierEntries)
+      .where(and(eq(tierEntries.tenantId, tenant), eq(tierEntries.routeId, clusterIds.track), eq(tierEntries.status, 'active')));
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ tier: 'template', target: { candidateId: ids.track, version: 1, template: trackTemplate } });
     expect(entries[0]!.evidence).toMatchObject({ reviewer });
@@ -244,7 +257,9 @@ describe('review page', () => {
     await page.goto(`${baseUrl}/review`);
     await page.locator('#api-key').fill(ingestKey);
     await page.locator('#auth-submit').click();
-    await expect.poll(() => page.locator('#auth-error').textContent(), soon).toMatch(/The key "checkout-app" cannot review \(its scopes: ingest\).*--scopes review/);
+    await expect
+      .poll(() => page.locator('#auth-error').textContent(), soon)
+      .toMatch(/The key "checkout-app" cannot review \(its scopes: ingest\).*--scopes review/);
     expect(await page.locator('#app').isHidden()).toBe(true);
     await context.close();
   });
@@ -298,9 +313,15 @@ describe('review API', () => {
   });
 
   it('records the key as reviewer: a reviewer in the body is refused, an ingest key cannot review', async () => {
-    const forged = await call(`/v1/review/candidates/${ids.other}/decision`, otherKey, { method: 'POST', body: { action: 'approve', reviewer: 'Someone Else' } });
+    const forged = await call(`/v1/review/candidates/${ids.other}/decision`, otherKey, {
+      method: 'POST',
+      body: { action: 'approve', reviewer: 'Someone Else' },
+    });
     expect(forged.status).toBe(400);
-    expect(((await forged.json()) as { error: { field: string; message: string } }).error).toEqual({ field: 'reviewer', message: 'not accepted: the reviewer is the name of your API key ("Bo Other"); drop the field' });
+    expect(((await forged.json()) as { error: { field: string; message: string } }).error).toEqual({
+      field: 'reviewer',
+      message: 'not accepted: the reviewer is the name of your API key ("Bo Other"); drop the field',
+    });
     const ingest = await call(`/v1/review/candidates/${ids.other}/decision`, ingestKey, { method: 'POST', body: { action: 'approve' } });
     expect(ingest.status).toBe(403);
     expect(await decisionsFor(ids.other)).toEqual([]);
@@ -325,7 +346,17 @@ async function seedRun(tenantId: string, seeds: Seed[]): Promise<Map<string, str
   const centroid = Buffer.from(new Float32Array(4).fill(0.5).buffer);
   await db.insert(runs).values({ id: runId, kind: 'cluster', tenantId, workflowId: `cluster:${tenantId}:${tag}`, status: 'completed', finishedAt: new Date() });
   for (const s of seeds) {
-    await db.insert(clusters).values({ id: s.clusterId, tenantId, status: 'active', label: s.label, keywords: s.label.split(' ').slice(0, 2), embeddingModel: 'test', centroid, firstRunId: runId, lastRunId: runId });
+    await db.insert(clusters).values({
+      id: s.clusterId,
+      tenantId,
+      status: 'active',
+      label: s.label,
+      keywords: s.label.split(' ').slice(0, 2),
+      embeddingModel: 'test',
+      centroid,
+      firstRunId: runId,
+      lastRunId: runId,
+    });
     await db.insert(clusterSnapshots).values({
       runId,
       clusterId: s.clusterId,
@@ -374,13 +405,25 @@ function trackCandidate(clusterId = clusterIds.track): Candidate {
 }
 
 function refundCandidate(): Candidate {
-  const holdout = Array.from({ length: 30 }, (_, i): Example => ({ id: 100 + i, query: `when do I get my refund for return ${i}?`, slots: {}, answer: refundAnswer }));
-  return candidate(clusterIds.refund, { kind: 'constant', template: refundAnswer, script: null, support: 0.9 }, holdout, ['the answer mentions a time ("5 business days"): check it holds for every customer']);
+  const holdout = Array.from({ length: 30 }, (_, i): Example => ({
+    id: 100 + i,
+    query: `when do I get my refund for return ${i}?`,
+    slots: {},
+    answer: refundAnswer,
+  }));
+  return candidate(clusterIds.refund, { kind: 'constant', template: refundAnswer, script: null, support: 0.9 }, holdout, [
+    'the answer mentions a time ("5 business days"): check it holds for every customer',
+  ]);
 }
 
 /** Opening hours changed mid-period: a quarter of the accepted answers disagree with the constant. */
 function hoursCandidate(): Candidate {
   const old = 'We are open Monday to Friday, 9am to 5pm.';
-  const holdout = Array.from({ length: 20 }, (_, i): Example => ({ id: 200 + i, query: `opening hours ${i}`, slots: {}, answer: i % 4 === 0 ? 'We are open Monday to Friday, 8am to 8pm.' : old }));
+  const holdout = Array.from({ length: 20 }, (_, i): Example => ({
+    id: 200 + i,
+    query: `opening hours ${i}`,
+    slots: {},
+    answer: i % 4 === 0 ? 'We are open Monday to Friday, 8am to 8pm.' : old,
+  }));
   return candidate(clusterIds.hours, { kind: 'constant', template: old, script: null, support: 0.7 }, holdout);
 }

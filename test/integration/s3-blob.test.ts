@@ -175,7 +175,11 @@ describe('S3BlobStore with a prefix', () => {
     expect(await prefixed.stat('other.txt')).toEqual({ size: 3 });
     // The same objects, seen without the prefix.
     expect((await store.get(`${run}-prefixed/imports/b.jsonl`)).toString()).toBe('bb');
-    expect((await store.list(`${run}-prefixed/`)).map((o) => o.key)).toEqual([`${run}-prefixed/imports/a.jsonl`, `${run}-prefixed/imports/b.jsonl`, `${run}-prefixed/other.txt`]);
+    expect((await store.list(`${run}-prefixed/`)).map((o) => o.key)).toEqual([
+      `${run}-prefixed/imports/a.jsonl`,
+      `${run}-prefixed/imports/b.jsonl`,
+      `${run}-prefixed/other.txt`,
+    ]);
     // A missing key reports the full address.
     const err = await prefixed.get('imports/missing').catch((e: unknown) => e);
     expect((err as BlobNotFoundError).uri).toBe(`s3://${s.stack.bucket}/${run}-prefixed/imports/missing`);
@@ -229,7 +233,8 @@ describe('S3BlobStore multipart uploads', () => {
     expect(await store.stat(failKey)).toBeUndefined();
     await expect(store.get(failKey)).rejects.toBeInstanceOf(BlobNotFoundError);
     expect((await store.list(k('big/'))).map((o) => o.key)).toEqual([key]);
-    const unfinished = async (prefix: string) => (await store.client.send(new ListMultipartUploadsCommand({ Bucket: s.stack.bucket, Prefix: prefix }))).Uploads ?? [];
+    const unfinished = async (prefix: string) =>
+      (await store.client.send(new ListMultipartUploadsCommand({ Bucket: s.stack.bucket, Prefix: prefix }))).Uploads ?? [];
     expect(await unfinished(failKey)).toEqual([]);
     // Control: the server does list an unfinished upload, so the check above can see a leaked one.
     const control = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s.stack.bucket, Key: k('big/control.bin') }));

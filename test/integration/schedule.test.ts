@@ -23,7 +23,11 @@ async function cli(...args: string[]): Promise<{ code: number | null; out: strin
 
 /** `temporal schedule list` as an operator would run it, with the project's pinned Temporal CLI. */
 async function temporalScheduleList(): Promise<string> {
-  const { stdout } = await run(path.join(REPO, '.venv', 'bin', 'temporal'), ['schedule', 'list', '--address', s.stack.temporalAddress, '--namespace', 'default'], { timeout: 30_000 });
+  const { stdout } = await run(
+    path.join(REPO, '.venv', 'bin', 'temporal'),
+    ['schedule', 'list', '--address', s.stack.temporalAddress, '--namespace', 'default'],
+    { timeout: 30_000 },
+  );
   return stdout;
 }
 

@@ -77,7 +77,14 @@ describe('withDistillery', () => {
     const client = withDistillery(openai(), { endpoint, apiKey, metadata: { app: 'sdk-test' }, onError });
     expect(client).toBeInstanceOf(OpenAI);
 
-    const params = { model: 'teacher-large', temperature: 0.2, messages: [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'What is the capital of France?' }] };
+    const params = {
+      model: 'teacher-large',
+      temperature: 0.2,
+      messages: [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'user' as const, content: 'What is the capital of France?' },
+      ],
+    };
     const completion = await client.chat.completions.create(params);
 
     expect(completion).toEqual(fakeOpenAI.lastCompletion);
@@ -179,7 +186,12 @@ describe('withDistillery', () => {
     await client.distillery.flush();
     const row = (await interactionsFor(`response:${id}`))[0]!;
     expect(row.response).toMatchObject({
-      choices: [{ message: { content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }, finish_reason: 'tool_calls' }],
+      choices: [
+        {
+          message: { content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+          finish_reason: 'tool_calls',
+        },
+      ],
     });
     expect(JSON.parse(row.answer_text)).toEqual([{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
   });
@@ -220,7 +232,9 @@ describe('withDistillery', () => {
     expect((await interactionsFor(`response:${a.id}`))[0]!.answer_text).toBe('Answer to: tee me');
     expect(await interactionsFor(`response:${viaOptions.id}`)).toHaveLength(1);
     expect((await interactionsFor(`response:${helperCompletion.id}`))[0]!.answer_text).toBe('Answer to: stream helper');
-    const total = await testDb.database.pool!.query(`select count(*)::int as n from interactions where query_text in ('parse me', 'tee me', 'with options', 'stream helper')`);
+    const total = await testDb.database.pool!.query(
+      `select count(*)::int as n from interactions where query_text in ('parse me', 'tee me', 'with options', 'stream helper')`,
+    );
     expect(total.rows[0].n).toBe(4);
     expect(onError).not.toHaveBeenCalled();
   });
@@ -289,7 +303,12 @@ describe('withDistillery', () => {
       model: 'teacher-large',
       choices: [{ index: 0, message: { role: 'assistant', content: 'manual answer', refusal: null }, finish_reason: 'stop', logprobs: null }],
     };
-    const result = await client.distillery.log({ request: { model: 'teacher-large', messages: [{ role: 'user', content: 'manual question' }] }, response, latency_ms: 321, metadata: { batch: 7 } });
+    const result = await client.distillery.log({
+      request: { model: 'teacher-large', messages: [{ role: 'user', content: 'manual question' }] },
+      response,
+      latency_ms: 321,
+      metadata: { batch: 7 },
+    });
     // The key is the interaction's identity; no internal (global-sequence) id reaches the app.
     expect(result).toEqual({ status: 'stored', key: 'response:chatcmpl-manual-1' });
     const row = (await interactionsFor('response:chatcmpl-manual-1'))[0]!;
@@ -483,8 +502,21 @@ async function startFakeOpenAI(): Promise<FakeOpenAI> {
     });
     const chunks: ChatCompletionChunk[] = [];
     if (body.tools?.length) {
-      chunks.push(chunk([{ index: 0, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] }, finish_reason: null }]));
-      for (const part of ['{"city"', ':"Par', 'is"}']) chunks.push(chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: part } }] }, finish_reason: null }]));
+      chunks.push(
+        chunk([
+          {
+            index: 0,
+            delta: {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }],
+            },
+            finish_reason: null,
+          },
+        ]),
+      );
+      for (const part of ['{"city"', ':"Par', 'is"}'])
+        chunks.push(chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: part } }] }, finish_reason: null }]));
       chunks.push(chunk([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]));
     } else {
       chunks.push(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]));

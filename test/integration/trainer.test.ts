@@ -117,14 +117,11 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     writeFileSync(evalFile, evalSet.map((e) => JSON.stringify(e)).join('\n') + '\n');
 
     modelDir = path.join(dir, 'tiny-model');
-    const made = await runTrainerScript<{ event: string; vocab_size: number; params: number }>(MAKE_TINY_MODEL_SCRIPT, [
-      '--data',
-      trainFile,
-      '--output',
-      modelDir,
-      '--seed',
-      '1',
-    ], { env: ENV }).done;
+    const made = await runTrainerScript<{ event: string; vocab_size: number; params: number }>(
+      MAKE_TINY_MODEL_SCRIPT,
+      ['--data', trainFile, '--output', modelDir, '--seed', '1'],
+      { env: ENV },
+    ).done;
     expect(made.code, made.stderr).toBe(0);
     expect(made.events.at(-1)).toMatchObject({ event: 'done' });
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) expect(existsSync(path.join(modelDir, f)), f).toBe(true);
@@ -196,7 +193,13 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16 });
     expect([...adapterConfig.target_modules].sort()).toEqual([...config.lora.targetModules].sort());
     const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
-    expect(metrics).toMatchObject({ step: 30, final_loss: done.final_loss, first_loss: done.first_loss, train_tokens: done.train_tokens, adapter_dir: done.adapter_dir });
+    expect(metrics).toMatchObject({
+      step: 30,
+      final_loss: done.final_loss,
+      first_loss: done.first_loss,
+      train_tokens: done.train_tokens,
+      adapter_dir: done.adapter_dir,
+    });
     expect(metrics.loss_history).toHaveLength(30);
     expect(readdirSync(path.join(out, 'checkpoints')).sort()).toEqual(['step-20', 'step-30']);
     for (const f of ['adapter/adapter_model.safetensors', 'optimizer.pt', 'scheduler.pt', 'rng.pt', 'state.json']) {
@@ -220,7 +223,10 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
       const progress = r.events.filter((e) => e.event === 'progress');
       expect(progress.at(-1)).toEqual({ event: 'progress', done: evalRefs.length, total: evalRefs.length });
       expect(r.events.at(-1)).toMatchObject({ event: 'done', total: evalRefs.length, output });
-      const rows = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Prediction);
+      const rows = readFileSync(output, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Prediction);
       expect(rows.map((p) => p.index)).toEqual(evalRefs.map((_, i) => i));
       expect(rows.map((p) => p.reference)).toEqual(evalRefs);
       return rows;
@@ -230,7 +236,9 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     const changed = tuned.filter((p, i) => p.prediction !== base[i]!.prediction).length;
     expect(changed).toBeGreaterThanOrEqual(Math.ceil(evalRefs.length / 2));
     const mean = (rows: Prediction[]) => rows.reduce((s, p) => s + recall(p.prediction, p.reference), 0) / rows.length;
-    console.log(`[trainer] reference word recall: base ${mean(base).toFixed(3)}, base+adapter ${mean(tuned).toFixed(3)}; e.g. ${JSON.stringify(tuned[0]!.prediction.slice(0, 80))}`);
+    console.log(
+      `[trainer] reference word recall: base ${mean(base).toFixed(3)}, base+adapter ${mean(tuned).toFixed(3)}; e.g. ${JSON.stringify(tuned[0]!.prediction.slice(0, 80))}`,
+    );
     expect(mean(tuned)).toBeGreaterThan(mean(base) + 0.1);
   });
 
@@ -308,4 +316,3 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     expect(same.events[0]).toMatchObject({ event: 'start', resumed_from_step: 30 });
   });
 });
-

@@ -4,8 +4,17 @@ import path from 'node:path';
 export const REPO = path.resolve(import.meta.dirname, '../..');
 
 /** Runs `distillery <args>` as its own process (as a user would), collecting its output. */
-export function spawnCli(args: string[], env: Record<string, string>, opts: { detached?: boolean } = {}): ChildProcess & { output: () => string; waitFor: (re: RegExp, ms?: number) => Promise<void>; exited: Promise<number | null> } {
-  const child = spawn(path.join(REPO, 'bin', 'distillery'), args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  opts: { detached?: boolean } = {},
+): ChildProcess & { output: () => string; waitFor: (re: RegExp, ms?: number) => Promise<void>; exited: Promise<number | null> } {
+  const child = spawn(path.join(REPO, 'bin', 'distillery'), args, {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached,
+  });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

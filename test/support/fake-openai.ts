@@ -77,7 +77,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
 
   function jobObject(j: HostedJob): Record<string, unknown> {
     const status = j.cancelled ? 'cancelled' : (j.plan.statuses[Math.min(Math.max(j.polls - 1, 0), j.plan.statuses.length - 1)] ?? 'queued');
-    const hp = ((j.body.method as { supervised?: { hyperparameters?: Record<string, unknown> } } | undefined)?.supervised?.hyperparameters ?? {}) as Record<string, unknown>;
+    const hp = ((j.body.method as { supervised?: { hyperparameters?: Record<string, unknown> } } | undefined)?.supervised?.hyperparameters ?? {}) as Record<
+      string,
+      unknown
+    >;
     return {
       id: j.id,
       object: 'fine_tuning.job',
@@ -104,14 +107,26 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     const raw = await readBody(req);
 
     if (req.method === 'POST' && p === '/v1/files') {
-      const form = await new Request('http://localhost/v1/files', { method: 'POST', headers: { 'content-type': String(req.headers['content-type']) }, body: raw }).formData();
+      const form = await new Request('http://localhost/v1/files', {
+        method: 'POST',
+        headers: { 'content-type': String(req.headers['content-type']) },
+        body: raw,
+      }).formData();
       const file = form.get('file');
       if (!file || typeof file === 'string') return send(res, 400, { error: { message: 'file is required' } });
       const purpose = String(form.get('purpose') ?? '');
       if (purpose !== 'fine-tune') return send(res, 400, { error: { message: `unexpected purpose ${purpose}` } });
       const f: UploadedFile = { id: `file-${state.files.length + 1}`, filename: file.name, purpose, content: await file.text() };
       state.files.push(f);
-      return send(res, 200, { id: f.id, object: 'file', bytes: Buffer.byteLength(f.content), created_at: 1_760_000_000, filename: f.filename, purpose, status: 'processed' });
+      return send(res, 200, {
+        id: f.id,
+        object: 'file',
+        bytes: Buffer.byteLength(f.content),
+        created_at: 1_760_000_000,
+        filename: f.filename,
+        purpose,
+        status: 'processed',
+      });
     }
 
     if (req.method === 'POST' && p === '/v1/fine_tuning/jobs') {

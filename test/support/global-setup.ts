@@ -18,7 +18,6 @@ export interface TestStack {
   tmpDir: string;
 }
 
-
 /**
  * Starts the real stack once for all integration tests: a Temporal dev server and SeaweedFS S3 from the project
  * venv, a fresh Postgres database (migrated), and the workflow bundle. Everything is torn down afterwards.
@@ -28,13 +27,20 @@ export default async function setup(project: TestProject) {
   const started = Date.now();
   const [temporal, seaweed, db, bundle] = await Promise.all([
     freePort().then((port) => startTemporalDevServer({ cliPath: venvBin('temporal'), port, logFile: path.join(tmpDir, 'temporal.log') })),
-    freePort().then((s3Port) => startSeaweed({ weedPath: venvBin('weed'), dir: path.join(tmpDir, 'seaweed'), s3Port, logFile: path.join(tmpDir, 'seaweed.log') })),
+    freePort().then((s3Port) =>
+      startSeaweed({ weedPath: venvBin('weed'), dir: path.join(tmpDir, 'seaweed'), s3Port, logFile: path.join(tmpDir, 'seaweed.log') }),
+    ),
     createTestDatabase('it'),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger }),
   ]);
   await db.database.close();
   const bucket = 'distillery-test';
-  const s3 = new S3Client({ endpoint: seaweed.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const s3 = new S3Client({
+    endpoint: seaweed.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
   await retry(() => s3.send(new CreateBucketCommand({ Bucket: bucket })), 30);
   s3.destroy();
   const workflowBundlePath = path.join(tmpDir, 'workflow-bundle.js');

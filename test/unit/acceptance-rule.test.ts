@@ -31,7 +31,9 @@ let db: Db;
 beforeAll(async () => {
   pg = new PGlite();
   db = drizzle(pg) as unknown as Db;
-  await db.execute(sql`create table feedback (id bigint primary key, interaction_id bigint not null, kind text not null, score real, corrected_answer text, created_at timestamptz not null)`);
+  await db.execute(
+    sql`create table feedback (id bigint primary key, interaction_id bigint not null, kind text not null, score real, corrected_answer text, created_at timestamptz not null)`,
+  );
 }, 60_000);
 afterAll(async () => {
   await pg?.close();
@@ -40,7 +42,9 @@ afterAll(async () => {
 describe('the acceptance rule', () => {
   it.each(CASES)('latest %s (score %s) → accepted %s in TS and in SQL', async (kind, score, expected) => {
     expect(isAccepted(kind === null ? null : { kind, score })).toBe(expected);
-    const [row] = rowsOf<{ ok: boolean }>(await db.execute(sql`select ${acceptedSql('f')} as ok from (select ${kind}::text as kind, ${score}::real as score) f`));
+    const [row] = rowsOf<{ ok: boolean }>(
+      await db.execute(sql`select ${acceptedSql('f')} as ok from (select ${kind}::text as kind, ${score}::real as score) f`),
+    );
     expect(row!.ok).toBe(expected);
   });
 
@@ -51,8 +55,15 @@ describe('the acceptance rule', () => {
       (1, 1, 'accepted', null, null, '2026-01-01'), (2, 1, 'rejected', null, null, '2026-01-02'),
       (3, 2, 'rejected', null, null, '2026-01-01'), (4, 2, 'score', 0.8, null, '2026-01-03'),
       (5, 3, 'rejected', null, null, '2026-01-05'), (6, 3, 'accepted', null, null, '2026-01-05')`);
-    const rows = rowsOf<{ i: number; ok: boolean }>(await db.execute(sql`select i, ${acceptedInteractionSql(sql`i`)} as ok from (values (1), (2), (3), (4)) as x(i) order by i`));
-    expect(rows.map((r) => [Number(r.i), r.ok])).toEqual([[1, false], [2, true], [3, true], [4, false]]);
+    const rows = rowsOf<{ i: number; ok: boolean }>(
+      await db.execute(sql`select i, ${acceptedInteractionSql(sql`i`)} as ok from (values (1), (2), (3), (4)) as x(i) order by i`),
+    );
+    expect(rows.map((r) => [Number(r.i), r.ok])).toEqual([
+      [1, false],
+      [2, true],
+      [3, true],
+      [4, false],
+    ]);
     const latest = { 1: { kind: 'rejected', score: null }, 2: { kind: 'score', score: 0.8 }, 3: { kind: 'accepted', score: null }, 4: null } as const;
     expect(rows.map((r) => isAccepted(latest[Number(r.i) as 1 | 2 | 3 | 4]))).toEqual(rows.map((r) => r.ok));
   });

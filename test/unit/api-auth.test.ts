@@ -118,7 +118,8 @@ describe('scopes', () => {
 });
 
 describe('authHook', () => {
-  const identity = (scopes: Scope[]) => new TenantKeyCache<KeyIdentity>(async (k) => (k === 'good' ? { tenantId: 't', keyId: 1, name: 'ada', scopes } : undefined));
+  const identity = (scopes: Scope[]) =>
+    new TenantKeyCache<KeyIdentity>(async (k) => (k === 'good' ? { tenantId: 't', keyId: 1, name: 'ada', scopes } : undefined));
   const request = (scope: Scope | 'any' | undefined, key = 'good') =>
     ({ headers: { authorization: `Bearer ${key}` }, routeOptions: { config: scope ? { scope } : {} } }) as unknown as FastifyRequest;
   const outcome = async (hook: ReturnType<typeof authHook>, req: FastifyRequest) => {
@@ -138,7 +139,9 @@ describe('authHook', () => {
   });
 
   it('answers 403 naming the missing scope, 401 for an unknown key, and treats a route without a scope as admin-only', async () => {
-    expect(await outcome(authHook(identity(['ingest'])), request('review'))).toMatch(/^403 authorization: this API key lacks the "review" scope \(it has ingest\)/);
+    expect(await outcome(authHook(identity(['ingest'])), request('review'))).toMatch(
+      /^403 authorization: this API key lacks the "review" scope \(it has ingest\)/,
+    );
     expect(await outcome(authHook(identity(['review'])), request('ingest'))).toMatch(/^403 .*"ingest" scope/);
     expect(await outcome(authHook(identity(['ingest', 'review'])), request(undefined))).toMatch(/^403 .*"admin" scope/);
     expect(await outcome(authHook(identity(['admin'])), request(undefined))).toBe('ok');
@@ -150,7 +153,9 @@ describe('authHook', () => {
 describe('reviewer identity', () => {
   it('API decisions take the reviewer from the key and refuse one in the body', () => {
     expect(withKeyReviewer({ action: 'approve' }, 'ada@example.com')).toEqual({ action: 'approve', reviewer: 'ada@example.com' });
-    expect(() => withKeyReviewer({ action: 'approve', reviewer: 'someone else' }, 'ada')).toThrow(/^reviewer: not accepted: the reviewer is the name of your API key \("ada"\); drop the field$/);
+    expect(() => withKeyReviewer({ action: 'approve', reviewer: 'someone else' }, 'ada')).toThrow(
+      /^reviewer: not accepted: the reviewer is the name of your API key \("ada"\); drop the field$/,
+    );
     expect(withKeyReviewer('nonsense', 'ada')).toBe('nonsense'); // validateDecision explains what is wrong with it
   });
 

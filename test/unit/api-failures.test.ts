@@ -11,14 +11,20 @@ const pgError = (code: string, message: string) => Object.assign(new Error(messa
 
 describe('classifyFailure', () => {
   it('reads a lost or refused database connection as unavailable, through drizzle wrapping', () => {
-    expect(classifyFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toEqual({ kind: 'unavailable', reason: 'database unreachable (ECONNREFUSED)' });
+    expect(classifyFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toEqual({
+      kind: 'unavailable',
+      reason: 'database unreachable (ECONNREFUSED)',
+    });
     expect(classifyFailure(drizzleError(new Error('Connection terminated unexpectedly')))).toEqual({ kind: 'unavailable', reason: 'database connection lost' });
     expect(classifyFailure(new Error('timeout exceeded when trying to connect')).kind).toBe('unavailable');
-    expect(classifyFailure(drizzleError(pgError('57P01', 'terminating connection due to administrator command')))).toEqual({ kind: 'unavailable', reason: 'database unavailable (SQLSTATE 57P01)' });
+    expect(classifyFailure(drizzleError(pgError('57P01', 'terminating connection due to administrator command')))).toEqual({
+      kind: 'unavailable',
+      reason: 'database unavailable (SQLSTATE 57P01)',
+    });
     expect(classifyFailure(drizzleError(pgError('53300', 'too many clients'))).kind).toBe('unavailable');
   });
 
-  it('reads a data exception as the caller\'s input, with a bounded reason and no SQL', () => {
+  it("reads a data exception as the caller's input, with a bounded reason and no SQL", () => {
     const f = classifyFailure(drizzleError(pgError('22003', 'value "99999999999" is out of range for type integer')));
     expect(f).toEqual({ kind: 'refused', reason: 'the database refused a value (SQLSTATE 22003: value "99999999999" is out of range for type integer)' });
     const long = classifyFailure(drizzleError(pgError('22P02', `invalid input syntax: ${'x'.repeat(5000)}`)));

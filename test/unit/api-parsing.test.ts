@@ -10,10 +10,13 @@ describe('parseJson', () => {
     expect(parseJson('{"constructor":"fine"}')).toEqual({ constructor: 'fine' });
   });
 
-  it.each(['{"__proto__":{"x":1}}', '{"a":{"\\u005f_proto__":{"x":1}}}', '{"constructor":{"prototype":{"x":1}}}'])('refuses prototype poisoning in %s', (text) => {
-    expect(() => parseJson(text)).toThrow(InputError);
-    expect(({} as Record<string, unknown>).x).toBeUndefined();
-  });
+  it.each(['{"__proto__":{"x":1}}', '{"a":{"\\u005f_proto__":{"x":1}}}', '{"constructor":{"prototype":{"x":1}}}'])(
+    'refuses prototype poisoning in %s',
+    (text) => {
+      expect(() => parseJson(text)).toThrow(InputError);
+      expect(({} as Record<string, unknown>).x).toBeUndefined();
+    },
+  );
 
   it('throws SyntaxError for malformed JSON', () => {
     expect(() => parseJson('{"a":')).toThrow(SyntaxError);

@@ -87,7 +87,7 @@ describe('clusterQueries', () => {
     const r = rng(5);
     const base = unit(Float32Array.from({ length: DIMS }, () => gauss(r)));
     // two intents whose centres have cosine ≈ 0.6
-    const other = unit(base.map((x) => x + 1.3 * gauss(r) / Math.sqrt(DIMS) * 4));
+    const other = unit(base.map((x) => x + ((1.3 * gauss(r)) / Math.sqrt(DIMS)) * 4));
     const { vectors, weights, truth } = synth(2, 50, 6, [base, other]);
     const res = clusterQueries({ vectors, dims: DIMS, weights }, { threads: 1 });
     expect(purity(res.assignment, truth)).toBeGreaterThan(0.95);

@@ -55,7 +55,11 @@ describe('loadConfig defaults', () => {
 describe('loadConfig database', () => {
   it('uses Postgres when DATABASE_URL is set, with the pool size', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/d' }).database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/d', poolMax: 10 });
-    expect(loadConfig({ DATABASE_URL: 'postgresql://u@db/d', DATABASE_POOL_MAX: '25' }).database).toEqual({ kind: 'postgres', url: 'postgresql://u@db/d', poolMax: 25 });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@db/d', DATABASE_POOL_MAX: '25' }).database).toEqual({
+      kind: 'postgres',
+      url: 'postgresql://u@db/d',
+      poolMax: 25,
+    });
   });
 
   it('rejects a non-postgres DATABASE_URL, naming the variable, the fix and the value', () => {
@@ -153,7 +157,13 @@ describe('loadConfig temporal, api and logging', () => {
       API_BATCH_MAX_ITEMS: '10000',
       LOG_LEVEL: 'silent',
     });
-    expect(c.temporal).toEqual({ address: 'temporal.internal:7233', namespace: 'ns', taskQueue: 'q', gpuTaskQueue: 'gq', cliPath: path.resolve('bin/temporal') });
+    expect(c.temporal).toEqual({
+      address: 'temporal.internal:7233',
+      namespace: 'ns',
+      taskQueue: 'q',
+      gpuTaskQueue: 'gq',
+      cliPath: path.resolve('bin/temporal'),
+    });
     expect(c.api).toEqual({ host: '0.0.0.0', port: 0, bodyLimitBytes: 2048, batchMaxItems: 10000 });
     expect(c.logLevel).toBe('silent');
   });
@@ -198,8 +208,14 @@ describe('loadConfig allowed import sources', () => {
   });
 
   it('takes comma-separated lists that replace the defaults; relative roots resolve, s3:// is optional', () => {
-    const c = loadConfig({ INGEST_ALLOWED_ROOTS: ' /data/shared , imports/{tenant} ,', INGEST_ALLOWED_BUCKETS: 's3://logs-bucket/teams/{tenant}/,other-bucket' });
-    expect(c.ingest.allowedSources).toEqual({ roots: ['/data/shared', path.resolve('imports/{tenant}')], buckets: ['logs-bucket/teams/{tenant}/', 'other-bucket'] });
+    const c = loadConfig({
+      INGEST_ALLOWED_ROOTS: ' /data/shared , imports/{tenant} ,',
+      INGEST_ALLOWED_BUCKETS: 's3://logs-bucket/teams/{tenant}/,other-bucket',
+    });
+    expect(c.ingest.allowedSources).toEqual({
+      roots: ['/data/shared', path.resolve('imports/{tenant}')],
+      buckets: ['logs-bucket/teams/{tenant}/', 'other-bucket'],
+    });
   });
 
   it.each([

@@ -33,10 +33,16 @@ describe('strings Postgres cannot store, in feedback and decisions', () => {
 
 describe('decisionRefusal', () => {
   const activityFailed = (inner: Error) =>
-    new WorkflowUpdateFailedError('Workflow Update failed', new ActivityFailure('Activity task failed', 'recordReviewDecision', '1', RetryState.MAXIMUM_ATTEMPTS_REACHED, 'worker', inner));
+    new WorkflowUpdateFailedError(
+      'Workflow Update failed',
+      new ActivityFailure('Activity task failed', 'recordReviewDecision', '1', RetryState.MAXIMUM_ATTEMPTS_REACHED, 'worker', inner),
+    );
 
-  it('never passes an activity\'s unexpected error (SQL and parameters) to the caller', () => {
-    const sqlError = ApplicationFailure.create({ type: 'DrizzleQueryError', message: 'Failed query: insert into review_decisions values ($1, $2)\nparams: g_1,secret comment' });
+  it("never passes an activity's unexpected error (SQL and parameters) to the caller", () => {
+    const sqlError = ApplicationFailure.create({
+      type: 'DrizzleQueryError',
+      message: 'Failed query: insert into review_decisions values ($1, $2)\nparams: g_1,secret comment',
+    });
     const e = decisionRefusal(activityFailed(sqlError));
     expect(httpStatusOf(e)).toBe(503);
     expect(e.field).toBe('(service)');
@@ -44,11 +50,18 @@ describe('decisionRefusal', () => {
     expect(e.message).toContain('recordReviewDecision: DrizzleQueryError');
   });
 
-  it('passes an activity\'s InputError with its field, and the workflow\'s own refusals', () => {
-    const compile = ApplicationFailure.create({ type: 'InputError', message: 'template: does not compile: Parse error', details: [{ field: 'template' }], nonRetryable: true });
+  it("passes an activity's InputError with its field, and the workflow's own refusals", () => {
+    const compile = ApplicationFailure.create({
+      type: 'InputError',
+      message: 'template: does not compile: Parse error',
+      details: [{ field: 'template' }],
+      nonRetryable: true,
+    });
     const e = decisionRefusal(activityFailed(compile));
     expect([e.field, httpStatusOf(e), e.message]).toEqual(['template', 400, 'template: does not compile: Parse error']);
-    const taken = decisionRefusal(new WorkflowUpdateFailedError('failed', ApplicationFailure.create({ message: 'candidate is approved: no further decision taken' })));
+    const taken = decisionRefusal(
+      new WorkflowUpdateFailedError('failed', ApplicationFailure.create({ message: 'candidate is approved: no further decision taken' })),
+    );
     expect([httpStatusOf(e), httpStatusOf(taken), taken.field]).toEqual([400, 409, 'decision']);
   });
 });

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { describeClusters, tokenize } from '../../src/clustering/describe';
 
 describe('describeClusters', () => {
-  const texts = ['how do i cancel my order <id>', 'cancel order please', 'i want to cancel the order', 'where is my refund', 'refund status for <id>', 'has my refund arrived', 'lonely query'];
+  const texts = [
+    'how do i cancel my order <id>',
+    'cancel order please',
+    'i want to cancel the order',
+    'where is my refund',
+    'refund status for <id>',
+    'has my refund arrived',
+    'lonely query',
+  ];
   const weights = [10, 3, 2, 7, 4, 1, 1];
   const assignment = Int32Array.from([0, 0, 0, 1, 1, 1, -1]);
   const similarity = [0.9, 0.8, 0.85, 0.9, 0.8, 0.7, 0.2];

@@ -91,7 +91,11 @@ describe('uploadDir / downloadDir', () => {
     writeTree(src, files);
 
     const keys = await uploadDir(blob, src, 'adapters/a1');
-    expect([...keys].sort()).toEqual(Object.keys(files).map((k) => `adapters/a1/${k}`).sort());
+    expect([...keys].sort()).toEqual(
+      Object.keys(files)
+        .map((k) => `adapters/a1/${k}`)
+        .sort(),
+    );
     expect((await blob.list('adapters/a1/')).map((o) => o.key)).toEqual([...keys].sort());
 
     const dst = path.join(tmp, 'dst');
@@ -198,7 +202,9 @@ describe('CheckpointStore', () => {
 
     // a checkpoint saved without one (older code): unknown provenance, not restored
     await new CheckpointStore(blob, 'jobs/j2/checkpoints').save(path.join(tmp, 'c'), 10);
-    expect(await new CheckpointStore(blob, 'jobs/j2/checkpoints', { fingerprint: 'fp-a', onRefused: (r) => reasons.push(r) }).restore(path.join(tmp, 'j2'))).toBeUndefined();
+    expect(
+      await new CheckpointStore(blob, 'jobs/j2/checkpoints', { fingerprint: 'fp-a', onRefused: (r) => reasons.push(r) }).restore(path.join(tmp, 'j2')),
+    ).toBeUndefined();
     expect(reasons[1]).toMatch(/no fingerprint/);
   });
 });

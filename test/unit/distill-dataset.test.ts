@@ -11,7 +11,6 @@ import { rng } from '../support/rng';
 
 const SYL = ['ka', 'lo', 'mi', 'ne', 'ru', 'ta', 'vo', 'zi', 'pe', 'su', 'gu', 'ba'];
 
-
 function words(rand: () => number, n: number): string[] {
   return Array.from({ length: n }, () => Array.from({ length: 2 + Math.floor(rand() * 2) }, () => SYL[Math.floor(rand() * SYL.length)]).join(''));
 }
@@ -28,7 +27,9 @@ function changeWords(text: string, k: number, rand: () => number): string {
     const i = 1 + Math.floor(rand() * (w.length - 2));
     if (done.has(i)) continue;
     done.add(i);
-    w[i] = `x${done.size}q${Math.floor(rand() * 1e6).toString(36).replace(/\d/g, 'y')}`;
+    w[i] = `x${done.size}q${Math.floor(rand() * 1e6)
+      .toString(36)
+      .replace(/\d/g, 'y')}`;
   }
   return w.join(' ');
 }
@@ -51,7 +52,9 @@ function row(interactionId: number, clusterId: string, query: string, answer: st
 /** `n` unrelated accepted rows of one cluster, ids from `firstId`. */
 function clusterRows(clusterId: string, n: number, firstId: number, seed: number): DatasetSourceRow[] {
   const rand = rng(seed * 7919 + 13); // not the sequence of rng(seed) used beside it
-  return Array.from({ length: n }, (_, i) => row(firstId + i, clusterId, sentence(rand, 8 + Math.floor(rand() * 6)), sentence(rand, 15 + Math.floor(rand() * 20))));
+  return Array.from({ length: n }, (_, i) =>
+    row(firstId + i, clusterId, sentence(rand, 8 + Math.floor(rand() * 6)), sentence(rand, 15 + Math.floor(rand() * 20))),
+  );
 }
 
 function shuffle<T>(xs: ReadonlyArray<T>, seed: number): T[] {
@@ -124,12 +127,7 @@ describe('buildDataset: filters', () => {
     const question = sentence(rand, 10);
     const long = sentence(rand, 80);
     const paraphrase = changeWords(long, 1, rand);
-    const rows = [
-      ...clusterRows('a', 6, 100, 4),
-      row(1, 'a', question, long),
-      row(2, 'a', question, paraphrase),
-      row(3, 'a', question, sentence(rand, 80)),
-    ];
+    const rows = [...clusterRows('a', 6, 100, 4), row(1, 'a', question, long), row(2, 'a', question, paraphrase), row(3, 'a', question, sentence(rand, 80))];
     expect(textJaccard(`${question}\n${long}`, `${question}\n${paraphrase}`)).toBeGreaterThanOrEqual(0.9);
     const b = build(rows);
     expect(b.card.counts.nearDuplicates).toBe(1);
@@ -177,16 +175,28 @@ describe('buildDataset: PII', () => {
       { role: 'user', content: 'Hello Support, my email is <email> and my phone is <phone>.' },
       { role: 'assistant', content: 'Thanks, we will write to <email> today.' },
     ]);
-    expect(get(2).slice(1).map((m) => m.content)).toEqual(['Please charge card <card> for the Premium plan', 'Done: the card <card> is charged.']);
+    expect(
+      get(2)
+        .slice(1)
+        .map((m) => m.content),
+    ).toEqual(['Please charge card <card> for the Premium plan', 'Done: the card <card> is charged.']);
     // A 16-digit number that fails the Luhn check is no card; money and casing are left alone.
-    expect(get(3).slice(1).map((m) => m.content)).toEqual(['The number 4111 1111 1111 1112 did not work, it costs $25.00', 'Sorry About That, Try Again.']);
+    expect(
+      get(3)
+        .slice(1)
+        .map((m) => m.content),
+    ).toEqual(['The number 4111 1111 1111 1112 did not work, it costs $25.00', 'Sorry About That, Try Again.']);
     expect(get(4).map((m) => m.content)).toEqual(['Escalations go to <email>.', 'My name is <name>.', 'Noted.\n\nRegards,\n<name>']);
     expect(b.card.pii.scrubbed).toEqual({ email: 3, phone: 1, card: 2, name: 2 });
     expect(toJsonl(examples(b))).not.toMatch(/Jane\.Doe|2671|4111 1111 1111 1111|John Smith|Anna|ops@/);
   });
 
   it('counts only what is in the examples written, and scrubs only the types asked for', () => {
-    const rows = [row(1, 'a', 'write to a.b@example.com', 'ok, call +44 20 7946 0958'), row(2, 'a', 'write to c.d@example.com please', 'ok'), ...clusterRows('a', 5, 100, 8)];
+    const rows = [
+      row(1, 'a', 'write to a.b@example.com', 'ok, call +44 20 7946 0958'),
+      row(2, 'a', 'write to c.d@example.com please', 'ok'),
+      ...clusterRows('a', 5, 100, 8),
+    ];
     rows[1]!.accepted = false;
     expect(build(rows).card.pii.scrubbed).toEqual({ email: 1, phone: 1 });
     const emailsOnly = build(rows, { piiTypes: ['email'] });
@@ -196,7 +206,11 @@ describe('buildDataset: PII', () => {
   });
 
   it('rows that differ only in their PII are exact duplicates once scrubbed', () => {
-    const rows = [row(1, 'a', 'my email is ann@example.com', 'thanks, noted.'), row(2, 'a', 'my email is bob@example.org', 'thanks, noted.'), ...clusterRows('a', 5, 100, 9)];
+    const rows = [
+      row(1, 'a', 'my email is ann@example.com', 'thanks, noted.'),
+      row(2, 'a', 'my email is bob@example.org', 'thanks, noted.'),
+      ...clusterRows('a', 5, 100, 9),
+    ];
     const b = build(rows);
     expect(b.card.counts.exactDuplicates).toBe(1);
     expect(idsOf(examples(b))).toContain(1);
@@ -223,7 +237,12 @@ describe('buildDataset: caps and small clusters', () => {
     expect(idsOf(examples(build(rows, { maxPerCluster: 20, seed: 'seed-2' }))).filter((id) => id < 1000)).not.toEqual(big);
     // Clusters are listed in createdFrom as loaded (or as given), kept or not.
     expect(b.card.createdFrom).toEqual({ tenantId: 't1', clusterRunId: 'run-1', clusterIds: ['big', 'mid', 'tiny'] });
-    expect(buildDataset(rows, { seed: 'x' }, { ...PROVENANCE, clusterIds: ['tiny', 'big', 'mid', 'gone'] }).card.createdFrom.clusterIds).toEqual(['big', 'gone', 'mid', 'tiny']);
+    expect(buildDataset(rows, { seed: 'x' }, { ...PROVENANCE, clusterIds: ['tiny', 'big', 'mid', 'gone'] }).card.createdFrom.clusterIds).toEqual([
+      'big',
+      'gone',
+      'mid',
+      'tiny',
+    ]);
   });
 
   it('minPerCluster 1 keeps even a single example (train only: one example cannot be split)', () => {
@@ -250,7 +269,10 @@ describe('buildDataset: stratified split', () => {
 
   it('the metadata of every example names its cluster, and the split sides match perCluster', () => {
     const b = build(rows);
-    for (const [side, list] of [['train', b.train], ['eval', b.eval]] as const) {
+    for (const [side, list] of [
+      ['train', b.train],
+      ['eval', b.eval],
+    ] as const) {
       const n = new Map<string, number>();
       for (const e of list) n.set(e.metadata!.clusterId, (n.get(e.metadata!.clusterId) ?? 0) + 1);
       for (const c of b.card.perCluster) expect(n.get(c.clusterId) ?? 0).toBe(c[side]);
@@ -412,8 +434,19 @@ describe('buildDataset: examples, tokens, determinism', () => {
 });
 
 describe('toJsonl and datasetId', () => {
-  const e1: ChatExample = { metadata: { clusterId: 'a', interactionId: 1 }, messages: [{ content: 'hi "there"\nyou', role: 'user' }, { role: 'assistant', content: 'ok' }] };
-  const e2: ChatExample = { messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }] };
+  const e1: ChatExample = {
+    metadata: { clusterId: 'a', interactionId: 1 },
+    messages: [
+      { content: 'hi "there"\nyou', role: 'user' },
+      { role: 'assistant', content: 'ok' },
+    ],
+  };
+  const e2: ChatExample = {
+    messages: [
+      { role: 'user', content: 'x' },
+      { role: 'assistant', content: 'y' },
+    ],
+  };
 
   it('writes one JSON object per line with keys in a fixed order', () => {
     expect(toJsonl([])).toBe('');
@@ -422,7 +455,12 @@ describe('toJsonl and datasetId', () => {
       '{"messages":[{"role":"user","content":"hi \\"there\\"\\nyou"},{"role":"assistant","content":"ok"}],"metadata":{"interactionId":1,"clusterId":"a"}}\n' +
         '{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]}\n',
     );
-    expect(text.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual([e1, e2]);
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([e1, e2]);
   });
 
   it('is a content address of both files: same bytes, same id; moving an example across files changes it', () => {

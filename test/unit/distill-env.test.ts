@@ -33,7 +33,19 @@ const parent: NodeJS.ProcessEnv = {
 describe('trainerEnv', () => {
   it('passes the system basics, device, thread and Hugging Face settings, and the trainer’s own knobs', () => {
     const env = trainerEnv(parent);
-    for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS', 'HF_HOME', 'PYTORCH_CUDA_ALLOC_CONF', 'DISTILLERY_TRAINER_STEP_DELAY_MS']) {
+    for (const k of [
+      'PATH',
+      'HOME',
+      'LANG',
+      'LC_ALL',
+      'CUDA_VISIBLE_DEVICES',
+      'NVIDIA_VISIBLE_DEVICES',
+      'LD_LIBRARY_PATH',
+      'OMP_NUM_THREADS',
+      'HF_HOME',
+      'PYTORCH_CUDA_ALLOC_CONF',
+      'DISTILLERY_TRAINER_STEP_DELAY_MS',
+    ]) {
       expect(env[k], k).toBe(parent[k]);
     }
     expect(env).toMatchObject(TRAINER_ENV);

@@ -68,13 +68,25 @@ describe('gate', () => {
       const n = 20;
       // nothing matches exactly, but every answer means the same: pass
       const paraphrased = freeText(n, (i) => `Refund number ${i} should reach you within ${i + 2} working days.`);
-      const ok = gate(paraphrased, freeText(n, () => 'no idea'), fill(n, 0.86), fill(n, 0.3), POLICY);
+      const ok = gate(
+        paraphrased,
+        freeText(n, () => 'no idea'),
+        fill(n, 0.86),
+        fill(n, 0.3),
+        POLICY,
+      );
       expect(ok.classificationLike).toBe(false);
       expect(ok.student.normalisedRate).toBe(0);
       expect(ok.verdict).toBe('pass');
 
       // everything matches exactly except that similarity says otherwise: similarity rules
-      const low = gate(freeText(n), freeText(n, () => 'no idea'), fill(n, 0.7), fill(n, 0.3), POLICY);
+      const low = gate(
+        freeText(n),
+        freeText(n, () => 'no idea'),
+        fill(n, 0.7),
+        fill(n, 0.3),
+        POLICY,
+      );
       expect(low.student.normalisedRate).toBe(1);
       expect(low.verdict).toBe('fail');
       expect(low.reasons).toEqual(['mean similarity 0.700 < 0.8']);
@@ -136,7 +148,13 @@ describe('gate', () => {
 
   it('fails on too few eval examples, even when every answer is perfect', () => {
     const n = 5;
-    const r = gate(labelled(n, ['a'], (x) => x), labelled(n, ['a'], () => 'b'), fill(n, 1), fill(n, 0), POLICY);
+    const r = gate(
+      labelled(n, ['a'], (x) => x),
+      labelled(n, ['a'], () => 'b'),
+      fill(n, 1),
+      fill(n, 0),
+      POLICY,
+    );
     expect(r.verdict).toBe('fail');
     expect(r.reasons).toEqual(['5 eval examples < 10']);
     // under ten examples nothing is called classification-like

@@ -219,7 +219,10 @@ describe('FsBlobStore key checks', () => {
 
 describe('FsBlobStore atomic writes', () => {
   it('a stream that fails midway leaves no object, no temporary file, and an error for the caller', async () => {
-    const put = store.put('imports/a.jsonl', gatedStream([Buffer.alloc(64 * 1024, 1), Buffer.alloc(64 * 1024, 2)], Promise.resolve(), new Error('source went away')));
+    const put = store.put(
+      'imports/a.jsonl',
+      gatedStream([Buffer.alloc(64 * 1024, 1), Buffer.alloc(64 * 1024, 2)], Promise.resolve(), new Error('source went away')),
+    );
     await expect(put).rejects.toThrow('source went away');
     expect(await store.stat('imports/a.jsonl')).toBeUndefined();
     await expect(store.get('imports/a.jsonl')).rejects.toBeInstanceOf(BlobNotFoundError);

@@ -4,10 +4,12 @@ import { RenderError, renderAnswer, templateSlots } from '../../src/serving/rend
 import { slotsOfQuery } from '../../src/serving/slots';
 
 /** Examples built the way graduation builds them: slots come from masking the raw query. */
-const examples = (rows: Array<[query: string, answer: string]>): Example[] => rows.map(([query, answer], id) => ({ id, query, slots: slotsOfQuery(query), answer }));
+const examples = (rows: Array<[query: string, answer: string]>): Example[] =>
+  rows.map(([query, answer], id) => ({ id, query, slots: slotsOfQuery(query), answer }));
 
 /** Renders a proposal for a raw query, binding its slots as the router would. */
-const renderFor = (p: { template: string; script: Parameters<typeof renderAnswer>[2] }, query: string) => renderAnswer(p.template, { query, slots: slotsOfQuery(query) }, p.script);
+const renderFor = (p: { template: string; script: Parameters<typeof renderAnswer>[2] }, query: string) =>
+  renderAnswer(p.template, { query, slots: slotsOfQuery(query) }, p.script);
 
 describe('induceProposals: constant answers', () => {
   it('proposes one constant, with support 1, when every answer is the same text', () => {
@@ -94,7 +96,13 @@ describe('induceProposals: literal braces in answers', () => {
 
   it('a constant answer with placeholders renders back verbatim', () => {
     const answer = 'Visit {{Customer Support Hours}} or {{Website URL}} -- {{#if x}}no helpers{{/if}}';
-    const [p] = induceProposals(examples([['a', answer], ['b', answer], ['c', answer]]));
+    const [p] = induceProposals(
+      examples([
+        ['a', answer],
+        ['b', answer],
+        ['c', answer],
+      ]),
+    );
     expect(p!.kind).toBe('constant');
     expect(templateSlots(p!.template)).toEqual([]);
     expect(renderFor(p!, 'anything')).toBe(answer);

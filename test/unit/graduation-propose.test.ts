@@ -10,7 +10,12 @@ const REFUND = 'Refunds reach your account within 5-7 business days.';
 
 let nextId = 1;
 /** A cluster of `n` accepted interactions; `answerOf(i)` gives the i-th accepted answer. */
-function cluster(clusterId: string, n: number, answerOf: (i: number) => string, queryOf = (i: number) => `question ${clusterId} variant ${i}`): ClusterExamples {
+function cluster(
+  clusterId: string,
+  n: number,
+  answerOf: (i: number) => string,
+  queryOf = (i: number) => `question ${clusterId} variant ${i}`,
+): ClusterExamples {
   const examples: Example[] = Array.from({ length: n }, (_, i) => {
     const query = queryOf(i);
     return { id: nextId++, query, slots: slotsOfQuery(query), answer: answerOf(i) };
@@ -20,8 +25,18 @@ function cluster(clusterId: string, n: number, answerOf: (i: number) => string, 
 
 describe('graduateClusters', () => {
   it('pools small clusters with the same answer into one candidate that passes where each alone would not', () => {
-    const a = cluster('forgot-password', 50, () => PASSWORD, (i) => `i forgot my password ${i % 2 ? 'again' : ''}`);
-    const b = cluster('reset-password', 50, () => PASSWORD, (i) => `how do i reset my password${i % 3 ? '?' : ''}`);
+    const a = cluster(
+      'forgot-password',
+      50,
+      () => PASSWORD,
+      (i) => `i forgot my password ${i % 2 ? 'again' : ''}`,
+    );
+    const b = cluster(
+      'reset-password',
+      50,
+      () => PASSWORD,
+      (i) => `how do i reset my password${i % 3 ? '?' : ''}`,
+    );
     const r = graduateClusters([a, b]);
     expect(r.failed).toEqual([]);
     expect(r.passed).toHaveLength(1);
@@ -33,7 +48,9 @@ describe('graduateClusters', () => {
     expect(c.perCluster.map((m) => m.examples)).toEqual([50, 50]);
     expect(c.perCluster.reduce((s, m) => s + m.heldOut, 0)).toBe(c.evidence.heldOut);
     expect(c.perCluster.reduce((s, m) => s + m.agreed, 0)).toBe(c.evidence.agreed);
-    expect(c.evidence.heldOut).toBe(splitHoldout(a.examples, DEFAULT_POLICY.holdoutFraction).holdout.length + splitHoldout(b.examples, DEFAULT_POLICY.holdoutFraction).holdout.length);
+    expect(c.evidence.heldOut).toBe(
+      splitHoldout(a.examples, DEFAULT_POLICY.holdoutFraction).holdout.length + splitHoldout(b.examples, DEFAULT_POLICY.holdoutFraction).holdout.length,
+    );
     expect(r.clusters).toEqual([{ clusterId: 'forgot-password' }, { clusterId: 'reset-password' }]);
 
     // Alone, each has too little held-out evidence for the Wilson lower bound.
@@ -111,7 +128,12 @@ describe('graduateClusters', () => {
   it('pools template clusters and hands the reviewer warnings computed over all their examples', () => {
     const q = (i: number) => `where is order ${100000000 + i * 7919}`;
     const a = cluster('where', 60, (i) => `Order ${100000000 + i * 7919} ships tomorrow.`, q);
-    const b = cluster('status', 40, (i) => `Order ${200000000 + i * 7919} ships tomorrow.`, (i) => `status of order ${200000000 + i * 7919}?`);
+    const b = cluster(
+      'status',
+      40,
+      (i) => `Order ${200000000 + i * 7919} ships tomorrow.`,
+      (i) => `status of order ${200000000 + i * 7919}?`,
+    );
     const warned: number[] = [];
     const r = graduateClusters([a, b], {
       warn: (proposal, examples) => {

@@ -7,7 +7,13 @@ describe('answerFitWarnings', () => {
   const SUBSCRIBE = 'To subscribe to our newsletter, simply enter your email address in the subscription box on our homepage.';
 
   it('flags a "subscribe" answer for queries mostly asking to unsubscribe or cancel', () => {
-    const queries = ['how do I unsubscribe from the newsletter', 'cancel my newsletter subscription', 'stop sending me emails', 'I want to opt out of the newsletter', 'sign me up for the newsletter'];
+    const queries = [
+      'how do I unsubscribe from the newsletter',
+      'cancel my newsletter subscription',
+      'stop sending me emails',
+      'I want to opt out of the newsletter',
+      'sign me up for the newsletter',
+    ];
     const warnings = answerFitWarnings(SUBSCRIBE, queries);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^80% of its queries ask to unsubscribe \/ cancel \/ stop \(e\.g\. "how do I unsubscribe from the newsletter"\)/);
@@ -63,7 +69,11 @@ describe('validateDecision', () => {
   });
 
   it('accepts a reject with a trimmed comment', () => {
-    expect(validateDecision({ action: 'reject', reviewer: 'bob', comment: '  wrong for cancellations \n' })).toEqual({ action: 'reject', reviewer: 'bob', comment: 'wrong for cancellations' });
+    expect(validateDecision({ action: 'reject', reviewer: 'bob', comment: '  wrong for cancellations \n' })).toEqual({
+      action: 'reject',
+      reviewer: 'bob',
+      comment: 'wrong for cancellations',
+    });
   });
 
   it('accepts approve_with_edits, keeping the template as written and the script', () => {

@@ -20,7 +20,13 @@ describe('graduation on bitext v1 (clusters = intent labels)', () => {
   });
   const result = graduateClusters(
     [...byLabel].map(([clusterId, examples]) => ({ clusterId, examples })),
-    { warn: (proposal, examples) => answerFitWarnings(proposal.template, examples.map((e) => e.query)) },
+    {
+      warn: (proposal, examples) =>
+        answerFitWarnings(
+          proposal.template,
+          examples.map((e) => e.query),
+        ),
+    },
   );
   const candidateOf = (label: string): Candidate | undefined => [...result.passed, ...result.failed].find((c) => c.clusterIds.includes(label));
   /** The intent's canned answer: the most common accepted answer of its examples. */
@@ -42,7 +48,13 @@ describe('graduation on bitext v1 (clusters = intent labels)', () => {
     const answer = cannedAnswer('cancel_order');
     expect(answer).toMatch(/cancel your order/);
     // Served for a query it never saw, with an order number it never saw, it gives exactly the canned answer.
-    expect(renderAnswer(c!.proposal.template, { query: 'please cancel order 998877665544', slots: slotsOfQuery('please cancel order 998877665544') }, c!.proposal.script)).toBe(answer);
+    expect(
+      renderAnswer(
+        c!.proposal.template,
+        { query: 'please cancel order 998877665544', slots: slotsOfQuery('please cancel order 998877665544') },
+        c!.proposal.script,
+      ),
+    ).toBe(answer);
   });
 
   it('graduates every intent of v1 (one canned answer each) to its own constant', () => {

@@ -14,7 +14,13 @@ const many = (n: number, answer: string) => Array.from({ length: n }, () => ex(a
 describe('wilsonLowerBound', () => {
   it('is the lower root of the score test: n (p - L)^2 = z^2 L (1 - L), below the observed rate', () => {
     const z = 1.96;
-    for (const [k, n] of [[18, 20], [50, 60], [1, 3], [97, 100], [5, 1000]] as const) {
+    for (const [k, n] of [
+      [18, 20],
+      [50, 60],
+      [1, 3],
+      [97, 100],
+      [5, 1000],
+    ] as const) {
       const L = wilsonLowerBound(k, n);
       const p = k / n;
       expect(L).toBeGreaterThan(0);
@@ -49,7 +55,12 @@ describe('verifyCandidate: precision, coverage and the lower bound', () => {
     expect(e.reasons.some((r) => r.startsWith('precision lower bound'))).toBe(true);
     // Disagreements come first: they are what a reviewer needs to see.
     expect(e.examples.slice(0, 2).map((r) => r.agrees)).toEqual([false, false]);
-    expect(e.examples.slice(0, 2).map((r) => r.accepted).sort()).toEqual(['Please contact your bank.', 'Your refund was declined.']);
+    expect(
+      e.examples
+        .slice(0, 2)
+        .map((r) => r.accepted)
+        .sort(),
+    ).toEqual(['Please contact your bank.', 'Your refund was declined.']);
   });
 
   it('passes with enough perfect evidence and fails on the lower bound alone with too little', () => {
@@ -74,7 +85,11 @@ describe('verifyCandidate: precision, coverage and the lower bound', () => {
       return ex(`Order ${id} ships tomorrow.`, { id }, `where is order ${id}`);
     });
     // Queries where masking found no id ("where is my order?"): the template cannot be filled.
-    const without = [ex('Order 123 ships tomorrow.', {}, 'where is my order?'), ex('Order 9 ships tomorrow.', { number: '9' }, 'where is my order 9?'), ex('It ships tomorrow.', {}, 'when does it ship?')];
+    const without = [
+      ex('Order 123 ships tomorrow.', {}, 'where is my order?'),
+      ex('Order 9 ships tomorrow.', { number: '9' }, 'where is my order 9?'),
+      ex('It ships tomorrow.', {}, 'when does it ship?'),
+    ];
     const e = verifyCandidate({ proposal: ORDER, holdout: [...withId, ...without] });
     expect(e).toMatchObject({ heldOut: 30, covered: 27, agreed: 27, precision: 1, coverage: 0.9 });
     // 0.9 meets the default minimum coverage exactly; one more miss fails it.
@@ -145,10 +160,16 @@ describe('verifyCandidate: matching modes', () => {
 
 describe('verifyCandidate: false positives from neighbouring clusters', () => {
   const holdout = many(30, REFUND);
-  const neighbour = (answer: string, routedHere: boolean, slots: Record<string, string> = {}) => ({ ...ex(answer, slots, 'how do I reset my password'), routedHere });
+  const neighbour = (answer: string, routedHere: boolean, slots: Record<string, string> = {}) => ({
+    ...ex(answer, slots, 'how do I reset my password'),
+    routedHere,
+  });
 
   it('fails when neighbours routed here would get a wrong answer more often than the policy allows', () => {
-    const neighbours = [...Array.from({ length: 3 }, () => neighbour('Click "Forgot password".', true)), ...Array.from({ length: 97 }, () => neighbour('Click "Forgot password".', false))];
+    const neighbours = [
+      ...Array.from({ length: 3 }, () => neighbour('Click "Forgot password".', true)),
+      ...Array.from({ length: 97 }, () => neighbour('Click "Forgot password".', false)),
+    ];
     const e = verifyCandidate({ proposal: constant, holdout, neighbours });
     expect(e.falsePositives).toMatchObject({ tested: 100, routedHere: 3, wrong: 3, rate: 0.03 });
     expect(e.falsePositives.examples).toHaveLength(3);

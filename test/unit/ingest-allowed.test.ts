@@ -53,7 +53,12 @@ describe('assertAllowedSource, local', () => {
 });
 
 describe('assertAllowedSource, S3', () => {
-  it.each(['s3://data-bucket/imports/acme/', 's3://data-bucket/imports/acme', 's3://data-bucket/imports/acme/2026/a.jsonl', 's3://shared-bucket/anything/x.jsonl'])('allows %s', (uri) => {
+  it.each([
+    's3://data-bucket/imports/acme/',
+    's3://data-bucket/imports/acme',
+    's3://data-bucket/imports/acme/2026/a.jsonl',
+    's3://shared-bucket/anything/x.jsonl',
+  ])('allows %s', (uri) => {
     expect(check(uri)).not.toThrow();
   });
 

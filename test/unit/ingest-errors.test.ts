@@ -4,7 +4,10 @@ import { isConnectionError, pgErrorOf, shortReason } from '../../src/db/errors';
 
 /** What drizzle throws: the SQL and every parameter in the message, the driver's error as the cause. */
 function drizzleError(cause: unknown) {
-  return Object.assign(new Error(`Failed query: with input as (select * from jsonb_to_recordset($1::jsonb) ...\nparams: [{"k":"secret user content ${'x'.repeat(5000)}"}]`), { cause });
+  return Object.assign(
+    new Error(`Failed query: with input as (select * from jsonb_to_recordset($1::jsonb) ...\nparams: [{"k":"secret user content ${'x'.repeat(5000)}"}]`),
+    { cause },
+  );
 }
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code, severity: 'ERROR' });
 

@@ -16,7 +16,7 @@ function fileOf(name: string, body: Buffer) {
 /** Reads the whole file in pieces of `n` bytes, as importSpan does, and returns what it got. */
 async function readAll(reader: ReturnType<typeof openReader>, n: number, from = 0) {
   const parts: Buffer[] = [];
-  for (let off = from; ; ) {
+  for (let off = from; ;) {
     const r = await reader.read(off, n);
     parts.push(r.buf);
     off += r.buf.length;
@@ -75,7 +75,7 @@ describe('readChunk', () => {
     const lines: Array<[number, number]> = [];
     const rejects: Array<[number, string]> = [];
     let lineCount = 0;
-    for (let off = 0, line = 1; ; ) {
+    for (let off = 0, line = 1; ;) {
       const c = await readChunk(reader, file, off, line, chunkBytes, noop);
       for (const l of c.lines) lines.push([l.lineNo, l.bytes.length]);
       for (const r of c.rejects) rejects.push([r.lineNo, r.reason]);

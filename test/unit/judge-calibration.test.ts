@@ -41,7 +41,11 @@ describe('fitCalibration', () => {
     const neg = fresh.filter((s) => s.y === 0);
     const pos = fresh.filter((s) => s.y === 1).slice(0, neg.length);
     const scored = [...neg, ...pos].map((s) => ({ p: calibratedProbability(cal, s.x), y: s.y }));
-    for (const [lo, hi] of [[0, 0.2], [0.2, 0.8], [0.8, 1.01]] as const) {
+    for (const [lo, hi] of [
+      [0, 0.2],
+      [0.2, 0.8],
+      [0.8, 1.01],
+    ] as const) {
       const band = scored.filter((s) => s.p >= lo && s.p < hi);
       expect(band.length).toBeGreaterThan(100);
       const meanP = band.reduce((a, s) => a + s.p, 0) / band.length;
@@ -105,7 +109,9 @@ describe('calibration pairs from the tenant log', () => {
     const s = calibrationSamples({
       accepted,
       neighbours,
-      edits: [{ original: ans('a', 'Cancel it from the Orders page.', vec(1, 0.1, 0)), edited: ans('a', 'Cancel it from the Orders page, please.', vec(1, 0.12, 0)) }],
+      edits: [
+        { original: ans('a', 'Cancel it from the Orders page.', vec(1, 0.1, 0)), edited: ans('a', 'Cancel it from the Orders page, please.', vec(1, 0.12, 0)) },
+      ],
       rejected: [ans('a', 'We cannot help with that.', vec(0, 0, 1))],
       pairsPerCluster: 20,
     });
@@ -148,7 +154,11 @@ describe('identical answers', () => {
     const cal = fitCalibration(synthetic(1, 500));
     const v = l2normalize(new Float32Array([1, 0, 0]));
     const w = l2normalize(new Float32Array([0, 1, 0]));
-    expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('handled as  card arrival', w))).toEqual({ pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } });
+    expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('handled as  card arrival', w))).toEqual({
+      pAgree: 1,
+      verdict: 'agree',
+      evidence: { judge: 'identical' },
+    });
     expect(judgeEmbedded(cal, embeddedAnswer('Handled as card arrival.', v), embeddedAnswer('Handled as card delivery.', v)).evidence.judge).toBe('embedding');
   });
 });
@@ -164,10 +174,13 @@ describe('bigram containment', () => {
 
 describe('withAgreeingEdits', () => {
   it('makes a rewording edit agree in both orders and leaves corrections to the judge', () => {
-    const judge = withAgreeingEdits(() => 0.3, [
-      { original: 'Please contact support to cancel your order.', edited: 'Kindly contact support to cancel your order.' },
-      { original: 'Your refund of $20 is on its way.', edited: 'Your refund of $200 is on its way.' },
-    ]);
+    const judge = withAgreeingEdits(
+      () => 0.3,
+      [
+        { original: 'Please contact support to cancel your order.', edited: 'Kindly contact support to cancel your order.' },
+        { original: 'Your refund of $20 is on its way.', edited: 'Your refund of $200 is on its way.' },
+      ],
+    );
     expect(judge('Please contact support to cancel your order.', 'Kindly contact support to cancel your order.')).toBe(1);
     expect(judge('Kindly contact support to cancel your order.', 'Please contact support to cancel your order.')).toBe(1);
     expect(judge('Your refund of $20 is on its way.', 'Your refund of $200 is on its way.')).toBe(0.3);

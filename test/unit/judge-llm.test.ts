@@ -27,7 +27,11 @@ describe('LlmJudge through the real openai client', () => {
       { query: 'where is my refund', candidate: 'Your parcel has shipped.', reference: 'The refund was sent today.' },
     ]);
     expect(fake.chatRequests.length - before).toBe(2);
-    expect(yes).toMatchObject({ verdict: 'agree', pAgree: 0.9, evidence: { judge: 'llm', model: 'judge-mini', usage: { promptTokens: 10, completionTokens: 5 } } });
+    expect(yes).toMatchObject({
+      verdict: 'agree',
+      pAgree: 0.9,
+      evidence: { judge: 'llm', model: 'judge-mini', usage: { promptTokens: 10, completionTokens: 5 } },
+    });
     expect(no).toMatchObject({ verdict: 'disagree', pAgree: expect.closeTo(0.1, 9) });
     const ev = yes!.evidence as Extract<JudgeEvidence, { judge: 'llm' }>;
     expect(ev.costUsd).toBeCloseTo((10 * 0.15 + 5 * 0.6) / 1e6, 15);
@@ -66,7 +70,16 @@ describe('LlmJudge timeouts and retries', () => {
           return res.end(JSON.stringify({ error: { message: 'overloaded' } }));
         }
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: '{"agree": true, "confidence": 0.8}' } }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }));
+        res.end(
+          JSON.stringify({
+            id: 'x',
+            object: 'chat.completion',
+            created: 1,
+            model: 'm',
+            choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: '{"agree": true, "confidence": 0.8}' } }],
+            usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -4,7 +4,14 @@ import { MAX_LINE_BYTES, type RawLine, parseLines, splitLines } from '../../src/
 
 /** A chat-log record (no id, so it takes the fallback key unless it has its own). */
 function chatLine(question: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: question }, { role: 'assistant', content: `answer to ${question}` }], ...extra });
+  return JSON.stringify({
+    model: 'gpt-4o',
+    messages: [
+      { role: 'user', content: question },
+      { role: 'assistant', content: `answer to ${question}` },
+    ],
+    ...extra,
+  });
 }
 
 function raw(texts: Array<string | Buffer>, first = 1): RawLine[] {
@@ -117,7 +124,12 @@ describe('parseLines', () => {
 
   it('passes defaultModel and now through to every record', () => {
     const now = new Date('2026-02-03T04:05:06Z');
-    const line = JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] });
+    const line = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+      ],
+    });
     const { rows, rejects } = parseLines(raw([line]), { ...OPTS, defaultModel: 'teacher-1', now });
     expect(rejects).toEqual([]);
     expect(rows[0]!.row.teacherModel).toBe('teacher-1');

@@ -43,8 +43,24 @@ function sources(): RouteSource[] {
       evidence: { evaluation: { meanSimilarity: 0.93 } },
     },
     { routeId: 'c_faq', label: 'faq', centroid: randomUnit(dims, r), share: 0.15, tier: 'cheap', target: {}, evidence: {} },
-    { routeId: 'c_faq_pinned', label: 'faq pinned', centroid: randomUnit(dims, r), share: 0.05, tier: 'cheap', target: { model: 'gpt-4.1-nano' }, evidence: {} },
-    { routeId: 'c_hard', label: 'hard', centroid: randomUnit(dims, r), share: 0.2, tier: 'frontier', target: {}, evidence: { reason: 'no cheaper tier has earned this route yet' } },
+    {
+      routeId: 'c_faq_pinned',
+      label: 'faq pinned',
+      centroid: randomUnit(dims, r),
+      share: 0.05,
+      tier: 'cheap',
+      target: { model: 'gpt-4.1-nano' },
+      evidence: {},
+    },
+    {
+      routeId: 'c_hard',
+      label: 'hard',
+      centroid: randomUnit(dims, r),
+      share: 0.2,
+      tier: 'frontier',
+      target: {},
+      evidence: { reason: 'no cheaper tier has earned this route yet' },
+    },
     // Upper case sorts before lower case in UTF-16 code units (not in a locale collation).
     { routeId: 'C_upper', label: 'upper', centroid: randomUnit(dims, r), share: 0.05, tier: 'frontier', target: { model: 'o3' }, evidence: {} },
   ];
@@ -127,9 +143,18 @@ describe('buildManifestDraft', () => {
 
   it('maps each tier to its target shape, keeping only the manifest fields', () => {
     const d = buildManifestDraft(input());
-    expect(byId(d, 'c_order').target).toEqual({ template: 'Order {{id}} ships tomorrow.', script: null, candidateId: 'cand_1', version: 3 } satisfies TemplateTarget);
+    expect(byId(d, 'c_order').target).toEqual({
+      template: 'Order {{id}} ships tomorrow.',
+      script: null,
+      candidateId: 'cand_1',
+      version: 3,
+    } satisfies TemplateTarget);
     expect(byId(d, 'c_plan').target).toEqual({ template: 'You are on {{plan}}.', script: null, candidateId: 'cand_2', version: 1 } satisfies TemplateTarget);
-    expect(byId(d, 'c_cancel').target).toEqual({ adapter: 'acme-cancel-v2', baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: 's3://b/adapters/ft_1/' } satisfies AdapterTarget);
+    expect(byId(d, 'c_cancel').target).toEqual({
+      adapter: 'acme-cancel-v2',
+      baseModel: 'Qwen/Qwen2.5-0.5B-Instruct',
+      uri: 's3://b/adapters/ft_1/',
+    } satisfies AdapterTarget);
     expect(byId(d, 'c_faq').target).toEqual({ model: 'gpt-4o-mini' } satisfies ModelTarget);
     expect(byId(d, 'c_faq_pinned').target).toEqual({ model: 'gpt-4.1-nano' } satisfies ModelTarget);
     expect(byId(d, 'c_hard').target).toEqual({ model: 'gpt-4o' } satisfies ModelTarget);

@@ -19,8 +19,20 @@ interface Case {
   res: Resolution;
 }
 
-const template = (answer: string | undefined): Resolution => ({ tier: 'template', routeId: 'c_order', similarity: 0.95, ...(answer === undefined ? {} : { answer }), reason: 'route' });
-const adapter = (name: string): Resolution => ({ tier: 'adapter', routeId: 'c_cancel', similarity: 0.9, adapter: { adapter: name, baseModel: 'qwen', uri: 's3://b/a/' }, reason: 'route' });
+const template = (answer: string | undefined): Resolution => ({
+  tier: 'template',
+  routeId: 'c_order',
+  similarity: 0.95,
+  ...(answer === undefined ? {} : { answer }),
+  reason: 'route',
+});
+const adapter = (name: string): Resolution => ({
+  tier: 'adapter',
+  routeId: 'c_cancel',
+  similarity: 0.9,
+  adapter: { adapter: name, baseModel: 'qwen', uri: 's3://b/a/' },
+  reason: 'route',
+});
 const cheap: Resolution = { tier: 'cheap', routeId: 'c_faq', similarity: 0.9, model: 'gpt-4o-mini', reason: 'route' };
 const frontierRoute: Resolution = { tier: 'frontier', routeId: 'c_hard', similarity: 0.9, model: 'gpt-4o', reason: 'route' };
 const fallback: Resolution = { tier: 'frontier', routeId: null, similarity: 0.3, model: 'gpt-4o', reason: 'below threshold' };
@@ -172,12 +184,15 @@ describe('replayManifest: judged by policy', () => {
   });
 
   it('lists every reason that applies', () => {
-    const r = replay([
-      c('Order 1 ships tomorrow.', template('Order 1 ships tomorrow.')),
-      c('Order 3 ships tomorrow.', template('Order 4 ships tomorrow.')),
-      c('faq', cheap),
-      c('faq', cheap),
-    ], { inServiceQuality: 0.99 });
+    const r = replay(
+      [
+        c('Order 1 ships tomorrow.', template('Order 1 ships tomorrow.')),
+        c('Order 3 ships tomorrow.', template('Order 4 ships tomorrow.')),
+        c('faq', cheap),
+        c('faq', cheap),
+      ],
+      { inServiceQuality: 0.99 },
+    );
     // Quality (1 + 0 + 0.9 + 0.9) / 4 = 0.7.
     expect(r.quality.overall).toBeCloseTo(0.7, 12);
     expect(r.passed).toBe(false);

@@ -13,15 +13,30 @@ function valid(): Manifest {
   return syntheticManifest({
     dims,
     routes: [
-      { id: 'c_order', tier: 'template', centroid: randomUnit(dims, r), target: { template: 'Order {{id}} ships tomorrow.', script: null, candidateId: 'cand_1', version: 2 } },
+      {
+        id: 'c_order',
+        tier: 'template',
+        centroid: randomUnit(dims, r),
+        target: { template: 'Order {{id}} ships tomorrow.', script: null, candidateId: 'cand_1', version: 2 },
+      },
       {
         id: 'c_plan',
         tier: 'template',
         centroid: randomUnit(dims, r),
-        target: { template: 'You are on {{plan}}.', script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium' } }] }, candidateId: 'cand_2', version: 1 },
+        target: {
+          template: 'You are on {{plan}}.',
+          script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium' } }] },
+          candidateId: 'cand_2',
+          version: 1,
+        },
         keywords: { all: ['plan'], none: ['cancel'] },
       },
-      { id: 'c_cancel', tier: 'adapter', centroid: randomUnit(dims, r), target: { adapter: 'acme-cancel-v3', baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: 's3://bucket/adapters/ft_1/' } },
+      {
+        id: 'c_cancel',
+        tier: 'adapter',
+        centroid: randomUnit(dims, r),
+        target: { adapter: 'acme-cancel-v3', baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: 's3://bucket/adapters/ft_1/' },
+      },
       { id: 'c_faq', tier: 'cheap', centroid: randomUnit(dims, r), target: { model: 'gpt-4o-mini' } },
       { id: 'c_hard', tier: 'frontier', centroid: randomUnit(dims, r), target: { model: 'gpt-4o' } },
     ],

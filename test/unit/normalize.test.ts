@@ -68,30 +68,100 @@ describe('normalizeQuery: masking by slot type', () => {
     ['Email me at John.Doe+x@example.co.uk please', 'email me at <email> please', [['email', 'John.Doe+x@example.co.uk']]],
     ['add sam@gmail dot com to my contacts', 'add <email> to my contacts', [['email', 'sam@gmail dot com']]],
     ['see https://shop.example.com/orders?id=7. Thanks', 'see <url>. thanks', [['url', 'https://shop.example.com/orders?id=7']]],
-    ['go to www.example.org or amazon.com/returns', 'go to <url> or <url>', [['url', 'www.example.org'], ['url', 'amazon.com/returns']]],
+    [
+      'go to www.example.org or amazon.com/returns',
+      'go to <url> or <url>',
+      [
+        ['url', 'www.example.org'],
+        ['url', 'amazon.com/returns'],
+      ],
+    ],
     ['call +44 7911 123456 now', 'call <phone> now', [['phone', '+44 7911 123456']]],
     ['my number is (555) 123-4567', 'my number is <phone>', [['phone', '(555) 123-4567']]],
-    ['ring 555.123.4567 or 020 7946 0958', 'ring <phone> or <phone>', [['phone', '555.123.4567'], ['phone', '020 7946 0958']]],
+    [
+      'ring 555.123.4567 or 020 7946 0958',
+      'ring <phone> or <phone>',
+      [
+        ['phone', '555.123.4567'],
+        ['phone', '020 7946 0958'],
+      ],
+    ],
     ['call me on 5551234567', 'call me on <phone>', [['phone', '5551234567']]],
     ['my card 4111 1111 1111 1111 was charged', 'my card <card> was charged', [['card', '4111 1111 1111 1111']]],
     ['amex 3782-822463-10005', 'amex <card>', [['card', '3782-822463-10005']]],
     ['IBAN DE89 3704 0044 0532 0130 00 please', 'iban <iban> please', [['iban', 'DE89 3704 0044 0532 0130 00']]],
     ['send to GB82WEST12345698765432', 'send to <iban>', [['iban', 'GB82WEST12345698765432']]],
     ['where is order 123?', 'where is order <id>?', [['id', '123']]],
-    ['invoice #00108 and ticket no. AB-12345', 'invoice <id> and ticket no. <id>', [['id', '#00108'], ['id', 'AB-12345']]],
+    [
+      'invoice #00108 and ticket no. AB-12345',
+      'invoice <id> and ticket no. <id>',
+      [
+        ['id', '#00108'],
+        ['id', 'AB-12345'],
+      ],
+    ],
     ['tracking number is 1Z999AA10123456784', 'tracking number is <id>', [['id', '1Z999AA10123456784']]],
     ['my code XK42LM9 expired', 'my code <id> expired', [['id', 'XK42LM9']]],
     ['reference: 20240312-7781', 'reference: <id>', [['id', '20240312-7781']]],
-    ['refund $12.50, 1499 dollars, 500£, EUR 20 and €10,000', 'refund <money>, <money>, <money>, <money> and <money>', [['money', '$12.50'], ['money', '1499 dollars'], ['money', '500£'], ['money', 'EUR 20'], ['money', '€10,000']]],
+    [
+      'refund $12.50, 1499 dollars, 500£, EUR 20 and €10,000',
+      'refund <money>, <money>, <money>, <money> and <money>',
+      [
+        ['money', '$12.50'],
+        ['money', '1499 dollars'],
+        ['money', '500£'],
+        ['money', 'EUR 20'],
+        ['money', '€10,000'],
+      ],
+    ],
     ['refunding$299', 'refunding<money>', [['money', '$299']]],
-    ['on 2024-03-12 or 12/03/2024', 'on <date> or <date>', [['date', '2024-03-12'], ['date', '12/03/2024']]],
-    ['by March 3rd, 3 March 2024 or the 3rd of March', 'by <date>, <date> or <date>', [['date', 'March 3rd'], ['date', '3 March 2024'], ['date', 'the 3rd of March']]],
+    [
+      'on 2024-03-12 or 12/03/2024',
+      'on <date> or <date>',
+      [
+        ['date', '2024-03-12'],
+        ['date', '12/03/2024'],
+      ],
+    ],
+    [
+      'by March 3rd, 3 March 2024 or the 3rd of March',
+      'by <date>, <date> or <date>',
+      [
+        ['date', 'March 3rd'],
+        ['date', '3 March 2024'],
+        ['date', 'the 3rd of March'],
+      ],
+    ],
     ['delivered Mon, March 3, 2024', 'delivered <date>', [['date', 'Mon, March 3, 2024']]],
     ['meeting on march nineteenth', 'meeting on <date>', [['date', 'march nineteenth']]],
-    ['at 10:30, 7pm, 7.30 a.m. or six thirty am', 'at <time>, <time>, <time> or <time>', [['time', '10:30'], ['time', '7pm'], ['time', '7.30 a.m.'], ['time', 'six thirty am']]],
-    ['50% off or 2.5 percent', '<percent> off or <percent>', [['percent', '50%'], ['percent', '2.5 percent']]],
+    [
+      'at 10:30, 7pm, 7.30 a.m. or six thirty am',
+      'at <time>, <time>, <time> or <time>',
+      [
+        ['time', '10:30'],
+        ['time', '7pm'],
+        ['time', '7.30 a.m.'],
+        ['time', 'six thirty am'],
+      ],
+    ],
+    [
+      '50% off or 2.5 percent',
+      '<percent> off or <percent>',
+      [
+        ['percent', '50%'],
+        ['percent', '2.5 percent'],
+      ],
+    ],
     ['I want 2 tickets', 'i want <number> tickets', [['number', '2']]],
-    ['1,000 users, 3.5 stars, the 5th time', '<number> users, <number> stars, the <number> time', [['number', '1,000'], ['number', '3.5'], ['number', '5th']]],
+    [
+      '1,000 users, 3.5 stars, the 5th time',
+      '<number> users, <number> stars, the <number> time',
+      [
+        ['number', '1,000'],
+        ['number', '3.5'],
+        ['number', '5th'],
+      ],
+    ],
   ];
   it.each(cases)('%s', (input, text, slots) => {
     const n = normalizeQuery(input);
@@ -105,7 +175,10 @@ describe('normalizeQuery: masking by slot type', () => {
       expect(normalizeQuery(q).slots).toEqual([]);
     }
     // "24/7" is no date, and a 12-digit order number is no card even when Luhn-valid.
-    expect(types(normalizeQuery('24/7 support'))).toEqual([['number', '24'], ['number', '7']]);
+    expect(types(normalizeQuery('24/7 support'))).toEqual([
+      ['number', '24'],
+      ['number', '7'],
+    ]);
     expect(types(normalizeQuery('cancel order 113542617735902'))).toEqual([['id', '113542617735902']]);
     expect(types(normalizeQuery('oredr 113542617735902'))).toEqual([['id', '113542617735902']]);
   });
@@ -121,11 +194,17 @@ describe('normalizeQuery: masking by slot type', () => {
     expect(types(normalizeQuery('order 4111111111111111'))).toEqual([['id', '4111111111111111']]);
     expect(types(normalizeQuery('invoice 500 dollars'))).toEqual([['money', '500 dollars']]);
     expect(types(normalizeQuery('booking 2024-03-12'))).toEqual([['date', '2024-03-12']]);
-    expect(types(normalizeQuery('mail a.b@shop.com, not www.shop.com'))).toEqual([['email', 'a.b@shop.com'], ['url', 'www.shop.com']]);
-    const q = 'Hi, I am Dr. Jane Doe (jane@doe.io, +1 555 123 4567). Order #A1B2C3 of $45.99 on 3/4/2024 at 5pm, 20% off, 3 items, card 4111-1111-1111-1111, IBAN DE89370400440532013000.';
+    expect(types(normalizeQuery('mail a.b@shop.com, not www.shop.com'))).toEqual([
+      ['email', 'a.b@shop.com'],
+      ['url', 'www.shop.com'],
+    ]);
+    const q =
+      'Hi, I am Dr. Jane Doe (jane@doe.io, +1 555 123 4567). Order #A1B2C3 of $45.99 on 3/4/2024 at 5pm, 20% off, 3 items, card 4111-1111-1111-1111, IBAN DE89370400440532013000.';
     const n = normalizeQuery(q);
     expect(n.slots.map((s) => s.type)).toEqual(['name', 'email', 'phone', 'id', 'money', 'date', 'time', 'percent', 'number', 'card', 'iban']);
-    expect(n.text).toBe('hi, i am <name> (<email>, <phone>). order <id> of <money> on <date> at <time>, <percent> off, <number> items, card <card>, iban <iban>.');
+    expect(n.text).toBe(
+      'hi, i am <name> (<email>, <phone>). order <id> of <money> on <date> at <time>, <percent> off, <number> items, card <card>, iban <iban>.',
+    );
     checkInvariants(q, n);
   });
 
@@ -153,7 +232,11 @@ describe('normalizeQuery: masking by slot type', () => {
   it('maps offsets back to the original through NFKC, collapsed whitespace and combining marks', () => {
     const q = '  Ｏｒｄｅｒ   #Ａ１２３４５  for  e\u0301mile@exa\u0301mple.com and 123\u0338 ';
     const n = normalizeQuery(q);
-    expect(types(n)).toEqual([['id', '#Ａ１２３４５'], ['email', 'e\u0301mile@exa\u0301mple.com'], ['number', '123\u0338']]);
+    expect(types(n)).toEqual([
+      ['id', '#Ａ１２３４５'],
+      ['email', 'e\u0301mile@exa\u0301mple.com'],
+      ['number', '123\u0338'],
+    ]);
     checkInvariants(q, n);
   });
 });
@@ -211,12 +294,77 @@ describe('normalizeQuery: names', () => {
 describe('normalizeQuery: token soup', () => {
   it('random mixes of values, cues and punctuation keep every invariant', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const tokens = [
-      'order', 'Order', '#', '123', '123456', '$', '5', '5.00', 'Mr.', 'John', 'Anna', 'Freeman', 'for', 'my name is', 'I am', 'Dear', '@', 'gmail',
-      '.com', ' dot com', '3/4/2024', '2024-03-12', 'am', 'pm', '10:30', '%', '+44', '(555)', '555-123-4567', '-', ' ', 'March', '3rd', 'the', 'of',
-      'dollars', 'EUR', 'AB12CD34', '4111 1111 1111 1111', 'DE89', '3704 0044 0532 0130 00', 'e\u0301', '😀', '<id>', '<', '>', '?', '!', '...', '.',
-      ',', 'www.', 'http://', 'ticket', 'no.', 'call', '07911', 'six', 'thirty', 'twenty two', 'feb', '£', '1,000', 's1', 'covid', '19', '\u00A0', '’', '—',
+      'order',
+      'Order',
+      '#',
+      '123',
+      '123456',
+      '$',
+      '5',
+      '5.00',
+      'Mr.',
+      'John',
+      'Anna',
+      'Freeman',
+      'for',
+      'my name is',
+      'I am',
+      'Dear',
+      '@',
+      'gmail',
+      '.com',
+      ' dot com',
+      '3/4/2024',
+      '2024-03-12',
+      'am',
+      'pm',
+      '10:30',
+      '%',
+      '+44',
+      '(555)',
+      '555-123-4567',
+      '-',
+      ' ',
+      'March',
+      '3rd',
+      'the',
+      'of',
+      'dollars',
+      'EUR',
+      'AB12CD34',
+      '4111 1111 1111 1111',
+      'DE89',
+      '3704 0044 0532 0130 00',
+      'e\u0301',
+      '😀',
+      '<id>',
+      '<',
+      '>',
+      '?',
+      '!',
+      '...',
+      '.',
+      ',',
+      'www.',
+      'http://',
+      'ticket',
+      'no.',
+      'call',
+      '07911',
+      'six',
+      'thirty',
+      'twenty two',
+      'feb',
+      '£',
+      '1,000',
+      's1',
+      'covid',
+      '19',
+      '\u00A0',
+      '’',
+      '—',
     ];
     for (let t = 0; t < 3000; t++) {
       let q = '';
@@ -279,7 +427,7 @@ describe('normalizeQuery: linear time on adversarial input', () => {
 
   it('random text from a hostile alphabet stays fast and keeps the invariants', () => {
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const alphabet = "aA1 .,-@+#$/:()%'MrDe9é\u0301😀<>";
     const chars = [...alphabet];
     for (let t = 0; t < 5; t++) {
@@ -330,7 +478,9 @@ describe('normalizeQuery on the shared data sets', () => {
   const v2 = csv('bitext-customer-support/bitext_cs_v2_2023-08-18.csv');
   const v1 = csv('bitext-customer-support/bitext_cs_v1_gpt35_2023-08-07.csv');
   const banking = csv('banking77/train.csv').map((r) => r.text!);
-  const hwu = readFileSync(path.join(DATA, 'hwu64/train/seq.in'), 'utf8').split('\n').filter((l) => l.trim());
+  const hwu = readFileSync(path.join(DATA, 'hwu64/train/seq.in'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
 
   const measured: Record<string, string> = {};
 
@@ -390,7 +540,14 @@ describe('normalizeQuery on the shared data sets', () => {
   });
 
   it('a few hundred real queries from each set keep every invariant', () => {
-    const sample = [...spread(banking, 300), ...spread(hwu, 300), ...spread(v2.map((r) => r.instruction!), 300)];
+    const sample = [
+      ...spread(banking, 300),
+      ...spread(hwu, 300),
+      ...spread(
+        v2.map((r) => r.instruction!),
+        300,
+      ),
+    ];
     expect(sample.length).toBeGreaterThanOrEqual(850);
     for (const q of sample) {
       const n = normalizeQuery(q);
@@ -409,7 +566,13 @@ describe('normalizeQuery on the shared data sets', () => {
 
 describe('queryOf', () => {
   it('takes the last user message with text (string or text parts)', () => {
-    expect(queryOf([{ role: 'user', content: 'first' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'second' }])).toEqual({ query: 'second' });
+    expect(
+      queryOf([
+        { role: 'user', content: 'first' },
+        { role: 'assistant', content: 'ok' },
+        { role: 'user', content: 'second' },
+      ]),
+    ).toEqual({ query: 'second' });
     expect(
       queryOf([
         { role: 'user', content: 'older' },
@@ -417,7 +580,14 @@ describe('queryOf', () => {
       ]),
     ).toEqual({ query: 'part one\npart two' });
     // Blank or text-less user messages are skipped, like the stored query_text.
-    expect(queryOf([{ role: 'user', content: 'real' }, { role: 'user', content: '  ' }, { role: 'user', content: null }, { role: 'user', content: [{ type: 'image_url' }] }])).toEqual({
+    expect(
+      queryOf([
+        { role: 'user', content: 'real' },
+        { role: 'user', content: '  ' },
+        { role: 'user', content: null },
+        { role: 'user', content: [{ type: 'image_url' }] },
+      ]),
+    ).toEqual({
       query: 'real',
     });
     expect(queryOf([{ role: 'system', content: 'sys' }])).toEqual({ query: '' });
@@ -426,24 +596,53 @@ describe('queryOf', () => {
 
   it('with systemFamily, keys the system prompt: 12 hex of sha256 over its normalised first 200 characters', () => {
     const sys = 'You are a helpful support agent for ACME.';
-    const { query, family } = queryOf([{ role: 'system', content: sys }, { role: 'user', content: 'hi' }], { systemFamily: true });
+    const { query, family } = queryOf(
+      [
+        { role: 'system', content: sys },
+        { role: 'user', content: 'hi' },
+      ],
+      { systemFamily: true },
+    );
     expect(query).toBe('hi');
     expect(family).toMatch(/^[0-9a-f]{12}$/);
-    const expected = createHash('sha256').update(normalizeQuery(sys, { maskNames: false }).text.slice(0, 200)).digest('hex').slice(0, 12);
+    const expected = createHash('sha256')
+      .update(normalizeQuery(sys, { maskNames: false }).text.slice(0, 200))
+      .digest('hex')
+      .slice(0, 12);
     expect(family).toBe(expected);
     // Stable across whitespace, casing and injected values; different for another prompt; only the first 200 count.
-    const fam = (content: string) => queryOf([{ role: 'system', content }, { role: 'user', content: 'q' }], { systemFamily: true }).family;
+    const fam = (content: string) =>
+      queryOf(
+        [
+          { role: 'system', content },
+          { role: 'user', content: 'q' },
+        ],
+        { systemFamily: true },
+      ).family;
     expect(fam('  you are a HELPFUL   support agent for ACME. ')).toBe(family);
     expect(fam('Today is 2024-03-12. Be brief.')).toBe(fam('Today is 2025-01-01. Be brief.'));
     expect(fam('You are a travel agent.')).not.toBe(family);
     const long = 'x'.repeat(200);
     expect(fam(long + ' tail one')).toBe(fam(long + ' tail two'));
     // Developer messages count as system prompt; no system prompt is a family of its own.
-    expect(queryOf([{ role: 'developer', content: sys }, { role: 'user', content: 'q' }], { systemFamily: true }).family).toBe(family);
+    expect(
+      queryOf(
+        [
+          { role: 'developer', content: sys },
+          { role: 'user', content: 'q' },
+        ],
+        { systemFamily: true },
+      ).family,
+    ).toBe(family);
     const none = queryOf([{ role: 'user', content: 'q' }], { systemFamily: true }).family;
     expect(none).toMatch(/^[0-9a-f]{12}$/);
     expect(none).not.toBe(family);
-    expect(queryOf([{ role: 'system', content: sys }, { role: 'user', content: 'q' }]).family).toBeUndefined();
+    expect(
+      queryOf([
+        { role: 'system', content: sys },
+        { role: 'user', content: 'q' },
+      ]).family,
+    ).toBeUndefined();
   });
 });
 

@@ -33,7 +33,15 @@ describe('certifyPrefix (fixed-sequence testing of cumulative prefixes)', () => 
 
   it('stops at the first failing prefix even where a longer prefix would pass again', () => {
     // 300 clean, then a route with 6 errors in 10 (fails), then 5000 clean queries that would dilute it.
-    const cut = certifyPrefix([{ n: 300, errors: 0 }, { n: 10, errors: 6 }, { n: 5000, errors: 0 }], DEFAULT_BUDGET, start);
+    const cut = certifyPrefix(
+      [
+        { n: 300, errors: 0 },
+        { n: 10, errors: 6 },
+        { n: 5000, errors: 0 },
+      ],
+      DEFAULT_BUDGET,
+      start,
+    );
     expect(cut.length).toBe(1);
     expect(cut.failedAt).toEqual({ n: 310, errors: 6 });
   });
@@ -65,7 +73,12 @@ describe('admitRoutes', () => {
     const next = rng(21);
     const clean = Array.from({ length: 40 }, (_, i) => route(next, `c${i}`, 30, 0));
     // The first route of the order (most screening evidence, clean there) errs once on the calibration split.
-    const first: RouteCase = { id: 'a-first', thresholds: GRID, screening: samples(next, 400, 0, 1, 0), calibration: [...samples(next, 399, 0, 1, 0), { similarity: 0.95, wrong: 1 }] };
+    const first: RouteCase = {
+      id: 'a-first',
+      thresholds: GRID,
+      screening: samples(next, 400, 0, 1, 0),
+      calibration: [...samples(next, 399, 0, 1, 0), { similarity: 0.95, wrong: 1 }],
+    };
     const routes = [first, ...clean];
     expect(admitRoutes(routes, DEFAULT_BUDGET, { startTolerance: 0 }).admitted).toEqual([]);
     const single = admitRoutes(routes, DEFAULT_BUDGET, { startTolerance: 0, certify: 'single' });

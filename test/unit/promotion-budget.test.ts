@@ -36,7 +36,12 @@ describe('normalQuantile', () => {
 
 describe('upper bounds of an error rate', () => {
   it('Clopper-Pearson: seeing k or fewer errors at the bound has probability exactly 1 - confidence', () => {
-    for (const [k, n] of [[0, 50], [1, 100], [3, 300], [10, 2000]] as const) {
+    for (const [k, n] of [
+      [0, 50],
+      [1, 100],
+      [3, 300],
+      [10, 2000],
+    ] as const) {
       const u = clopperPearsonUpperBound(k, n, 0.95);
       expect(u).toBeGreaterThan(k / n);
       expect(cdf(k, n, u)).toBeCloseTo(0.05, 6);
@@ -111,7 +116,10 @@ describe('selectWithinBudget', () => {
   });
 
   it('drops the dirtiest items until the pooled bound holds, and admits nothing when evidence is too thin', () => {
-    const items = [{ id: 'a', errors: 0, n: 300 }, { id: 'b', errors: 2, n: 250 }];
+    const items = [
+      { id: 'a', errors: 0, n: 300 },
+      { id: 'b', errors: 2, n: 250 },
+    ];
     const r = selectWithinBudget(items);
     expect(r.admitted.map((a) => a.id)).toEqual(['a']);
     expect(r.refused[0]).toMatchObject({ id: 'b' });

@@ -1,10 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { renderAnswer } from '../../src/serving/render';
 import { DEFAULT_BUDGET } from '../../src/promotion/budget';
-import { type AnswerForm, answerForm, canonicalAgreement, chooseForm, distinctForms, familyJoinThreshold, groupFamilies, poolCanonicals, withoutSlots } from '../../src/promotion/families';
+import {
+  type AnswerForm,
+  answerForm,
+  canonicalAgreement,
+  chooseForm,
+  distinctForms,
+  familyJoinThreshold,
+  groupFamilies,
+  poolCanonicals,
+  withoutSlots,
+} from '../../src/promotion/families';
 
 /** A stand-in judge over forms: word overlap, so tests can say exactly which answers agree. */
-const words = (t: string) => new Set(withoutSlots(t).toLowerCase().match(/[a-z0-9]+/g) ?? []);
+const words = (t: string) =>
+  new Set(
+    withoutSlots(t)
+      .toLowerCase()
+      .match(/[a-z0-9]+/g) ?? [],
+  );
 function overlap(a: string, b: string): number {
   const x = words(a);
   const y = words(b);
@@ -31,7 +46,10 @@ describe('answerForm', () => {
       { id: 2, answer: 'Order 222 has shipped.', slots: { id: '222' } },
       { id: 3, answer: 'Sorry, no idea.', slots: {} },
     ]);
-    expect(forms.map((f) => [f.template, f.count, f.ids])).toEqual([['Order {{id}} has shipped.', 2, [1, 2]], ['Sorry, no idea.', 1, [3]]]);
+    expect(forms.map((f) => [f.template, f.count, f.ids])).toEqual([
+      ['Order {{id}} has shipped.', 2, [1, 2]],
+      ['Sorry, no idea.', 1, [3]],
+    ]);
   });
 });
 
@@ -46,7 +64,10 @@ describe('groupFamilies', () => {
 
   it('groups answers by meaning, largest family first, with the most central answer as canonical', () => {
     const fams = groupFamilies(forms, agreeOf(forms));
-    expect(fams.map((f) => [...f.members].sort())).toEqual([[0, 1, 2], [3, 4]]);
+    expect(fams.map((f) => [...f.members].sort())).toEqual([
+      [0, 1, 2],
+      [3, 4],
+    ]);
     expect(fams[0]).toMatchObject({ canonical: 0, support: 10, against: 0 });
     expect(fams[0]!.share).toBeCloseTo(10 / 15, 12);
     expect(fams[1]!.canonical).toBe(3);
@@ -65,7 +86,13 @@ describe('groupFamilies', () => {
 
   it('edits that reword support the family, edits that correct count against it', () => {
     const withEdits = [...forms, form('Orders cannot be cancelled once shipped; contact support for a return.', 1)];
-    const fams = groupFamilies(withEdits, agreeOf(withEdits), { edits: [{ original: 0, edited: 1 }, { original: 0, edited: 5 }, { original: 3, edited: 4 }] });
+    const fams = groupFamilies(withEdits, agreeOf(withEdits), {
+      edits: [
+        { original: 0, edited: 1 },
+        { original: 0, edited: 5 },
+        { original: 3, edited: 4 },
+      ],
+    });
     const cancel = fams.find((f) => f.members.includes(0))!;
     expect(cancel).toMatchObject({ support: 11, against: 1 });
     expect(fams.find((f) => f.members.includes(3))).toMatchObject({ support: 6, against: 0 });

@@ -57,7 +57,7 @@ describe('calibrateRouteThreshold', () => {
     expect(none).toBeLessThanOrEqual(3);
   });
 
-  it('is loose where it can be: it serves most of the route\'s own traffic, far more than a fixed strict threshold', () => {
+  it("is loose where it can be: it serves most of the route's own traffic, far more than a fixed strict threshold", () => {
     const data = mix(5, 3000);
     const cal = calibrateRouteThreshold(data);
     const own = data.filter((s) => s.correct);

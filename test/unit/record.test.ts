@@ -65,7 +65,7 @@ describe('normalizeRecord: request/response shape', () => {
         { role: 'user', content: 'where is my order 123' },
       ],
       requestParams: { temperature: 0.2 },
-      response: (reqRes().response as Obj),
+      response: reqRes().response as Obj,
       queryText: 'where is my order 123',
       answerText: 'It shipped yesterday.',
       promptTokens: 12,
@@ -222,10 +222,31 @@ describe('normalizeRecord: chat-log shape', () => {
   });
 
   it('requires the last message to be the assistant answer, naming its index', () => {
-    const err = inputError({ model: 'm', messages: [{ role: 'assistant', content: 'hello' }, { role: 'user', content: 'hi' }] }, { fallbackKey: 'k' });
+    const err = inputError(
+      {
+        model: 'm',
+        messages: [
+          { role: 'assistant', content: 'hello' },
+          { role: 'user', content: 'hi' },
+        ],
+      },
+      { fallbackKey: 'k' },
+    );
     expect(err.field).toBe('messages[1].role');
     expect(err.message).toContain('the last message must be the assistant answer');
-    expect(inputError({ model: 'm', messages: [{ role: 'assistant', content: 'a' }, { role: 'user', content: 'q' }] }, { fallbackKey: 'k' }, 'p').field).toBe('p.messages[1].role');
+    expect(
+      inputError(
+        {
+          model: 'm',
+          messages: [
+            { role: 'assistant', content: 'a' },
+            { role: 'user', content: 'q' },
+          ],
+        },
+        { fallbackKey: 'k' },
+        'p',
+      ).field,
+    ).toBe('p.messages[1].role');
   });
 
   it('needs at least two messages', () => {
@@ -235,12 +256,30 @@ describe('normalizeRecord: chat-log shape', () => {
   });
 
   it('rejects a chat log with no user message before the answer', () => {
-    const err = inputError({ model: 'm', messages: [{ role: 'system', content: 's' }, { role: 'assistant', content: 'a' }] }, { fallbackKey: 'k' });
+    const err = inputError(
+      {
+        model: 'm',
+        messages: [
+          { role: 'system', content: 's' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+      { fallbackKey: 'k' },
+    );
     expect(err.field).toBe('messages');
   });
 
   it('rejects an empty assistant answer (no text, no tool calls)', () => {
-    const err = inputError({ model: 'm', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: null }] }, { fallbackKey: 'k' });
+    const err = inputError(
+      {
+        model: 'm',
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: null },
+        ],
+      },
+      { fallbackKey: 'k' },
+    );
     expect(err.field).toBe('messages');
     expect(err.message).toContain('no text and no tool calls');
   });
@@ -311,14 +350,20 @@ describe('normalizeRecord: created_at', () => {
 
   // timestamptz overflows past year 294276 and a year-9999+ ISO time fails the insert: times outside 2000-2099 are
   // refused here, by name. Seconds and milliseconds ranges do not overlap, so neither is misread as the other.
-  it.each([['9999-01-01T00:00:00Z'], ['+275760-09-13T00:00:00Z'], ['1999-12-31T23:59:59Z'], ['2100-01-01T00:00:00Z'], [946_684_799], [4_102_444_800], [99_999_999_999], [1e16]])(
-    'rejects the out-of-range time %j',
-    (createdAt) => {
-      const err = inputError(reqRes({ created_at: createdAt }));
-      expect(err.field).toBe('created_at');
-      expect(err.message).toContain('2000-2099');
-    },
-  );
+  it.each([
+    ['9999-01-01T00:00:00Z'],
+    ['+275760-09-13T00:00:00Z'],
+    ['1999-12-31T23:59:59Z'],
+    ['2100-01-01T00:00:00Z'],
+    [946_684_799],
+    [4_102_444_800],
+    [99_999_999_999],
+    [1e16],
+  ])('rejects the out-of-range time %j', (createdAt) => {
+    const err = inputError(reqRes({ created_at: createdAt }));
+    expect(err.field).toBe('created_at');
+    expect(err.message).toContain('2000-2099');
+  });
 
   it.each([
     [946_684_800, '2000-01-01T00:00:00.000Z'],
@@ -416,13 +461,25 @@ describe('normalizeRecord: bad input names the field', () => {
   });
 
   it.each<[string, Obj, string]>([
-    ['a missing request', { response: (reqRes().response as Obj) }, 'request'],
-    ['a missing response', { request: (reqRes().request as Obj) }, 'response'],
+    ['a missing request', { response: reqRes().response as Obj }, 'request'],
+    ['a missing response', { request: reqRes().request as Obj }, 'response'],
     ['an empty object', {}, 'request'],
     ['a missing model', reqRes({ request: { messages: [{ role: 'user', content: 'q' }] } }), 'request.model'],
     ['an empty model', reqRes({ request: { model: '', messages: [{ role: 'user', content: 'q' }] } }), 'request.model'],
     ['no messages', reqRes({ request: { model: 'm', messages: [] } }), 'request.messages'],
-    ['an unknown role', reqRes({ request: { model: 'm', messages: [{ role: 'user', content: 'q' }, { role: 'robot', content: 'x' }] } }), 'request.messages[1].role'],
+    [
+      'an unknown role',
+      reqRes({
+        request: {
+          model: 'm',
+          messages: [
+            { role: 'user', content: 'q' },
+            { role: 'robot', content: 'x' },
+          ],
+        },
+      }),
+      'request.messages[1].role',
+    ],
     ['a numeric content', reqRes({ request: { model: 'm', messages: [{ role: 'user', content: 7 }] } }), 'request.messages[0].content'],
     ['a negative latency', reqRes({ latency_ms: -1 }), 'latency_ms'],
     ['a fractional latency', reqRes({ latency_ms: 1.5 }), 'latency_ms'],
@@ -487,7 +544,12 @@ describe('textOf', () => {
   it('reads strings, text parts, and nothing else', () => {
     expect(textOf('hi')).toBe('hi');
     expect(textOf('')).toBe('');
-    expect(textOf([{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }])).toBe('a\nb');
+    expect(
+      textOf([
+        { type: 'text', text: 'a' },
+        { type: 'text', text: 'b' },
+      ]),
+    ).toBe('a\nb');
     expect(textOf([{ type: 'image_url' }])).toBeUndefined();
     expect(textOf([])).toBeUndefined();
     expect(textOf(null)).toBeUndefined();
@@ -498,8 +560,18 @@ describe('textOf', () => {
 describe('normalizeRecord: strings Postgres cannot store', () => {
   // Each of these failed the whole INSERT (500 over the API, a lost chunk in an import); now a named rejection.
   it.each([
-    ['user content', (r: Obj): void => void (((r.request as Obj).messages as Obj[])[1]!.content = 'where is\u0000 my order'), 'request.messages[1].content', /U\+0000/],
-    ['answer', (r: Obj): void => void ((((r.response as Obj).choices as Obj[])[0]!.message as Obj).content = 'ok\ud800'), 'response.choices[0].message.content', /unpaired UTF-16 surrogate/],
+    [
+      'user content',
+      (r: Obj): void => void (((r.request as Obj).messages as Obj[])[1]!.content = 'where is\u0000 my order'),
+      'request.messages[1].content',
+      /U\+0000/,
+    ],
+    [
+      'answer',
+      (r: Obj): void => void ((((r.response as Obj).choices as Obj[])[0]!.message as Obj).content = 'ok\ud800'),
+      'response.choices[0].message.content',
+      /unpaired UTF-16 surrogate/,
+    ],
     ['metadata key', (r: Obj): void => void (r.metadata = { 'bad\u0000key': 1 }), 'metadata', /has a key "bad\\u0000key"/],
     ['deep metadata value', (r: Obj): void => void (r.metadata = { a: [{ b: { c: 'x\udfff' } }] }), 'metadata.a[0].b.c', /U\+DFFF/],
     ['idempotency key', (r: Obj): void => void (r.idempotency_key = 'key\u0000'), 'idempotency_key', /U\+0000/],

@@ -46,36 +46,40 @@ describe.runIf(simdAvailable())('NearestIndex prefilter', () => {
     ['random centroids', 2000, 384, (n: number, d: number) => randomRoutes(n, d, 11).centroids],
     ['clustered centroids', 2000, 384, (n: number, d: number) => clustered(n, d, 40, 12)],
     ['dims not a multiple of 16', 2000, 100, (n: number, d: number) => clustered(n, d, 25, 13)],
-  ])('returns the same route as an exact scan: %s', (_, n, dims, make) => {
-    const vs = make(n, dims);
-    const index = NearestIndex.build(matrix(vs, dims), n, dims, { kernel: 'simd' });
-    expect(index.kernel).toBe('simd');
-    const r = rng(99);
-    let disagree = 0;
-    let nearTies = 0;
-    const queries = 2500;
-    for (let k = 0; k < queries; k++) {
-      // Mostly queries near a route (cosine 0.3–0.99), some far from everything.
-      const q = k % 5 === 4 ? randomUnit(dims, r) : near(vs[Math.floor(r.next() * n)]!, 0.3 + 0.69 * r.next(), r);
-      const got = index.nearest(q)!;
-      const exact = index.exactNearest(q)!;
-      if (got.index !== exact.index) disagree++;
-      expect(got.similarity).toBe(exact.similarity);
-      if (k % 10) continue;
-      const b = brute(vs, q);
-      expect(Math.abs(got.similarity - b.sim)).toBeLessThan(1e-6);
-      if (got.index !== b.index) {
-        // Only a float-level tie may differ from an f64 scan written independently.
-        expect(b.gap).toBeLessThan(1e-6);
-        nearTies++;
+  ])(
+    'returns the same route as an exact scan: %s',
+    (_, n, dims, make) => {
+      const vs = make(n, dims);
+      const index = NearestIndex.build(matrix(vs, dims), n, dims, { kernel: 'simd' });
+      expect(index.kernel).toBe('simd');
+      const r = rng(99);
+      let disagree = 0;
+      let nearTies = 0;
+      const queries = 2500;
+      for (let k = 0; k < queries; k++) {
+        // Mostly queries near a route (cosine 0.3–0.99), some far from everything.
+        const q = k % 5 === 4 ? randomUnit(dims, r) : near(vs[Math.floor(r.next() * n)]!, 0.3 + 0.69 * r.next(), r);
+        const got = index.nearest(q)!;
+        const exact = index.exactNearest(q)!;
+        if (got.index !== exact.index) disagree++;
+        expect(got.similarity).toBe(exact.similarity);
+        if (k % 10) continue;
+        const b = brute(vs, q);
+        expect(Math.abs(got.similarity - b.sim)).toBeLessThan(1e-6);
+        if (got.index !== b.index) {
+          // Only a float-level tie may differ from an f64 scan written independently.
+          expect(b.gap).toBeLessThan(1e-6);
+          nearTies++;
+        }
       }
-    }
-    expect(disagree).toBe(0);
-    expect(nearTies).toBeLessThanOrEqual(2);
-    expect(index.stats.uncertified).toBe(0);
-    // The prefilter re-checks a handful of routes, not the index.
-    expect(index.stats.reranked / index.stats.queries).toBeLessThan(n / 20);
-  }, 60_000);
+      expect(disagree).toBe(0);
+      expect(nearTies).toBeLessThanOrEqual(2);
+      expect(index.stats.uncertified).toBe(0);
+      // The prefilter re-checks a handful of routes, not the index.
+      expect(index.stats.reranked / index.stats.queries).toBeLessThan(n / 20);
+    },
+    60_000,
+  );
 
   it('breaks exact ties towards the lower row, as a scan does', () => {
     const r = rng(5);

@@ -24,8 +24,18 @@ function version(n: number, opts: { hmacKey?: string; model?: string } = {}): Ma
     model: opts.model,
     hmacKey: opts.hmacKey,
     routes: [
-      { id: 'c_order', tier: 'template', centroid: centroid('where is my order 12345'), target: { template: `v${n}: order {{id}}`, script: null, candidateId: 'cand', version: n } },
-      { id: 'c_cancel', tier: 'adapter', centroid: centroid('cancel my subscription'), target: { adapter: `cancel-v${n}`, baseModel: 'base', uri: 's3://b/a/' } },
+      {
+        id: 'c_order',
+        tier: 'template',
+        centroid: centroid('where is my order 12345'),
+        target: { template: `v${n}: order {{id}}`, script: null, candidateId: 'cand', version: n },
+      },
+      {
+        id: 'c_cancel',
+        tier: 'adapter',
+        centroid: centroid('cancel my subscription'),
+        target: { adapter: `cancel-v${n}`, baseModel: 'base', uri: 's3://b/a/' },
+      },
     ],
   });
 }
@@ -39,14 +49,23 @@ afterAll(async () => {
 });
 
 /** A fresh store folder per test, laid out as the publisher lays it out. */
-async function store(): Promise<{ dir: string; put: (m: Manifest, raw?: string) => Promise<void>; point: (m: Pick<Manifest, 'version' | 'contentHash'>, key?: string) => Promise<void>; pointer: string }> {
+async function store(): Promise<{
+  dir: string;
+  put: (m: Manifest, raw?: string) => Promise<void>;
+  point: (m: Pick<Manifest, 'version' | 'contentHash'>, key?: string) => Promise<void>;
+  pointer: string;
+}> {
   const dir = await mkdtemp(path.join(root, 'store-'));
   await mkdir(path.join(dir, 'manifests/acme'), { recursive: true });
   return {
     dir,
     pointer: path.join(dir, 'manifests/acme/current.json'),
     put: (m, raw) => writeFile(path.join(dir, `manifests/acme/v${m.version}.json`), raw ?? JSON.stringify(m, null, 2)),
-    point: (m, key) => writeFile(path.join(dir, 'manifests/acme/current.json'), JSON.stringify({ tenant: 'acme', version: m.version, key: key ?? `manifests/acme/v${m.version}.json`, contentHash: m.contentHash })),
+    point: (m, key) =>
+      writeFile(
+        path.join(dir, 'manifests/acme/current.json'),
+        JSON.stringify({ tenant: 'acme', version: m.version, key: key ?? `manifests/acme/v${m.version}.json`, contentHash: m.contentHash }),
+      ),
   };
 }
 
@@ -136,7 +155,9 @@ describe('Router', () => {
     const other = version(1, { model: 'local:all-MiniLM-L6-v2' });
     await s.put(other);
     await s.point(other);
-    await expect(Router.create({ source: s.pointer, embedder })).rejects.toThrow(/embedded with "local:all-MiniLM-L6-v2" but this router embeds queries with "test:hashing"/);
+    await expect(Router.create({ source: s.pointer, embedder })).rejects.toThrow(
+      /embedded with "local:all-MiniLM-L6-v2" but this router embeds queries with "test:hashing"/,
+    );
   });
 
   it('with an HMAC key, accepts only manifests signed with it', async () => {
@@ -329,7 +350,9 @@ describe('pointer keys', () => {
     expect(resolveKey(parseLocation('/data/blobs/manifests/acme/current.json'), key)).toEqual({ kind: 'file', path: '/data/blobs/manifests/acme/v3.json' });
     expect(resolveKey(parseLocation('/elsewhere/current.json'), key)).toEqual({ kind: 'file', path: '/elsewhere/manifests/acme/v3.json' });
     expect(resolveKey(parseLocation('s3://b/pre/manifests/acme/current.json'), key)).toEqual({ kind: 's3', bucket: 'b', key: 'pre/manifests/acme/v3.json' });
-    expect(resolveKey(parseLocation('https://cdn.example/x/manifests/acme/current.json?sig=1'), 'v3.json')).toMatchObject({ url: new URL('https://cdn.example/x/manifests/acme/v3.json') });
+    expect(resolveKey(parseLocation('https://cdn.example/x/manifests/acme/current.json?sig=1'), 'v3.json')).toMatchObject({
+      url: new URL('https://cdn.example/x/manifests/acme/v3.json'),
+    });
     expect(resolveKey(parseLocation('blob:manifests/acme/current.json'), key)).toEqual({ kind: 'blob', key });
   });
 

@@ -6,20 +6,43 @@ import { containsWord, resolverFor } from '../../src/serving/resolver';
 
 const embedder = new HashingEmbedder(64);
 /** A route recognised by the masked form of a representative query. */
-const route = (id: string, query: string, rest: Omit<SyntheticRoute, 'id' | 'centroid'>): SyntheticRoute => ({ id, centroid: embedder.vector(normalizeQuery(query).text), ...rest });
+const route = (id: string, query: string, rest: Omit<SyntheticRoute, 'id' | 'centroid'>): SyntheticRoute => ({
+  id,
+  centroid: embedder.vector(normalizeQuery(query).text),
+  ...rest,
+});
 
 const manifest = syntheticManifest({
   dims: 64,
   routes: [
-    route('c_order', 'Where is my order 12345?', { tier: 'template', target: { template: 'Order {{id}} left our warehouse and arrives within 3 days.', script: null, candidateId: 'cand_order', version: 1 } }),
-    route('c_email', 'Send the invoice for order 12345 to me', { tier: 'template', target: { template: 'Invoice for order {{id}} sent to {{email}}.', script: null, candidateId: 'cand_email', version: 1 } }),
+    route('c_order', 'Where is my order 12345?', {
+      tier: 'template',
+      target: { template: 'Order {{id}} left our warehouse and arrives within 3 days.', script: null, candidateId: 'cand_order', version: 1 },
+    }),
+    route('c_email', 'Send the invoice for order 12345 to me', {
+      tier: 'template',
+      target: { template: 'Invoice for order {{id}} sent to {{email}}.', script: null, candidateId: 'cand_email', version: 1 },
+    }),
     route('c_plan', 'What does my premium plan include', {
       tier: 'template',
-      target: { template: 'Your {{plan}} plan includes support.', script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium', basic: 'Basic' } }] }, candidateId: 'cand_plan', version: 3 },
+      target: {
+        template: 'Your {{plan}} plan includes support.',
+        script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium', basic: 'Basic' } }] },
+        candidateId: 'cand_plan',
+        version: 3,
+      },
       threshold: 0.6,
     }),
-    route('c_cancel', 'I want to cancel my subscription', { tier: 'adapter', target: { adapter: 'acme-cancel-v2', baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: 's3://b/adapters/ft_1/' } }),
-    route('c_refund', 'How do I get a refund for my purchase', { tier: 'cheap', target: { model: 'gpt-4o-mini' }, threshold: 0.5, keywords: { none: ['chargeback'], all: ['refund'] } }),
+    route('c_cancel', 'I want to cancel my subscription', {
+      tier: 'adapter',
+      target: { adapter: 'acme-cancel-v2', baseModel: 'Qwen/Qwen2.5-0.5B-Instruct', uri: 's3://b/adapters/ft_1/' },
+    }),
+    route('c_refund', 'How do I get a refund for my purchase', {
+      tier: 'cheap',
+      target: { model: 'gpt-4o-mini' },
+      threshold: 0.5,
+      keywords: { none: ['chargeback'], all: ['refund'] },
+    }),
   ],
 });
 const resolve = resolverFor(manifest);
@@ -71,7 +94,10 @@ describe('resolverFor', () => {
     const r = ask('Send the invoice for order 12345 to me');
     expect(r).toMatchObject({ tier: 'frontier', routeId: null, nearestRouteId: 'c_email', model: 'gpt-4o' });
     expect(r.reason).toMatch(/^render failed: .*email/);
-    expect(ask('Send the invoice for order 12345 to me at ann@example.com')).toMatchObject({ routeId: 'c_email', answer: 'Invoice for order 12345 sent to ann@example.com.' });
+    expect(ask('Send the invoice for order 12345 to me at ann@example.com')).toMatchObject({
+      routeId: 'c_email',
+      answer: 'Invoice for order 12345 sent to ann@example.com.',
+    });
     // A script that cannot decide falls back too.
     const plan = ask('what does my gold plan include');
     expect(plan.nearestRouteId).toBe('c_plan');

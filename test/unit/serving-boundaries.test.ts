@@ -59,7 +59,17 @@ function violations(files: string[], allowed: string[]): string[] {
 const ROUTER_MAY_USE = ['src/router', 'src/serving', 'src/embeddings/types', 'src/blob', 'src/errors'];
 const SERVING_MAY_USE = ['src/serving', 'src/embeddings/types', 'src/blob', 'src/errors'];
 /** The pipeline: it depends on src/serving, never on the router. */
-const PIPELINE = ['src/clustering', 'src/graduation', 'src/manifest', 'src/distill', 'src/ingest', 'src/interactions', 'src/retrain', 'activities', 'workflows'];
+const PIPELINE = [
+  'src/clustering',
+  'src/graduation',
+  'src/manifest',
+  'src/distill',
+  'src/ingest',
+  'src/interactions',
+  'src/retrain',
+  'activities',
+  'workflows',
+];
 
 describe('serving boundaries', () => {
   it('reads every kind of import the code base uses', () => {

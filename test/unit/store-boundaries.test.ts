@@ -52,7 +52,9 @@ describe('store boundaries', () => {
   });
 
   it('no file outside a store.ts (or src/db) imports db/schema or writes SQL against a table', () => {
-    const found = SCANNED.flatMap(tsFiles).flatMap((f) => violations(f, readFileSync(path.join(ROOT, f), 'utf8')).map((rule) => `${f}: ${rule === 'schema' ? 'imports db/schema' : 'raw SQL on a table'}`));
+    const found = SCANNED.flatMap(tsFiles).flatMap((f) =>
+      violations(f, readFileSync(path.join(ROOT, f), 'utf8')).map((rule) => `${f}: ${rule === 'schema' ? 'imports db/schema' : 'raw SQL on a table'}`),
+    );
     expect(found).toEqual([]);
   });
 

@@ -7,10 +7,15 @@ describe('runInThread', () => {
   it('runs a TypeScript task in a worker thread, moving buffers both ways and reporting progress', async () => {
     const values = Float64Array.from({ length: 5000 }, (_, i) => i);
     const progress: unknown[] = [];
-    const out = await runInThread<{ values: Float64Array }, { sum: number; doubled: Float64Array }>(TASKS, 'sumAndDouble', { values }, {
-      transfer: [values.buffer],
-      onProgress: (p) => progress.push(p),
-    });
+    const out = await runInThread<{ values: Float64Array }, { sum: number; doubled: Float64Array }>(
+      TASKS,
+      'sumAndDouble',
+      { values },
+      {
+        transfer: [values.buffer],
+        onProgress: (p) => progress.push(p),
+      },
+    );
     expect(out.sum).toBe((4999 * 5000) / 2);
     expect(out.doubled[4999]).toBe(9998);
     expect(values.length).toBe(0); // moved, not copied
@@ -57,9 +62,22 @@ describe('clustering in a worker thread', () => {
       for (let j = 0; j < dims; j++) norm += (vectors[i * dims + j] = c[j]! + rnd() * 0.05) ** 2;
       for (let j = 0; j < dims; j++) vectors[i * dims + j]! /= Math.sqrt(norm);
     }
-    const input = { tenantId: 't', runId: 'r1', dims, texts: Array.from({ length: n }, (_, i) => `query ${['alpha', 'beta', 'gamma'][i % 3]} ${i}`), weights: Array.from({ length: n }, () => 1), prior: [], params: { algorithm: 'graph' as const, threads: 1 } };
+    const input = {
+      tenantId: 't',
+      runId: 'r1',
+      dims,
+      texts: Array.from({ length: n }, (_, i) => `query ${['alpha', 'beta', 'gamma'][i % 3]} ${i}`),
+      weights: Array.from({ length: n }, () => 1),
+      prior: [],
+      params: { algorithm: 'graph' as const, threads: 1 },
+    };
     const here = clusterSnapshot({ ...input, vectors: vectors.slice() });
-    const there = await runInThread<typeof input & { vectors: Float32Array }, ReturnType<typeof clusterSnapshot>>(new URL('../../src/clustering/thread.ts', import.meta.url), 'clusterSnapshotTask', { ...input, vectors }, { transfer: [vectors.buffer] });
+    const there = await runInThread<typeof input & { vectors: Float32Array }, ReturnType<typeof clusterSnapshot>>(
+      new URL('../../src/clustering/thread.ts', import.meta.url),
+      'clusterSnapshotTask',
+      { ...input, vectors },
+      { transfer: [vectors.buffer] },
+    );
     expect(there.result.weight.length).toBeGreaterThan(0);
     expect(there.result.weight.length).toBe(here.result.weight.length);
     expect(Array.from(there.result.assignment)).toEqual(Array.from(here.result.assignment));
@@ -94,13 +112,26 @@ describe('graduation in a worker thread', () => {
     ids.forEach((c, k) => {
       for (let i = 0; i < (c === 'hours' ? 200 : 60); i++) {
         const query = `question about ${c} number ${['one', 'two', 'three'][i % 3]} ${i % 2 ? 'please' : ''}`;
-        examples.push({ id: examples.length + 1, query, slots: slotsOfQuery(query), answer: c.startsWith('pw') ? PASSWORD : c === 'refund' ? REFUND : c === 'hours' ? HOURS : i % 2 ? PASSWORD : REFUND });
+        examples.push({
+          id: examples.length + 1,
+          query,
+          slots: slotsOfQuery(query),
+          answer: c.startsWith('pw') ? PASSWORD : c === 'refund' ? REFUND : c === 'hours' ? HOURS : i % 2 ? PASSWORD : REFUND,
+        });
         exampleClusters.push(c);
         const lean = i % 5 === 0 && c !== 'hours' ? 0.6 : 0.05;
         vecs.push(...unit(centres[k]!.map((x, j) => (1 - lean) * x + lean * centres[(k + 1) % 4]![j]! + 0.02 * rnd())));
       }
     });
-    return { snaps: ids.map((clusterId, k) => ({ clusterId, share: 0.2, label: `label ${k}` })), examples, exampleClusters, dims, vectors: Float32Array.from(vecs), centroids: Float32Array.from(centres.flat()), threshold: 0.7 };
+    return {
+      snaps: ids.map((clusterId, k) => ({ clusterId, share: 0.2, label: `label ${k}` })),
+      examples,
+      exampleClusters,
+      dims,
+      vectors: Float32Array.from(vecs),
+      centroids: Float32Array.from(centres.flat()),
+      threshold: 0.7,
+    };
   }
 
   it('induces, routes and verifies the same candidates as on this thread (the activity path)', async () => {
@@ -112,21 +143,39 @@ describe('graduation in a worker thread', () => {
     const data = await runData();
     // The in-process path as the activity ran it before threads: closures over the loaded data.
     const loaded = runGraduationData(await runData());
-    const here = graduateClusters(loaded.clusters, { policy: DEFAULT_POLICY, neighbours: loaded.neighbours, warn: (p, ex) => answerFitWarnings(p.template, ex.map((e) => e.query)) });
+    const here = graduateClusters(loaded.clusters, {
+      policy: DEFAULT_POLICY,
+      neighbours: loaded.neighbours,
+      warn: (p, ex) =>
+        answerFitWarnings(
+          p.template,
+          ex.map((e) => e.query),
+        ),
+    });
     // Both outcomes, and routed neighbours, so the comparison covers induction, routing and the false-positive check.
     expect(here.passed.map((c) => c.clusterIds)).toEqual([['hours']]);
     expect(here.passed[0]!.evidence.falsePositives.tested).toBeGreaterThan(0);
     expect(here.failed.map((c) => c.clusterIds)).toEqual([['pw-forgot', 'pw-reset'], ['refund']]);
     expect(here.failed[0]!.evidence.falsePositives.routedHere).toBeGreaterThan(0);
     expect(graduateRunData({ data: await runData(), policy: DEFAULT_POLICY })).toEqual(here);
-    const there = await runInThread(new URL('../../src/graduation/thread.ts', import.meta.url), 'graduateRunTask', { data, policy: DEFAULT_POLICY }, { transfer: graduationTransfer(data) });
+    const there = await runInThread(
+      new URL('../../src/graduation/thread.ts', import.meta.url),
+      'graduateRunTask',
+      { data, policy: DEFAULT_POLICY },
+      { transfer: graduationTransfer(data) },
+    );
     expect(data.vectors.length).toBe(0); // moved
     expect(there).toEqual(here);
   });
 
   it('replays a reviewer edit with the same evidence as on this thread', async () => {
     const { verifyEditData } = await import('../../src/graduation/thread');
-    const input = { data: await runData(), clusterIds: ['pw-forgot', 'pw-reset'], template: PASSWORD.replace('Forgot password', 'Reset password'), script: null };
+    const input = {
+      data: await runData(),
+      clusterIds: ['pw-forgot', 'pw-reset'],
+      template: PASSWORD.replace('Forgot password', 'Reset password'),
+      script: null,
+    };
     const here = verifyEditData({ ...input, data: await runData() });
     expect(here.heldOut).toBeGreaterThan(0);
     expect(here.falsePositives.tested).toBeGreaterThan(0);
@@ -144,7 +193,10 @@ describe('dataset building in a worker thread', () => {
       clusterId: `c${i % 3}`,
       messages: [
         { role: 'system' as const, content: 'You are a support assistant.' },
-        { role: 'user' as const, content: `my email is user${i % 40}@example.com and I need help with ${['billing', 'login', 'shipping'][i % 3]} case ${'abcdefghij'[i % 10]}${'klmnopqrst'[Math.floor(i / 10) % 10]}` },
+        {
+          role: 'user' as const,
+          content: `my email is user${i % 40}@example.com and I need help with ${['billing', 'login', 'shipping'][i % 3]} case ${'abcdefghij'[i % 10]}${'klmnopqrst'[Math.floor(i / 10) % 10]}`,
+        },
       ],
       answer: `Here is how to fix ${['billing', 'login', 'shipping'][i % 3]}: step ${'abcdefghij'[i % 10]}.`,
       correctedAnswer: i % 17 === 0 ? 'An edited answer.' : null,
@@ -155,7 +207,14 @@ describe('dataset building in a worker thread', () => {
     expect(built.train.length).toBeGreaterThan(0);
     expect(built.eval.length).toBeGreaterThan(0);
     const here = buildDatasetFiles(input);
-    expect(here).toEqual({ id: datasetId(toJsonl(built.train), toJsonl(built.eval)), trainJsonl: toJsonl(built.train), evalJsonl: toJsonl(built.eval), trainCount: built.train.length, evalCount: built.eval.length, card: built.card });
+    expect(here).toEqual({
+      id: datasetId(toJsonl(built.train), toJsonl(built.eval)),
+      trainJsonl: toJsonl(built.train),
+      evalJsonl: toJsonl(built.eval),
+      trainCount: built.train.length,
+      evalCount: built.eval.length,
+      card: built.card,
+    });
     const there = await runInThread(new URL('../../src/distill/thread.ts', import.meta.url), 'buildDatasetFilesTask', input);
     expect(there).toEqual(here);
   });

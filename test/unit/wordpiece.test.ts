@@ -3,10 +3,56 @@ import { WordPieceTokenizer, parseVocabTxt } from '../../src/embeddings/wordpiec
 
 // A toy BERT vocabulary: ids are line numbers, as in vocab.txt.
 const VOCAB = [
-  '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]',
-  'hello', 'world', ',', '!', '?', "'", '.', '$', '+', '^', '<', '`', '|', '~', '¿', '—', '-',
-  'cafe', 'un', '##aff', '##able', 'unaff', 'aff', '##a', '##b', 'a', 'b', 'x', '##y', 'ab',
-  '你', '好', 'σ', '##α', '##σ', 'don', 't', 'is', '€', '##€', 'the', 'card', '##s', 'istanbul', 'naive',
+  '[PAD]',
+  '[UNK]',
+  '[CLS]',
+  '[SEP]',
+  '[MASK]',
+  'hello',
+  'world',
+  ',',
+  '!',
+  '?',
+  "'",
+  '.',
+  '$',
+  '+',
+  '^',
+  '<',
+  '`',
+  '|',
+  '~',
+  '¿',
+  '—',
+  '-',
+  'cafe',
+  'un',
+  '##aff',
+  '##able',
+  'unaff',
+  'aff',
+  '##a',
+  '##b',
+  'a',
+  'b',
+  'x',
+  '##y',
+  'ab',
+  '你',
+  '好',
+  'σ',
+  '##α',
+  '##σ',
+  'don',
+  't',
+  'is',
+  '€',
+  '##€',
+  'the',
+  'card',
+  '##s',
+  'istanbul',
+  'naive',
 ];
 const vocab = parseVocabTxt(`${VOCAB.join('\n')}\n`);
 const id = (t: string) => vocab.get(t)!;
@@ -32,7 +78,29 @@ describe('WordPieceTokenizer: normalisation and splitting', () => {
   });
 
   it('treats ASCII symbols as punctuation, like the HF BertPreTokenizer', () => {
-    expect(t.tokenize('a$b a+b a^b a<b a`b a|b a~b')).toEqual(['a', '$', 'b', 'a', '+', 'b', 'a', '^', 'b', 'a', '<', 'b', 'a', '`', 'b', 'a', '|', 'b', 'a', '~', 'b']);
+    expect(t.tokenize('a$b a+b a^b a<b a`b a|b a~b')).toEqual([
+      'a',
+      '$',
+      'b',
+      'a',
+      '+',
+      'b',
+      'a',
+      '^',
+      'b',
+      'a',
+      '<',
+      'b',
+      'a',
+      '`',
+      'b',
+      'a',
+      '|',
+      'b',
+      'a',
+      '~',
+      'b',
+    ]);
   });
 
   it('splits Unicode punctuation (P*) but not symbols (S*)', () => {
@@ -115,7 +183,13 @@ describe('WordPieceTokenizer: encode', () => {
 
 describe('WordPieceTokenizer: loading', () => {
   it('parses vocab.txt by line number', () => {
-    expect(parseVocabTxt('[PAD]\r\nhello\nworld\n')).toEqual(new Map([['[PAD]', 0], ['hello', 1], ['world', 2]]));
+    expect(parseVocabTxt('[PAD]\r\nhello\nworld\n')).toEqual(
+      new Map([
+        ['[PAD]', 0],
+        ['hello', 1],
+        ['world', 2],
+      ]),
+    );
   });
 
   it('reads a tokenizer.json WordPiece model with its normaliser settings and added tokens', () => {
@@ -135,7 +209,9 @@ describe('WordPieceTokenizer: loading', () => {
 
   it('refuses tokenizers it does not implement', () => {
     expect(() => WordPieceTokenizer.fromTokenizerJson({ model: { type: 'BPE', vocab: {} } })).toThrow(/WordPiece/);
-    expect(() => WordPieceTokenizer.fromTokenizerJson({ model: { type: 'WordPiece', vocab: Object.fromEntries(vocab) }, normalizer: { type: 'NFKC' } })).toThrow(/normalizer/);
+    expect(() =>
+      WordPieceTokenizer.fromTokenizerJson({ model: { type: 'WordPiece', vocab: Object.fromEntries(vocab) }, normalizer: { type: 'NFKC' } }),
+    ).toThrow(/normalizer/);
   });
 
   it('needs [UNK], [CLS], [SEP] and [PAD] in the vocabulary', () => {

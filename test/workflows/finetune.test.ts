@@ -14,7 +14,15 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const input: FineTuneInput = { tenantId: 't1', clusterRunId: 'run1', clusterIds: ['c1'], trainer, runner: 'local', gpuTaskQueue: TASK_QUEUE, heartbeatTimeoutMs: 2_000 };
+const input: FineTuneInput = {
+  tenantId: 't1',
+  clusterRunId: 'run1',
+  clusterIds: ['c1'],
+  trainer,
+  runner: 'local',
+  gpuTaskQueue: TASK_QUEUE,
+  heartbeatTimeoutMs: 2_000,
+};
 
 describe('fine-tune workflow', () => {
   it('dataset → job → train → student and base predictions → gate', async () => {
@@ -46,7 +54,10 @@ describe('fine-tune workflow', () => {
       const h = await env.client.workflow.start('fineTuneWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'finetune:t1:run1:cancel', args: [input] });
       await training.promise;
       await h.cancel();
-      return h.result().then(() => undefined, (e: Error) => e);
+      return h.result().then(
+        () => undefined,
+        (e: Error) => e,
+      );
     });
     expect(trainingSawCancel).toBe(true);
     expect(mocks.of('finishFineTuneJob')).toEqual([{ jobId: 'ft_1', status: 'cancelled', error: expect.any(String) }]);
@@ -55,9 +66,14 @@ describe('fine-tune workflow', () => {
     expect(mocks.names()).not.toContain('gateAdapter');
   });
 
-  it('a failed training marks the job failed with the runner\'s reason', async () => {
+  it("a failed training marks the job failed with the runner's reason", async () => {
     const mocks = mockActivities({ trainAdapter: async () => Promise.reject(ApplicationFailure.nonRetryable('CUDA out of memory', 'InputError')) });
-    const err = await runWorker(env, mocks.activities, () => env.client.workflow.execute('fineTuneWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'finetune:t1:run1:oom', args: [input] }).then(() => undefined, (e: Error) => e));
+    const err = await runWorker(env, mocks.activities, () =>
+      env.client.workflow.execute('fineTuneWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'finetune:t1:run1:oom', args: [input] }).then(
+        () => undefined,
+        (e: Error) => e,
+      ),
+    );
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(ActivityFailure);
     expect(mocks.of('finishFineTuneJob')).toEqual([{ jobId: 'ft_1', status: 'failed', error: 'CUDA out of memory' }]);
   });

@@ -28,7 +28,9 @@ for (const name of names) {
     const file = path.join(HISTORIES_DIR, `${name}.json`);
     // The workflow id (replay needs it: child ids derive from it) and the History message's own JSON form.
     writeFileSync(file, JSON.stringify({ workflowId: handle.workflowId, history }, null, 1) + '\n');
-    console.log(`${name}: ${history.events?.length ?? 0} events, ${outcome.ok ? 'completed' : `failed (${outcome.error.message})`} → ${path.relative(process.cwd(), file)}`);
+    console.log(
+      `${name}: ${history.events?.length ?? 0} events, ${outcome.ok ? 'completed' : `failed (${outcome.error.message})`} → ${path.relative(process.cwd(), file)}`,
+    );
   } finally {
     await env.teardown();
   }

@@ -12,7 +12,9 @@ import { HISTORIES_DIR, workflowBundle } from './support';
  * instead of in production; guard such changes with patched() (README "Versioning workflows").
  */
 // Each file: the workflow id and the History message's own JSON form (record-histories.ts), read back with fromObject.
-const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(HISTORIES_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('workflow replay', () => {
   it('has a recorded history for every scenario', () => {

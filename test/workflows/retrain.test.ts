@@ -19,8 +19,32 @@ describe('retrain workflow', () => {
     const { outcome, mocks, handle } = await scenarios['retrain-completed'](env);
     expect(outcome.ok, String(!outcome.ok && outcome.error)).toBe(true);
     expect(mocks.of('recordRetrainStage').map((s) => s.stage)).toEqual(['start', 'cluster', 'graduate', 'distill', 'tiers', 'publish']);
-    const order = mocks.names().filter((n) => ['snapshotQueries', 'clusterAndRecord', 'graduateRun', 'pickDistillCategories', 'trainAdapter', 'gateAdapter', 'activateAdapters', 'publishManifest', 'finishRetrain'].includes(n));
-    expect(order).toEqual(['snapshotQueries', 'clusterAndRecord', 'graduateRun', 'pickDistillCategories', 'trainAdapter', 'gateAdapter', 'activateAdapters', 'publishManifest', 'finishRetrain']);
+    const order = mocks
+      .names()
+      .filter((n) =>
+        [
+          'snapshotQueries',
+          'clusterAndRecord',
+          'graduateRun',
+          'pickDistillCategories',
+          'trainAdapter',
+          'gateAdapter',
+          'activateAdapters',
+          'publishManifest',
+          'finishRetrain',
+        ].includes(n),
+      );
+    expect(order).toEqual([
+      'snapshotQueries',
+      'clusterAndRecord',
+      'graduateRun',
+      'pickDistillCategories',
+      'trainAdapter',
+      'gateAdapter',
+      'activateAdapters',
+      'publishManifest',
+      'finishRetrain',
+    ]);
     // The distilled adapter is activated, the publish names this run, the run closes completed.
     expect(mocks.of('activateAdapters')[0]).toEqual({ tenantId: 't1', adapterIds: ['ad_1'] });
     const runId = `${handle.workflowId}@${(await handle.describe()).runId}`;
@@ -48,9 +72,24 @@ describe('retrain workflow', () => {
   });
 
   it('one failing category does not stop the others or the publish', async () => {
-    const mocks = mockActivities({ pickDistillCategories: async () => ['bad', 'good'], buildTrainingDataset: async (i) => (i.clusterIds[0] === 'bad' ? Promise.reject(ApplicationFailure.nonRetryable('too few examples', 'InputError')) : { datasetId: 'ds', trainKey: 't', evalKey: 'e', counts: {} }) });
-    const out = await runWorker(env, mocks.activities, () => env.client.workflow.execute('retrainWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'retrain:t4', args: [retrainInput('t4', { distill: { trainer: retrainInput('x').distill!.trainer, maxCategories: 2 } })] }));
-    expect((out as { adapters: unknown[] }).adapters).toEqual([{ adapterId: '', status: expect.stringMatching(/^failed: /) }, { adapterId: 'ad_1', status: 'candidate' }]);
+    const mocks = mockActivities({
+      pickDistillCategories: async () => ['bad', 'good'],
+      buildTrainingDataset: async (i) =>
+        i.clusterIds[0] === 'bad'
+          ? Promise.reject(ApplicationFailure.nonRetryable('too few examples', 'InputError'))
+          : { datasetId: 'ds', trainKey: 't', evalKey: 'e', counts: {} },
+    });
+    const out = await runWorker(env, mocks.activities, () =>
+      env.client.workflow.execute('retrainWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: 'retrain:t4',
+        args: [retrainInput('t4', { distill: { trainer: retrainInput('x').distill!.trainer, maxCategories: 2 } })],
+      }),
+    );
+    expect((out as { adapters: unknown[] }).adapters).toEqual([
+      { adapterId: '', status: expect.stringMatching(/^failed: /) },
+      { adapterId: 'ad_1', status: 'candidate' },
+    ]);
     expect(mocks.names()).toContain('publishManifest');
   });
 
@@ -72,7 +111,10 @@ describe('retrain workflow', () => {
       const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'retrain:t5', args: [input] });
       await training.promise;
       await handle.cancel();
-      return handle.result().then(() => undefined, (e: Error) => e);
+      return handle.result().then(
+        () => undefined,
+        (e: Error) => e,
+      );
     });
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
@@ -95,9 +137,17 @@ describe('retrain workflow', () => {
       },
     });
     const result = await runWorker(env, mocks.activities, async () => {
-      const other = await env.client.workflow.start('publishWorkflow', { taskQueue: TASK_QUEUE, workflowId: ids.publish('t6'), args: [{ tenantId: 't6', mode: 'publish', runId: 'manual:1' }] });
+      const other = await env.client.workflow.start('publishWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: ids.publish('t6'),
+        args: [{ tenantId: 't6', mode: 'publish', runId: 'manual:1' }],
+      });
       await until(() => publishes === 1);
-      const retrain = await env.client.workflow.start('retrainWorkflow', { taskQueue: TASK_QUEUE, workflowId: 'retrain:t6', args: [retrainInput('t6', { distill: undefined })] });
+      const retrain = await env.client.workflow.start('retrainWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: 'retrain:t6',
+        args: [retrainInput('t6', { distill: undefined })],
+      });
       // The retrain reached its publish, found the publisher busy and waits (a timer), not failing.
       await until(async () => {
         const history = await retrain.fetchHistory();

@@ -27,16 +27,31 @@ describe('review workflow', () => {
   it('an approval with edits is verified, recorded with the new version, and ends the review', async () => {
     const { outcome, mocks } = await scenarios['review-approved'](env);
     expect(outcome).toEqual({ ok: true, value: { candidateId: 'cand_ok', status: 'approved', reminders: 1 } });
-    expect(mocks.of('recordReviewDecision')).toEqual([{ candidateId: 'cand_ok', decision: expect.objectContaining({ action: 'approve_with_edits' }), version: 2 }]);
+    expect(mocks.of('recordReviewDecision')).toEqual([
+      { candidateId: 'cand_ok', decision: expect.objectContaining({ action: 'approve_with_edits' }), version: 2 },
+    ]);
     expect(mocks.names()).not.toContain('expireCandidate');
   });
 
   it('an edit that fails verification is refused and the candidate stays pending for another decision', async () => {
     let verifications = 0;
-    const mocks = mockActivities({ verifyEdit: async () => ({ version: 2 + verifications, passed: ++verifications > 1, reasons: verifications > 1 ? [] : ['answers differ on 3 of 5 held-out interactions'] }) });
+    const mocks = mockActivities({
+      verifyEdit: async () => ({
+        version: 2 + verifications,
+        passed: ++verifications > 1,
+        reasons: verifications > 1 ? [] : ['answers differ on 3 of 5 held-out interactions'],
+      }),
+    });
     const { refused, after, result } = await runWorker(env, mocks.activities, async () => {
-      const h = await env.client.workflow.start('reviewWorkflow', { taskQueue: TASK_QUEUE, workflowId: ids.review('cand_edit'), args: [{ tenantId: 't1', candidateId: 'cand_edit', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }] });
-      const refused = await h.executeUpdate(decideUpdate, { args: [{ action: 'approve_with_edits', reviewer: 'ana', template: 'bad' }] }).then(() => undefined, (e: Error) => e);
+      const h = await env.client.workflow.start('reviewWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: ids.review('cand_edit'),
+        args: [{ tenantId: 't1', candidateId: 'cand_edit', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }],
+      });
+      const refused = await h.executeUpdate(decideUpdate, { args: [{ action: 'approve_with_edits', reviewer: 'ana', template: 'bad' }] }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       const after = await h.query(reviewStateQuery);
       await h.executeUpdate(decideUpdate, { args: [{ action: 'approve_with_edits', reviewer: 'ana', template: 'good' }] });
       return { refused, after, result: await h.result() };
@@ -59,7 +74,11 @@ describe('review workflow', () => {
       },
     });
     const { settled, result } = await runWorker(env, mocks.activities, async () => {
-      const h = await env.client.workflow.start('reviewWorkflow', { taskQueue: TASK_QUEUE, workflowId: ids.review('cand_race'), args: [{ tenantId: 't1', candidateId: 'cand_race', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }] });
+      const h = await env.client.workflow.start('reviewWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: ids.review('cand_race'),
+        args: [{ tenantId: 't1', candidateId: 'cand_race', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }],
+      });
       const ana = h.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] });
       const bo = h.executeUpdate(decideUpdate, { args: [{ action: 'reject', reviewer: 'bo', comment: 'too generic' }] });
       const both = Promise.allSettled([ana, bo]);
@@ -83,10 +102,17 @@ describe('review workflow', () => {
   it('a decision after the review was decided is refused and records nothing', async () => {
     const mocks = mockActivities();
     const refused = await runWorker(env, mocks.activities, async () => {
-      const h = await env.client.workflow.start('reviewWorkflow', { taskQueue: TASK_QUEUE, workflowId: ids.review('cand_late'), args: [{ tenantId: 't1', candidateId: 'cand_late', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }] });
+      const h = await env.client.workflow.start('reviewWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: ids.review('cand_late'),
+        args: [{ tenantId: 't1', candidateId: 'cand_late', remindEveryMs: HOUR, expireAfterMs: 24 * HOUR }],
+      });
       await h.executeUpdate(decideUpdate, { args: [{ action: 'reject', reviewer: 'bo', comment: 'no' }] });
       // Refused either by the validator (the workflow still finishing) or by Temporal (the workflow closed).
-      return h.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] }).then(() => undefined, (e: Error) => e);
+      return h.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
     });
     expect(refused).toBeInstanceOf(Error);
     expect(mocks.of('recordReviewDecision')).toHaveLength(1);

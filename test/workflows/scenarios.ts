@@ -27,7 +27,15 @@ export const retrainInput = (tenantId: string, extra: Partial<RetrainInput> = {}
   ...extra,
 });
 
-async function run(env: TestWorkflowEnvironment, mocks: ReturnType<typeof mockActivities>, type: string, workflowId: string, arg: unknown, during?: (h: WorkflowHandle) => Promise<void>, cleanup?: (value: any) => Promise<void>): Promise<ScenarioRun> {
+async function run(
+  env: TestWorkflowEnvironment,
+  mocks: ReturnType<typeof mockActivities>,
+  type: string,
+  workflowId: string,
+  arg: unknown,
+  during?: (h: WorkflowHandle) => Promise<void>,
+  cleanup?: (value: any) => Promise<void>,
+): Promise<ScenarioRun> {
   return runWorker(env, mocks.activities, async () => {
     const handle = await env.client.workflow.start(type, { taskQueue: TASK_QUEUE, workflowId, args: [arg] });
     await during?.(handle);
@@ -47,7 +55,10 @@ export const scenarios = {
   'ingest-completed': (env: TestWorkflowEnvironment) => {
     let span = 0;
     const mocks = mockActivities({
-      importSpan: async () => (++span === 1 ? { nextOffset: 5, nextLine: 2, eof: false, lines: 1, stored: 1, duplicates: 0, rejected: 0, blank: 0 } : { nextOffset: 10, nextLine: 3, eof: true, lines: 1, stored: 0, duplicates: 1, rejected: 0, blank: 0 }),
+      importSpan: async () =>
+        ++span === 1
+          ? { nextOffset: 5, nextLine: 2, eof: false, lines: 1, stored: 1, duplicates: 0, rejected: 0, blank: 0 }
+          : { nextOffset: 10, nextLine: 3, eof: true, lines: 1, stored: 0, duplicates: 1, rejected: 0, blank: 0 },
     });
     const input: IngestInput = { tenantId: 't1', source: 's3://b/logs/' };
     return run(env, mocks, 'ingestWorkflow', ids.ingest(input.tenantId, input.source), input);
@@ -72,7 +83,9 @@ export const scenarios = {
 
   /** Graduation that opens one review (which then runs on its own). */
   'graduate-completed': (env: TestWorkflowEnvironment) => {
-    const mocks = mockActivities({ graduateRun: async () => ({ pending: [{ id: 'cand_g1', trafficShare: 0.3 }], passed: 1, failed: 0, clustersConsidered: 2 }) });
+    const mocks = mockActivities({
+      graduateRun: async () => ({ pending: [{ id: 'cand_g1', trafficShare: 0.3 }], passed: 1, failed: 0, clustersConsidered: 2 }),
+    });
     const input: GraduateInput = { tenantId: 't1', clusterRunId: 'run1', remindEveryMs: HOUR, expireAfterMs: 2 * HOUR };
     return run(env, mocks, 'graduateWorkflow', ids.graduate(input.tenantId, input.clusterRunId), input, undefined, async (out: { reviews: string[] }) => {
       for (const id of out.reviews) await env.client.workflow.getHandle(id).result(); // expires (time skipped)

@@ -20,7 +20,10 @@ export const TASK_QUEUE = 'workflow-tests';
 try {
   // Only errors in test output: worker state changes and the test server's missing capabilities are noise here. The
   // runtime is process-wide and installed once, before the first worker or test environment.
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }) } } });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }) } },
+  });
 } catch {
   // already installed
 }
@@ -56,7 +59,12 @@ export function mockActivities(overrides: Partial<Record<keyof AllActivities, (i
     // graduation and review
     graduateRun: async () => ({ pending: [], passed: 0, failed: 1, clustersConsidered: 2 }),
     verifyEdit: async () => ({ version: 2, passed: true, reasons: [] }),
-    recordReviewDecision: async (i) => ({ candidateId: i.candidateId, status: i.decision.action === 'reject' ? 'rejected' : 'approved', version: i.version ?? 1, routes: [] }),
+    recordReviewDecision: async (i) => ({
+      candidateId: i.candidateId,
+      status: i.decision.action === 'reject' ? 'rejected' : 'approved',
+      version: i.version ?? 1,
+      routes: [],
+    }),
     remindReviewer: async () => undefined,
     expireCandidate: async () => undefined,
     // distillation (CPU and GPU)
@@ -85,14 +93,25 @@ export function mockActivities(overrides: Partial<Record<keyof AllActivities, (i
       },
     ]),
   );
-  return { activities, calls, names: () => calls.map((c) => c.name), of: (name: keyof AllActivities) => calls.filter((c) => c.name === name).map((c) => c.input) };
+  return {
+    activities,
+    calls,
+    names: () => calls.map((c) => c.name),
+    of: (name: keyof AllActivities) => calls.filter((c) => c.name === name).map((c) => c.input),
+  };
 }
 
 /** A worker over the bundle and the mocks, on one queue for CPU and GPU activities alike (gpuTaskQueue = TASK_QUEUE). */
 export async function runWorker<R>(env: TestWorkflowEnvironment, activities: object, fn: () => Promise<R>): Promise<R> {
   // Heartbeats reach the server within a second (as on the GPU worker, app/root.ts), so a cancellation reaches a
   // heartbeating mock activity promptly instead of after the SDK's default throttle of up to 60 s.
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities, maxHeartbeatThrottleInterval: '1 second' });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities,
+    maxHeartbeatThrottleInterval: '1 second',
+  });
   return worker.runUntil(fn);
 }
 

@@ -17,15 +17,19 @@ export class LocalRunner implements TrainingRunner {
     const configFile = path.join(job.workDir, 'config.json');
     await writeFile(configFile, JSON.stringify(job.config, null, 2));
     let done: Extract<TrainerEvent, { event: 'done' }> | undefined;
-    await runJsonLines(this.python, [TRAIN_LORA_SCRIPT, '--data', job.trainFile, '--config', configFile, '--output', output, ...(job.resume ? ['--resume'] : [])], {
-      what: 'trainer',
-      signal: hooks.signal,
-      onEvent: async (e) => {
-        const ev = e as unknown as TrainerEvent;
-        if (ev.event === 'done') done = ev;
-        await hooks.onEvent(ev);
+    await runJsonLines(
+      this.python,
+      [TRAIN_LORA_SCRIPT, '--data', job.trainFile, '--config', configFile, '--output', output, ...(job.resume ? ['--resume'] : [])],
+      {
+        what: 'trainer',
+        signal: hooks.signal,
+        onEvent: async (e) => {
+          const ev = e as unknown as TrainerEvent;
+          if (ev.event === 'done') done = ev;
+          await hooks.onEvent(ev);
+        },
       },
-    });
+    );
     if (!done) throw new Error('trainer exited without a "done" event');
     return { adapterDir: done.adapter_dir, metrics: { ...done } };
   }

@@ -27,14 +27,20 @@ export class OpenAIRunner implements TrainingRunner {
   async train(job: TrainJob, hooks: RunnerHooks): Promise<TrainOutcome> {
     let id = job.hostedJobId;
     if (!id) {
-      const file = await this.client.files.create({ file: await toFile(createReadStream(job.trainFile), 'train.jsonl'), purpose: 'fine-tune' }, { signal: hooks.signal });
+      const file = await this.client.files.create(
+        { file: await toFile(createReadStream(job.trainFile), 'train.jsonl'), purpose: 'fine-tune' },
+        { signal: hooks.signal },
+      );
       const created = await this.client.fineTuning.jobs.create(
         {
           model: job.config.baseModel,
           training_file: file.id,
           suffix: job.jobId.slice(0, 18),
           seed: job.config.seed,
-          method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: job.config.epochs, learning_rate_multiplier: 'auto', batch_size: job.config.batchSize } } },
+          method: {
+            type: 'supervised',
+            supervised: { hyperparameters: { n_epochs: job.config.epochs, learning_rate_multiplier: 'auto', batch_size: job.config.batchSize } },
+          },
         },
         // The openai client drops `idempotencyKey` (it sets no idempotency header), so the header goes out explicitly.
         { signal: hooks.signal, headers: { 'Idempotency-Key': `distillery-${job.jobId}` } },
@@ -50,19 +56,26 @@ export class OpenAIRunner implements TrainingRunner {
       }
       const j = await this.client.fineTuning.jobs.retrieve(id);
       await hooks.onEvent({ event: 'hosted_job', id, status: j.status });
-      if (j.status === 'succeeded') return { hostedModel: j.fine_tuned_model!, metrics: { hostedJobId: id, trainedTokens: j.trained_tokens, resultFiles: j.result_files } };
+      if (j.status === 'succeeded')
+        return { hostedModel: j.fine_tuned_model!, metrics: { hostedJobId: id, trainedTokens: j.trained_tokens, resultFiles: j.result_files } };
       if (j.status === 'failed' || j.status === 'cancelled') throw new Error(`hosted fine-tune ${id} ${j.status}: ${j.error?.message ?? 'no reason given'}`);
       await sleep(this.opts.pollMs ?? 15_000, hooks.signal);
     }
   }
 
   async predict(job: PredictJob, hooks: Pick<RunnerHooks, 'signal'> & { onProgress?: (done: number, total: number) => void }): Promise<void> {
-    const rows = (await readFile(job.evalFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChatExample);
+    const rows = (await readFile(job.evalFile, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as ChatExample);
     const out: string[] = [];
     for (const [index, ex] of rows.entries()) {
       const prompt = ex.messages.slice(0, -1);
       const reference = ex.messages[ex.messages.length - 1]!.content;
-      const r = await this.client.chat.completions.create({ model: job.hostedModel ?? job.baseModel, messages: prompt, temperature: 0, max_tokens: job.maxNewTokens }, { signal: hooks.signal });
+      const r = await this.client.chat.completions.create(
+        { model: job.hostedModel ?? job.baseModel, messages: prompt, temperature: 0, max_tokens: job.maxNewTokens },
+        { signal: hooks.signal },
+      );
       out.push(JSON.stringify({ index, prediction: r.choices[0]?.message?.content ?? '', reference }));
       hooks.onProgress?.(index + 1, rows.length);
     }

@@ -42,10 +42,12 @@ export async function runJsonLines(
     } catch {
       return;
     }
-    chain = chain.then(() => opts.onEvent(e)).catch((err: unknown) => {
-      failed ??= err;
-      signalGroup('SIGTERM');
-    });
+    chain = chain
+      .then(() => opts.onEvent(e))
+      .catch((err: unknown) => {
+        failed ??= err;
+        signalGroup('SIGTERM');
+      });
   });
   let killTimer: NodeJS.Timeout | undefined;
   const onAbort = () => {
