@@ -3,8 +3,7 @@ import path from 'node:path';
 import type { Config } from '../src/config';
 import { type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
 import { DEV_TENANT, startLocalStack } from './stack';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
-import { tinyTrainerConfig } from '../src/distill/tiny';
+import { buildTinyModel, tinyTrainerConfig } from '../src/distill/tiny';
 import { createEmbedder } from '../src/embeddings';
 import { listCandidates } from '../src/graduation/store';
 import { Router } from '../src/router';
@@ -81,23 +80,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     step('building a tiny base model for the CPU trainer (random weights, tokenizer trained on the log)');
     const modelDir = path.join(stack.config.dataDir, 'models', 'tiny');
     mkdirSync(path.dirname(modelDir), { recursive: true });
-    const data = path.join(stack.config.dataDir, 'models', 'tiny-data.jsonl');
-    writeFileSync(
-      data,
-      examples
-        .slice(0, 3000)
-        .map((e) =>
-          JSON.stringify({
-            messages: [
-              { role: 'user', content: e.query },
-              { role: 'assistant', content: e.answer },
-            ],
-          }),
-        )
-        .join('\n'),
-    );
-    const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', modelDir]).done;
-    if (made.code !== 0) throw new Error(`make_tiny_model.py failed: ${made.stderr.slice(-500)}`);
+    await buildTinyModel(examples.slice(0, 3000), modelDir);
     console.log(`   ${modelDir}`);
 
     step('retrain: snapshot → cluster → graduate → distil → tier updates → replay → publish');

@@ -5,8 +5,7 @@ import { formatReplay } from '../src/cli/manifest';
 import { loadConfig } from '../src/config';
 import { type LabelledExample, type SharedDatasetName, loadSharedDataset, toLogRecord } from '../src/datasets/shared';
 import { DEV_TENANT, startLocalStack } from '../app/stack';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../src/distill/python';
-import { tinyTrainerConfig } from '../src/distill/tiny';
+import { buildTinyModel, tinyTrainerConfig } from '../src/distill/tiny';
 import { listCandidates } from '../src/graduation/store';
 import { completedStats } from '../src/runs/store';
 import { connectClient } from '../src/temporal/client';
@@ -49,23 +48,7 @@ try {
   let trainer;
   if (distill) {
     const model = path.join(dataDir, 'tiny');
-    const data = path.join(dataDir, 'tok.jsonl');
-    writeFileSync(
-      data,
-      examples
-        .slice(0, 3000)
-        .map((e) =>
-          JSON.stringify({
-            messages: [
-              { role: 'user', content: e.query },
-              { role: 'assistant', content: e.answer },
-            ],
-          }),
-        )
-        .join('\n'),
-    );
-    const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', model]).done;
-    if (made.code !== 0) throw new Error(made.stderr);
+    await buildTinyModel(examples.slice(0, 3000), model);
     trainer = tinyTrainerConfig(model);
   }
   t = Date.now();

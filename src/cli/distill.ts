@@ -10,7 +10,8 @@ import { activateAdapter, findJob, getAdapter, getDataset, listAdapters, listDat
 import type { TrainerConfig } from '../distill/types';
 import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
-import { InputError } from '../errors';
+import { InputError, NotFoundError } from '../errors';
+import { buildTinyModel } from '../distill/tiny';
 import { RUNNERS, type Runner } from '../vocabulary';
 import { CancelledFailure, type WorkflowExecutionDescription, WorkflowFailedError } from '@temporalio/client';
 import { resolveRun, runOf, withClient, withDb } from './common';
@@ -187,35 +188,25 @@ export function registerDistillCommands(program: Command): void {
     .requiredOption('--output <dir>', 'where to write the model (save_pretrained layout)')
     .option('--dataset <id>', 'train the tokenizer on this dataset’s train file (default: the shared bitext data)')
     .action(async (o: { output: string; dataset?: string }) => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'distillery-tiny-'));
-      try {
-        const data = path.join(dir, 'data.jsonl');
-        if (o.dataset) {
+      const output = path.resolve(o.output);
+      if (!o.dataset) {
+        await buildTinyModel(loadSharedDataset('bitext-v2'), output);
+      } else {
+        // A dataset's train file is already chat JSONL: the tokenizer trains on it as it is.
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'distillery-tiny-'));
+        try {
           const id = o.dataset;
           const row = await withDb((db) => getDataset(db, id));
-          if (!row) throw new InputError('--dataset', `no dataset "${id}"`);
+          if (!row) throw new NotFoundError('--dataset', `no dataset "${id}"`);
+          const data = path.join(dir, 'data.jsonl');
           writeFileSync(data, await openBlobStore(loadConfig().blob).get(row.trainKey));
-        } else {
-          writeFileSync(
-            data,
-            loadSharedDataset('bitext-v2')
-              .map((e) =>
-                JSON.stringify({
-                  messages: [
-                    { role: 'user', content: e.query },
-                    { role: 'assistant', content: e.answer },
-                  ],
-                }),
-              )
-              .join('\n'),
-          );
+          const r = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', output]).done;
+          if (r.code !== 0) throw new Error(`make_tiny_model.py failed: ${r.stderr.slice(-600)}`);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
-        const r = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', path.resolve(o.output)]).done;
-        if (r.code !== 0) throw new Error(`make_tiny_model.py failed: ${r.stderr.slice(-600)}`);
-        console.log(`tiny model written to ${path.resolve(o.output)}; use it with \`distillery jobs start --base-model ${path.resolve(o.output)} …\``);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
       }
+      console.log(`tiny model written to ${output}; use it with \`distillery jobs start --base-model ${output} …\``);
     });
 
   const ad = program.command('adapters').description('trained adapters, their evaluation evidence and lineage');

@@ -7,8 +7,7 @@ import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { adapters, datasets, finetuneJobs, tierEntries } from '../../src/db/schema';
 import { activateAdapter } from '../../src/distill/store';
 import type { GateEvaluation } from '../../src/distill/gate';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import { tinyTrainerConfig } from '../../src/distill/tiny';
+import { buildTinyModel, tinyTrainerConfig } from '../../src/distill/tiny';
 import { useStackWithWorker } from '../support/stack';
 import { spawnCli } from '../support/cli';
 import { waitFor, workerProcess } from '../support/workers';
@@ -60,23 +59,7 @@ describe('fine-tune workflow on real Temporal with the gpu worker on CPU', () =>
       await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
     ).result();
     clusterRunId = (await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result()).runId;
-    const data = path.join(work, 'tokenizer-data.jsonl');
-    writeFileSync(
-      data,
-      examples
-        .map((e) =>
-          JSON.stringify({
-            messages: [
-              { role: 'user', content: e.query },
-              { role: 'assistant', content: e.answer },
-            ],
-          }),
-        )
-        .join('\n'),
-    );
-    baseModel = path.join(work, 'base');
-    const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
-    expect(made.code, made.stderr).toBe(0);
+    baseModel = await buildTinyModel(examples, path.join(work, 'base'), { seed: 1 });
   });
 
   it('survives a killed gpu worker: the job resumes from its last checkpoint on another runner and registers an adapter', async () => {

@@ -5,8 +5,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { adapters, finetuneJobs } from '../../src/db/schema';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import { tinyTrainerConfig } from '../../src/distill/tiny';
+import { buildTinyModel, tinyTrainerConfig } from '../../src/distill/tiny';
 import { startIngest, startRetrain } from '../../src/temporal/starters';
 import type { RetrainInput } from '../../src/temporal/contract';
 import { useStackWithWorker } from '../support/stack';
@@ -29,23 +28,7 @@ const secondHalf = all.filter((_, i) => i % 2 === 1);
 
 beforeAll(async () => {
   gpu = workerProcess(stack(), 'gpu', path.join(work, 'gpu'));
-  const data = path.join(work, 'tok.jsonl');
-  writeFileSync(
-    data,
-    all
-      .map((e) =>
-        JSON.stringify({
-          messages: [
-            { role: 'user', content: e.query },
-            { role: 'assistant', content: e.answer },
-          ],
-        }),
-      )
-      .join('\n'),
-  );
-  baseModel = path.join(work, 'base');
-  const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
-  expect(made.code, made.stderr).toBe(0);
+  baseModel = await buildTinyModel(all, path.join(work, 'base'), { seed: 1 });
 });
 afterAll(async () => {
   await gpu?.stop();

@@ -5,8 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { manifestEvents, manifests, runs } from '../../src/db/schema';
-import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../../src/distill/python';
-import { tinyTrainerConfig } from '../../src/distill/tiny';
+import { buildTinyModel, tinyTrainerConfig } from '../../src/distill/tiny';
 import { createEmbedder } from '../../src/embeddings';
 import { loadConfig } from '../../src/config';
 import { listCandidates } from '../../src/graduation/store';
@@ -42,23 +41,7 @@ beforeAll(async () => {
   await ensureTenant(s.db, tenant);
   cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-1'));
   gpu = workerProcess(s, 'gpu', path.join(work, 'gpu'));
-  const data = path.join(work, 'tok.jsonl');
-  writeFileSync(
-    data,
-    all
-      .map((e) =>
-        JSON.stringify({
-          messages: [
-            { role: 'user', content: e.query },
-            { role: 'assistant', content: e.answer },
-          ],
-        }),
-      )
-      .join('\n'),
-  );
-  baseModel = path.join(work, 'base');
-  const made = await runTrainerScript(MAKE_TINY_MODEL_SCRIPT, ['--data', data, '--output', baseModel, '--seed', '1']).done;
-  expect(made.code, made.stderr).toBe(0);
+  baseModel = await buildTinyModel(all, path.join(work, 'base'), { seed: 1 });
 });
 afterAll(async () => {
   await Promise.all([cpu?.stop(), gpu?.stop()]);
