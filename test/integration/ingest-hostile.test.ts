@@ -140,11 +140,13 @@ describe('import of hostile lines', () => {
     const source = `s3://${crash.stack.bucket}/imports/hostile-crash/log.jsonl`;
     // The CLI first, with no worker: it must say so rather than print the same progress line forever.
     const cli = spawnCli(['ingest', source, '--tenant', tenants.crash, '--chunk-bytes', String(24 * 1024)], crash.env);
-    const worker = workerProcess(crash, 'cpu', path.join(crash.stack.tmpDir, 'hostile-worker'), {
-      DATABASE_URL: `${crash.env.DATABASE_URL}${crash.env.DATABASE_URL.includes('?') ? '&' : '?'}application_name=${app}`,
-    });
+    let worker: ReturnType<typeof workerProcess> | undefined;
     try {
       await cli.waitFor(new RegExp(`no worker is polling ${crash.taskQueue}`), 60_000);
+      // Only now the worker: started together with the CLI, a fast machine had it polling before the CLI looked.
+      worker = workerProcess(crash, 'cpu', path.join(crash.stack.tmpDir, 'hostile-worker'), {
+        DATABASE_URL: `${crash.env.DATABASE_URL}${crash.env.DATABASE_URL.includes('?') ? '&' : '?'}application_name=${app}`,
+      });
       await worker.waitFor(/worker polling/);
       const runChunks = () => scalar(sql`select count(*) from ingest_chunks where run_id like ${`ingest:${tenants.crash}:${source}@%`}`);
       let terminated = 0;
@@ -153,13 +155,13 @@ describe('import of hostile lines', () => {
         const killed = await scalar(sql`select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}) t`);
         terminated += killed;
         await new Promise((r) => setTimeout(r, 300));
-        expect(worker.exitCode).toBeNull(); // the worker process is still alive
+        expect(worker!.exitCode).toBeNull(); // the worker process is still alive
       }
       expect(terminated).toBeGreaterThan(0);
       expect(await cli.exited).toBe(0);
       expect(cli.output()).toMatch(new RegExp(`done: 1 files, ${examples.length} lines, ${examples.length} stored, 0 duplicates, 0 rejected, 0 blank`));
       expect(cli.output()).not.toMatch(/Channel has been shut down/);
-      expect(worker.exitCode).toBeNull();
+      expect(worker!.exitCode).toBeNull();
       expect(await scalar(sql`select count(*) from interactions where tenant_id = ${tenants.crash}`)).toBe(examples.length);
       expect(await scalar(sql`select count(distinct idempotency_key) from interactions where tenant_id = ${tenants.crash}`)).toBe(examples.length);
       expect(await scalar(sql`select count(*) from feedback where tenant_id = ${tenants.crash}`)).toBe(examples.length);
@@ -170,7 +172,7 @@ describe('import of hostile lines', () => {
       expect(JSON.stringify(history)).not.toMatch(/Failed query|jsonb_to_recordset/);
     } finally {
       cli.kill('SIGKILL');
-      await worker.stop();
+      await worker?.stop();
       await crash.close();
     }
   });

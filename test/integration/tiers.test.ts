@@ -66,16 +66,19 @@ describe('tier table', () => {
       );
     expect(await err(setModelTier(db, { tenantId: tenant, routeId: 'c_nope', tier: 'cheap', model: 'x', actor: 't' }))).toMatchObject({
       field: 'route',
-      status: 404,
+      kind: 'not_found',
     });
     expect(await err(setModelTier(db, { tenantId: tenant, routeId: 'c_old', tier: 'cheap', model: 'x', actor: 't' }))).toMatchObject({
       field: 'route',
-      status: 409,
+      kind: 'conflict',
     });
-    expect(await err(setModelTier(db, { tenantId: tenant, routeId: 'c_a', tier: 'frontier', model: '  ', actor: 't' }))).toMatchObject({ field: '--model' });
+    expect(await err(setModelTier(db, { tenantId: tenant, routeId: 'c_a', tier: 'frontier', model: '  ', actor: 't' }))).toMatchObject({
+      field: 'model',
+      kind: 'invalid',
+    });
     expect(await err(setModelTier(db, { tenantId: 'someone-else', routeId: 'c_a', tier: 'cheap', model: 'x', actor: 't' }))).toMatchObject({
       field: 'route',
-      status: 404,
+      kind: 'not_found',
     });
   });
 });
