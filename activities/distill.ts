@@ -24,6 +24,17 @@ export interface DistillDeps {
   embedder: EmbedderSource;
 }
 
+/** What the gate compares: the student's and the base model's predictions on a job's eval split. */
+interface GateAdapterInput {
+  jobId: string;
+  studentKey: string;
+  baseKey: string;
+  trained: TrainAdapterOutput;
+  policy?: Partial<GatePolicy>;
+}
+
+type GateVerdict = { adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] };
+
 export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
   return {
     /** Builds and stores the category's dataset (see buildAndStoreDataset). */
@@ -62,24 +73,12 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
      * The gate: embeds student, base and reference answers, compares, and registers the adapter as candidate (passed)
      * or rejected, with its evaluation and lineage. Idempotent on the job.
      */
-    async gateAdapter(input: {
-      jobId: string;
-      studentKey: string;
-      baseKey: string;
-      trained: TrainAdapterOutput;
-      policy?: Partial<GatePolicy>;
-    }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+    async gateAdapter(input: GateAdapterInput): Promise<GateVerdict> {
       return withHeartbeat(() => gateAndRegister(input));
     },
   };
 
-  async function gateAndRegister(input: {
-    jobId: string;
-    studentKey: string;
-    baseKey: string;
-    trained: TrainAdapterOutput;
-    policy?: Partial<GatePolicy>;
-  }): Promise<{ adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] }> {
+  async function gateAndRegister(input: GateAdapterInput): Promise<GateVerdict> {
     const adapterId = `ad_${input.jobId.slice(3)}`;
     const existing = await findAdapter(db, adapterId);
     if (existing) return { adapterId, status: existing.status as 'candidate' | 'rejected', reasons: existing.evaluation.reasons };

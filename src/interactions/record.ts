@@ -180,9 +180,6 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
   const occurredAt =
     rec.created_at === undefined ? (opts.now ?? new Date()) : new Date(typeof rec.created_at === 'number' ? secondsOrMillis(rec.created_at) : rec.created_at);
   if (Number.isNaN(occurredAt.getTime())) throw new InputError(join(fieldPrefix, 'created_at'), 'is not a valid time');
-  // Postgres timestamps (and ISO-8601 without an expanded year) stop at 9999; year 0 does not exist there.
-  const year = occurredAt.getUTCFullYear();
-  if (year < 1 || year > 9999) throw new InputError(join(fieldPrefix, 'created_at'), `is in the year ${year}: must be between the years 1 and 9999`);
 
   return {
     idempotencyKey,
