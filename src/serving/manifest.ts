@@ -66,10 +66,31 @@ export interface Manifest {
   routes: ManifestRoute[];
   /** What produced it: retrain run, clustering run, replay figures. */
   provenance: Record<string, unknown>;
+  /**
+   * The tenant's calibrated answer judge (src/judge), so a gateway's shadow checks judge on the scale promotion
+   * used: features of an (answer, reference) pair, a non-negative logistic score, isotonic steps to P(agree).
+   */
+  judge?: ManifestJudge;
   /** `sha256:<hex>` of the canonical JSON of the manifest without `contentHash` and `signature`. */
   contentHash: string;
   /** Optional `hmac-sha256:<hex>` of the same canonical JSON, with a shared key. */
   signature?: string;
+}
+
+/** The embedding judge's calibration as published (structurally src/judge/calibration.ts Calibration). */
+export interface ManifestJudge {
+  kind: 'embedding';
+  calibration: {
+    id: string;
+    features: string[];
+    weights: number[];
+    bias: number;
+    steps: { score: number[]; p: number[] };
+    counts: { positives: number; negatives: number; bySource: Record<string, number> };
+    auc: number;
+  };
+  /** P(agree) from which a judgement is a verdict of agreement. */
+  agreeAt: number;
 }
 
 /** What the router decided for one query. */
