@@ -4,14 +4,21 @@ import type { EmbedderSource } from '../src/embeddings/lazy';
 import type { Decision } from '../src/graduation/decision';
 import { loadRunGraduationInput } from '../src/graduation/load';
 import type { GraduationResult } from '../src/graduation/propose';
-import { type GraduateRunTaskInput, type VerifyEditTaskInput, graduationTransfer } from '../src/graduation/thread';
+import { type JudgedGraduationTaskInput, type VerifyEditTaskInput, graduationTransfer } from '../src/graduation/thread';
+import { judgedInputOf } from '../src/graduation/judged';
+import { answerTexts } from '../src/promotion/judged';
+import type { Calibration } from '../src/judge/calibration';
+import { saveCalibration } from '../src/judge/store';
+import { tenantBudget } from '../src/tenants/store';
+import { embedWithCache } from '../src/embeddings/cache';
 import { runInThread } from '../src/threads/run';
 import { compileTemplate } from '../src/serving/render';
 import { parseScript } from '../src/serving/script';
 import { addVersion, candidateWithFirstVersion, countReminder, recordDecision, saveCandidates } from '../src/graduation/store';
 import { DEFAULT_POLICY, type Evidence, type GraduationPolicy } from '../src/graduation/verify';
 import { InputError, NotFoundError } from '../src/errors';
-import type { GraduateRunInput } from '../src/temporal/contract';
+import { type GraduateRunInput, DEFAULT_PUBLISH_DEBOUNCE_MS, ids, reviewDecidedSignal } from '../src/temporal/contract';
+import type { Client } from '@temporalio/client';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
 
@@ -20,6 +27,8 @@ const GRADUATION_TASKS = new URL('../src/graduation/thread.ts', import.meta.url)
 export interface GraduationDeps {
   db: Db;
   embedder: EmbedderSource;
+  /** The Temporal client (lazily connected) the review activities signal the tenant's review publisher with. */
+  temporalClient: () => Promise<Client>;
 }
 
 export interface GraduateRunOutput {
@@ -29,21 +38,27 @@ export interface GraduateRunOutput {
   clustersConsidered: number;
 }
 
-export function createGraduationActivities({ db, embedder }: GraduationDeps) {
+export function createGraduationActivities({ db, embedder, temporalClient }: GraduationDeps) {
   return {
     /** Induces and verifies candidates for every cluster of a clustering run and records them (idempotent). */
     async graduateRun(input: GraduateRunInput): Promise<GraduateRunOutput> {
       return failFastOnInput(() =>
         withHeartbeat(async () => {
           const policy = { ...DEFAULT_POLICY, ...input.policy };
-          const data = await loadRunGraduationInput(db, await embedder(), input.tenantId, input.clusterRunId);
-          // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
-          const result = await runInThread<GraduateRunTaskInput, GraduationResult>(
+          const emb = await embedder();
+          const data = await loadRunGraduationInput(db, emb, input.tenantId, input.clusterRunId);
+          const judgedInput = judgedInputOf(data, policy, await tenantBudget(db, input.tenantId));
+          const texts = answerTexts(judgedInput);
+          const vectors = new Float32Array(texts.length * emb.dims);
+          if (texts.length) (await embedWithCache(db, emb, texts)).forEach((v, i) => vectors.set(v, i * emb.dims));
+          // Calibration, families, pooling, replay and admission run in a worker thread: this event loop keeps heartbeating.
+          const { result, calibration } = await runInThread<JudgedGraduationTaskInput, { result: GraduationResult; calibration: Calibration }>(
             GRADUATION_TASKS,
-            'graduateRunTask',
-            { data, policy },
-            { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
+            'judgedGraduationTask',
+            { input: judgedInput, texts, dims: emb.dims, vectors },
+            { transfer: [vectors.buffer as ArrayBuffer], signal: Context.current().cancellationSignal },
           );
+          await saveCalibration(db, input.tenantId, input.clusterRunId, calibration);
           const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
           const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
           const pending = await saveCandidates(db, {
@@ -92,6 +107,21 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
       return failFastOnInput(async () => {
         const r = await recordDecision(db, input);
         return r as { candidateId: string; status: 'approved' | 'rejected'; version: number; routes: string[] };
+      });
+    },
+
+    /**
+     * Tells the tenant's review publisher about a decision (signal-with-start: atomic, so a decision is never lost
+     * between a publisher finishing and a new one starting). It publishes after a quiet spell.
+     */
+    async requestReviewPublish(input: { tenantId: string; candidateId: string; debounceMs?: number }): Promise<void> {
+      const client = await temporalClient();
+      await client.workflow.signalWithStart('reviewPublishWorkflow', {
+        workflowId: ids.reviewPublish(input.tenantId),
+        taskQueue: Context.current().info.taskQueue,
+        args: [{ tenantId: input.tenantId, debounceMs: input.debounceMs ?? DEFAULT_PUBLISH_DEBOUNCE_MS, decided: [] }],
+        signal: reviewDecidedSignal,
+        signalArgs: [input.candidateId],
       });
     },
 

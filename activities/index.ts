@@ -1,3 +1,4 @@
+import { createCheapActivities, type CheapDeps } from './cheap';
 import { createClusterActivities, type ClusterDeps } from './cluster';
 import { createDistillActivities, type DistillDeps } from './distill';
 import { createGraduationActivities, type GraduationDeps } from './graduation';
@@ -6,7 +7,7 @@ import { createPublishActivities, type PublishDeps } from './publish';
 import { createRetrainActivities } from './retrain';
 import { createRunActivities } from './runs';
 
-export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps & PublishDeps;
+export type ActivityDeps = IngestDeps & ClusterDeps & GraduationDeps & DistillDeps & PublishDeps & CheapDeps;
 
 /** Every CPU activity of the `distillery` task queue, built over the dependencies the worker owns. */
 export function createActivities(deps: ActivityDeps) {
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDistillActivities(deps),
     ...createRetrainActivities(deps),
     ...createPublishActivities(deps),
+    ...createCheapActivities(deps),
     ...createRunActivities(deps),
   };
 }

@@ -1,3 +1,5 @@
+import type { Client } from '@temporalio/client';
+import { connectClient } from '../src/temporal/client';
 import { createActivities } from '../activities';
 import { GPU_HEARTBEAT_THROTTLE, createGpuActivities } from '../activities/gpu';
 import type { BlobStore } from '../src/blob';
@@ -12,7 +14,7 @@ import { type WorkerHandle, createWorker } from '../src/temporal/worker';
  * `distillery worker`, `distillery dev` (and the demo), the test stack and the benchmarks all build their workers
  * here, so a new dependency is wired once.
  */
-export type CpuConfig = Pick<Config, 'blob' | 'ingest' | 'embeddings' | 'manifest'>;
+export type CpuConfig = Pick<Config, 'blob' | 'ingest' | 'embeddings' | 'manifest' | 'cheapModel' | 'temporal'>;
 
 /** `resources.embedder` replaces the configured one (a benchmark's synthetic vectors); by default it is built lazily. */
 export function cpuActivities(config: CpuConfig, resources: { db: Db; blob: BlobStore; embedder?: EmbedderSource }) {
@@ -23,6 +25,8 @@ export function cpuActivities(config: CpuConfig, resources: { db: Db; blob: Blob
     allowedSources: config.ingest.allowedSources,
     embedder: resources.embedder ?? lazyEmbedder(config.embeddings),
     manifestHmacKey: config.manifest.hmacKey,
+    cheapModel: config.cheapModel,
+    temporalClient: lazyClient(config.temporal),
   });
 }
 
@@ -57,4 +61,10 @@ export function startGpuWorker(config: Pick<Config, 'training' | 'temporal'>, re
     maxConcurrentActivityTaskExecutions: 1,
     maxHeartbeatThrottleInterval: GPU_HEARTBEAT_THROTTLE,
   });
+}
+
+/** One Temporal client per worker, connected on first use (activities that start or signal workflows). */
+function lazyClient(temporal: Config['temporal']): () => Promise<Client> {
+  let client: Promise<Client> | undefined;
+  return () => (client ??= connectClient(temporal));
 }

@@ -59,6 +59,11 @@ const envSchema = z.object({
   EMBEDDING_MODEL_DIR: z.string().min(1).default('models'),
   OPENAI_BASE_URL: z.url('must be a URL such as http://127.0.0.1:8000/v1').optional(),
   OPENAI_API_KEY: z.string().optional(),
+  CHEAP_BASE_URL: z.url('must be the OpenAI-compatible base URL of the cheap model, such as https://api.openai.com/v1').optional(),
+  CHEAP_API_KEY: z.string().optional(),
+  CHEAP_MODEL: z.string().min(1).optional(),
+  CHEAP_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  CHEAP_TRIAL_MAX_COST_USD: z.coerce.number().min(0).default(5),
   DISTILLERY_MANIFEST_HMAC_KEY: z.string().min(16, 'must be at least 16 characters (the HMAC key that signs manifests)').optional(),
   EMBEDDING_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).optional(),
   EMBEDDING_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
@@ -98,6 +103,8 @@ export interface Config {
   training: { workDir: string; openai: { baseURL?: string; apiKey?: string } };
   /** Manifests: the HMAC key that signs them (publisher) and that routers verify them with, when set. */
   manifest: { hmacKey?: string };
+  /** The cheap tier's model for cheap-model trials (an OpenAI-compatible endpoint), when configured. */
+  cheapModel?: { baseURL: string; apiKey?: string; model: string; timeoutMs: number; maxCostUsd: number };
 }
 
 /** Query embeddings (src/embeddings): in-process ONNX model (default) or an OpenAI-compatible endpoint. */
@@ -117,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration; fix these environment variables (see .env.example):\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if ((e.CHEAP_BASE_URL === undefined) !== (e.CHEAP_MODEL === undefined))
+    throw new ConfigError('invalid configuration: CHEAP_BASE_URL and CHEAP_MODEL go together (the cheap model trials call)');
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (then the AWS default chain is used)');
   }
@@ -162,6 +171,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
     training: { workDir: path.join(dataDir, 'jobs'), openai: { baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY } },
     manifest: { hmacKey: e.DISTILLERY_MANIFEST_HMAC_KEY },
+    ...(e.CHEAP_BASE_URL && e.CHEAP_MODEL
+      ? {
+          cheapModel: {
+            baseURL: e.CHEAP_BASE_URL,
+            apiKey: e.CHEAP_API_KEY,
+            model: e.CHEAP_MODEL,
+            timeoutMs: e.CHEAP_TIMEOUT_MS,
+            maxCostUsd: e.CHEAP_TRIAL_MAX_COST_USD,
+          },
+        }
+      : {}),
   };
 }
 

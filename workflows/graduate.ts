@@ -28,6 +28,7 @@ export async function graduateWorkflow(input: GraduateInput): Promise<GraduateOu
             candidateId: p.id,
             remindEveryMs: input.remindEveryMs ?? 24 * 3600_000,
             expireAfterMs: input.expireAfterMs ?? 14 * 24 * 3600_000,
+            publishDebounceMs: input.publishDebounceMs,
           },
         ],
         parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -5,6 +5,7 @@ export { ingestWorkflow } from './ingest';
 export { clusterWorkflow } from './cluster';
 export { graduateWorkflow } from './graduate';
 export { reviewWorkflow } from './review';
+export { reviewPublishWorkflow } from './review-publish';
 export { fineTuneWorkflow } from './finetune';
 export { publishWorkflow } from './publish';
 export { retrainWorkflow } from './retrain';

@@ -1,6 +1,7 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, executeChild, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { type PublishInput, type PublishOutput, RETRY } from '../src/temporal/contract';
+import { type PublishInput, type PublishOutput, RETRY, ids } from '../src/temporal/contract';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
@@ -26,4 +27,16 @@ export async function publishWorkflow(input: PublishInput): Promise<PublishOutpu
     threshold: input.threshold,
     actor: input.actor ?? 'retrain',
   });
+}
+
+/** Publishes through the tenant's single publisher workflow; if another publish or rollback runs, waits its turn. */
+export async function publishSerially(tenantId: string, args: PublishInput) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await executeChild(publishWorkflow, { workflowId: ids.publish(tenantId), args: [args], parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || attempt > 360) throw err;
+      await sleep('10 seconds');
+    }
+  }
 }

@@ -1,18 +1,20 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, executeChild, isCancellation, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { executeChild, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ids, type PublishInput, RETRY, type RetrainInput, type RetrainOutput, runRecordId, SCHEDULED_START_TIME } from '../src/temporal/contract';
 import { clusterWorkflow } from './cluster';
 import { recordingFailure } from './failure';
 import { fineTuneWorkflow } from './finetune';
 import { graduateWorkflow } from './graduate';
-import { publishWorkflow } from './publish';
+import { publishSerially } from './publish';
 
 const acts = proxyActivities<Activities>({
   // Bookkeeping only (run record, category choice, activations): quick, so a short budget finds a lost worker fast.
   startToCloseTimeout: '1 minute',
   retry: RETRY.standard,
 });
+
+/** Cheap-model trials call a model for up to a few hundred queries per route: long, heartbeating, resumable. */
+const trials = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes', retry: RETRY.long });
 
 /**
  * The monthly retrain: snapshot + cluster → graduate (reviews then run on their own) → distil the largest
@@ -103,6 +105,12 @@ async function retrain(input: RetrainInput, runId: string, rethrowCancellation: 
     }
   }
 
+  // Cheap-model trials after distillation: a route an adapter now serves is not tried.
+  if (input.cheap !== false && patched('cheap-trials')) {
+    const cheap = await trials.runCheapTrials({ tenantId: input.tenantId, clusterRunId: clustered.runId, ...(input.cheap ?? {}) });
+    await stage('cheap', { ...cheap });
+  }
+
   const publish = await publishSerially(input.tenantId, {
     tenantId: input.tenantId,
     mode: 'publish',
@@ -126,16 +134,4 @@ function periodEnd(): number {
     if (scheduled) return scheduled.getTime();
   }
   return Date.now();
-}
-
-/** Publishes through the tenant's single publisher workflow; if another publish or rollback runs, waits its turn. */
-async function publishSerially(tenantId: string, args: PublishInput) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await executeChild(publishWorkflow, { workflowId: ids.publish(tenantId), args: [args], parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || attempt > 360) throw err;
-      await sleep('10 seconds');
-    }
-  }
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure, allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { type DecisionResult, validateDecision } from '../src/graduation/decision';
 import { decideUpdate, RETRY, type ReviewInput, type ReviewState, reviewStateQuery } from '../src/temporal/contract';
@@ -75,5 +75,8 @@ export async function reviewWorkflow(input: ReviewInput): Promise<ReviewState> {
     state.status = 'expired';
   }
   await condition(allHandlersFinished);
+  // A decision changes what should serve: the tenant's review publisher publishes once the reviewer's batch is done.
+  if ((state.status === 'approved' || state.status === 'rejected') && patched('publish-after-review'))
+    await acts.requestReviewPublish({ tenantId: input.tenantId, candidateId: input.candidateId, debounceMs: input.publishDebounceMs });
   return state;
 }

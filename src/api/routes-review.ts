@@ -6,6 +6,7 @@ import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { InputError, NotFoundError, UnavailableError } from '../errors';
 import { getCandidate, listCandidates } from '../graduation/store';
+import { withServing } from '../graduation/serving';
 import { NONBLANK_PATTERN, STORABLE_PATTERN, JSON_VALUE_REF, err, unavailable } from './schemas';
 import { decideCandidate, parseDecision } from '../temporal/starters';
 
@@ -57,7 +58,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
       const q = (request.query ?? {}) as Record<string, unknown>;
       const status = parseStatus(q.status);
       const limit = parseLimit(q.limit);
-      return { candidates: await listCandidates(db, request.tenantId, { status, limit }) };
+      return { candidates: await withServing(db, request.tenantId, await listCandidates(db, request.tenantId, { status, limit })) };
     },
   );
 
@@ -231,6 +232,12 @@ const candidateSummarySchema = {
     clusterIds: { type: 'array', items: { type: 'string' } },
     version: { type: 'integer', description: 'The version under review.' },
     template: { type: 'string', description: 'Handlebars template of that version.' },
+    serving: {
+      type: 'object',
+      description: 'Approved candidates only: whether the manifest in service serves it, and if not, why not.',
+      required: ['served', 'version'],
+      properties: { served: { type: 'boolean' }, version: { type: ['integer', 'null'] }, reason: { type: 'string' } },
+    },
     precision: { type: 'number' },
     precisionLowerBound: { type: 'number', description: 'Lower end of the 95% Wilson interval of precision.' },
     coverage: { type: 'number' },

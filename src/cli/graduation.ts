@@ -6,6 +6,7 @@ import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
 import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
 import { getCandidate, listCandidates } from '../graduation/store';
+import { withServing } from '../graduation/serving';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 import { decideCandidate, startGraduation } from '../temporal/starters';
 
@@ -76,7 +77,7 @@ export function registerGraduationCommands(program: Command): void {
     .addOption(new Option('--status <s>', 'which').choices([...CANDIDATE_STATUSES, 'all']).default('pending_review'))
     .action(async (o: { tenant: string; status: CandidateStatus | 'all' }) =>
       withDb(async (db) => {
-        const rows = await listCandidates(db, o.tenant, { status: o.status });
+        const rows = await withServing(db, o.tenant, await listCandidates(db, o.tenant, { status: o.status }));
         if (!rows.length) return console.log(`no ${o.status === 'all' ? '' : `${o.status} `}candidates for ${o.tenant}`);
         console.log(
           `${'id'.padEnd(15)} ${'status'.padEnd(19)} ${'kind'.padEnd(8)} ${'share'.padStart(6)} ${'prec.'.padStart(6)} ${'lower'.padStart(6)} ${'cover'.padStart(6)}  label`,
@@ -85,6 +86,7 @@ export function registerGraduationCommands(program: Command): void {
           console.log(
             `${r.id.padEnd(15)} ${r.status.padEnd(19)} ${r.kind.padEnd(8)} ${pct(r.trafficShare).padStart(6)} ${r.precision.toFixed(3).padStart(6)} ${r.precisionLowerBound.toFixed(3).padStart(6)} ${r.coverage.toFixed(3).padStart(6)}  ${r.label}${r.warnings.length ? '  (!) warning' : ''}`,
           );
+          if (r.serving) console.log(`${''.padEnd(16)}${r.serving.served ? `serving in manifest v${r.serving.version}` : `NOT serving: ${r.serving.reason}`}`);
         }
       }),
     );

@@ -18,6 +18,8 @@ import type { DatasetCard, TrainerConfig } from '../distill/types';
 import type { GateEvaluation } from '../distill/gate';
 import type { ScriptSpec } from '../serving/script';
 import type { Evidence } from '../graduation/verify';
+import type { ErrorBudget } from '../promotion/budget';
+import type { Calibration } from '../judge/calibration';
 import type { ChatMessage } from '../interactions/record';
 import type { Manifest } from '../serving/manifest';
 import type { ReplayReport } from '../manifest/replay';
@@ -50,6 +52,8 @@ import { TIERS } from '../serving/manifest';
 export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
+  /** The tenant's one error budget for every promotion (null: DEFAULT_BUDGET, <= 1% wrong at 95%). */
+  errorBudget: jsonb('error_budget').$type<ErrorBudget>(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -536,3 +540,61 @@ export const tierPrices = pgTable('tier_prices', {
   perCall: doublePrecision('per_call').notNull().default(0),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Judged promotion: the tenant's answer judge as calibrated by each graduation run (on that run's own pairs). The
+ * publish replay and the published manifest use the newest, so every tier is measured on the scale that promoted it.
+ */
+export const judgeCalibrations = pgTable(
+  'judge_calibrations',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    clusterRunId: text('cluster_run_id')
+      .notNull()
+      .references(() => runs.id),
+    calibration: jsonb('calibration').$type<Calibration>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.clusterRunId] }), index('judge_calibrations_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+/** Publishes the replay refused, with their reasons (one row per run): why an approved candidate is not served yet. */
+export const publishRefusals = pgTable(
+  'publish_refusals',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    runId: text('run_id').notNull(),
+    reasons: jsonb('reasons').$type<string[]>().notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.runId] }), index('publish_refusals_tenant_idx').on(t.tenantId, t.at)],
+);
+
+/**
+ * Cheap-model trials: one row per (tenant, clustering run, route); `answers` holds each sampled query's P(agree) as
+ * it is judged, so a retried activity resumes where it stopped and never pays twice for the same query.
+ */
+export const cheapTrials = pgTable(
+  'cheap_trials',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    clusterRunId: text('cluster_run_id')
+      .notNull()
+      .references(() => runs.id),
+    routeId: text('route_id').notNull(),
+    model: text('model').notNull(),
+    /** interaction id → P(agree) of the cheap answer with the accepted one. */
+    answers: jsonb('answers').$type<Record<string, number>>().notNull().default({}),
+    costUsd: doublePrecision('cost_usd').notNull().default(0),
+    status: text('status', { enum: ['running', 'promoted', 'refused', 'skipped'] }).notNull(),
+    reason: text('reason'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.clusterRunId, t.routeId] })],
+);

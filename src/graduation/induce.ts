@@ -7,6 +7,8 @@ export interface Example {
   query: string;
   slots: Record<string, string>;
   answer: string;
+  /** The teacher's answer, when a user's edit is the accepted one. */
+  editedFrom?: string;
 }
 
 export type CandidateKind = 'constant' | 'template' | 'script';

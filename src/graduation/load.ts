@@ -53,7 +53,13 @@ export async function loadRunGraduationInput(db: Db, embedder: Embedder, tenantI
   const snaps = await runSnapshots(db, clusterRunId);
   const list = await acceptedRunMembers(db, clusterRunId);
   const normalized = list.map((r) => normalizeQuery(r.query_text));
-  const examples = list.map((r, i): Example => ({ id: Number(r.id), query: r.query_text, slots: namedSlots(normalized[i]!.slots), answer: r.answer }));
+  const examples = list.map((r, i): Example => ({
+    id: Number(r.id),
+    query: r.query_text,
+    slots: namedSlots(normalized[i]!.slots),
+    answer: r.answer,
+    ...(r.edited_from ? { editedFrom: r.edited_from } : {}),
+  }));
   const dims = embedder.dims;
   const centroids = new Float32Array(snaps.length * dims);
   snaps.forEach((s, i) => centroids.set(fromBytes(s.centroid), i * dims));

@@ -212,6 +212,8 @@ export async function recordDecision(
           .from(candidateVersions)
           .where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, version)));
         for (const routeId of c.clusterIds) {
+          // Judged graduation calibrated this route's similarity threshold to the budget (absent: the global one).
+          const route = v!.evidence.judged?.routes.find((r) => r.clusterId === routeId);
           await putTierEntry(t, {
             tenantId: c.tenantId,
             routeId,
@@ -221,6 +223,13 @@ export async function recordDecision(
               precision: v!.evidence.precision,
               precisionLowerBound: v!.evidence.precisionLowerBound,
               coverage: v!.evidence.coverage,
+              ...(route
+                ? {
+                    judge: v!.evidence.judged!.judge,
+                    threshold: route.threshold,
+                    thresholdCalibration: { n: route.n, errors: route.errors, budget: v!.evidence.judged!.budget },
+                  }
+                : {}),
               reviewer: d.reviewer,
               clusterRunId: c.clusterRunId,
             },
@@ -259,14 +268,25 @@ export async function candidateWithFirstVersion(
 export async function acceptedRunMembers(
   db: Db,
   clusterRunId: string,
-): Promise<Array<{ cluster_id: string; id: number | string; query_text: string; answer: string }>> {
-  return rowsOf<{ cluster_id: string; id: number | string; query_text: string; answer: string }>(
+): Promise<Array<{ cluster_id: string; id: number | string; query_text: string; answer: string; edited_from: string | null }>> {
+  return rowsOf<{ cluster_id: string; id: number | string; query_text: string; answer: string; edited_from: string | null }>(
     await db.execute(sql`
-      select m.cluster_id, i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer
+      select m.cluster_id, i.id, i.query_text, coalesce(f.corrected_answer, i.answer_text) as answer,
+        case when f.corrected_answer is not null and f.corrected_answer <> i.answer_text then i.answer_text end as edited_from
       from cluster_members m
       join interactions i on i.id = m.interaction_id
       join lateral ${latestFeedbackSql(sql`i.id`)} f on true
       where m.run_id = ${clusterRunId} and ${acceptedSql('f')}
       order by i.id`),
   );
+}
+
+/** When each of these candidates was decided. */
+export async function decisionTimes(db: Db, candidateIds: string[]): Promise<Map<string, Date>> {
+  if (!candidateIds.length) return new Map();
+  const rows = await db
+    .select({ id: reviewDecisions.candidateId, at: reviewDecisions.decidedAt })
+    .from(reviewDecisions)
+    .where(inArray(reviewDecisions.candidateId, candidateIds));
+  return new Map(rows.map((r) => [r.id, r.at]));
 }

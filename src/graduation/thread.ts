@@ -1,6 +1,9 @@
 import type { ThreadTask } from '../threads/run';
 import type { ScriptSpec } from '../serving/script';
 import { answerFitWarnings } from './fit';
+import type { Calibration } from '../judge/calibration';
+import { type JudgedInput, judgedGraduation } from '../promotion/judged';
+import { judgedGraduationResult } from './judged';
 import { type RunGraduationInput, runGraduationData } from './load';
 import { type GraduationResult, graduateClusters } from './propose';
 import { DEFAULT_POLICY, type Evidence, type GraduationPolicy, splitHoldout, verifyCandidate } from './verify';
@@ -58,3 +61,22 @@ export const graduationTransfer = (data: RunGraduationInput): ArrayBuffer[] => [
 
 export const graduateRunTask: ThreadTask<GraduateRunTaskInput, GraduationResult> = async (input) => ({ result: graduateRunData(input) });
 export const verifyEditTask: ThreadTask<VerifyEditTaskInput, Evidence> = async (input) => ({ result: verifyEditData(input) });
+
+export interface JudgedGraduationTaskInput {
+  input: JudgedInput;
+  /** The answer texts (answerTexts) and their embeddings, texts.length × dims. */
+  texts: string[];
+  dims: number;
+  vectors: Float32Array;
+}
+
+/** Judged graduation of a run (src/promotion/judged.ts), recorded as graduation's candidates, and the judge it fitted. */
+export function judgedGraduationData(t: JudgedGraduationTaskInput): { result: GraduationResult; calibration: Calibration } {
+  const vectors = new Map(t.texts.map((text, i) => [text, t.vectors.subarray(i * t.dims, (i + 1) * t.dims)]));
+  const judged = judgedGraduation(t.input, vectors);
+  return { result: judgedGraduationResult(judged, t.input), calibration: judged.calibration };
+}
+
+export const judgedGraduationTask: ThreadTask<JudgedGraduationTaskInput, { result: GraduationResult; calibration: Calibration }> = async (input) => ({
+  result: judgedGraduationData(input),
+});

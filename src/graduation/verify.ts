@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Example, Proposal } from './induce';
+import { type ErrorBudget, wilsonLowerBound } from '../promotion/budget';
 import { normaliseAnswer } from '../serving/answer';
 import { renderAnswer } from '../serving/render';
 
-export type MatchMode = 'exact' | 'normalised' | 'semantic';
+export type MatchMode = 'exact' | 'normalised' | 'semantic' | 'judged';
 
 /** What a candidate must show on replay before a reviewer ever sees it. */
 export interface GraduationPolicy {
@@ -66,6 +67,17 @@ export interface Evidence {
   passed: boolean;
   reasons: string[];
   warnings: string[];
+  /** Judged graduation's evidence (src/graduation/judged.ts): the judge, the budget, the forms and route thresholds. */
+  judged?: {
+    judge: string;
+    calibrationAuc: number;
+    budget: ErrorBudget;
+    forms: Array<{ template: string; slots: string[]; support: number; clusterIds: string[] }>;
+    /** Every cluster pooled into the candidate (routes: those admission lets it serve, with their thresholds). */
+    pooled: string[];
+    routes: Array<{ clusterId: string; threshold: number; n: number; errors: number }>;
+    admission: { level: number | null; pooled: { ok: boolean; bound: number; errors: number; n: number }; reason?: string };
+  };
 }
 
 /**
@@ -85,14 +97,6 @@ export function splitHoldout<T extends { id: number }>(examples: ReadonlyArray<T
   if (holdout.length === 0 && train.length > 1) holdout.push(train.pop()!);
   if (train.length === 0 && holdout.length > 1) train.push(holdout.pop()!);
   return { train, holdout };
-}
-
-/** Lower end of the Wilson score interval (95%) for k successes in n trials. */
-export function wilsonLowerBound(k: number, n: number, z = 1.96): number {
-  if (n === 0) return 0;
-  const p = k / n;
-  const z2 = z * z;
-  return Math.max(0, (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n));
 }
 
 export interface VerifyInput {

@@ -1,4 +1,4 @@
-import type { Manifest, ManifestRoute, TierName } from '../serving/manifest';
+import type { Manifest, ManifestJudge, ManifestRoute, TierName } from '../serving/manifest';
 
 /** One route as the tier table and the clustering know it. */
 export interface RouteSource {
@@ -24,6 +24,8 @@ export interface DraftInput {
   threshold: number;
   routes: RouteSource[];
   provenance: Record<string, unknown>;
+  /** The tenant's calibrated judge, when it has one. */
+  judge?: ManifestJudge;
 }
 
 export type ManifestDraft = Omit<Manifest, 'contentHash' | 'signature'>;
@@ -46,6 +48,12 @@ function targetOf(r: RouteSource, models: DraftInput['models']): ManifestRoute['
     case 'frontier':
       return { model: String(t.model ?? models.frontier) };
   }
+}
+
+/** A route's own calibrated threshold (its tier entry's evidence, from judged graduation), else the global one. */
+function routeThreshold(r: RouteSource, global: number): number {
+  const t = r.evidence.threshold;
+  return typeof t === 'number' && Number.isFinite(t) && t > -1 && t <= 1 ? t : global;
 }
 
 /**
@@ -71,12 +79,13 @@ export function buildManifestDraft(input: DraftInput): ManifestDraft {
       .map((r) => ({
         id: r.routeId,
         label: r.label,
-        recognise: { centroid: centroidToBase64(r.centroid), threshold: input.threshold },
+        recognise: { centroid: centroidToBase64(r.centroid), threshold: routeThreshold(r, input.threshold) },
         tier: r.tier,
         target: targetOf(r, input.models),
         evidence: r.evidence,
         share: r.share,
       })),
     provenance: input.provenance,
+    ...(input.judge ? { judge: input.judge } : {}),
   };
 }

@@ -7,10 +7,25 @@ import type { Embedder } from '../embeddings/types';
 import { InputError, NotFoundError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
-import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
+import { type AnswerAgreement, DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
+import type { Calibration } from '../judge/calibration';
+import { embeddedAnswer, judgeEmbedded } from '../judge/embedding';
+import { latestCalibration } from '../judge/store';
+import { tenantBudget } from '../tenants/store';
 import { DEFAULT_POLICY, isHeldOut } from '../graduation/verify';
-import { getManifest, insertManifest, latestVersion, loadPrices, manifestOfRun, recordSwitch, replaySlice, routeRows, servedVersion } from './store';
-import type { Manifest } from '../serving/manifest';
+import {
+  recordRefusal,
+  getManifest,
+  insertManifest,
+  latestVersion,
+  loadPrices,
+  manifestOfRun,
+  recordSwitch,
+  replaySlice,
+  routeRows,
+  servedVersion,
+} from './store';
+import type { Manifest, ManifestJudge, Resolution } from '../serving/manifest';
 import { validateManifest } from '../serving/manifest-validate';
 import type { GateEvaluation } from '../distill/gate';
 import { resolverFor } from '../serving/resolver';
@@ -130,7 +145,12 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const served = await servedVersion(db, s.tenantId);
   const version = (await latestVersion(db, s.tenantId)) + 1;
   const routes = await routeSources(db, s.tenantId, embedder.id);
+  const budget = await tenantBudget(db, s.tenantId);
+  const calibration = await latestCalibration(db, s.tenantId);
+  // The tenant's judge travels with the manifest: a gateway's shadow checks then judge on promotion's scale.
+  const judge: ManifestJudge | undefined = calibration ? { kind: 'embedding', calibration, agreeAt: 1 - budget.maxErrorRate } : undefined;
   const draft = buildManifestDraft({
+    judge,
     tenant: s.tenantId,
     version,
     previousVersion: served,
@@ -146,17 +166,23 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const quality = new Map((await adapterEvaluations(db, s.tenantId)).map((a) => [a.name, adapterQuality(a.evaluation)]));
   const inService = served === null ? null : ((await getManifest(db, s.tenantId, served))?.replay.quality.overall ?? null);
   const resolver = resolverFor(manifest);
-  const replay = replayManifest(
-    await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2, s.heldOutFraction),
-    (v, q) => resolver(v, q),
-    await loadPrices(db),
-    {
-      adapterQuality: (name) => quality.get(name),
-      policy: { ...DEFAULT_REPLAY_POLICY, ...s.policy },
-      inServiceQuality: inService,
-    },
+  const rows = await replayRows(db, embedder, s.tenantId, s.replayShare ?? 0.2, s.heldOutFraction);
+  const resolutions = rows.map((r) => resolver(r.vector, r.query));
+  const cheapAgreement = new Map(
+    routes.flatMap((r) => (r.tier === 'cheap' && typeof r.evidence.agreement === 'number' ? [[r.routeId, r.evidence.agreement]] : [])),
   );
-  if (!replay.passed) return { status: 'refused', reasons: replay.reasons, replay };
+  const resolutionOf = new Map(rows.map((r, i) => [r.vector, resolutions[i]!]));
+  const replay = replayManifest(rows, (v) => resolutionOf.get(v)!, await loadPrices(db), {
+    adapterQuality: (name) => quality.get(name),
+    cheapQuality: (routeId) => (routeId ? cheapAgreement.get(routeId) : undefined),
+    ...(judge ? { agreement: await judgeAgreement(db, embedder, judge.calibration, rows, resolutions), judge: `embedding:${judge.calibration.id}` } : {}),
+    policy: { ...DEFAULT_REPLAY_POLICY, budget, ...s.policy },
+    inServiceQuality: inService,
+  });
+  if (!replay.passed) {
+    await recordRefusal(db, { tenantId: s.tenantId, runId: s.runId, reasons: replay.reasons });
+    return { status: 'refused', reasons: replay.reasons, replay };
+  }
 
   const key = manifestKey(s.tenantId, version);
   try {
@@ -167,6 +193,25 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   }
   await writeAndSwitch(db, blob, manifest, key, s.actor, 'publish', served);
   return { status: 'published', version, key, replay, reasons: [] };
+}
+
+/**
+ * The judge's P(agree) for the replay's template answers against their accepted answers: both sides embedded once
+ * (through the embedding cache), then the calibrated judge, as graduation judged them.
+ */
+async function judgeAgreement(db: Db, embedder: Embedder, calibration: Calibration, rows: ReplayRow[], resolutions: Resolution[]): Promise<AnswerAgreement> {
+  const texts = [
+    ...new Set(
+      rows.flatMap((r, i) => (resolutions[i]!.tier === 'template' && resolutions[i]!.answer !== undefined ? [resolutions[i]!.answer!, r.answer] : [])),
+    ),
+  ];
+  const vectors = texts.length ? await embedWithCache(db, embedder, texts) : [];
+  const prepared = new Map(texts.map((t, i) => [t, embeddedAnswer(t, vectors[i]!)]));
+  return (a, b) => {
+    const x = prepared.get(a);
+    const y = prepared.get(b);
+    return x && y ? judgeEmbedded(calibration, x, y).pAgree : a === b ? 1 : 0;
+  };
 }
 
 /** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */

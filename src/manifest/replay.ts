@@ -1,3 +1,4 @@
+import { DEFAULT_BUDGET, type ErrorBudget, errorLowerBound } from '../promotion/budget';
 import { normaliseAnswer } from '../serving/answer';
 import type { Resolution, TierName } from '../serving/manifest';
 
@@ -13,8 +14,12 @@ export interface ReplayRow {
 }
 
 export interface ReplayPolicy {
-  /** Template answers must equal the accepted answers (normalised) at least this often. */
-  minTemplateAgreement: number;
+  /**
+   * The tenant's error budget: a template answer counts right at P(agree) >= 1 - maxErrorRate (the level graduation
+   * admits at), and the replay refuses when even the lower confidence bound of the templates' error rate exceeds it
+   * (graduation certified the upper bound on far more evidence than one replay slice holds).
+   */
+  budget: ErrorBudget;
   /** Overall projected quality may not fall more than this below the manifest in service. */
   maxQualityDrop: number;
   /** Overall projected quality floor. */
@@ -23,7 +28,11 @@ export interface ReplayPolicy {
   cheapQuality: number;
 }
 
-export const DEFAULT_REPLAY_POLICY: ReplayPolicy = { minTemplateAgreement: 0.98, maxQualityDrop: 0.01, minQuality: 0.95, cheapQuality: 0.9 };
+export const DEFAULT_REPLAY_POLICY: ReplayPolicy = { budget: DEFAULT_BUDGET, maxQualityDrop: 0.01, minQuality: 0.95, cheapQuality: 0.9 };
+
+/** P(agree) of a served answer with the accepted one: the judge's; by default normalised equality (1 or 0). */
+export type AnswerAgreement = (served: string, accepted: string) => number;
+const sameNormalised: AnswerAgreement = (a, b) => (normaliseAnswer(a) === normaliseAnswer(b) ? 1 : 0);
 
 export interface ReplayReport {
   rows: number;
@@ -34,7 +43,7 @@ export interface ReplayReport {
   /** 1 − projected / all-frontier. */
   reduction: number;
   quality: {
-    template: { served: number; agreed: number; rate: number };
+    template: { served: number; agreed: number; rate: number; errorLowerBound?: number; judge?: string };
     /** Adapters are not run at replay: their gate figure (student vs teacher on the eval split) is projected. */
     adapter: { served: number; projected: number };
     overall: number;
@@ -54,9 +63,20 @@ export function replayManifest(
   rows: ReadonlyArray<ReplayRow>,
   resolve: (vector: Float32Array, query: string) => Resolution,
   prices: Prices,
-  opts: { adapterQuality: (adapter: string) => number | undefined; policy?: ReplayPolicy; inServiceQuality?: number | null },
+  opts: {
+    adapterQuality: (adapter: string) => number | undefined;
+    /** A cheap route's measured agreement (its cheap-model trial); the policy's cheapQuality when none. */
+    cheapQuality?: (routeId: string | null) => number | undefined;
+    agreement?: AnswerAgreement;
+    /** Names the judge behind `agreement`, for the report. */
+    judge?: string;
+    policy?: ReplayPolicy;
+    inServiceQuality?: number | null;
+  },
 ): ReplayReport {
   const policy = opts.policy ?? DEFAULT_REPLAY_POLICY;
+  const agreement = opts.agreement ?? sameNormalised;
+  const rightAt = 1 - policy.budget.maxErrorRate;
   const perTier = {
     template: { calls: 0, share: 0, cost: 0 },
     adapter: { calls: 0, share: 0, cost: 0 },
@@ -75,22 +95,25 @@ export function replayManifest(
     t.calls++;
     t.cost += cost(prices[res.tier], r);
     if (res.tier === 'template') {
-      const ok = res.answer !== undefined && normaliseAnswer(res.answer) === normaliseAnswer(r.answer);
+      const ok = res.answer !== undefined && agreement(res.answer, r.answer) >= rightAt;
       if (ok) templateAgreed++;
       qualitySum += ok ? 1 : 0;
     } else if (res.tier === 'adapter') {
       const q = opts.adapterQuality(res.adapter!.adapter) ?? 0;
       adapterQualitySum += q;
       qualitySum += q;
-    } else qualitySum += res.tier === 'cheap' ? policy.cheapQuality : 1;
+    } else qualitySum += res.tier === 'cheap' ? (opts.cheapQuality?.(res.routeId) ?? policy.cheapQuality) : 1;
   }
   const n = rows.length;
   for (const t of Object.values(perTier)) t.share = n ? t.calls / n : 0;
   const projected = Object.values(perTier).reduce((a, t) => a + t.cost, 0);
   const overall = n ? qualitySum / n : 1;
   const templateRate = perTier.template.calls ? templateAgreed / perTier.template.calls : 1;
-  if (templateRate < policy.minTemplateAgreement)
-    reasons.push(`template answers agree with accepted ones ${templateRate.toFixed(3)} < ${policy.minTemplateAgreement}`);
+  const wrongAtLeast = errorLowerBound(perTier.template.calls - templateAgreed, perTier.template.calls, policy.budget);
+  if (wrongAtLeast > policy.budget.maxErrorRate)
+    reasons.push(
+      `template answers: ${perTier.template.calls - templateAgreed} of ${perTier.template.calls} disagree with the accepted ones, at least ${(100 * wrongAtLeast).toFixed(2)}% wrong (${(100 * policy.budget.confidence).toFixed(0)}% bound) > the ${(100 * policy.budget.maxErrorRate).toFixed(2)}% budget`,
+    );
   if (overall < policy.minQuality) reasons.push(`projected quality ${overall.toFixed(3)} < ${policy.minQuality}`);
   if (opts.inServiceQuality != null && overall < opts.inServiceQuality - policy.maxQualityDrop) {
     reasons.push(
@@ -104,7 +127,13 @@ export function replayManifest(
     projectedCost: projected,
     reduction: allFrontier ? 1 - projected / allFrontier : 0,
     quality: {
-      template: { served: perTier.template.calls, agreed: templateAgreed, rate: templateRate },
+      template: {
+        served: perTier.template.calls,
+        agreed: templateAgreed,
+        rate: templateRate,
+        errorLowerBound: wrongAtLeast,
+        judge: opts.judge ?? 'normalised-match',
+      },
       adapter: { served: perTier.adapter.calls, projected: perTier.adapter.calls ? adapterQualitySum / perTier.adapter.calls : 0 },
       overall,
     },

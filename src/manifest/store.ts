@@ -1,6 +1,6 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client';
-import { manifestEvents, manifests, tierPrices } from '../db/schema';
+import { manifestEvents, manifests, publishRefusals, tierPrices } from '../db/schema';
 import { acceptedSql, latestFeedbackSql } from '../interactions/store';
 import type { Prices } from './replay';
 import { TIERS, type TierName } from '../serving/manifest';
@@ -127,4 +127,21 @@ export async function replaySlice(db: Db, tenantId: string, share: number, limit
         and abs(hashtext('replay:' || i.id::text)) % 1000 < ${buckets}
       order by i.occurred_at desc limit ${limit}`),
   );
+}
+
+/** Records a refused publish (idempotent per run). */
+export async function recordRefusal(db: Db, r: { tenantId: string; runId: string; reasons: string[] }): Promise<void> {
+  await db.insert(publishRefusals).values(r).onConflictDoNothing();
+}
+
+/** The tenant's newest refused publish, or null. */
+export async function latestRefusal(db: Db, tenantId: string): Promise<{ runId: string; reasons: string[]; at: Date } | null> {
+  const [row] = await db.select().from(publishRefusals).where(eq(publishRefusals.tenantId, tenantId)).orderBy(desc(publishRefusals.at)).limit(1);
+  return row ?? null;
+}
+
+/** When the tenant's served manifest went into service (its latest pointer switch), or null before the first. */
+export async function servedSince(db: Db, tenantId: string): Promise<{ version: number; at: Date } | null> {
+  const [e] = await db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenantId)).orderBy(desc(manifestEvents.id)).limit(1);
+  return e ? { version: e.version, at: e.at } : null;
 }

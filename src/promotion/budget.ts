@@ -1,4 +1,4 @@
-import { wilsonLowerBound } from '../graduation/verify';
+import { InputError } from '../errors';
 
 /**
  * The tenant's one error budget: at most `maxErrorRate` of served answers wrong, as a one-sided upper confidence
@@ -18,10 +18,19 @@ export const DEFAULT_BUDGET: ErrorBudget = { maxErrorRate: 0.01, confidence: 0.9
 
 /** Checks a budget a tenant configured, naming the field and the fix. */
 export function validateBudget(b: ErrorBudget): ErrorBudget {
-  if (!(b.maxErrorRate > 0 && b.maxErrorRate < 1)) throw new Error(`budget.maxErrorRate must be in (0, 1), e.g. 0.01 for 1%; got ${b.maxErrorRate}`);
-  if (!(b.confidence > 0.5 && b.confidence < 1)) throw new Error(`budget.confidence must be in (0.5, 1), e.g. 0.95; got ${b.confidence}`);
-  if (b.method !== 'clopper-pearson' && b.method !== 'wilson') throw new Error(`budget.method must be 'clopper-pearson' or 'wilson'; got ${String(b.method)}`);
+  if (!(b.maxErrorRate > 0 && b.maxErrorRate < 1)) throw new InputError('budget.maxErrorRate', `must be in (0, 1), e.g. 0.01 for 1%; got ${b.maxErrorRate}`);
+  if (!(b.confidence > 0.5 && b.confidence < 1)) throw new InputError('budget.confidence', `must be in (0.5, 1), e.g. 0.95; got ${b.confidence}`);
+  if (b.method !== 'clopper-pearson' && b.method !== 'wilson')
+    throw new InputError('budget.method', `must be 'clopper-pearson' or 'wilson'; got ${String(b.method)}`);
   return b;
+}
+
+/** Lower end of the Wilson score interval (95%) for k successes in n trials. */
+export function wilsonLowerBound(k: number, n: number, z = 1.96): number {
+  if (n === 0) return 0;
+  const p = k / n;
+  const z2 = z * z;
+  return Math.max(0, (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n));
 }
 
 /** Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9): the one-sided z of a confidence. */
@@ -81,6 +90,12 @@ export function clopperPearsonUpperBound(errors: number, n: number, confidence =
     else hi = mid;
   }
   return hi;
+}
+
+/** The budget's LOWER bound on the error rate: what the evidence says at least is wrong (0 with no errors). */
+export function errorLowerBound(errors: number, n: number, budget: ErrorBudget = DEFAULT_BUDGET): number {
+  if (n === 0 || errors <= 0) return 0;
+  return 1 - errorUpperBound(n - errors, n, budget);
 }
 
 /** The budget's upper bound on the error rate for `errors` wrong out of `n` judged. */

@@ -5,7 +5,7 @@
  * and of Node built-ins (type-only imports are fine: they vanish when compiled).
  */
 import { type RetryPolicy, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ClusterParams } from '../clustering/cluster';
 import type { GatePolicy } from '../distill/gate';
 import type { DatasetOptions, TrainerConfig } from '../distill/types';
@@ -63,6 +63,8 @@ export const ids = {
   fineTune: (tenantId: string, clusterRunId: string, configDigest: string) => `finetune:${tenantId}:${clusterRunId}:${configDigest}`,
   /** The tenant's single publisher: two publishes or rollbacks can never interleave. */
   publish: (tenantId: string) => `publish:${tenantId}`,
+  /** The tenant's review publisher: decisions within one quiet spell become one publish. */
+  reviewPublish: (tenantId: string) => `review-publish:${tenantId}`,
   /** One manual retrain per tenant at a time. */
   retrain: (tenantId: string) => `retrain:${tenantId}`,
   /** The id scheduled retrains start under (Temporal appends the scheduled time). */
@@ -165,9 +167,10 @@ export interface GraduateRunInput {
 }
 
 export interface GraduateInput extends GraduateRunInput {
-  /** Review timing (ms); defaults: remind daily, expire after 14 days. */
+  /** Review timing (ms); defaults: remind daily, expire after 14 days, publish a minute after the last decision. */
   remindEveryMs?: number;
   expireAfterMs?: number;
+  publishDebounceMs?: number;
 }
 
 export interface GraduateOutput {
@@ -184,7 +187,27 @@ export interface ReviewInput {
   remindEveryMs: number;
   /** When the candidate expires undecided (ms after the review started). */
   expireAfterMs: number;
+  /** After a decision, how long the tenant's review publisher waits for more decisions before publishing (ms). */
+  publishDebounceMs?: number;
 }
+
+/** The tenant's review publisher: decisions in, one publish per quiet spell (see workflows/review-publish.ts). */
+export interface ReviewPublishInput {
+  tenantId: string;
+  debounceMs: number;
+  /** Decisions that arrived with the start (the first one) or were carried over by continue-as-new. */
+  decided: string[];
+}
+
+export interface ReviewPublishOutput {
+  publishes: PublishOutput[];
+}
+
+/** A review decision (the candidate id) for the tenant's review publisher. */
+export const reviewDecidedSignal = defineSignal<[string]>('reviewDecided');
+
+/** Default quiet spell after the last decision before a review publish: a reviewer's batch goes out as one version. */
+export const DEFAULT_PUBLISH_DEBOUNCE_MS = 60_000;
 
 export interface ReviewState {
   candidateId: string;
@@ -251,7 +274,9 @@ export interface RetrainInput {
   /** The snapshot: interactions of the last N days before the run (default 90); before its scheduled time if scheduled. */
   lookbackDays?: number;
   cluster?: Partial<ClusterParams>;
-  graduation?: { remindEveryMs?: number; expireAfterMs?: number };
+  graduation?: { remindEveryMs?: number; expireAfterMs?: number; publishDebounceMs?: number };
+  /** Cheap-model trials of the frequent frontier routes (when a cheap model is configured); false turns them off. */
+  cheap?: Omit<CheapTrialInput, 'tenantId' | 'clusterRunId'> | false;
   /** Distillation is on when a trainer is given (its base model must exist on the GPU runners). */
   distill?: {
     trainer: TrainerConfig;
@@ -290,4 +315,23 @@ export interface FailRunInput {
   tenantId: string;
   workflowId: string;
   error: string;
+}
+
+// --- cheap-model trials ----------------------------------------------------------------------------------------------
+
+export interface CheapTrialInput {
+  tenantId: string;
+  clusterRunId: string;
+  /** Least traffic share a route needs to be tried (default 0.02). */
+  minShare?: number;
+  /** Held-out queries per route (default: the fewest that can pass the tenant's budget clean). */
+  samples?: number;
+  maxRoutes?: number;
+}
+
+export interface CheapTrialOutput {
+  tried: Array<{ routeId: string; status: 'running' | 'promoted' | 'refused' | 'skipped'; reason: string; agreement?: number }>;
+  costUsd?: number;
+  /** Why no route was tried. */
+  skipped?: string;
 }

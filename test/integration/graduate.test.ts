@@ -4,6 +4,7 @@ import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
 import { candidates, candidateVersions, reviewDecisions, tierEntries } from '../../src/db/schema';
 import { InputError } from '../../src/errors';
 import { listCandidates } from '../../src/graduation/store';
+import { setTenantBudget } from '../../src/tenants/store';
 import { ids } from '../../src/temporal/contract';
 import { decideCandidate, startClustering, startGraduation, startIngest } from '../../src/temporal/starters';
 import { useStackWithWorker } from '../support/stack';
@@ -41,6 +42,9 @@ describe('graduation: ingest → cluster → graduate → review', () => {
     expect(imported.stored).toBe(examples.length);
     const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
     clusterRunId = clustered.runId;
+    // ~240 queries an intent: enough held-out evidence to certify a 5% budget, not the default 1% (which needs ~300
+    // clean held-out answers per admitted set of routes).
+    await setTenantBudget(stack().db, tenant, 0.05);
 
     const handle = await startGraduation(stack().client, stack().taskQueue, { tenantId: tenant, clusterRunId, remindEveryMs: 1000, expireAfterMs: 3_600_000 });
     const out = await handle.result();

@@ -69,7 +69,7 @@ export async function connectStack() {
       const handle = await createWorker({
         temporal,
         taskQueue,
-        activities: cpuActivities({ ...loadConfig({}), blob: blobConfig, ingest: { allowedSources } }, { db: database.db, blob }),
+        activities: cpuActivities({ ...loadConfig({}), temporal, blob: blobConfig, ingest: { allowedSources } }, { db: database.db, blob }),
         workflowBundlePath: stack.workflowBundlePath,
       });
       void handle.run();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Example } from '../../src/graduation/induce';
-import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate, wilsonLowerBound } from '../../src/graduation/verify';
+import { DEFAULT_POLICY, type GraduationPolicy, splitHoldout, verifyCandidate } from '../../src/graduation/verify';
+import { wilsonLowerBound } from '../../src/promotion/budget';
 import { normaliseAnswer } from '../../src/serving/answer';
 
 const REFUND = 'Your refund is on its way.';

@@ -18,7 +18,7 @@ describe('retrain workflow', () => {
   it('runs its stages in order and records each: cluster → graduate → distil → tiers → publish', async () => {
     const { outcome, mocks, handle } = await scenarios['retrain-completed'](env);
     expect(outcome.ok, String(!outcome.ok && outcome.error)).toBe(true);
-    expect(mocks.of('recordRetrainStage').map((s) => s.stage)).toEqual(['start', 'cluster', 'graduate', 'distill', 'tiers', 'publish']);
+    expect(mocks.of('recordRetrainStage').map((s) => s.stage)).toEqual(['start', 'cluster', 'graduate', 'distill', 'tiers', 'cheap', 'publish']);
     const order = mocks
       .names()
       .filter((n) =>
@@ -30,6 +30,7 @@ describe('retrain workflow', () => {
           'trainAdapter',
           'gateAdapter',
           'activateAdapters',
+          'runCheapTrials',
           'publishManifest',
           'finishRetrain',
         ].includes(n),
@@ -42,6 +43,7 @@ describe('retrain workflow', () => {
       'trainAdapter',
       'gateAdapter',
       'activateAdapters',
+      'runCheapTrials',
       'publishManifest',
       'finishRetrain',
     ]);

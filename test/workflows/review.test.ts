@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decideUpdate, ids, reviewStateQuery } from '../../src/temporal/contract';
+import { decideUpdate, ids, reviewDecidedSignal, reviewStateQuery } from '../../src/temporal/contract';
 import { scenarios } from './scenarios';
 import { TASK_QUEUE, gate, mockActivities, runWorker, timeSkippingEnv, until, workflowBundle } from './support';
 
@@ -109,13 +109,57 @@ describe('review workflow', () => {
       });
       await h.executeUpdate(decideUpdate, { args: [{ action: 'reject', reviewer: 'bo', comment: 'no' }] });
       // Refused either by the validator (the workflow still finishing) or by Temporal (the workflow closed).
-      return h.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] }).then(
+      const late = await h.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] }).then(
         () => undefined,
         (e: Error) => e,
       );
+      return late;
     });
     expect(refused).toBeInstanceOf(Error);
     expect(mocks.of('recordReviewDecision')).toHaveLength(1);
+  });
+});
+
+describe('publish follows review', () => {
+  it('an approval or a rejection asks for the review publish; an expiry does not', async () => {
+    const mocks = mockActivities();
+    await runWorker(env, mocks.activities, async () => {
+      const start = (id: string, expireAfterMs = 24 * HOUR) =>
+        env.client.workflow.start('reviewWorkflow', {
+          taskQueue: TASK_QUEUE,
+          workflowId: ids.review(id),
+          args: [{ tenantId: 'tp', candidateId: id, remindEveryMs: HOUR, expireAfterMs, publishDebounceMs: 5_000 }],
+        });
+      const [a, b, c] = [await start('cand_a'), await start('cand_b'), await start('cand_c', HOUR)];
+      await a.executeUpdate(decideUpdate, { args: [{ action: 'approve', reviewer: 'ana' }] });
+      await b.executeUpdate(decideUpdate, { args: [{ action: 'reject', reviewer: 'ana', comment: 'too generic' }] });
+      for (const h of [a, b, c]) await h.result();
+    });
+    expect(mocks.of('requestReviewPublish')).toEqual([
+      { tenantId: 'tp', candidateId: 'cand_a', debounceMs: 5_000 },
+      { tenantId: 'tp', candidateId: 'cand_b', debounceMs: 5_000 },
+    ]);
+  });
+
+  it('the review publisher turns decisions within one quiet spell into one publish', async () => {
+    const mocks = mockActivities();
+    const out = await runWorker(env, mocks.activities, async () => {
+      const signal = (candidateId: string) =>
+        env.client.workflow.signalWithStart('reviewPublishWorkflow', {
+          taskQueue: TASK_QUEUE,
+          workflowId: ids.reviewPublish('tq'),
+          args: [{ tenantId: 'tq', debounceMs: 60_000, decided: [] }],
+          signal: reviewDecidedSignal,
+          signalArgs: [candidateId],
+        });
+      const h = await signal('cand_1');
+      await env.sleep(30_000);
+      await signal('cand_2');
+      return h.result();
+    });
+    expect(out.publishes).toHaveLength(1);
+    const calls = mocks.of('publishManifest');
+    expect(calls).toEqual([expect.objectContaining({ tenantId: 'tq', actor: 'review', runId: expect.stringMatching(/^review-publish:tq:.+:1$/) })]);
   });
 });
 

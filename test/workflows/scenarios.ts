@@ -1,8 +1,17 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ClusterInput, FineTuneInput, GraduateInput, IngestInput, PublishInput, RetrainInput, ReviewInput } from '../../src/temporal/contract';
-import { decideUpdate, ids } from '../../src/temporal/contract';
+import type {
+  ClusterInput,
+  FineTuneInput,
+  GraduateInput,
+  IngestInput,
+  PublishInput,
+  RetrainInput,
+  ReviewInput,
+  ReviewPublishInput,
+} from '../../src/temporal/contract';
+import { decideUpdate, ids, reviewDecidedSignal } from '../../src/temporal/contract';
 import { TASK_QUEUE, mockActivities, runWorker } from './support';
 
 /**
@@ -104,6 +113,29 @@ export const scenarios = {
     return run(env, mockActivities(), 'reviewWorkflow', ids.review(input.candidateId), input, async (h) => {
       await env.sleep(HOUR + 60_000);
       await h.executeUpdate(decideUpdate, { args: [{ action: 'approve_with_edits', reviewer: 'ana', template: 'Your order {{order}} is on its way.' }] });
+    });
+  },
+
+  /** Two decisions in one quiet spell, then one publish. */
+  'review-publish-completed': (env: TestWorkflowEnvironment) => {
+    const input: ReviewPublishInput = { tenantId: 't1', debounceMs: 60_000, decided: [] };
+    const signalled = (candidateId: string) =>
+      env.client.workflow.signalWithStart('reviewPublishWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: ids.reviewPublish(input.tenantId),
+        args: [input],
+        signal: reviewDecidedSignal,
+        signalArgs: [candidateId],
+      });
+    return runWorker(env, mockActivities().activities, async () => {
+      const handle = await signalled('cand_1');
+      await env.sleep(30_000);
+      await signalled('cand_2');
+      const outcome = await handle.result().then(
+        (value) => ({ ok: true as const, value }),
+        (error: Error) => ({ ok: false as const, error }),
+      );
+      return { handle, mocks: mockActivities(), outcome };
     });
   },
 

@@ -57,6 +57,8 @@ export function mockActivities(overrides: Partial<Record<keyof AllActivities, (i
     embedQueries: async () => ({ vectorsKey: 'v', dims: 4, model: 'm' }),
     clusterAndRecord: async () => ({ interactions: 10, distinct: 4, clusters: 2, clusteredShare: 0.9, events: { new: 2, split: 0, merge: 0, retire: 0 } }),
     // graduation and review
+    runCheapTrials: async () => ({ tried: [], skipped: 'mocked' }),
+    requestReviewPublish: async () => undefined,
     graduateRun: async () => ({ pending: [], passed: 0, failed: 1, clustersConsidered: 2 }),
     verifyEdit: async () => ({ version: 2, passed: true, reasons: [] }),
     recordReviewDecision: async (i) => ({
