@@ -63,7 +63,11 @@ export function createCheapActivities({ db, embedder, cheapModel }: CheapDeps) {
           const routes = [];
           for (const s of snaps) {
             if (cheaper.has(s.clusterId)) continue;
-            const rows = (await routeInteractions(db, input.clusterRunId, s.clusterId)).filter((r) => isHeldOut(r.id, DEFAULT_POLICY.holdoutFraction));
+            // The cheap model saw none of the tenant's traffic, so every accepted interaction is unseen by it; graduation's
+            // held-out side goes first (those rows the judge's calibration never used).
+            const all = await routeInteractions(db, input.clusterRunId, s.clusterId);
+            const held = (r: { id: number }) => isHeldOut(r.id, DEFAULT_POLICY.holdoutFraction);
+            const rows = [...all.filter(held), ...all.filter((r) => !held(r))];
             routes.push({ routeId: s.clusterId, share: s.share, tier: 'frontier' as const, available: rows.length, rows: rows.slice(0, need) });
           }
           const byId = new Map(routes.map((r) => [r.routeId, r]));

@@ -25,7 +25,7 @@ import {
   withoutSlots,
 } from '../src/promotion/families';
 import { fileCachedEmbed } from './support/embed-cache';
-import { type PerturbedExample, perturb } from './support/perturb';
+import { type PerturbedExample, perturb } from '../src/datasets/perturb';
 
 /**
  * Judged promotion on the shared data sets: what share of UNSEEN traffic a canonical answer per answer family could

@@ -101,6 +101,14 @@ export function fitCalibration(samples: ReadonlyArray<CalibrationSample>, opts: 
   return { ...body, id: `cal-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12)}` };
 }
 
+/**
+ * The judge of a tenant with nothing to calibrate on yet (one cluster: no disagreeing pairs): every score maps to
+ * P(agree) 0, so only identical answers agree (judgeEmbedded answers those itself). Cautious by construction.
+ */
+export function identicalOnlyCalibration(counts: Calibration['counts'] = { positives: 0, negatives: 0, bySource: {} }): Calibration {
+  return { features: [...FEATURE_NAMES], weights: FEATURE_NAMES.map(() => 0), bias: 0, steps: { score: [0], p: [0] }, counts, auc: 0.5, id: 'identical-only' };
+}
+
 /** Calibrated P(agree) of a feature vector: the isotonic step at its score (the first step below the lowest score). */
 export function calibratedProbability(c: Calibration, x: number[]): number {
   const z = linear(c.weights, c.bias, x);

@@ -171,8 +171,7 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const cheapAgreement = new Map(
     routes.flatMap((r) => (r.tier === 'cheap' && typeof r.evidence.agreement === 'number' ? [[r.routeId, r.evidence.agreement]] : [])),
   );
-  const resolutionOf = new Map(rows.map((r, i) => [r.vector, resolutions[i]!]));
-  const replay = replayManifest(rows, (v) => resolutionOf.get(v)!, await loadPrices(db), {
+  const replay = replayManifest(rows, (_v, _q, i) => resolutions[i]!, await loadPrices(db), {
     adapterQuality: (name) => quality.get(name),
     cheapQuality: (routeId) => (routeId ? cheapAgreement.get(routeId) : undefined),
     ...(judge ? { agreement: await judgeAgreement(db, embedder, judge.calibration, rows, resolutions), judge: `embedding:${judge.calibration.id}` } : {}),

@@ -61,7 +61,8 @@ const cost = (p: Prices[TierName], r: ReplayRow) => (r.promptTokens * p.inputPer
  */
 export function replayManifest(
   rows: ReadonlyArray<ReplayRow>,
-  resolve: (vector: Float32Array, query: string) => Resolution,
+  /** Where row `index` goes (rows with the same masked query may share one vector object: resolve by index). */
+  resolve: (vector: Float32Array, query: string, index: number) => Resolution,
   prices: Prices,
   opts: {
     adapterQuality: (adapter: string) => number | undefined;
@@ -88,8 +89,8 @@ export function replayManifest(
   let templateAgreed = 0;
   let adapterQualitySum = 0;
   const reasons: string[] = [];
-  for (const r of rows) {
-    const res = resolve(r.vector, r.query);
+  for (const [i, r] of rows.entries()) {
+    const res = resolve(r.vector, r.query, i);
     allFrontier += cost(prices.frontier, r);
     const t = perTier[res.tier];
     t.calls++;

@@ -11,7 +11,7 @@ export interface TrialRoute {
   share: number;
   /** The route's current tier (a route already on a cheaper tier is not tried). */
   tier: 'template' | 'adapter' | 'cheap' | 'frontier';
-  /** Held-out accepted interactions of the route available for the trial. */
+  /** Accepted interactions of the route the trial can send (the cheap model has seen none of them). */
   available: number;
 }
 
@@ -32,7 +32,7 @@ export function trialRoutes(routes: ReadonlyArray<TrialRoute>, budget: ErrorBudg
     .filter((r) => r.tier === 'frontier' && r.share >= minShare)
     .sort((a, b) => b.share - a.share || (a.routeId < b.routeId ? -1 : 1))
     .slice(0, opts.maxRoutes ?? 10)
-    .map((r) => (r.available < need ? { ...r, skip: `${r.available} held-out queries < the ${need} a trial needs to pass within the budget` } : r));
+    .map((r) => (r.available < need ? { ...r, skip: `${r.available} accepted queries < the ${need} a trial needs to pass within the budget` } : r));
 }
 
 /** Queries a trial sends: as asked, but never fewer than the budget's smallest passing sample. */

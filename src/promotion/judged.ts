@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Calibration, fitCalibration } from '../judge/calibration';
+import { type Calibration, fitCalibration, identicalOnlyCalibration } from '../judge/calibration';
 import { type EmbeddedAnswer, embeddedAnswer, judgeEmbedded } from '../judge/embedding';
 import { slotConflicts } from '../judge/features';
 import { calibrationSamples, withAgreeingEdits } from '../judge/pairs';
@@ -174,14 +174,16 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
     const a = form(answer, x.slots);
     return { cluster: x.clusterId, text: a.text, vec: a.vec };
   };
-  const calibration = fitCalibration(
-    calibrationSamples({
-      accepted: input.train.map((x) => logged(x, x.answer)),
-      edits: input.train.flatMap((x) => (x.editedFrom ? [{ original: logged(x, x.editedFrom), edited: logged(x, x.answer) }] : [])),
-      neighbours: (c) => info.get(c)?.neighbours ?? [],
-      pairsPerCluster: 60,
-    }),
-  );
+  const samples = calibrationSamples({
+    accepted: input.train.map((x) => logged(x, x.answer)),
+    edits: input.train.flatMap((x) => (x.editedFrom ? [{ original: logged(x, x.editedFrom), edited: logged(x, x.answer) }] : [])),
+    neighbours: (c) => info.get(c)?.neighbours ?? [],
+    pairsPerCluster: 60,
+  });
+  const positives = samples.filter((s) => s.y === 1).length;
+  // Without both kinds of pairs (a tenant with one cluster) nothing can be calibrated: only identical answers agree.
+  const calibration =
+    positives > 0 && positives < samples.length ? fitCalibration(samples) : identicalOnlyCalibration({ positives, negatives: samples.length - positives, bySource: {} });
   const judged = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(calibration, prepared(formText(a)), prepared(formText(b))).pAgree);
   // Rewording edits are the tenant's direct evidence that two texts agree.
   const agreeForms = withAgreeingEdits(

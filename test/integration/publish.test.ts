@@ -1,3 +1,4 @@
+import { latestRefusal } from '../../src/manifest/store';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,6 +171,7 @@ describe('publishManifest / rollbackManifest', () => {
 
   it('publishes v1: a published row, a valid object with the row’s hash, the pointer on v1 and one publish event', async () => {
     const r = await publish('retrain-1');
+    expect(r.reasons).toEqual([]);
     expect(r).toMatchObject({ status: 'published', version: 1, key: `manifests/${tenant}/v1.json`, reasons: [] });
     const replay = (r as Extract<PublishResult, { status: 'published' }>).replay;
     // Every accepted or edited interaction replayed: 7 order queries on the template (all agreeing), 3 on the frontier.
@@ -224,8 +226,10 @@ describe('publishManifest / rollbackManifest', () => {
     await setOrderTemplate('Your parcel {{id}} was lost, sorry.', 'cand_order_bad');
     const r = await publish('retrain-2');
     expect(r.status).toBe('refused');
-    expect(r.reasons.some((x) => /^template answers agree with accepted ones 0\.000 < 0\.98$/.test(x))).toBe(true);
-    expect(r.replay.quality.template).toEqual({ served: 7, agreed: 0, rate: 0 });
+    expect(r.reasons).toContainEqual(expect.stringMatching(/^template answers: 7 of 7 disagree with the accepted ones, at least \d+\.\d\d% wrong \(95% bound\) > the 1\.00% budget$/));
+    expect(r.replay.quality.template).toMatchObject({ served: 7, agreed: 0, rate: 0 });
+    // The refusal is recorded: `review list` says why an approved candidate is not served.
+    expect(await latestRefusal(db, tenant)).toMatchObject({ runId: 'retrain-2', reasons: r.reasons });
     expect((await rows()).map((x) => x.version)).toEqual([1]);
     expect(await blob.stat(manifestKey(tenant, 2))).toBeUndefined();
     expect((await pointer()).version).toBe(1);

@@ -12,7 +12,7 @@ import { listCandidates } from '../../src/graduation/store';
 import { validateManifest } from '../../src/serving/manifest-validate';
 import type { Manifest } from '../../src/serving/manifest';
 import { Router } from '../../src/router';
-import { ensureTenant } from '../../src/tenants/store';
+import { ensureTenant, setTenantBudget } from '../../src/tenants/store';
 import type { RetrainInput } from '../../src/temporal/contract';
 import { type Stack, connectStack } from '../support/stack';
 import { waitFor, workerProcess } from '../support/workers';
@@ -20,8 +20,8 @@ import { decideCandidate, startIngest, startPublish, startRetrain } from '../../
 
 /**
  * The whole monthly retrain on real Temporal, Postgres and S3, with both workers as their own processes:
- * v1 → reviews approve templates → new data → v2 (a worker killed mid-run; still exactly one v2) with stable route
- * ids → rollback to v1 → the router follows each version and resolves accordingly.
+ * v1 → reviews approve templates (the review publisher publishes v2) → new data → v3 (a worker killed mid-run; still
+ * exactly one v3) with stable route ids → rollback to v1 → the router follows each version and resolves accordingly.
  */
 const tenant = 'retrain-it';
 const work = mkdtempSync(path.join(os.tmpdir(), 'distillery-retrain-'));
@@ -39,6 +39,8 @@ const answerOf = (label: string) => all.find((e) => e.label === label)!.answer;
 beforeAll(async () => {
   s = await connectStack();
   await ensureTenant(s.db, tenant);
+  // Half of four intents (~120 queries each): enough held-out evidence for a 10% budget, not the default 1%.
+  await setTenantBudget(s.db, tenant, 0.1);
   cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-1'));
   gpu = workerProcess(s, 'gpu', path.join(work, 'gpu'));
   baseModel = await buildTinyModel(all, path.join(work, 'base'), { seed: 1 });
@@ -62,7 +64,8 @@ const input = (): RetrainInput => ({
   // The data's timestamps are fixed (October 2026): look back far enough whatever day the test runs.
   lookbackDays: 36_500,
   gpuTaskQueue: s.temporal.gpuTaskQueue,
-  graduation: { remindEveryMs: 3_600_000 },
+  graduation: { remindEveryMs: 3_600_000, publishDebounceMs: 1_000 },
+  cheap: false,
   // The tiny model cannot match the teacher: a permissive gate lets its adapter through so the adapter tier shows.
   distill: {
     trainer: trainer(),
@@ -110,8 +113,13 @@ describe('retrain → publish → rollback, read by the router', () => {
     expect(['adapter', 'frontier']).toContain(res.tier);
   });
 
-  it('after reviews approve templates and new data arrives, a retrain killed mid-run still publishes exactly one v2 with stable route ids', async () => {
+  it('after reviews approve templates (published as v2 by the review publisher) and new data arrives, a retrain killed mid-run still publishes exactly one v3 with stable route ids', async () => {
     for (const c of await listCandidates(s.db, tenant)) await decideCandidate(s.client, c.id, { action: 'approve', reviewer: 'ana' });
+    await waitFor('the review publish (v2)', async () => ((await published()).some((m) => m.version === 2) ? true : undefined));
+    expect((await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant))).map((e) => [e.version, e.actor])).toEqual([
+      [1, 'retrain'],
+      [2, 'review'],
+    ]);
     await ingest('second', secondHalf, 100_000);
     const handle = await startRetrain(s.client, s.taskQueue, input());
     // Kill the CPU worker once the run is past clustering (a lost machine: no graceful shutdown), then replace it.
@@ -126,22 +134,22 @@ describe('retrain → publish → rollback, read by the router', () => {
     await cpu.exited;
     cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-2'));
     const r = await handle.result();
-    expect(r.publish).toMatchObject({ status: 'published', version: 2 });
+    expect(r.publish).toMatchObject({ status: 'published', version: 3 });
     const rows = await published();
-    expect(rows.map((x) => x.version)).toEqual([1, 2]);
+    expect(rows.map((x) => x.version)).toEqual([1, 2, 3]);
     const events = await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant));
-    expect(events.filter((e) => e.version === 2 && e.kind === 'publish')).toHaveLength(1);
-    const v2 = validateManifest(JSON.parse((await s.blob.get(rows[1]!.key)).toString('utf8')));
-    expect(v2.previousVersion).toBe(1);
-    // Stable identities: every route v1 served on a cheaper tier is still a route of v2, and nearly all routes are.
-    for (const r of v1.routes.filter((x) => x.tier !== 'frontier')) expect(routeIds(v2)).toContain(r.id);
-    const kept = routeIds(v1).filter((id) => routeIds(v2).includes(id)).length;
+    expect(events.filter((e) => e.version === 3 && e.kind === 'publish')).toHaveLength(1);
+    const v3 = validateManifest(JSON.parse((await s.blob.get(rows[2]!.key)).toString('utf8')));
+    expect(v3.previousVersion).toBe(2);
+    // Stable identities: every route v1 served on a cheaper tier is still a route of v3, and nearly all routes are.
+    for (const r of v1.routes.filter((x) => x.tier !== 'frontier')) expect(routeIds(v3)).toContain(r.id);
+    const kept = routeIds(v1).filter((id) => routeIds(v3).includes(id)).length;
     expect(kept / v1.routes.length).toBeGreaterThanOrEqual(0.9);
-    expect(v2.routes.some((x) => x.tier === 'template')).toBe(true);
+    expect(v3.routes.some((x) => x.tier === 'template')).toBe(true);
   }, 300_000);
 
-  it('the router follows v2 and serves the approved template; rollback restores v1 and the router follows it back', async () => {
-    expect(await router.refresh()).toMatchObject({ status: 'updated', version: 2 });
+  it('the router follows v3 and serves the approved template; rollback restores v1 and the router follows it back', async () => {
+    expect(await router.refresh()).toMatchObject({ status: 'updated', version: 3 });
     const res = await router.resolve('how do i cancel order 4433221?');
     expect(res.tier).toBe('template');
     expect(res.answer).toBe(answerOf('cancel_order'));

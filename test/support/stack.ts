@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { cpuActivities } from '../../app/root';
+import { type CpuConfig, cpuActivities } from '../../app/root';
 import { S3BlobStore } from '../../src/blob';
 import { type Config, loadConfig } from '../../src/config';
 import { lazyEmbedder } from '../../src/embeddings/lazy';
@@ -65,11 +65,11 @@ export async function connectStack() {
       return dir;
     },
     /** An in-process worker on this file's task queue, with the prebuilt workflow bundle. */
-    async startWorker() {
+    async startWorker(overrides: Partial<CpuConfig> = {}) {
       const handle = await createWorker({
         temporal,
         taskQueue,
-        activities: cpuActivities({ ...loadConfig({}), temporal, blob: blobConfig, ingest: { allowedSources } }, { db: database.db, blob }),
+        activities: cpuActivities({ ...loadConfig({}), temporal, blob: blobConfig, ingest: { allowedSources }, ...overrides }, { db: database.db, blob }),
         workflowBundlePath: stack.workflowBundlePath,
       });
       void handle.run();
@@ -90,13 +90,13 @@ export type Stack = Awaited<ReturnType<typeof connectStack>>;
  * Registers the usual hooks of a workflow test file: connect to the stack, create the tenant, run an in-process
  * worker on the file's own task queue; and tear it all down after. Returns a getter for the connected stack.
  */
-export function useStackWithWorker(tenant: string): () => Stack {
+export function useStackWithWorker(tenant: string, config: () => Partial<CpuConfig> | Promise<Partial<CpuConfig>> = () => ({})): () => Stack {
   let s: Stack | undefined;
   let worker: Awaited<ReturnType<Stack['startWorker']>> | undefined;
   beforeAll(async () => {
     s = await connectStack();
     await ensureTenant(s.db, tenant);
-    worker = await s.startWorker();
+    worker = await s.startWorker(await config());
   });
   afterAll(async () => {
     await worker?.shutdown();

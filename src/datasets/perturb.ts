@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LabelledExample } from '../../src/datasets/shared';
+import type { LabelledExample } from './shared';
 
 /**
  * The issue's realistic log, built deterministically from a labelled data set (labels choose which intents and rows
