@@ -43,7 +43,8 @@ export interface ReplayReport {
   reasons: string[];
 }
 
-const cost = (p: Prices[TierName], r: ReplayRow) => (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
+/** USD of one call at a tier's prices (the gateway's savings use it too). */
+export const callCost = (p: Prices[TierName], r: Pick<ReplayRow, 'promptTokens' | 'completionTokens'>) => (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
 
 /**
  * Replays logged traffic through a candidate manifest: where each query would go, what that would cost (prices per
@@ -70,10 +71,10 @@ export function replayManifest(
   const reasons: string[] = [];
   for (const r of rows) {
     const res = resolve(r.vector, r.query);
-    allFrontier += cost(prices.frontier, r);
+    allFrontier += callCost(prices.frontier, r);
     const t = perTier[res.tier];
     t.calls++;
-    t.cost += cost(prices[res.tier], r);
+    t.cost += callCost(prices[res.tier], r);
     if (res.tier === 'template') {
       const ok = res.answer !== undefined && normaliseAnswer(res.answer) === normaliseAnswer(r.answer);
       if (ok) templateAgreed++;
