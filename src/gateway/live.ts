@@ -9,7 +9,7 @@ import type { ManifestRoute } from '../serving/manifest';
  *   upper = errorUpperBound(errors, judged): the error rate the route can be said to stay under;
  *   lower = 1 - errorUpperBound(judged - errors, judged): the error rate it is shown to exceed.
  * A route is demoted when `lower > budget.maxErrorRate`: the live sample refutes the budget at the budget's own
- * confidence (e.g. 1 disagreement in the first 4 judged, 2 in 30, 3 in 80 at 1%/95%). A route whose upper bound is
+ * confidence (at 1% / 95%: 1 disagreement within the first 5 judged, 2 within 35, 3 within 82). A route whose upper bound is
  * not yet inside the budget is not demoted for that alone: promotion already showed it there, and the live sample
  * keeps growing until it can say either way.
  */

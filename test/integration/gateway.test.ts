@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import Ajv2020 from 'ajv/dist/2020';
 import { and, eq } from 'drizzle-orm';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +117,10 @@ beforeAll(async () => {
     },
   ]);
   expect(await publish('gateway-it-1')).toMatchObject({ status: 'published', version: 1 });
+  // The pointer the publisher wrote validates against its published schema.
+  const pointerSchema = JSON.parse(readFileSync(new URL('../../src/serving/pointer.schema.json', import.meta.url), 'utf8')) as object;
+  const validPointer = new Ajv2020({ strict: true }).compile(pointerSchema);
+  expect(validPointer(JSON.parse((await s.blob.get(pointerKey(tenant))).toString('utf8'))), JSON.stringify(validPointer.errors)).toBe(true);
 
   frontier = await startFakeChat('frontier');
   adapter = await startFakeChat('adapter');
