@@ -38,6 +38,7 @@ export function registerGatewayCommands(program: Command): void {
         shadowRate: gc.shadowRate,
         ramp: gc.ramp,
         allowSystem: gc.allowSystem,
+        embedCacheSize: gc.embedCacheSize,
         publish: async (tenantId, runId) =>
           (await startPublish(temporal, config.temporal.taskQueue, { tenantId, mode: 'publish', runId, actor: 'gateway' })).result(),
         log: (level, msg, data) => console[level === 'info' ? 'log' : level](JSON.stringify({ level, msg, ...data })),

@@ -33,6 +33,7 @@ const schema = z.object({
   GATEWAY_LADDER_SYSTEM: z.enum(['allow', 'deny']).default('allow'),
   GATEWAY_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
   GATEWAY_TOKEN_BUDGET: z.coerce.number().int().min(0).default(0),
+  GATEWAY_EMBED_CACHE: z.coerce.number().int().min(0).default(10_000),
 });
 
 export interface GatewayConfig {
@@ -45,6 +46,7 @@ export interface GatewayConfig {
   ramp: Ramp;
   allowSystem: boolean;
   limits: { requestsPerMinute: number; tokensPerDay: number };
+  embedCacheSize: number;
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -73,5 +75,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     ramp: { shares: e.GATEWAY_RAMP ? e.GATEWAY_RAMP.split(',').map(Number) : DEFAULT_RAMP.shares, judgedPerStep: e.GATEWAY_RAMP_JUDGED },
     allowSystem: e.GATEWAY_LADDER_SYSTEM === 'allow',
     limits: { requestsPerMinute: e.GATEWAY_RATE_LIMIT, tokensPerDay: e.GATEWAY_TOKEN_BUDGET },
+    embedCacheSize: e.GATEWAY_EMBED_CACHE,
   };
 }

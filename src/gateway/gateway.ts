@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import type { Embedder } from '../embeddings/types';
 import { insertInteractions } from '../interactions/store';
-import { normalizeRecord } from '../interactions/record';
+import { type InteractionRow, normalizeRecord } from '../interactions/record';
 import type { Judge } from '../judge/types';
 import { type Prices, callCost } from '../manifest/replay';
 import { loadPrices } from '../manifest/store';
@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics';
 import { type ShadowStatsRow, type UsageDelta, addJudgement, addUsage, loadShadowStats, markDemoted } from './store';
 import { type ModelTier, Upstreams } from './upstream';
 import { answerText } from './completion';
+import { QueryEmbedder } from './query-embedder';
 
 /**
  * The gateway's state and decisions, apart from HTTP (server.ts): each tenant's manifest in service (a Router kept
@@ -39,12 +40,16 @@ export interface GatewayOptions {
   budget?: ErrorBudget;
   /** Starts a publish of the tenant's manifest (after a demotion): the Temporal publisher in production. */
   publish?: (tenantId: string, runId: string) => Promise<unknown>;
+  /** Most shadow checks in flight; a sampled request beyond it is not shadowed (counted as skipped). Default 16. */
+  maxShadowsInFlight?: number;
   /** Let a leading system/developer message go down the ladder. */
   allowSystem: boolean;
   random?: () => number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** Flush the savings ledger this often (ms). */
   flushMs?: number;
+  /** Masked query texts whose vectors are kept (default 10,000; 0 = none). */
+  embedCacheSize?: number;
 }
 
 export interface Decision {
@@ -68,6 +73,8 @@ interface TenantState {
 const statKey = (routeId: string, entry: string) => `${routeId}\u0000${entry}`;
 const NO_MANIFEST_RETRY_MS = 10_000;
 const PRICES_TTL_MS = 60_000;
+/** How long a teacher answer waits to be written with others. */
+const LOG_BATCH_MS = 20;
 
 export class Gateway {
   readonly metrics = new GatewayMetrics();
@@ -76,12 +83,18 @@ export class Gateway {
   private readonly ledger = new Map<string, UsageDelta>();
   private readonly background = new Set<Promise<unknown>>();
   private prices: { at: number; p: Promise<Prices> } | null = null;
+  private logQueue: Array<{ tenantId: string; row: InteractionRow; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private logTimer: NodeJS.Timeout | null = null;
+  private shadowsInFlight = 0;
   private readonly timer: NodeJS.Timeout;
   readonly ramp: Ramp;
   readonly budget: ErrorBudget;
   private readonly random: () => number;
+  /** Queries are embedded through a cache and coalesced into batches (query-embedder.ts). */
+  readonly queryEmbedder: QueryEmbedder;
 
   constructor(readonly opts: GatewayOptions) {
+    this.queryEmbedder = new QueryEmbedder(opts.embedder, { cacheSize: opts.embedCacheSize ?? 10_000, maxBatch: 64 });
     this.ramp = opts.ramp ?? DEFAULT_RAMP;
     this.budget = opts.budget ?? DEFAULT_BUDGET;
     this.random = opts.random ?? Math.random;
@@ -120,7 +133,7 @@ export class Gateway {
     const router = await Router.create({
       ...this.opts.load,
       source: this.opts.manifestSource(tenantId),
-      embedder: this.opts.embedder,
+      embedder: this.queryEmbedder,
       refreshMs: this.opts.refreshMs,
       onError: (err) => this.log('warn', 'manifest refresh failed; the manifest in service stays', { tenant: tenantId, error: err.message }),
       onChange: (c) => this.log('info', 'manifest changed', { tenant: tenantId, ...c }),
@@ -186,11 +199,21 @@ export class Gateway {
 
   /** Waits for the background work started so far (feedback right after an answer; tests; shutdown). */
   async settle(): Promise<void> {
-    while (this.background.size) await Promise.allSettled([...this.background]);
+    while (this.background.size || this.logTimer) {
+      if (this.logTimer) {
+        clearTimeout(this.logTimer);
+        this.logTimer = null;
+        this.later('interaction log', () => this.flushLog());
+      }
+      await Promise.allSettled([...this.background]);
+    }
   }
 
-  /** Logs a teacher answer as an interaction (idempotent on the response id), so retraining learns from it. */
-  async logInteraction(
+  /**
+   * Logs a teacher answer as an interaction (idempotent on the response id), so retraining learns from it. Rows are
+   * written in batches (one INSERT per tenant every few ms under load); the promise settles when its row is written.
+   */
+  logInteraction(
     tenantId: string,
     request: Record<string, unknown>,
     response: Record<string, unknown>,
@@ -199,11 +222,43 @@ export class Gateway {
     latencyMs: number,
   ): Promise<void> {
     const row = normalizeRecord({ request, response, idempotency_key: key, latency_ms: Math.round(latencyMs), metadata: { gateway: meta } }, {}, '');
-    await insertInteractions(this.opts.db, tenantId, 'gateway', [row]);
+    return new Promise((resolve, reject) => {
+      this.logQueue.push({ tenantId, row, resolve, reject });
+      if (!this.logTimer) this.logTimer = setTimeout(() => this.later('interaction log', () => this.flushLog()), LOG_BATCH_MS);
+    });
+  }
+
+  private async flushLog(): Promise<void> {
+    this.logTimer = null;
+    const items = this.logQueue.splice(0);
+    const byTenant = new Map<string, typeof items>();
+    for (const it of items) byTenant.set(it.tenantId, [...(byTenant.get(it.tenantId) ?? []), it]);
+    for (const [tenantId, group] of byTenant) {
+      try {
+        await insertInteractions(this.opts.db, tenantId, 'gateway', group.map((g) => g.row));
+        for (const g of group) g.resolve();
+      } catch (err) {
+        for (const g of group) g.reject(err);
+        this.log('error', 'teacher answers not logged', { tenant: tenantId, rows: group.length, error: (err as Error).message });
+      }
+    }
   }
 
   /** The shadow check of one cheaper-tier answer: ask the teacher, judge, count, and demote when the budget is refuted. */
   async shadow(tenantId: string, d: Decision, body: Record<string, unknown>, query: string, served: string): Promise<void> {
+    if (this.shadowsInFlight >= (this.opts.maxShadowsInFlight ?? 16)) {
+      this.metrics.shadowSkipped(tenantId);
+      return;
+    }
+    this.shadowsInFlight++;
+    try {
+      await this.shadowNow(tenantId, d, body, query, served);
+    } finally {
+      this.shadowsInFlight--;
+    }
+  }
+
+  private async shadowNow(tenantId: string, d: Decision, body: Record<string, unknown>, query: string, served: string): Promise<void> {
     const s = await this.state(tenantId);
     if (!s || !d.routeId || !d.entry) return;
     const t0 = performance.now();

@@ -28,6 +28,12 @@ export class GatewayMetrics {
   private readonly shadow = new Map<string, { l: Record<string, string>; n: number }>();
   private readonly agreement = new Map<string, { l: Record<string, string>; v: number; upper: number }>();
   private readonly demotions = new Map<string, { l: Record<string, string>; n: number }>();
+  private readonly skipped = new Map<string, number>();
+
+  /** A sampled request not shadowed because enough checks were in flight. */
+  shadowSkipped(tenant: string): void {
+    this.skipped.set(tenant, (this.skipped.get(tenant) ?? 0) + 1);
+  }
 
   request(tenant: string, tier: string, status: number, ms: number): void {
     const l = { tenant, tier, status: String(status) };
@@ -72,6 +78,9 @@ export class GatewayMetrics {
     out.push('# HELP distillery_gateway_shadow_judgements_total Shadow checks judged, by route and verdict.');
     out.push('# TYPE distillery_gateway_shadow_judgements_total counter');
     for (const { l, n } of this.shadow.values()) out.push(`distillery_gateway_shadow_judgements_total${labels(l)} ${n}`);
+    out.push('# HELP distillery_gateway_shadow_skipped_total Sampled requests not shadowed (too many checks in flight).');
+    out.push('# TYPE distillery_gateway_shadow_skipped_total counter');
+    for (const [tenant, n] of this.skipped) out.push(`distillery_gateway_shadow_skipped_total${labels({ tenant })} ${n}`);
     out.push('# HELP distillery_gateway_shadow_agreement Live agreement with the teacher of the route entry in service.');
     out.push('# TYPE distillery_gateway_shadow_agreement gauge');
     for (const { l, v } of this.agreement.values()) out.push(`distillery_gateway_shadow_agreement${labels(l)} ${v}`);
