@@ -90,15 +90,8 @@ export async function addUsage(db: Db, deltas: UsageDelta[]): Promise<void> {
     });
 }
 
-export interface SavingsRow {
-  routeId: string;
-  tier: TierName;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number;
-  frontierCostUsd: number;
-}
+/** Usage of one route and tier summed over a period. */
+export type SavingsRow = Omit<UsageDelta, 'tenantId' | 'hour'>;
 
 /** Usage per route and tier over [from, to). */
 export async function savingsRows(db: Db, tenantId: string, from: Date, to: Date): Promise<SavingsRow[]> {

@@ -6,8 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuActivities } from '../../app/root';
 import { loadConfig } from '../../src/config';
-import { clusterSnapshots, clusters, feedback, interactions, runs, tierEntries } from '../../src/db/schema';
-import { toBytes } from '../../src/embeddings/cache';
+import { feedback, interactions, runs, tierEntries } from '../../src/db/schema';
 import { Gateway } from '../../src/gateway/gateway';
 import { liveCheck } from '../../src/gateway/live';
 import { buildGatewayServer } from '../../src/gateway/server';
@@ -23,6 +22,7 @@ import { startPublish } from '../../src/temporal/starters';
 import { createWorker } from '../../src/temporal/worker';
 import { ensureTenant } from '../../src/tenants/store';
 import { routeHistory } from '../../src/tiers/store';
+import { addRouteCluster } from '../support/clusters';
 import { type FakeChat, startFakeChat } from '../support/fake-chat';
 import { type Stack, connectStack } from '../support/stack';
 
@@ -50,32 +50,8 @@ let apiKey: string;
 /** The teacher's answers to order queries drift from the template when set. */
 let drift = false;
 
-async function addCluster(id: string, query: string): Promise<void> {
-  const centroid = toBytes(embedder.vector(normalizeQuery(query).text));
-  await s.db.insert(clusters).values({
-    id,
-    tenantId: tenant,
-    status: 'active',
-    label: query.toLowerCase(),
-    keywords: [],
-    embeddingModel: embedder.id,
-    centroid,
-    firstRunId: clusterRun,
-    lastRunId: clusterRun,
-  });
-  await s.db.insert(clusterSnapshots).values({
-    runId: clusterRun,
-    clusterId: id,
-    size: 10,
-    distinctQueries: 3,
-    share: 0.3,
-    cohesion: 0.9,
-    label: query.toLowerCase(),
-    keywords: [],
-    representatives: [{ text: query, count: 3 }],
-    centroid,
-  });
-}
+const addCluster = (id: string, query: string) =>
+  addRouteCluster(s.db, { tenantId: tenant, id, query, centroid: embedder.vector(normalizeQuery(query).text), embeddingModel: embedder.id, runId: clusterRun, share: 0.3 });
 
 const publish = async (runId: string) =>
   (await startPublish(s.client, s.taskQueue, { tenantId: tenant, mode: 'publish', runId, actor: 'test', replayShare: 0 })).result();
