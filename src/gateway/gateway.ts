@@ -40,6 +40,8 @@ export interface GatewayOptions {
   budget?: ErrorBudget;
   /** Starts a publish of the tenant's manifest (after a demotion): the Temporal publisher in production. */
   publish?: (tenantId: string, runId: string) => Promise<unknown>;
+  /** Pauses before the retries of a failed publish after a demotion (default 5 s, 30 s, 2 min). */
+  publishRetryMs?: number[];
   /** Most shadow checks in flight; a sampled request beyond it is not shadowed (counted as skipped). Default 16. */
   maxShadowsInFlight?: number;
   /** Let a leading system/developer message go down the ladder. */
@@ -85,6 +87,7 @@ export class Gateway {
   private prices: { at: number; p: Promise<Prices> } | null = null;
   private logQueue: Array<{ tenantId: string; row: InteractionRow; resolve: () => void; reject: (e: unknown) => void }> = [];
   private logTimer: NodeJS.Timeout | null = null;
+  private readonly logFlushes = new Set<Promise<void>>();
   private shadowsInFlight = 0;
   private readonly timer: NodeJS.Timeout;
   readonly ramp: Ramp;
@@ -199,12 +202,8 @@ export class Gateway {
 
   /** Waits for the background work started so far (feedback right after an answer; tests; shutdown). */
   async settle(): Promise<void> {
-    while (this.background.size || this.logTimer) {
-      if (this.logTimer) {
-        clearTimeout(this.logTimer);
-        this.logTimer = null;
-        this.later('interaction log', () => this.flushLog());
-      }
+    while (this.background.size || this.logTimer || this.logFlushes.size) {
+      await this.settleLogs();
       await Promise.allSettled([...this.background]);
     }
   }
@@ -224,12 +223,25 @@ export class Gateway {
     const row = normalizeRecord({ request, response, idempotency_key: key, latency_ms: Math.round(latencyMs), metadata: { gateway: meta } }, {}, '');
     return new Promise((resolve, reject) => {
       this.logQueue.push({ tenantId, row, resolve, reject });
-      if (!this.logTimer) this.logTimer = setTimeout(() => this.later('interaction log', () => this.flushLog()), LOG_BATCH_MS);
+      if (!this.logTimer) this.logTimer = setTimeout(() => void this.flushLog(), LOG_BATCH_MS);
     });
   }
 
-  private async flushLog(): Promise<void> {
+  private flushLog(): Promise<void> {
+    if (this.logTimer) clearTimeout(this.logTimer);
     this.logTimer = null;
+    const p = this.writeLog().finally(() => this.logFlushes.delete(p));
+    this.logFlushes.add(p);
+    return p;
+  }
+
+  /** Writes the teacher answers waiting now and waits for those being written (feedback may name one). */
+  async settleLogs(): Promise<void> {
+    if (this.logTimer) void this.flushLog();
+    await Promise.allSettled([...this.logFlushes]);
+  }
+
+  private async writeLog(): Promise<void> {
     const items = this.logQueue.splice(0);
     const byTenant = new Map<string, typeof items>();
     for (const it of items) byTenant.set(it.tenantId, [...(byTenant.get(it.tenantId) ?? []), it]);
@@ -325,9 +337,26 @@ export class Gateway {
       );
     }
     this.log('warn', 'route demoted to the frontier', { tenant: tenantId, route: k.routeId, entry: k.entry, reason });
-    if (this.opts.publish) {
-      await this.opts.publish(tenantId, `gateway-demotion:${k.routeId}:${k.entry}`);
-      await s.router.refresh();
+    if (this.opts.publish) await this.publishAfterDemotion(s, tenantId, `gateway-demotion:${k.routeId}:${k.entry}`);
+  }
+
+  /**
+   * The publish that carries a demotion. Retried a few times with a pause (another publish of the tenant may be
+   * running: the publisher is one workflow per tenant); until it succeeds the gateway keeps the route on the
+   * frontier itself, and any later publish carries the demotion too.
+   */
+  private async publishAfterDemotion(s: TenantState, tenantId: string, runId: string): Promise<void> {
+    const pauses = this.opts.publishRetryMs ?? [5_000, 30_000, 120_000];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.opts.publish!(tenantId, runId);
+        await s.router.refresh();
+        return;
+      } catch (err) {
+        if (attempt >= pauses.length) throw err;
+        this.log('warn', 'publish after a demotion failed; retrying', { tenant: tenantId, runId, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, pauses[attempt]));
+      }
     }
   }
 

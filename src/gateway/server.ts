@@ -133,7 +133,7 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
     v1.addHook('onRequest', authHook(cache));
     // Feedback may name an answer whose interaction is still being written (it is logged after the answer went out).
     v1.addHook('preHandler', async (request) => {
-      if (request.routeOptions.url === '/v1/feedback') await g.settle();
+      if (request.routeOptions.url === '/v1/feedback') await g.settleLogs();
     });
     feedbackRoutes(v1, { db: g.opts.db, api: o.api });
 
@@ -201,8 +201,9 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
           g.later('booking', () =>
             g.book(tenant, d.routeId, tier, usage?.prompt_tokens ?? estimateTokens(promptText), usage?.completion_tokens ?? estimateTokens(answerText(completion))),
           );
+          // Queued now (written in a batch within ms), so feedback sent right after the answer finds it.
           if (tier === 'frontier')
-            g.later('interaction log', () =>
+            try {
               g.logInteraction(
                 tenant,
                 { ...body, stream: undefined, stream_options: undefined },
@@ -210,8 +211,10 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
                 key,
                 { tier, route: d.routeId, manifestVersion: d.manifestVersion, reason: d.reason },
                 ms,
-              ),
-            );
+              ).catch(() => undefined); // a failed batch is logged by the gateway
+            } catch (err) {
+              request.log.warn({ error: (err as Error).message }, 'teacher answer not loggable as an interaction');
+            }
           else if (d.shadow && tier === d.tier) g.later('shadow check', () => g.shadow(tenant, d, body, (el as { query: string }).query, answerText(completion)));
           return reply;
         } catch (err) {

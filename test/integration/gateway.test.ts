@@ -173,6 +173,22 @@ describe('gateway on the real stack', () => {
     expect(models.data.map((m) => m.id)).toContain('ft-cancel');
   });
 
+  it('an adapter server that fails hands the request to the next tier up (here the frontier), streamed or not', async () => {
+    adapter.failWith = 503;
+    try {
+      const { data, response } = await ask('How do I cancel my subscription plan?');
+      expect(response.headers.get('x-distillery-tier')).toBe('frontier');
+      expect(response.headers.get('x-distillery-fallback-from')).toBe('adapter');
+      expect(data.choices[0]!.message.content).toBe('Open Settings, then Plans, then Cancel.');
+      const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'how do i cancel my subscription plan' }], stream: true });
+      let text = '';
+      for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+      expect(text).toBe('Open Settings, then Plans, then Cancel.');
+    } finally {
+      adapter.failWith = null;
+    }
+  });
+
   it('another query goes to the frontier, is logged as an interaction, and feedback through the gateway sets its acceptance', async () => {
     const { data, response } = await ask('Can I get a refund for a damaged blender?');
     expect(response.headers.get('x-distillery-tier')).toBe('frontier');
