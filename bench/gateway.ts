@@ -11,20 +11,19 @@
  *   4. shadow checks: the template figure again with every request shadowed (a teacher call, a judgement and a
  *      database write each, after the answer went out): the difference is the latency shadowing adds.
  *
- * Everything runs in this one process on a 2-core machine (the load generator included), so the figures are an
- * upper bound on what the gateway alone costs. The fake upstream answers after a fixed delay (`--upstream-ms`).
+ * The gateway runs in its own process (bench/support/gateway-server.ts); the load generator, the fake upstream and
+ * Postgres share the same 2 cores, so the figures are an upper bound on what the gateway alone costs. The fake upstream answers after a fixed delay (`--upstream-ms`).
  */
+import { fork } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
 import { createEmbedder } from '../src/embeddings';
-import { Gateway } from '../src/gateway/gateway';
-import { buildGatewayServer } from '../src/gateway/server';
 import { loadShadowStats } from '../src/gateway/store';
-import { Upstreams } from '../src/gateway/upstream';
 import { createApiKey } from '../src/keys/store';
 import { syntheticManifest } from '../src/router/synthetic';
 import { normalizeQuery } from '../src/serving/normalize';
@@ -88,27 +87,35 @@ async function main() {
     };
     const file = path.join(tmp, 'manifest.json');
     await writeFile(file, JSON.stringify(manifest));
-    const serve = async (embedCacheSize: number) => {
-      const gateway = new Gateway({
-        db,
-        embedder,
-        upstreams: new Upstreams({ frontier: { baseURL: upstream.baseURL }, timeoutMs: 10_000, retries: 0 }),
-        manifestSource: () => file,
-        load: {},
-        refreshMs: 0,
-        shadowRate: 0,
-        ramp: { shares: [1], judgedPerStep: 0 },
-        allowSystem: true,
-        embedCacheSize,
+    /** A gateway process with its settings; the figures of each phase come from its own process. */
+    const serve = async (embedCacheSize: number, shadowRate: number) => {
+      const script = fileURLToPath(new URL('./support/gateway-server.ts', import.meta.url));
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+      const child = fork(script, [], {
+        execArgv: ['--import', tsx],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'warn',
+          BENCH_DB_URL: dbh.url,
+          BENCH_MANIFEST: file,
+          BENCH_UPSTREAM: upstream.baseURL,
+          BENCH_EMBED_CACHE: String(embedCacheSize),
+          BENCH_SHADOW_RATE: String(shadowRate),
+        },
       });
-      const app = await buildGatewayServer({ gateway, api: loadConfig({}).api, limits: { requestsPerMinute: 0, tokensPerDay: 0 }, logLevel: 'silent' });
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      return { gateway, app, url: new URL(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`) };
+      const url = await new Promise<URL>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`the gateway process exited (${code})`)));
+        child.on('message', (m: { type: string; url?: string }) => m.type === 'ready' && resolve(new URL(m.url!)));
+      });
+      const stop = () =>
+        new Promise<void>((resolve) => {
+          child.removeAllListeners('exit');
+          child.on('message', (m: { type: string }) => m.type === 'stopped' && resolve());
+          child.send({ cmd: 'stop' });
+        });
+      return { url, stop };
     };
-    const cached = await serve(10_000);
-    const uncached = await serve(0);
-    const gateway = cached.gateway;
-    const gw = cached.url;
     const up = new URL(upstream.baseURL);
     const auth = { authorization: `Bearer ${key}` };
 
@@ -166,28 +173,32 @@ async function main() {
       return done / seconds;
     }
 
-    const template = () => call(gw, '/v1/chat/completions', templateBody(), auth, 'template');
-    const templateUncached = () => call(uncached.url, '/v1/chat/completions', templateBody(), auth, 'template');
-    const forwarded = () => call(gw, '/v1/chat/completions', frontierBody(), { ...auth, 'x-distillery-teacher': 'true' });
+    const template = (g: URL) => () => call(g, '/v1/chat/completions', templateBody(), auth, 'template');
+    const forwarded = (g: URL) => () => call(g, '/v1/chat/completions', frontierBody(), { ...auth, 'x-distillery-teacher': 'true' });
     const direct = () => call(up, '/v1/chat/completions', frontierBody(), {});
-
-    // Warm up: the model, the JIT, the connections.
-    await openLoop(100, 2, template);
-    await openLoop(50, 1, forwarded);
-    await openLoop(50, 1, direct);
-
-    await openLoop(50, 1, templateUncached);
-    const t = summarize(await openLoop(RATE, SECONDS, template));
-    const tu = summarize(await openLoop(RATE, SECONDS, templateUncached));
-    const rpsUncached = await closedLoop(16, SECONDS, templateUncached);
     const half = Math.max(1, Math.round(RATE / 2));
+
+    // Phase 1: the vector cache on, no shadow checks.
+    let g = await serve(10_000, 0);
+    await openLoop(100, 2, template(g.url)); // warm-up: the model, the JIT, the connections
+    await openLoop(50, 1, forwarded(g.url));
+    await openLoop(50, 1, direct);
+    const t = summarize(await openLoop(RATE, SECONDS, template(g.url)));
     const d = summarize(await openLoop(half, SECONDS, direct));
-    const f = summarize(await openLoop(half, SECONDS, forwarded));
-    await gateway.settle();
-    const rps = await closedLoop(16, SECONDS, template);
-    (gateway.opts as { shadowRate: number }).shadowRate = 1;
-    const shadowed = summarize(await openLoop(RATE, SECONDS, template));
-    await gateway.settle();
+    const f = summarize(await openLoop(half, SECONDS, forwarded(g.url)));
+    const rps = await closedLoop(16, SECONDS, template(g.url));
+    await g.stop();
+    // Phase 2: every query embedded by the model.
+    g = await serve(0, 0);
+    await openLoop(50, 2, template(g.url));
+    const tu = summarize(await openLoop(RATE, SECONDS, template(g.url)));
+    const rpsUncached = await closedLoop(16, SECONDS, template(g.url));
+    await g.stop();
+    // Phase 3: every template request shadowed.
+    g = await serve(10_000, 1);
+    await openLoop(100, 2, template(g.url));
+    const shadowed = summarize(await openLoop(RATE, SECONDS, template(g.url)));
+    await g.stop();
     const judged = (await loadShadowStats(db, tenant)).reduce((a, r) => a + r.judged, 0);
 
     console.log(`\ngateway benchmark: ${SECONDS} s per figure, embedder ${embedder.id}, fake upstream answers after ${UPSTREAM_MS} ms, ${os.cpus().length} CPUs`);
@@ -205,10 +216,6 @@ async function main() {
       `| template-served with every request shadowed, ${RATE} req/s (${judged} judged) | ${fmt(shadowed.p50, 2)} ms | ${fmt(shadowed.p99, 2)} ms | |`,
     );
     console.log(`| shadow checks: added latency (shadowed − not) | ${fmt(shadowed.p50 - t.p50, 2)} ms | ${fmt(shadowed.p99 - t.p99, 2)} ms | 0 (asynchronous) |`);
-    for (const g of [cached, uncached]) {
-      await g.app.close();
-      await g.gateway.close();
-    }
   } finally {
     agent.destroy();
     await upstream.close();
