@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import Ajv2020 from 'ajv/dist/2020';
 import { and, eq } from 'drizzle-orm';
 import OpenAI from 'openai';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuActivities } from '../../app/root';
+import { buildApi } from '../../src/api/server';
 import { loadConfig } from '../../src/config';
 import { feedback, interactions, runs, tierEntries } from '../../src/db/schema';
 import { Gateway } from '../../src/gateway/gateway';
@@ -224,6 +226,34 @@ describe('gateway on the real stack', () => {
     expect(savings.totals.avoidedUsd).toBeGreaterThan(0);
     const metrics = await (await fetch(baseURL.replace(/\/v1$/, '/metrics'))).text();
     expect(metrics).toMatch(/distillery_gateway_requests_total\{tenant="gateway-it",tier="template",status="200"\} [1-9]/);
+  });
+
+  it('the review page shows the savings (GET /v1/savings with a review key)', async () => {
+    await gateway.settle();
+    await gateway.flush();
+    const api = await buildApi({ db: s.db, api: loadConfig({}).api, logLevel: 'silent' });
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    try {
+      const apiUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+      const reviewKey = await createApiKey(s.db, tenant, { name: 'Ada', scopes: ['review'] });
+      const body = (await (await fetch(`${apiUrl}/v1/savings`, { headers: { authorization: `Bearer ${reviewKey}` } })).json()) as Awaited<ReturnType<typeof savingsReport>>;
+      expect(body.rows).toEqual(expect.arrayContaining([expect.objectContaining({ routeId: 'c_order', tier: 'template' })]));
+      expect(body.totals.avoidedUsd).toBeGreaterThan(0);
+      expect((await fetch(`${apiUrl}/v1/savings?from=yesterday`, { headers: { authorization: `Bearer ${reviewKey}` } })).status).toBe(400);
+      expect((await fetch(`${apiUrl}/v1/savings`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(403);
+
+      const page = await browser.newPage();
+      await page.goto(`${apiUrl}/review`);
+      await page.locator('#api-key').fill(reviewKey);
+      await page.locator('#auth-submit').click();
+      await expect.poll(() => page.locator('[data-testid="savings-row"]').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+      expect(await page.locator('[data-testid="savings-summary"]').textContent()).toMatch(/requests served: cost \$[\d.]+ against \$[\d.]+ all-frontier, \$[\d.]+ avoided/);
+      expect(await page.locator('[data-testid="savings-row"]').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^c_ordertemplate\d+/)]));
+    } finally {
+      await browser.close();
+      await api.close();
+    }
   });
 
   it('the teacher drifts on a graduated route: shadow checks catch it within the bound, the route is demoted, a publish follows, the frontier serves it', async () => {
