@@ -27,7 +27,13 @@ export function registerGatewayCommands(program: Command): void {
       await database.migrate();
       const blob = openBlobStore(config.blob);
       const embedder = await createEmbedder(config.embeddings);
-      const temporal = await connectClient(config.temporal);
+      // Temporal only for the publish after a demotion: connected on first need, so the gateway serves without it.
+      let temporal: Promise<Awaited<ReturnType<typeof connectClient>>> | undefined;
+      const temporalClient = () =>
+        (temporal ??= connectClient(config.temporal).catch((err: unknown) => {
+          temporal = undefined;
+          throw err;
+        }));
       const gateway = new Gateway({
         db: database.db,
         embedder,
@@ -40,7 +46,7 @@ export function registerGatewayCommands(program: Command): void {
         allowSystem: gc.allowSystem,
         embedCacheSize: gc.embedCacheSize,
         publish: async (tenantId, runId) =>
-          (await startPublish(temporal, config.temporal.taskQueue, { tenantId, mode: 'publish', runId, actor: 'gateway' })).result(),
+          (await startPublish(await temporalClient(), config.temporal.taskQueue, { tenantId, mode: 'publish', runId, actor: 'gateway' })).result(),
         log: (level, msg, data) => console[level === 'info' ? 'log' : level](JSON.stringify({ level, msg, ...data })),
       });
       const app = await buildGatewayServer({ gateway, api: config.api, limits: gc.limits, logLevel: config.logLevel });
@@ -49,7 +55,7 @@ export function registerGatewayCommands(program: Command): void {
       const stop = async () => {
         await app.close();
         await gateway.close();
-        await temporal.close();
+        if (temporal) await (await temporal.catch(() => undefined))?.close();
         await database.close();
         await embedder.close?.();
         process.exit(0);
