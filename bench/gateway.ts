@@ -133,7 +133,9 @@ async function main() {
       if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 200)}`);
       if (expectTier === 'template' && !r.body.includes('"total_tokens":0')) {
         const again = await fetch(new URL(p, url), { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
-        throw new Error(`expected a template answer, got the ${again.headers.get('x-distillery-tier')} tier (${again.headers.get('x-distillery-reason')}): ${body}`);
+        throw new Error(
+          `expected a template answer, got the ${again.headers.get('x-distillery-tier')} tier (${again.headers.get('x-distillery-reason')}): ${body}`,
+        );
       }
       return ms;
     };
@@ -201,21 +203,29 @@ async function main() {
     await g.stop();
     const judged = (await loadShadowStats(db, tenant)).reduce((a, r) => a + r.judged, 0);
 
-    console.log(`\ngateway benchmark: ${SECONDS} s per figure, embedder ${embedder.id}, fake upstream answers after ${UPSTREAM_MS} ms, ${os.cpus().length} CPUs`);
+    console.log(
+      `\ngateway benchmark: ${SECONDS} s per figure, embedder ${embedder.id}, fake upstream answers after ${UPSTREAM_MS} ms, ${os.cpus().length} CPUs`,
+    );
     console.log('| figure | p50 | p99 | goal |');
     console.log('| --- | --- | --- | --- |');
-    console.log(`| template-served, end to end incl. local embedding, ${RATE} req/s open loop (${t.count} requests) | ${fmt(t.p50, 2)} ms | ${fmt(t.p99, 2)} ms | ≤ 5 / ≤ 15 ms |`);
+    console.log(
+      `| template-served, end to end incl. local embedding, ${RATE} req/s open loop (${t.count} requests) | ${fmt(t.p50, 2)} ms | ${fmt(t.p99, 2)} ms | ≤ 5 / ≤ 15 ms |`,
+    );
     console.log(
       `| the same, every query embedded by the model (no vector cache; concurrent queries batched) | ${fmt(tu.p50, 2)} ms | ${fmt(tu.p99, 2)} ms | |`,
     );
     console.log(`| upstream called directly, ${half} req/s open loop | ${fmt(d.p50, 2)} ms | ${fmt(d.p99, 2)} ms | |`);
     console.log(`| forwarded through the gateway (frontier, interaction logged), ${half} req/s | ${fmt(f.p50, 2)} ms | ${fmt(f.p99, 2)} ms | |`);
     console.log(`| forwarding overhead (gateway − direct) | ${fmt(f.p50 - d.p50, 2)} ms | ${fmt(f.p99 - d.p99, 2)} ms | p99 ≤ 2 ms |`);
-    console.log(`| sustained template requests/s, closed loop, 16 connections | ${fmt(rps, 0)} req/s (${fmt(rpsUncached, 0)} without the vector cache) | | printed |`);
+    console.log(
+      `| sustained template requests/s, closed loop, 16 connections | ${fmt(rps, 0)} req/s (${fmt(rpsUncached, 0)} without the vector cache) | | printed |`,
+    );
     console.log(
       `| template-served with every request shadowed, ${RATE} req/s (${judged} judged) | ${fmt(shadowed.p50, 2)} ms | ${fmt(shadowed.p99, 2)} ms | |`,
     );
-    console.log(`| shadow checks: added latency (shadowed − not) | ${fmt(shadowed.p50 - t.p50, 2)} ms | ${fmt(shadowed.p99 - t.p99, 2)} ms | 0 (asynchronous) |`);
+    console.log(
+      `| shadow checks: added latency (shadowed − not) | ${fmt(shadowed.p50 - t.p50, 2)} ms | ${fmt(shadowed.p99 - t.p99, 2)} ms | 0 (asynchronous) |`,
+    );
   } finally {
     agent.destroy();
     await upstream.close();

@@ -63,12 +63,20 @@ const QUERIES = [
 ];
 
 /** Rendering: strict Handlebars without HTML escaping; `\{{` is a literal; a missing slot fails (the router falls back). */
-const RENDERS: Array<{ template: string; query: string; script?: { kind: 'vocabulary'; variables: Array<{ name: string; vocabulary: Record<string, string> }> } }> = [
+const RENDERS: Array<{
+  template: string;
+  query: string;
+  script?: { kind: 'vocabulary'; variables: Array<{ name: string; vocabulary: Record<string, string> }> };
+}> = [
   { template: 'Order {{id}} ships tomorrow.', query: 'Where is my order 48213?' },
   { template: 'Orders {{id}} and {{id_2}} ship together.', query: 'order 111 and order 222' },
   { template: 'We wrote to {{email}} about {{id}} & <b>that</b>.', query: 'order 4821 for bo@x.io' },
   { template: 'Type \\{{id}} literally, then {{id}}.', query: 'order 5150' },
-  { template: 'You are on {{plan}}.', query: 'what does premium include', script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium', basic: 'Basic' } }] } },
+  {
+    template: 'You are on {{plan}}.',
+    query: 'what does premium include',
+    script: { kind: 'vocabulary', variables: [{ name: 'plan', vocabulary: { premium: 'Premium', basic: 'Basic' } }] },
+  },
   { template: 'Order {{id}} ships tomorrow.', query: 'where is my parcel' },
   { template: 'Order {{id}} ships tomorrow.', query: 'order 42 (two digits after a cue are a number, not an id)' },
 ];
@@ -105,8 +113,21 @@ function matching() {
     return v.map((x) => x / n);
   };
   const routes = [
-    { id: 'r_order', tier: 'template' as const, centroid: [1, 0, 0, 0], threshold: 0.8, target: { template: 'Order {{id}} ships tomorrow.', script: null, candidateId: 'g1', version: 1 } },
-    { id: 'r_refund', tier: 'cheap' as const, centroid: [0, 1, 0, 0], threshold: 0.8, keywords: { all: ['refund'], none: ['crypto'] }, target: { model: 'gpt-4o-mini' } },
+    {
+      id: 'r_order',
+      tier: 'template' as const,
+      centroid: [1, 0, 0, 0],
+      threshold: 0.8,
+      target: { template: 'Order {{id}} ships tomorrow.', script: null, candidateId: 'g1', version: 1 },
+    },
+    {
+      id: 'r_refund',
+      tier: 'cheap' as const,
+      centroid: [0, 1, 0, 0],
+      threshold: 0.8,
+      keywords: { all: ['refund'], none: ['crypto'] },
+      target: { model: 'gpt-4o-mini' },
+    },
     { id: 'r_plan', tier: 'frontier' as const, centroid: u([0, 0.6, 0.8, 0]), threshold: 0.9, target: { model: 'gpt-4o' } },
   ];
   const manifest = syntheticManifest({
@@ -151,13 +172,14 @@ export function buildVectors() {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const text = JSON.stringify(buildVectors(), null, 2) + '\n';
   if (process.argv.includes('--check')) {
-    if (readFileSync(OUT, 'utf8') !== text) {
+    // Compared as data: the committed file is formatted by prettier.
+    if (JSON.stringify(JSON.parse(readFileSync(OUT, 'utf8'))) !== JSON.stringify(JSON.parse(text))) {
       console.error(`${OUT} is stale: run npx tsx scripts/conformance/mask-vectors.ts`);
       process.exit(1);
     }
     console.log('conformance vectors up to date');
   } else {
     writeFileSync(OUT, text);
-    console.log(`wrote ${OUT}`);
+    console.log(`wrote ${OUT} (run prettier on it before committing)`);
   }
 }

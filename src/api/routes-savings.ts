@@ -65,7 +65,8 @@ export function savingsRoute(app: FastifyInstance, deps: { db: Db }): void {
       const time = (field: 'from' | 'to', dflt: Date) => {
         const v = q[field];
         if (v === undefined) return dflt;
-        if (typeof v !== 'string' || !new RegExp(ISO_TIME_PATTERN).test(v)) throw new InputError(field, 'must be an RFC 3339 time with offset, e.g. 2026-12-01T00:00:00Z');
+        if (typeof v !== 'string' || !new RegExp(ISO_TIME_PATTERN).test(v))
+          throw new InputError(field, 'must be an RFC 3339 time with offset, e.g. 2026-12-01T00:00:00Z');
         const d = new Date(v);
         if (Number.isNaN(d.getTime())) throw new InputError(field, `is not a valid time: ${v}`);
         return d;

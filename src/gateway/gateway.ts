@@ -180,7 +180,13 @@ export class Gateway {
     if (st?.demotedAt) return { ...base, tier: 'frontier', reason: 'demoted by shadow checks (a publish follows)', entry, shadow: false };
     const ramp = rampShare(this.ramp, st ?? { judged: 0, errors: 0 });
     if (unitHash(requestId) >= ramp.share)
-      return { ...base, tier: 'frontier', reason: `ramp: the ${r.tier} tier serves ${Math.round(100 * ramp.share)}% of the route so far`, entry, shadow: false };
+      return {
+        ...base,
+        tier: 'frontier',
+        reason: `ramp: the ${r.tier} tier serves ${Math.round(100 * ramp.share)}% of the route so far`,
+        entry,
+        shadow: false,
+      };
     return { ...base, tier: r.tier, reason: r.reason, entry, shadow: ramp.ramping || this.random() < this.opts.shadowRate };
   }
 
@@ -247,7 +253,12 @@ export class Gateway {
     for (const it of items) byTenant.set(it.tenantId, [...(byTenant.get(it.tenantId) ?? []), it]);
     for (const [tenantId, group] of byTenant) {
       try {
-        await insertInteractions(this.opts.db, tenantId, 'gateway', group.map((g) => g.row));
+        await insertInteractions(
+          this.opts.db,
+          tenantId,
+          'gateway',
+          group.map((g) => g.row),
+        );
         for (const g of group) g.resolve();
       } catch (err) {
         for (const g of group) g.reject(err);

@@ -26,7 +26,13 @@ export function summarizeSavings(tenant: string, from: Date, to: Date, rows: Sav
     from: from.toISOString(),
     to: to.toISOString(),
     rows: out,
-    totals: { requests: sum((r) => r.requests), costUsd: sum((r) => r.costUsd), frontierCostUsd: sum((r) => r.frontierCostUsd), avoidedUsd: sum((r) => r.avoidedUsd), byTier },
+    totals: {
+      requests: sum((r) => r.requests),
+      costUsd: sum((r) => r.costUsd),
+      frontierCostUsd: sum((r) => r.frontierCostUsd),
+      avoidedUsd: sum((r) => r.avoidedUsd),
+      byTier,
+    },
   };
 }
 
@@ -36,7 +42,10 @@ export async function savingsReport(db: Db, tenant: string, from: Date, to: Date
 
 export function formatSavings(r: SavingsReport): string {
   const usd = (x: number) => `$${x.toFixed(4)}`;
-  const lines = [`${r.tenant}: ${r.from} .. ${r.to}`, `${'route'.padEnd(28)} ${'tier'.padEnd(9)} ${'requests'.padStart(9)} ${'tokens'.padStart(10)} ${'cost'.padStart(10)} ${'frontier'.padStart(10)} ${'avoided'.padStart(10)}`];
+  const lines = [
+    `${r.tenant}: ${r.from} .. ${r.to}`,
+    `${'route'.padEnd(28)} ${'tier'.padEnd(9)} ${'requests'.padStart(9)} ${'tokens'.padStart(10)} ${'cost'.padStart(10)} ${'frontier'.padStart(10)} ${'avoided'.padStart(10)}`,
+  ];
   for (const x of r.rows)
     lines.push(
       `${(x.routeId || '(fallback)').padEnd(28)} ${x.tier.padEnd(9)} ${String(x.requests).padStart(9)} ${String(x.promptTokens + x.completionTokens).padStart(10)} ${usd(x.costUsd).padStart(10)} ${usd(x.frontierCostUsd).padStart(10)} ${usd(x.avoidedUsd).padStart(10)}`,

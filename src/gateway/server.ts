@@ -106,14 +106,23 @@ function checkBody(body: unknown): Record<string, unknown> {
 
 export async function buildGatewayServer(o: GatewayServerOptions): Promise<FastifyInstance> {
   const g = o.gateway;
-  const app = Fastify({ logger: { level: o.logLevel ?? 'warn' }, bodyLimit: o.api.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  const app = Fastify({
+    logger: { level: o.logLevel ?? 'warn' },
+    bodyLimit: o.api.bodyLimitBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
   // Bodies are checked by our own code (as in the API), never by the schemas the shared routes carry for OpenAPI.
   app.setValidatorCompiler(() => () => true);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   const limits = new KeyLimits(o.limits);
 
   app.setErrorHandler((error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof RateLimitError) return reply.code(429).header('retry-after', '60').send(openaiError(429, error.field, error.message));
+    if (error instanceof RateLimitError)
+      return reply
+        .code(429)
+        .header('retry-after', '60')
+        .send(openaiError(429, error.field, error.message));
     if (error instanceof InputError) {
       const status = httpStatusOf(error);
       if (status === 401) reply.header('www-authenticate', 'Bearer');
@@ -199,7 +208,13 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
           g.metrics.request(tenant, tier, 200, ms);
           limits.spend(request.apiKey.keyId, (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0));
           g.later('booking', () =>
-            g.book(tenant, d.routeId, tier, usage?.prompt_tokens ?? estimateTokens(promptText), usage?.completion_tokens ?? estimateTokens(answerText(completion))),
+            g.book(
+              tenant,
+              d.routeId,
+              tier,
+              usage?.prompt_tokens ?? estimateTokens(promptText),
+              usage?.completion_tokens ?? estimateTokens(answerText(completion)),
+            ),
           );
           // Queued now (written in a batch within ms), so feedback sent right after the answer finds it.
           if (tier === 'frontier')
@@ -215,7 +230,8 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
             } catch (err) {
               request.log.warn({ error: (err as Error).message }, 'teacher answer not loggable as an interaction');
             }
-          else if (d.shadow && tier === d.tier) g.later('shadow check', () => g.shadow(tenant, d, body, (el as { query: string }).query, answerText(completion)));
+          else if (d.shadow && tier === d.tier)
+            g.later('shadow check', () => g.shadow(tenant, d, body, (el as { query: string }).query, answerText(completion)));
           return reply;
         } catch (err) {
           if (reply.raw.headersSent) return reply; // the stream broke midway: the caller saw the error event

@@ -110,5 +110,12 @@ export async function savingsRows(db: Db, tenantId: string, from: Date, to: Date
     .where(and(eq(u.tenantId, tenantId), gte(u.hour, from), lt(u.hour, to)))
     .groupBy(u.routeId, u.tier)
     .orderBy(u.routeId, u.tier);
-  return rows.map((r) => ({ ...r, requests: Number(r.requests), promptTokens: Number(r.promptTokens), completionTokens: Number(r.completionTokens), costUsd: Number(r.costUsd), frontierCostUsd: Number(r.frontierCostUsd) }));
+  return rows.map((r) => ({
+    ...r,
+    requests: Number(r.requests),
+    promptTokens: Number(r.promptTokens),
+    completionTokens: Number(r.completionTokens),
+    costUsd: Number(r.costUsd),
+    frontierCostUsd: Number(r.frontierCostUsd),
+  }));
 }

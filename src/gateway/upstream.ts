@@ -52,7 +52,9 @@ export class Upstreams {
 
   /** A non-streamed completion. */
   async complete(tier: ModelTier, body: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const r = await this.client(tier).chat.completions.create({ ...body, stream: false } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal });
+    const r = await this.client(tier).chat.completions.create({ ...body, stream: false } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, {
+      signal,
+    });
     return r as unknown as Record<string, unknown>;
   }
 

@@ -44,7 +44,8 @@ export interface ReplayReport {
 }
 
 /** USD of one call at a tier's prices (the gateway's savings use it too). */
-export const callCost = (p: Prices[TierName], r: Pick<ReplayRow, 'promptTokens' | 'completionTokens'>) => (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
+export const callCost = (p: Prices[TierName], r: Pick<ReplayRow, 'promptTokens' | 'completionTokens'>) =>
+  (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
 
 /**
  * Replays logged traffic through a candidate manifest: where each query would go, what that would cost (prices per

@@ -38,7 +38,8 @@ const tenant = 'gateway-it';
 const embedder = new HashingEmbedder(64, 'test:hashing');
 const clusterRun = 'cr_gateway_1';
 const orderAnswer = (q: string) => `Order ${normalizeQuery(q).slots[0]!.value} ships tomorrow.`;
-const lastUser = (b: { messages: Array<{ role: string; content: unknown }> }) => String([...b.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
+const lastUser = (b: { messages: Array<{ role: string; content: unknown }> }) =>
+  String([...b.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
 
 let s: Stack;
 let worker: Awaited<ReturnType<typeof createWorker>>;
@@ -53,7 +54,15 @@ let apiKey: string;
 let drift = false;
 
 const addCluster = (id: string, query: string) =>
-  addRouteCluster(s.db, { tenantId: tenant, id, query, centroid: embedder.vector(normalizeQuery(query).text), embeddingModel: embedder.id, runId: clusterRun, share: 0.3 });
+  addRouteCluster(s.db, {
+    tenantId: tenant,
+    id,
+    query,
+    centroid: embedder.vector(normalizeQuery(query).text),
+    embeddingModel: embedder.id,
+    runId: clusterRun,
+    share: 0.3,
+  });
 
 const publish = async (runId: string) =>
   (await startPublish(s.client, s.taskQueue, { tenantId: tenant, mode: 'publish', runId, actor: 'test', replayShare: 0 })).result();
@@ -139,7 +148,9 @@ afterAll(async () => {
 });
 
 const ask = (content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
-  client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming, { headers }).withResponse();
+  client.chat.completions
+    .create({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming, { headers })
+    .withResponse();
 
 describe('gateway on the real stack', () => {
   it('a graduated query gets the template with zero usage, streamed or not; the teacher header and tools go to the frontier', async () => {
@@ -182,7 +193,11 @@ describe('gateway on the real stack', () => {
       expect(response.headers.get('x-distillery-tier')).toBe('frontier');
       expect(response.headers.get('x-distillery-fallback-from')).toBe('adapter');
       expect(data.choices[0]!.message.content).toBe('Open Settings, then Plans, then Cancel.');
-      const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'how do i cancel my subscription plan' }], stream: true });
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'how do i cancel my subscription plan' }],
+        stream: true,
+      });
       let text = '';
       for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
       expect(text).toBe('Open Settings, then Plans, then Cancel.');
@@ -212,10 +227,23 @@ describe('gateway on the real stack', () => {
     expect(fbs.map((f) => f.kind)).toEqual(['accepted']);
 
     // The same answer logged again (a retried log) is one interaction: idempotent on the response id.
-    await gateway.logInteraction(tenant, { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { id: data.id, choices: [{ message: { role: 'assistant', content: 'y' } }] }, key, {}, 1).catch(() => undefined);
+    await gateway
+      .logInteraction(
+        tenant,
+        { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] },
+        { id: data.id, choices: [{ message: { role: 'assistant', content: 'y' } }] },
+        key,
+        {},
+        1,
+      )
+      .catch(() => undefined);
     expect(await s.db.select().from(interactions).where(eq(interactions.idempotencyKey, key))).toHaveLength(1);
 
-    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'can i get a refund for a damaged blender' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'can i get a refund for a damaged blender' }],
+      stream: true,
+    });
     let text = '';
     for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
     expect(text).toBe('The teacher says: can i get a refund for a damaged blender');
@@ -233,11 +261,17 @@ describe('gateway on the real stack', () => {
     await gateway.flush();
     const api = await buildApi({ db: s.db, api: loadConfig({}).api, logLevel: 'silent' });
     await api.listen({ host: '127.0.0.1', port: 0 });
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
     try {
       const apiUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
       const reviewKey = await createApiKey(s.db, tenant, { name: 'Ada', scopes: ['review'] });
-      const body = (await (await fetch(`${apiUrl}/v1/savings`, { headers: { authorization: `Bearer ${reviewKey}` } })).json()) as Awaited<ReturnType<typeof savingsReport>>;
+      const body = (await (await fetch(`${apiUrl}/v1/savings`, { headers: { authorization: `Bearer ${reviewKey}` } })).json()) as Awaited<
+        ReturnType<typeof savingsReport>
+      >;
       expect(body.rows).toEqual(expect.arrayContaining([expect.objectContaining({ routeId: 'c_order', tier: 'template' })]));
       expect(body.totals.avoidedUsd).toBeGreaterThan(0);
       expect((await fetch(`${apiUrl}/v1/savings?from=yesterday`, { headers: { authorization: `Bearer ${reviewKey}` } })).status).toBe(400);
@@ -248,8 +282,12 @@ describe('gateway on the real stack', () => {
       await page.locator('#api-key').fill(reviewKey);
       await page.locator('#auth-submit').click();
       await expect.poll(() => page.locator('[data-testid="savings-row"]').count(), { timeout: 15_000 }).toBeGreaterThan(0);
-      expect(await page.locator('[data-testid="savings-summary"]').textContent()).toMatch(/requests served: cost \$[\d.]+ against \$[\d.]+ all-frontier, \$[\d.]+ avoided/);
-      expect(await page.locator('[data-testid="savings-row"]').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^c_ordertemplate\d+/)]));
+      expect(await page.locator('[data-testid="savings-summary"]').textContent()).toMatch(
+        /requests served: cost \$[\d.]+ against \$[\d.]+ all-frontier, \$[\d.]+ avoided/,
+      );
+      expect(await page.locator('[data-testid="savings-row"]').allTextContents()).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^c_ordertemplate\d+/)]),
+      );
     } finally {
       await browser.close();
       await api.close();

@@ -13,7 +13,11 @@ const user = (content: unknown) => ({ role: 'user', content });
 
 describe('ladder eligibility', () => {
   it('takes a single user turn with an optional system prompt and sampling parameters', () => {
-    expect(ladderEligibility({ model: 'm', messages: [user('hi there')], temperature: 0, stream: true })).toEqual({ ok: true, query: 'hi there', system: null });
+    expect(ladderEligibility({ model: 'm', messages: [user('hi there')], temperature: 0, stream: true })).toEqual({
+      ok: true,
+      query: 'hi there',
+      system: null,
+    });
     expect(ladderEligibility({ model: 'm', messages: [{ role: 'system', content: 'be brief' }, user([{ type: 'text', text: 'hi' }])] })).toEqual({
       ok: true,
       query: 'hi',
@@ -78,7 +82,12 @@ describe('completions', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
     const acc = new StreamAssembler();
     for (const line of text.split('\n\n').filter((l) => l && l !== 'data: [DONE]')) acc.add(JSON.parse(line.slice(6)) as never);
-    expect(acc.completion()).toMatchObject({ id: 'chatcmpl-1', model: 'gpt-4o', choices: [{ message: { content: 'Order 5 ships.' }, finish_reason: 'stop' }], usage: c.usage });
+    expect(acc.completion()).toMatchObject({
+      id: 'chatcmpl-1',
+      model: 'gpt-4o',
+      choices: [{ message: { content: 'Order 5 ships.' }, finish_reason: 'stop' }],
+      usage: c.usage,
+    });
   });
 });
 
@@ -86,7 +95,15 @@ describe('shadow judge', () => {
   it('uses the manifest’s calibrated judge when it publishes one, else exact match (said in its id)', async () => {
     const m = syntheticManifest({ dims: 4, routes: [] });
     expect(shadowJudge(m, async () => [])).toBeInstanceOf(ExactMatchJudge);
-    const calibration = { id: 'cal1', features: ['cosine'], weights: [1], bias: 0, steps: { score: [0], p: [0.9] }, counts: { positives: 1, negatives: 1, bySource: {} }, auc: 1 };
+    const calibration = {
+      id: 'cal1',
+      features: ['cosine'],
+      weights: [1],
+      bias: 0,
+      steps: { score: [0], p: [0.9] },
+      counts: { positives: 1, negatives: 1, bySource: {} },
+      auc: 1,
+    };
     expect(shadowJudge({ ...m, judge: { kind: 'embedding', calibration, agreeAt: 0.5 } }, async () => [])).toBeInstanceOf(EmbeddingJudge);
     const j = await new ExactMatchJudge().judge([
       { query: 'q', candidate: 'Order 5 ships.', reference: 'order 5 ships' },

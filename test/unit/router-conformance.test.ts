@@ -27,7 +27,11 @@ describe('router conformance vectors', () => {
     for (const v of vectors.mask) {
       const n = normalizeQuery(v.query);
       const names = Object.keys(namedSlots(n.slots));
-      expect({ query: v.query, text: n.text, slots: n.slots.map((s, i) => ({ name: names[i], type: s.type, value: s.value, start: s.start, end: s.end })) }).toEqual(v);
+      expect({
+        query: v.query,
+        text: n.text,
+        slots: n.slots.map((s, i) => ({ name: names[i], type: s.type, value: s.value, start: s.start, end: s.end })),
+      }).toEqual(v);
       for (const s of v.slots) expect(v.query.slice(s.start, s.end)).toBe(s.value);
     }
     // Every slot type is exercised.
@@ -75,7 +79,10 @@ describe('pointer schema', () => {
   it('accepts what the publisher writes, and the router reads it as a pointer', () => {
     const p = { tenant: 'acme', version: 3, key: 'manifests/acme/v3.json', contentHash: hash };
     expect(valid(p), JSON.stringify(valid.errors)).toBe(true);
-    expect(parseDocument({ location: { kind: 'blob', key: 'manifests/acme/current.json' }, text: JSON.stringify(p), digest: '' })).toEqual({ kind: 'pointer', pointer: p });
+    expect(parseDocument({ location: { kind: 'blob', key: 'manifests/acme/current.json' }, text: JSON.stringify(p), digest: '' })).toEqual({
+      kind: 'pointer',
+      pointer: p,
+    });
   });
 
   it('refuses what the router refuses: other hosts, absolute or parent keys, bad hashes and versions', () => {
