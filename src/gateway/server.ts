@@ -41,7 +41,7 @@ function openaiError(status: number, field: string, message: string): OpenAIErro
   return { error: { message, type, param: field, code: null, field } };
 }
 
-class RateLimitError extends Error {
+export class RateLimitError extends Error {
   constructor(
     readonly field: string,
     message: string,
@@ -51,7 +51,7 @@ class RateLimitError extends Error {
 }
 
 /** Fixed windows per key: requests this minute, tokens today. */
-class KeyLimits {
+export class KeyLimits {
   private readonly minute = new Map<number, { w: number; n: number }>();
   private readonly day = new Map<number, { d: number; tokens: number }>();
   constructor(private readonly l: GatewayServerOptions['limits']) {}

@@ -256,6 +256,24 @@ describe('gateway on the real stack', () => {
     expect(metrics).toMatch(/distillery_gateway_requests_total\{tenant="gateway-it",tier="template",status="200"\} [1-9]/);
   });
 
+  it('a ramping entry serves its share of the route (by request id) and shadows every request it serves', async () => {
+    const ramping = new Gateway({ ...gateway.opts, ramp: { shares: [0.5, 1], judgedPerStep: 1000 }, shadowRate: 0, publish: undefined });
+    try {
+      const ds = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => ramping.decide(tenant, `req-${i}`, 'How do I cancel my subscription plan?', '', false)),
+      );
+      const served = ds.filter((d) => d.tier === 'adapter');
+      expect(served.length).toBeGreaterThan(70);
+      expect(served.length).toBeLessThan(130);
+      expect(served.every((d) => d.shadow)).toBe(true);
+      expect(ds.filter((d) => d.tier === 'frontier').every((d) => d.reason.startsWith('ramp: the adapter tier serves 50%'))).toBe(true);
+      // The same request id always falls on the same side.
+      expect((await ramping.decide(tenant, 'req-7', 'How do I cancel my subscription plan?', '', false)).tier).toBe(ds[7]!.tier);
+    } finally {
+      await ramping.close();
+    }
+  });
+
   it('the review page shows the savings (GET /v1/savings with a review key)', async () => {
     await gateway.settle();
     await gateway.flush();

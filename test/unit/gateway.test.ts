@@ -6,6 +6,7 @@ import { ExactMatchJudge, shadowJudge } from '../../src/gateway/judge';
 import { entryKey, liveCheck, rampShare, unitHash } from '../../src/gateway/live';
 import { GatewayMetrics } from '../../src/gateway/metrics';
 import { summarizeSavings } from '../../src/gateway/savings';
+import { KeyLimits, RateLimitError } from '../../src/gateway/server';
 import { EmbeddingJudge } from '../../src/judge/embedding';
 import { syntheticManifest } from '../../src/router/synthetic';
 
@@ -146,5 +147,22 @@ describe('gateway configuration', () => {
     expect(c).toMatchObject({ port: 8788, shadowRate: 0.1, ramp: { shares: [0.2, 1] }, upstreams: { frontier: { baseURL: 'http://127.0.0.1:9/v1' } } });
     expect(() => loadGatewayConfig({ GATEWAY_FRONTIER_URL: 'http://x/v1', GATEWAY_RAMP: '0.1,0.5' })).toThrow(/GATEWAY_RAMP/);
     expect(() => loadGatewayConfig({ GATEWAY_FRONTIER_URL: 'http://x/v1', GATEWAY_SHADOW_RATE: '2' })).toThrow(/GATEWAY_SHADOW_RATE/);
+  });
+});
+
+describe('per-key limits', () => {
+  it('refuses the request over the minute’s limit and any request once the day’s tokens are spent, per key', () => {
+    const l = new KeyLimits({ requestsPerMinute: 2, tokensPerDay: 100 });
+    l.admit(1);
+    l.admit(1);
+    expect(() => l.admit(1)).toThrow(RateLimitError);
+    l.admit(2); // another key has its own window
+    l.spend(2, 100);
+    const l2 = new KeyLimits({ requestsPerMinute: 0, tokensPerDay: 100 });
+    l2.spend(3, 99);
+    l2.admit(3);
+    l2.spend(3, 1);
+    expect(() => l2.admit(3)).toThrow(/budget of 100 tokens a day/);
+    expect(() => new KeyLimits({ requestsPerMinute: 0, tokensPerDay: 0 }).admit(4)).not.toThrow();
   });
 });
