@@ -24,6 +24,7 @@ import { startPublish } from '../../src/temporal/starters';
 import { createWorker } from '../../src/temporal/worker';
 import { ensureTenant } from '../../src/tenants/store';
 import { routeHistory } from '../../src/tiers/store';
+import { spawnCli } from '../support/cli';
 import { addRouteCluster } from '../support/clusters';
 import { type FakeChat, startFakeChat } from '../support/fake-chat';
 import { type Stack, connectStack } from '../support/stack';
@@ -337,6 +338,11 @@ describe('gateway on the real stack', () => {
     expect(history[0]!.evidence.examples).toEqual(expect.arrayContaining([expect.objectContaining({ teacher: 'Order 9000 was cancelled.' })]));
     expect(history[1]).toMatchObject({ tier: 'template', status: 'superseded' });
     expect(await servedVersion(s.db, tenant)).toBe(2);
+    // `distillery tiers history` shows the demotion and its reason.
+    const cli = spawnCli(['tiers', 'history', 'c_order', '--tenant', tenant], s.env);
+    expect(await cli.exited).toBe(0);
+    expect(cli.output()).toMatch(/active\s+frontier[^\n]*\n\s+reason: shadow checks: \d+ of \d+ answers disagreed with the teacher/);
+    expect(cli.output()).toMatch(/superseded\s+template/);
 
     const { data, response } = await ask('Where is my order 4242?');
     expect(response.headers.get('x-distillery-tier')).toBe('frontier');
