@@ -148,6 +148,14 @@ afterAll(async () => {
   await s?.close();
 });
 
+/** The text of a streamed answer, through the openai client. */
+async function streamText(content: string): Promise<string> {
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }], stream: true });
+  let text = '';
+  for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+  return text;
+}
+
 const ask = (content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
   client.chat.completions
     .create({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming, { headers })
@@ -162,10 +170,7 @@ describe('gateway on the real stack', () => {
     expect(response.headers.get('x-distillery-route')).toBe('c_order');
     expect(response.headers.get('x-distillery-manifest-version')).toBe('1');
 
-    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'where is my order 7781' }], stream: true });
-    let text = '';
-    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
-    expect(text).toBe('Order 7781 ships tomorrow.');
+    expect(await streamText('where is my order 7781')).toBe('Order 7781 ships tomorrow.');
 
     const before = frontier.requests.length;
     const forced = await ask('Where is my order 5150?', {}, { 'x-distillery-teacher': 'true' });
@@ -194,14 +199,7 @@ describe('gateway on the real stack', () => {
       expect(response.headers.get('x-distillery-tier')).toBe('frontier');
       expect(response.headers.get('x-distillery-fallback-from')).toBe('adapter');
       expect(data.choices[0]!.message.content).toBe('Open Settings, then Plans, then Cancel.');
-      const stream = await client.chat.completions.create({
-        model: 'gpt-4o',
-        messages: [{ role: 'user', content: 'how do i cancel my subscription plan' }],
-        stream: true,
-      });
-      let text = '';
-      for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
-      expect(text).toBe('Open Settings, then Plans, then Cancel.');
+      expect(await streamText('how do i cancel my subscription plan')).toBe('Open Settings, then Plans, then Cancel.');
     } finally {
       adapter.failWith = null;
     }
@@ -240,14 +238,7 @@ describe('gateway on the real stack', () => {
       .catch(() => undefined);
     expect(await s.db.select().from(interactions).where(eq(interactions.idempotencyKey, key))).toHaveLength(1);
 
-    const stream = await client.chat.completions.create({
-      model: 'gpt-4o',
-      messages: [{ role: 'user', content: 'can i get a refund for a damaged blender' }],
-      stream: true,
-    });
-    let text = '';
-    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
-    expect(text).toBe('The teacher says: can i get a refund for a damaged blender');
+    expect(await streamText('can i get a refund for a damaged blender')).toBe('The teacher says: can i get a refund for a damaged blender');
     await gateway.settle();
     await gateway.flush();
     const savings = await savingsReport(s.db, tenant, new Date(Date.now() - 3_600_000 * 2), new Date(Date.now() + 3_600_000));
