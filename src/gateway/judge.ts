@@ -1,7 +1,7 @@
 import type { Calibration } from '../judge/calibration';
 import { EmbeddingJudge } from '../judge/embedding';
 import { sameAnswer } from '../judge/features';
-import type { Judge, JudgePair, Judgement } from '../judge/types';
+import type { Judge, JudgeEvidence, JudgePair, Judgement } from '../judge/types';
 import type { Manifest } from '../serving/manifest';
 
 /**
@@ -17,7 +17,8 @@ export class ExactMatchJudge implements Judge {
     return pairs.map((p) =>
       sameAnswer(p.candidate, p.reference)
         ? { pAgree: 1, verdict: 'agree', evidence: { judge: 'identical' } }
-        : { pAgree: 0, verdict: 'disagree', evidence: { judge: 'slots', conflicts: [] } },
+        : // Not one of the project judges' evidence kinds: this rule is the gateway's own, and says so.
+          { pAgree: 0, verdict: 'disagree', evidence: { judge: 'exact-match', equal: false } as unknown as JudgeEvidence },
     );
   }
 }
