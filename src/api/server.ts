@@ -12,6 +12,7 @@ import { classifyFailure, logSummary } from './failures';
 import { feedbackRoutes } from './routes-feedback';
 import { interactionRoutes } from './routes-interactions';
 import { reviewPageRoute, reviewRoutes } from './routes-review';
+import { savingsRoute } from './routes-savings';
 import { whoamiRoute } from './routes-whoami';
 import { errorSchema, jsonValueSchema, readinessSchema } from './schemas';
 
@@ -172,6 +173,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     interactionRoutes(v1, { db, api });
     feedbackRoutes(v1, { db, api });
     reviewRoutes(v1, { db, temporal: deps.temporal });
+    savingsRoute(v1, { db });
   });
 
   await app.ready();

@@ -45,7 +45,8 @@ export function registerTierCommands(program: Command): void {
       withDb(async (db) => {
         for (const e of await routeHistory(db, o.tenant, route)) {
           console.log(
-            `${e.status.padEnd(10)} ${e.tier.padEnd(8)} ${e.validFrom.toISOString()} .. ${e.validTo?.toISOString() ?? 'now'}  ${JSON.stringify(e.target).slice(0, 100)}`,
+            `${e.status.padEnd(10)} ${e.tier.padEnd(8)} ${e.validFrom.toISOString()} .. ${e.validTo?.toISOString() ?? 'now'}  ${JSON.stringify(e.target).slice(0, 100)}` +
+              (typeof e.evidence.reason === 'string' ? `\n           reason: ${e.evidence.reason}` : ''),
           );
         }
       }),

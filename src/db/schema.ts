@@ -598,3 +598,49 @@ export const cheapTrials = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.clusterRunId, t.routeId] })],
 );
+
+// --- gateway (src/gateway): live shadow checks and served-traffic savings ---------------------------------------------
+
+/**
+ * Live shadow checks per route and tier entry: a sample of the requests a cheaper tier served was also answered by
+ * the teacher and judged. `entry` names the manifest target (e.g. `template:<candidateId>@<version>`), so a new tier
+ * entry starts its own record (and its own ramp). `demotedAt` is set once, by the gateway that demoted the route.
+ */
+export const gatewayShadowStats = pgTable(
+  'gateway_shadow_stats',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    routeId: text('route_id').notNull(),
+    entry: text('entry').notNull(),
+    tier: text('tier', { enum: TIERS }).notNull(),
+    judged: integer('judged').notNull().default(0),
+    errors: integer('errors').notNull().default(0),
+    /** The latest disagreements (a few), as evidence for a demotion. */
+    examples: jsonb('examples').$type<Array<Record<string, unknown>>>().notNull().default([]),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    demotedAt: timestamp('demoted_at', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.routeId, t.entry] })],
+);
+
+/** Served traffic per hour, route and tier, with what the same tokens would have cost on the frontier. */
+export const gatewayUsage = pgTable(
+  'gateway_usage',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    hour: timestamp('hour', { withTimezone: true }).notNull(),
+    /** '' for the fallback (no route took the query). */
+    routeId: text('route_id').notNull(),
+    tier: text('tier', { enum: TIERS }).notNull(),
+    requests: integer('requests').notNull().default(0),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+    costUsd: doublePrecision('cost_usd').notNull().default(0),
+    frontierCostUsd: doublePrecision('frontier_cost_usd').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hour, t.routeId, t.tier] })],
+);

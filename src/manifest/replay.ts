@@ -52,7 +52,9 @@ export interface ReplayReport {
   reasons: string[];
 }
 
-const cost = (p: Prices[TierName], r: ReplayRow) => (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
+/** USD of one call at a tier's prices (the gateway's savings use it too). */
+export const callCost = (p: Prices[TierName], r: Pick<ReplayRow, 'promptTokens' | 'completionTokens'>) =>
+  (r.promptTokens * p.inputPerMTok + r.completionTokens * p.outputPerMTok) / 1e6 + p.perCall;
 
 /**
  * Replays logged traffic through a candidate manifest: where each query would go, what that would cost (prices per
@@ -91,10 +93,10 @@ export function replayManifest(
   const reasons: string[] = [];
   for (const [i, r] of rows.entries()) {
     const res = resolve(r.vector, r.query, i);
-    allFrontier += cost(prices.frontier, r);
+    allFrontier += callCost(prices.frontier, r);
     const t = perTier[res.tier];
     t.calls++;
-    t.cost += cost(prices[res.tier], r);
+    t.cost += callCost(prices[res.tier], r);
     if (res.tier === 'template') {
       const ok = res.answer !== undefined && agreement(res.answer, r.answer) >= rightAt;
       if (ok) templateAgreed++;

@@ -106,6 +106,7 @@ describe('health and docs', () => {
       '/v1/review/candidates',
       '/v1/review/candidates/{id}',
       '/v1/review/candidates/{id}/decision',
+      '/v1/savings',
       '/v1/whoami',
     ]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });

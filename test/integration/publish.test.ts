@@ -7,8 +7,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlobStore, FsBlobStore } from '../../src/blob';
 import { type Db, rowsOf } from '../../src/db/client';
-import { clusterSnapshots, clusters, feedback, interactions, manifestEvents, manifests, runs, tierEntries } from '../../src/db/schema';
-import { toBytes } from '../../src/embeddings/cache';
+import { clusters, feedback, interactions, manifestEvents, manifests, runs, tierEntries } from '../../src/db/schema';
 import { normalizeQuery } from '../../src/serving/normalize';
 import { InputError } from '../../src/errors';
 import { manifestHash, verifyManifest } from '../../src/serving/manifest-hash';
@@ -19,6 +18,7 @@ import { validateManifest } from '../../src/serving/manifest-validate';
 import { Router } from '../../src/router';
 import { HashingEmbedder } from '../../src/router/synthetic';
 import { ensureTenant } from '../../src/tenants/store';
+import { addRouteCluster } from '../support/clusters';
 import { createTestDatabase } from '../support/postgres';
 import { httpStatusOf } from '../../src/api/errors';
 import { DEFAULT_POLICY, isHeldOut } from '../../src/graduation/verify';
@@ -82,33 +82,8 @@ async function addInteraction(i: number, query: string, answer: string, fb: { ki
   });
 }
 
-async function addCluster(id: string, query: string, share: number, over: Partial<typeof clusters.$inferInsert> = {}): Promise<void> {
-  const centroid = toBytes(centroidOf(query));
-  await db.insert(clusters).values({
-    id,
-    tenantId: tenant,
-    status: 'active',
-    label: query.toLowerCase(),
-    keywords: [],
-    embeddingModel: embedder.id,
-    centroid,
-    firstRunId: clusterRun,
-    lastRunId: clusterRun,
-    ...over,
-  });
-  await db.insert(clusterSnapshots).values({
-    runId: clusterRun,
-    clusterId: id,
-    size: 10,
-    distinctQueries: 3,
-    share,
-    cohesion: 0.9,
-    label: query.toLowerCase(),
-    keywords: [],
-    representatives: [{ text: query, count: 3 }],
-    centroid,
-  });
-}
+const addCluster = (id: string, query: string, share: number, over: Partial<typeof clusters.$inferInsert> = {}) =>
+  addRouteCluster(db, { tenantId: tenant, id, query, centroid: centroidOf(query), embeddingModel: embedder.id, runId: clusterRun, share }, over);
 
 /** Makes `template` the active template for the order route (superseding the one before, as a review would). */
 async function setOrderTemplate(template: string, candidateId: string): Promise<void> {

@@ -25,11 +25,11 @@ function publishedPorts(text: string): Record<string, string[]> {
 }
 
 describe('docker-compose.yml', () => {
-  it('publishes only the authenticated api beyond localhost: admin UIs and infrastructure bind 127.0.0.1', () => {
+  it('publishes only the authenticated api and gateway beyond localhost: admin UIs and infrastructure bind 127.0.0.1', () => {
     const ports = publishedPorts(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'));
-    expect(Object.keys(ports).sort()).toEqual(['api', 'minio', 'postgres', 'temporal', 'temporal-ui']);
+    expect(Object.keys(ports).sort()).toEqual(['api', 'gateway', 'minio', 'postgres', 'temporal', 'temporal-ui']);
     for (const [service, list] of Object.entries(ports)) {
-      if (service === 'api') continue;
+      if (service === 'api' || service === 'gateway') continue;
       for (const p of list) expect(p, service).toMatch(/^127\.0\.0\.1:/);
     }
   });
