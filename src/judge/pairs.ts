@@ -59,15 +59,34 @@ const textKey = (t: string) => t.trim().toLowerCase().replace(/\s+/g, ' ');
  * shared answers are not enough: an impure cluster shares some with several intents and would chain them together.
  * Returns a component id per cluster.
  */
-function answerComponents(byCluster: ReadonlyMap<string, ReadonlyArray<LoggedAnswer>>): Map<string, string> {
+/** Each cluster's accepted texts with the share of its answers each holds. */
+function answerDistributions(byCluster: ReadonlyMap<string, ReadonlyArray<LoggedAnswer>>): Map<string, Map<string, number>> {
   const dist = new Map<string, Map<string, number>>();
-  const holders = new Map<string, Set<string>>();
   for (const [c, answers] of byCluster) {
     const d = new Map<string, number>();
     for (const a of answers) d.set(textKey(a.text), (d.get(textKey(a.text)) ?? 0) + 1 / answers.length);
     dist.set(c, d);
-    for (const t of d.keys()) holders.set(t, (holders.get(t) ?? new Set()).add(c));
   }
+  return dist;
+}
+
+/** How much two clusters' answer distributions overlap (0: no text in common, 1: the same texts in the same shares). */
+function overlap(dist: ReadonlyMap<string, ReadonlyMap<string, number>>, a: string, b: string): number {
+  const x = dist.get(a);
+  const y = dist.get(b);
+  if (!x || !y) return 0;
+  let v = 0;
+  for (const [t, share] of x) v += Math.min(share, y.get(t) ?? 0);
+  return v;
+}
+
+/** A neighbour sharing this much of its accepted texts gives no negatives (it is partly the same intent). */
+const MIN_SHARED_FOR_NO_NEGATIVES = 0.1;
+
+function answerComponents(byCluster: ReadonlyMap<string, ReadonlyArray<LoggedAnswer>>): Map<string, string> {
+  const dist = answerDistributions(byCluster);
+  const holders = new Map<string, Set<string>>();
+  for (const [c, d] of dist) for (const t of d.keys()) holders.set(t, (holders.get(t) ?? new Set()).add(c));
   const parent = new Map<string, string>([...byCluster.keys()].map((c) => [c, c]));
   const find = (c: string): string => {
     const p = parent.get(c)!;
@@ -112,6 +131,7 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
   const out: CalibrationSample[] = [];
   const clusters = [...byCluster.keys()].sort();
   const component = answerComponents(byCluster);
+  const dist = answerDistributions(byCluster);
   for (const c of clusters) {
     const own = byCluster.get(c)!;
     if (own.length >= 2) {
@@ -121,9 +141,18 @@ export function calibrationSamples(data: CalibrationData): CalibrationSample[] {
         if (a !== b) out.push(sample(a, b, 1, 'same-cluster'));
       }
     }
-    const others = data.neighbours(c).flatMap((o) => (component.get(o) === undefined || component.get(o) === component.get(c) ? [] : byCluster.get(o)!));
+    // Known-different only: a neighbour that gave any noticeable share of the same accepted texts is (partly) the same
+    // intent, so its answers are no evidence of disagreement; and an identical text never disagrees with itself.
+    const others = data
+      .neighbours(c)
+      .flatMap((o) =>
+        component.get(o) === undefined || component.get(o) === component.get(c) || overlap(dist, c, o) >= MIN_SHARED_FOR_NO_NEGATIVES ? [] : byCluster.get(o)!,
+      );
     if (others.length) {
-      for (let i = 0; i < k; i++) out.push(sample(pick(own), pick(others), 0, 'other-cluster'));
+      for (let i = 0; i < k; i++) {
+        const [a, b] = [pick(own), pick(others)];
+        if (textKey(a.text) !== textKey(b.text)) out.push(sample(a, b, 0, 'other-cluster'));
+      }
     }
   }
   for (const e of data.edits ?? []) {
