@@ -180,12 +180,12 @@ describe('branching script induction, replay verification and the interpreter', 
   it('mines clusters: a candidate per repeated task, verified against the other clusters', async () => {
     const { candidates, skipped } = await mineToolScripts([
       { clusterId: 'track', traces: [...train, ...held] },
-      { clusterId: 'cancel', traces: traces('cancel', 50, 5) },
+      { clusterId: 'cancel', traces: traces('cancel', 80, 5) },
       { clusterId: 'tiny', traces: traces('cancel', 3, 6) },
     ]);
-    expect(candidates.map((c) => [c.clusterIds[0], c.evidence.passed])).toEqual([
-      ['track', true],
-      ['cancel', true],
+    expect(candidates.map((c) => [c.clusterIds[0], c.evidence.passed, c.evidence.reasons.join('; ')])).toEqual([
+      ['track', true, ''],
+      ['cancel', true, ''],
     ]);
     expect(skipped).toEqual([{ clusterId: 'tiny', reasons: ['3 traces < 10'] }]);
   });
