@@ -14,6 +14,8 @@ import { InputError, NotFoundError } from '../src/errors';
 import type { GraduateRunInput } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
+import { graduateToolScripts, verifyToolScriptEdit } from '../src/toolscripts/graduate';
+import { parseToolScript } from '../src/toolscripts/describe';
 
 const GRADUATION_TASKS = new URL('../src/graduation/thread.ts', import.meta.url);
 
@@ -37,6 +39,9 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
         withHeartbeat(async () => {
           const policy = { ...DEFAULT_POLICY, ...input.policy };
           const data = await loadRunGraduationInput(db, await embedder(), input.tenantId, input.clusterRunId);
+          // Tool scripts: clusters of logged tool loops become recipe candidates for the same review. First, while
+          // the vectors are still here (the worker thread below takes them over).
+          const tools = await graduateToolScripts(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, data });
           // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
           const result = await runInThread<GraduateRunTaskInput, GraduationResult>(
             GRADUATION_TASKS,
@@ -53,7 +58,12 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
             shareOf: (id) => share.get(id) ?? 0,
             labelOf: (id) => label.get(id) ?? id,
           });
-          return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.snaps.length };
+          return {
+            pending: [...pending, ...tools.pending].sort((a, b) => b.trafficShare - a.trafficShare),
+            passed: result.passed.length + tools.passed,
+            failed: result.failed.length + tools.failed,
+            clustersConsidered: data.snaps.length,
+          };
         }),
       );
     },
@@ -70,10 +80,18 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
     }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
       return failFastOnInput(() =>
         withHeartbeat(async () => {
-          compileTemplate(input.template);
           const found = await candidateWithFirstVersion(db, input.candidateId);
           if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
           const { candidate: c, first: v1 } = found;
+          if (c.kind === 'toolscript') {
+            // A tool script is edited as a whole recipe (`script`), re-verified by trace replay.
+            if (input.script === undefined) throw new InputError('script', 'a tool-script candidate is edited by sending the whole recipe as `script`');
+            const script = parseToolScript(input.script);
+            const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
+            const r = await verifyToolScriptEdit(db, { candidateId: c.id, tenantId: c.tenantId, clusterRunId: c.clusterRunId, clusterIds: c.clusterIds, data, script, author: input.author });
+            return { version: r.version, passed: r.passed, reasons: r.reasons };
+          }
+          compileTemplate(input.template);
           const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
           const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
           const evidence = await runInThread<VerifyEditTaskInput, Evidence>(

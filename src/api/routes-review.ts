@@ -224,7 +224,7 @@ const candidateSummarySchema = {
   properties: {
     id: { type: 'string' },
     tenantId: { type: 'string' },
-    kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+    kind: { type: 'string', enum: ['constant', 'template', 'script', 'toolscript'] },
     status: statusSchema,
     label: { type: 'string', description: 'Label of its (first) cluster.' },
     trafficShare: { type: 'number', description: "Share of the clustering run's traffic its clusters hold (0–1)." },
@@ -308,7 +308,7 @@ const candidateDetailSchema = {
         tenantId: { type: 'string' },
         clusterRunId: { type: 'string' },
         clusterIds: { type: 'array', items: { type: 'string' } },
-        kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+        kind: { type: 'string', enum: ['constant', 'template', 'script', 'toolscript'] },
         status: statusSchema,
         trafficShare: { type: 'number' },
         label: { type: 'string' },

@@ -1,0 +1,82 @@
+import type { Db } from '../db/client';
+import { type RunGraduationInput, runGraduationData } from '../graduation/load';
+import { isHeldOut } from '../graduation/verify';
+import type { ToolScript } from '../serving/toolscript';
+import { addToolScriptVersion, runInteractions, saveToolScriptCandidates } from './store';
+import { type ToolTrace, parseTrace } from './trace';
+import { DEFAULT_TOOLSCRIPT_POLICY, type ToolScriptEvidence, type ToolScriptPolicy, mineToolScripts, verifyToolScript } from './verify';
+
+/**
+ * Graduation's tool-script step, beside template induction: the run's accepted interactions that hold a complete
+ * tool loop are read as traces per cluster, scripts are mined and verified, and every candidate is recorded for the
+ * same review as templates. Queries the router would send to a cluster from elsewhere (its neighbours), and the
+ * cluster's own queries that needed no tool, must not be answered by its script.
+ */
+
+interface RunTraces {
+  clusters: Array<{ clusterId: string; traces: ToolTrace[] }>;
+  /** Per cluster: queries routed here that are no trace of it (neighbours; no-tool queries as traces without calls). */
+  foreignOf: (clusterId: string) => ToolTrace[];
+}
+
+async function loadRunTraces(db: Db, clusterRunId: string, data: RunGraduationInput): Promise<RunTraces> {
+  const rows = await runInteractions(db, clusterRunId);
+  const traceOf = new Map<string, ToolTrace>();
+  const byCluster = new Map<string, ToolTrace[]>();
+  const untooled = new Map<string, ToolTrace[]>();
+  for (const r of rows) {
+    const t = parseTrace(r);
+    const entry = t ?? { id: r.id, query: r.queryText, calls: [], answer: r.answer ?? '', offered: [] };
+    traceOf.set(r.id, entry);
+    const into = t ? byCluster : untooled;
+    into.set(r.clusterId, [...(into.get(r.clusterId) ?? []), entry]);
+  }
+  const routing = runGraduationData(data);
+  return {
+    clusters: [...byCluster].map(([clusterId, traces]) => ({ clusterId, traces })),
+    foreignOf: (clusterId) => [
+      ...(untooled.get(clusterId) ?? []),
+      ...routing
+        .neighbours([clusterId])
+        .filter((e) => e.routedHere)
+        .map((e) => traceOf.get(String(e.id)))
+        .filter((t): t is ToolTrace => t !== undefined),
+    ],
+  };
+}
+
+export async function graduateToolScripts(
+  db: Db,
+  input: { tenantId: string; clusterRunId: string; data: RunGraduationInput; policy?: Partial<ToolScriptPolicy> },
+): Promise<{ pending: Array<{ id: string; trafficShare: number }>; passed: number; failed: number; skipped: Array<{ clusterId: string; reasons: string[] }> }> {
+  const policy = { ...DEFAULT_TOOLSCRIPT_POLICY, ...input.policy };
+  const run = await loadRunTraces(db, input.clusterRunId, input.data);
+  if (!run.clusters.length) return { pending: [], passed: 0, failed: 0, skipped: [] };
+  const { candidates, skipped } = await mineToolScripts(run.clusters, policy, undefined, run.foreignOf);
+  const share = new Map(input.data.snaps.map((c) => [c.clusterId, c.share]));
+  const label = new Map(input.data.snaps.map((c) => [c.clusterId, c.label]));
+  const pending = await saveToolScriptCandidates(db, {
+    tenantId: input.tenantId,
+    clusterRunId: input.clusterRunId,
+    candidates,
+    shareOf: (id) => share.get(id) ?? 0,
+    labelOf: (id) => label.get(id) ?? id,
+  });
+  const passed = candidates.filter((c) => c.evidence.passed).length;
+  return { pending, passed, failed: candidates.length - passed, skipped };
+}
+
+/** Re-verifies a reviewer's edited script on the same held-out traces and records it as a new version. */
+export async function verifyToolScriptEdit(
+  db: Db,
+  input: { candidateId: string; tenantId: string; clusterRunId: string; clusterIds: string[]; data: RunGraduationInput; script: ToolScript; author: string },
+): Promise<{ version: number; passed: boolean; reasons: string[]; evidence: ToolScriptEvidence }> {
+  const policy = DEFAULT_TOOLSCRIPT_POLICY;
+  const run = await loadRunTraces(db, input.clusterRunId, input.data);
+  const mine = run.clusters.filter((c) => input.clusterIds.includes(c.clusterId)).flatMap((c) => c.traces);
+  const held = mine.filter((t) => isHeldOut(t.id, policy.holdoutFraction));
+  const foreign = input.clusterIds.flatMap((id) => run.foreignOf(id));
+  const evidence = await verifyToolScript(input.script, held, foreign, policy);
+  const version = await addToolScriptVersion(db, input.candidateId, { script: input.script, evidence, author: input.author });
+  return { version, passed: evidence.passed, reasons: evidence.reasons, evidence };
+}
