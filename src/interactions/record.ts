@@ -167,9 +167,8 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
     usageIn = rec.usage;
     if (rec.tools !== undefined) requestParams = { tools: rec.tools };
   }
-  checkToolLoop(messages, (response.choices as Array<z.infer<typeof choice>>)[0]!.message, requestParams.tools, {
+  checkToolLoop(messages, requestParams.tools, {
     messages: join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'),
-    answer: join(fieldPrefix, isChatLog ? `messages[${messages.length}]` : 'response.choices[0].message'),
     tools: join(fieldPrefix, isChatLog ? 'tools' : 'request.tools'),
   });
   const queryText = lastUserText(messages);

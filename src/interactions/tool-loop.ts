@@ -5,6 +5,8 @@ import { InputError } from '../errors';
  * messages with `tool_calls` (`{id, type: "function", function: {name, arguments: "<JSON text>"}}`), `tool` messages
  * answering them by `tool_call_id`, then the final assistant answer. Such a record is stored like any other (the
  * messages and tools as sent); these checks only refuse loops a script could never be mined from, naming the field.
+ * A record is a loop when an assistant message of its history calls tools; other records are not checked here (a
+ * stray tool message, or an answer that is itself a tool call, was always accepted and stays so).
  */
 
 type Obj = Record<string, unknown>;
@@ -12,17 +14,13 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const at = (prefix: string, field: string) => (prefix ? `${prefix}.${field}` : field);
 
 /** Checks `tools`, every assistant `tool_calls` entry and every `tool` message; throws InputError naming the field. */
-export function checkToolLoop(
-  messages: ReadonlyArray<Obj>,
-  answer: Obj,
-  tools: unknown,
-  fields: { messages: string; answer: string; tools: string },
-): void {
+export function checkToolLoop(messages: ReadonlyArray<Obj>, tools: unknown, fields: { messages: string; tools: string }): void {
+  if (!messages.some((m) => m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls !== null)) return;
   if (tools !== undefined) checkTools(tools, fields.tools);
   const callIds = new Set<string>();
   messages.forEach((m, i) => {
     const field = `${fields.messages}[${i}]`;
-    if (m.role === 'assistant' && m.tool_calls !== undefined) checkCalls(m.tool_calls, `${field}.tool_calls`, callIds);
+    if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls !== null) checkCalls(m.tool_calls, `${field}.tool_calls`, callIds);
     if (m.role === 'tool') {
       if (typeof m.tool_call_id !== 'string' || !m.tool_call_id)
         throw new InputError(`${field}.tool_call_id`, 'required on a tool message: the id of the assistant tool call it answers');
@@ -31,7 +29,6 @@ export function checkToolLoop(
       if (m.content === undefined || m.content === null) throw new InputError(`${field}.content`, 'required on a tool message: the tool result (text or JSON text)');
     }
   });
-  if (answer.tool_calls !== undefined) checkCalls(answer.tool_calls, `${fields.answer}.tool_calls`, new Set());
 }
 
 function checkTools(tools: unknown, field: string): void {
