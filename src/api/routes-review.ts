@@ -251,6 +251,11 @@ const replayRowSchema = {
     normalised: { type: 'boolean' },
     semantic: { type: 'number' },
     agrees: { type: 'boolean' },
+    // Tool-script replays (src/toolscripts/verify.ts TraceReplay): the teacher's trace beside the script's.
+    teacher: { type: 'object', additionalProperties: true, description: 'Tool scripts: the teacher trace {calls, answer}.' },
+    script: { type: 'object', additionalProperties: true, description: "Tool scripts: the script's trace {calls, answer | frontier}." },
+    callsAgree: { type: 'boolean' },
+    answerAgrees: { type: 'boolean' },
   },
 } as const;
 

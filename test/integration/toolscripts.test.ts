@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { createEmbedder } from '../../src/embeddings';
+import { getCandidate, listCandidates } from '../../src/graduation/store';
+import { Router } from '../../src/router';
+import type { ToolScript } from '../../src/serving/toolscript';
+import { decideCandidate, startClustering, startGraduation, startIngest, startPublish } from '../../src/temporal/starters';
+import { stubTools, teacherLoop } from '../../src/toolscripts/stub-world';
+import { supportTraffic, withOrderNumber } from '../../src/toolscripts/traffic';
+import type { ToolScriptEvidence } from '../../src/toolscripts/verify';
+import { useStackWithWorker } from '../support/stack';
+
+/**
+ * Workflow materialization on the real stack (Temporal, Postgres, S3): logged tool loops of real support queries
+ * (tracking and cancelling orders against the stub order system) → clustering → graduation mines and verifies tool
+ * scripts → a reviewer approves → publish → the router client runs the script against the application's tools and
+ * answers as the teacher did; a neighbour's query and an unrelated one go to the frontier.
+ */
+const tenant = 'toolscripts-it';
+const stack = useStackWithWorker(tenant);
+const traffic = supportTraffic({ perKind: { track: 110, cancel: 90, change: 60, refund: 60 }, seed: 'it' });
+
+describe('tool scripts: traces → graduation → review → manifest → router', () => {
+  let trackId: string;
+
+  it('ingests tool loops and graduation proposes a tool-script candidate that passes trace replay', async () => {
+    const key = `imports/${tenant}/loops.jsonl`;
+    await stack().blob.put(key, traffic.map((t) => JSON.stringify(t.record)).join('\n') + '\n');
+    const imported = await (
+      await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
+    ).result();
+    expect(imported.stored).toBe(traffic.length);
+    const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
+    const graduated = await (
+      await startGraduation(stack().client, stack().taskQueue, { tenantId: tenant, clusterRunId: clustered.runId, remindEveryMs: 3_600_000, expireAfterMs: 3_600_000 })
+    ).result();
+    expect(graduated.passed).toBeGreaterThanOrEqual(1);
+
+    const scripts = (await listCandidates(stack().db, tenant)).filter((c) => c.kind === 'toolscript');
+    expect(scripts.length).toBeGreaterThanOrEqual(1);
+    // The tracking script: looks the order up by the query's number, then branches on its status.
+    const detail = await Promise.all(scripts.map((c) => getCandidate(stack().db, tenant, c.id)));
+    const track = detail.find((d) => (d.versions[0]!.script as unknown as ToolScript).branches.length > 1);
+    expect(track).toBeDefined();
+    trackId = track!.candidate.id;
+    const v1 = track!.versions[0]!;
+    const script = v1.script as unknown as ToolScript;
+    expect(script.steps[0]).toMatchObject({ tool: 'lookup_order', args: { order_id: { from: 'slot', slot: 'id' } } });
+    expect(script.branches.some((b) => b.steps.some((s) => s.tool === 'get_shipment' && s.args.tracking_number!.from === 'result'))).toBe(true);
+    const ev = v1.evidence as unknown as ToolScriptEvidence;
+    expect(ev).toMatchObject({ passed: true, callAgreement: 1, answerAgreement: 1 });
+    expect(ev.served).toBeGreaterThanOrEqual(15);
+    expect(ev.examples[0]!.script.calls).toEqual(ev.examples[0]!.teacher.calls);
+  });
+
+  it('an edited script that calls differently fails re-verification; the candidate stays pending', async () => {
+    const [v1] = (await getCandidate(stack().db, tenant, trackId)).versions;
+    const broken = structuredClone(v1!.script as unknown as ToolScript);
+    broken.steps[0]!.args.order_id = { from: 'const', value: '1' };
+    const err = await decideCandidate(stack().client, trackId, { action: 'approve_with_edits', reviewer: 'ana', template: 'x', script: broken }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/fails verification/);
+    expect((await getCandidate(stack().db, tenant, trackId)).candidate.status).toBe('pending_review');
+  });
+
+  it('approved and published, the router client runs it against registered tools; neighbours and unrelated queries go to the frontier', async () => {
+    expect(await decideCandidate(stack().client, trackId, { action: 'approve', reviewer: 'ana' })).toMatchObject({ status: 'approved' });
+    const published = await (await startPublish(stack().client, stack().taskQueue, { tenantId: tenant, mode: 'publish', runId: 'toolscripts-it', actor: 'test' })).result();
+    expect(published).toMatchObject({ status: 'published' });
+
+    const embedder = await createEmbedder(loadConfig({}).embeddings);
+    const router = await Router.create({ source: `blob:manifests/${tenant}/current.json`, embedder, blobStore: stack().blob, tools: stubTools() });
+    expect(router.manifest.routes.some((r) => 'toolScript' in r.target)).toBe(true);
+    // Unseen traffic: a tracking query with an order number never logged.
+    const unseen = supportTraffic({ perKind: { track: 12 }, seed: 'unseen' });
+    let served = 0;
+    for (const u of unseen) {
+      const r = await router.run(u.query);
+      if (r.tier !== 'template') continue;
+      served++;
+      expect(r.answer).toBe(u.teacher.answer);
+      expect(r.toolCalls!.map((c) => ({ tool: c.tool, args: c.args }))).toEqual(u.teacher.calls.map((c) => ({ tool: c.tool, args: c.args })));
+    }
+    expect(served).toBeGreaterThanOrEqual(6);
+    const one = withOrderNumber('track order 370795561790', '48151623')!;
+    expect(await router.run(one)).toMatchObject({ tier: 'template', answer: teacherLoop('track', '48151623').answer });
+    // A result outside the traces: the application's tool reports a status never seen → frontier, with the call made.
+    const odd = await router.run(one, { tools: { ...stubTools(), lookup_order: () => ({ order_id: '48151623', status: 'lost', tracking_number: 'x', total: 1 }) } });
+    expect(odd).toMatchObject({ tier: 'frontier', routeId: null, reason: expect.stringMatching(/handed over/) });
+    expect(odd.toolCalls).toHaveLength(1);
+    // A neighbour (changing an order: order numbers too, no script) and an unrelated question go to the frontier.
+    expect((await router.run('I want to change some items of order 370795561790')).tier).not.toBe('template');
+    expect((await router.run('Calculate the area of a triangle given the base is 10 meters and height is 5 meters.')).tier).toBe('frontier');
+    router.close();
+  });
+});
