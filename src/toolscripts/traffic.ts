@@ -37,18 +37,16 @@ export function supportTraffic(opts: { perKind: Partial<Record<TrafficKind, numb
   const out: TrafficItem[] = [];
   let n = opts.offset ?? 0;
   for (const kind of Object.keys(opts.perKind) as TrafficKind[]) {
-    const pool = data.filter((e) => e.label === LABELS[kind]);
+    const tooled = kind === 'track' || kind === 'cancel';
+    // Tool loops need an order number in the query to look up.
+    const pool = data.filter((e) => e.label === LABELS[kind] && (!tooled || withOrderNumber(e.query, '1') !== undefined));
     const count = opts.perKind[kind] ?? 0;
     for (let i = 0; i < count; i++) {
       const ex = pool[hash(`${opts.seed}:${kind}:${i}`) % pool.length]!;
       const key = `${opts.seed}-${kind}-${i}`;
-      if (kind === 'track' || kind === 'cancel') {
+      if (tooled) {
         const id = String(10_000_000 + (hash(`id:${key}`) % 89_999_999));
-        const query = withOrderNumber(ex.query, id);
-        if (!query) {
-          i--;
-          continue;
-        }
+        const query = withOrderNumber(ex.query, id)!;
         const loop = teacherLoop(kind, id);
         const { messages, answer } = toolLoopMessages(query, loop.calls, loop.answer, 'You are a helpful customer support assistant.');
         out.push({
