@@ -88,7 +88,15 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
             if (input.script === undefined) throw new InputError('script', 'a tool-script candidate is edited by sending the whole recipe as `script`');
             const script = parseToolScript(input.script);
             const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
-            const r = await verifyToolScriptEdit(db, { candidateId: c.id, tenantId: c.tenantId, clusterRunId: c.clusterRunId, clusterIds: c.clusterIds, data, script, author: input.author });
+            const r = await verifyToolScriptEdit(db, {
+              candidateId: c.id,
+              tenantId: c.tenantId,
+              clusterRunId: c.clusterRunId,
+              clusterIds: c.clusterIds,
+              data,
+              script,
+              author: input.author,
+            });
             return { version: r.version, passed: r.passed, reasons: r.reasons };
           }
           compileTemplate(input.template);

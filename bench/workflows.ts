@@ -78,6 +78,13 @@ for (const c of candidates)
     `  cluster ${c.clusterIds[0]}: ${c.evidence.passed ? 'PASS' : 'fail'} ${c.script.steps.length} common step(s), ${c.script.branches.length} branch(es); ` +
       `held-out ${c.evidence.correct}/${c.evidence.served} exact of ${c.evidence.heldOut}, error bound ${c.evidence.errorUpperBound.toFixed(3)}${c.evidence.reasons.length ? ` — ${c.evidence.reasons.join('; ')}` : ''}`,
   );
+for (const c of candidates) {
+  const bad = c.evidence.examples.find((x) => x.script.answer !== undefined && !(x.callsAgree && x.answerAgrees));
+  if (bad)
+    console.log(
+      `    cluster ${c.clusterIds[0]} differs on ${JSON.stringify(bad.query)}:\n      teacher ${JSON.stringify(bad.teacher)}\n      script  ${JSON.stringify(bad.script)}`,
+    );
+}
 for (const s of skipped) console.log(`  cluster ${s.clusterId}: no script — ${s.reasons.join('; ')}`);
 
 // --- the manifest the approvals publish ----------------------------------------------------------------------------
@@ -132,15 +139,24 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 for (const t of test) {
   const r = await router.run(t.query);
   const served = r.tier === 'template' && r.answer !== undefined;
-  const calls = served && same(r.toolCalls!.map((c) => [c.tool, c.args]), t.teacher.calls.map((c) => [c.tool, c.args]));
+  const calls =
+    served &&
+    same(
+      r.toolCalls!.map((c) => [c.tool, c.args]),
+      t.teacher.calls.map((c) => [c.tool, c.args]),
+    );
   bump(t.kind, served, calls, served && normaliseAnswer(r.answer!) === normaliseAnswer(t.teacher.answer));
 }
 for (const q of bfcl) bump(q.kind, (await router.run(q.query)).tier === 'template');
 
 const pc = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)}%` : 'n/a');
-const tool = ['track', 'cancel'].map((k) => tally.get(k)!).reduce((a, t) => ({ n: a.n + t.n, served: a.served + t.served, callsExact: a.callsExact + t.callsExact, answersAgree: a.answersAgree + t.answersAgree }));
+const tool = ['track', 'cancel']
+  .map((k) => tally.get(k)!)
+  .reduce((a, t) => ({ n: a.n + t.n, served: a.served + t.served, callsExact: a.callsExact + t.callsExact, answersAgree: a.answersAgree + t.answersAgree }));
 console.log(`unseen tool-using traffic served by approved scripts: ${pc(tool.served, tool.n)} (${tool.served}/${tool.n})`);
-console.log(`  exact tool-call agreement (names + arguments, in order): ${pc(tool.callsExact, tool.served)}; answer agreement (normalised exact match): ${pc(tool.answersAgree, tool.served)}`);
+console.log(
+  `  exact tool-call agreement (names + arguments, in order): ${pc(tool.callsExact, tool.served)}; answer agreement (normalised exact match): ${pc(tool.answersAgree, tool.served)}`,
+);
 for (const [kind, t] of tally) console.log(`  ${kind}: ${t.served}/${t.n} served by a script (${pc(t.served, t.n)})`);
 const irr = tally.get('irrelevance');
 if (irr) console.log(`irrelevance queries (bfcl irrelevance + live_irrelevance) captured by a script: ${pc(irr.served, irr.n)} (${irr.served}/${irr.n})`);

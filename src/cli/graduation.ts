@@ -132,19 +132,21 @@ export function registerGraduationCommands(program: Command): void {
       }),
     );
 
-  const decide = (action: Decision['action']) => async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string; scriptFile?: string }) => {
-    // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
-    await withDb((db) => getCandidate(db, o.tenant, id));
-    const decision: Partial<Decision> = { action, reviewer: operatorReviewer(o.reviewer), comment: o.comment };
-    if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
-    if (o.scriptFile) {
-      // A tool script is edited as a whole recipe (JSON, as `review show` prints it); re-verified by trace replay.
-      decision.script = parseJsonFile(o.scriptFile, '--script-file');
-      decision.template ??= '(tool script)';
-    }
-    const r = await withClient((client) => decideCandidate(client, id, decision));
-    console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
-  };
+  const decide =
+    (action: Decision['action']) =>
+    async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string; scriptFile?: string }) => {
+      // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
+      await withDb((db) => getCandidate(db, o.tenant, id));
+      const decision: Partial<Decision> = { action, reviewer: operatorReviewer(o.reviewer), comment: o.comment };
+      if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
+      if (o.scriptFile) {
+        // A tool script is edited as a whole recipe (JSON, as `review show` prints it); re-verified by trace replay.
+        decision.script = parseJsonFile(o.scriptFile, '--script-file');
+        decision.template ??= '(tool script)';
+      }
+      const r = await withClient((client) => decideCandidate(client, id, decision));
+      console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
+    };
 
   review
     .command('approve <candidateId>')

@@ -29,7 +29,9 @@ export function printToolScriptCandidate(d: CandidateDetail, examples: number): 
     const n = Math.max(x.teacher.calls.length, x.script.calls.length);
     for (let i = 0; i < n; i++)
       console.log(`    teacher ${x.teacher.calls[i] ? call(x.teacher.calls[i]!) : '—'}\n    script  ${x.script.calls[i] ? call(x.script.calls[i]!) : '—'}`);
-    console.log(`    teacher answer: ${JSON.stringify(x.teacher.answer)}\n    script answer:  ${JSON.stringify(x.script.answer ?? `(frontier: ${x.script.frontier})`)}`);
+    console.log(
+      `    teacher answer: ${JSON.stringify(x.teacher.answer)}\n    script answer:  ${JSON.stringify(x.script.answer ?? `(frontier: ${x.script.frontier})`)}`,
+    );
   }
   if (d.decision) console.log(`decision: ${d.decision.decision} by ${d.decision.reviewer} at ${d.decision.decidedAt.toISOString()}`);
 }

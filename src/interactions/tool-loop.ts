@@ -26,7 +26,8 @@ export function checkToolLoop(messages: ReadonlyArray<Obj>, tools: unknown, fiel
         throw new InputError(`${field}.tool_call_id`, 'required on a tool message: the id of the assistant tool call it answers');
       if (!callIds.has(m.tool_call_id))
         throw new InputError(`${field}.tool_call_id`, `"${m.tool_call_id.slice(0, 80)}" names no tool call of an earlier assistant message`);
-      if (m.content === undefined || m.content === null) throw new InputError(`${field}.content`, 'required on a tool message: the tool result (text or JSON text)');
+      if (m.content === undefined || m.content === null)
+        throw new InputError(`${field}.content`, 'required on a tool message: the tool result (text or JSON text)');
     }
   });
 }
@@ -48,7 +49,8 @@ function checkCalls(calls: unknown, field: string, ids: Set<string>): void {
     if (typeof c.id !== 'string' || !c.id) throw new InputError(`${f}.id`, 'required: the tool call id the tool message answers');
     const fn = c.function;
     if (!isObj(fn) || typeof fn.name !== 'string' || !fn.name) throw new InputError(`${f}.function.name`, 'required: the tool called');
-    if (typeof fn.arguments !== 'string') throw new InputError(`${f}.function.arguments`, 'required: the arguments as JSON text, as the openai client sends them');
+    if (typeof fn.arguments !== 'string')
+      throw new InputError(`${f}.function.arguments`, 'required: the arguments as JSON text, as the openai client sends them');
     let args: unknown;
     try {
       args = JSON.parse(fn.arguments);

@@ -53,7 +53,8 @@ export function explain(value: unknown, trace: ToolTrace, step: number, slots: R
     if (digits && digits !== v && digits === value) out.push({ from: 'slot', slot, transform: 'digits' });
     if (digits && typeof value === 'number' && Number(digits) === value) out.push({ from: 'slot', slot, transform: 'number' });
   }
-  for (let s = 0; s < step; s++) for (const l of leaves(trace.calls[s]!.result)) if (l.value === value && value !== null) out.push({ from: 'result', step: s, path: l.path });
+  for (let s = 0; s < step; s++)
+    for (const l of leaves(trace.calls[s]!.result)) if (l.value === value && value !== null) out.push({ from: 'result', step: s, path: l.path });
   return out;
 }
 

@@ -55,12 +55,23 @@ export async function saveToolScriptCandidates(
     for (const c of input.candidates) {
       const template = describeScript(c.script);
       // Graduation's id (tenant, run, kind, answer, recipe); its Proposal type predates the toolscript kind.
-      const id = candidateId(input.tenantId, input.clusterRunId, { kind: 'toolscript', template, script: c.script } as unknown as Parameters<typeof candidateId>[2]);
+      const id = candidateId(input.tenantId, input.clusterRunId, { kind: 'toolscript', template, script: c.script } as unknown as Parameters<
+        typeof candidateId
+      >[2]);
       const trafficShare = c.clusterIds.reduce((a, cid) => a + input.shareOf(cid), 0);
       const status = c.evidence.passed ? 'pending_review' : 'failed_verification';
       const inserted = await t
         .insert(candidates)
-        .values({ id, tenantId: input.tenantId, clusterRunId: input.clusterRunId, clusterIds: c.clusterIds, kind: 'toolscript', status, trafficShare, label: input.labelOf(c.clusterIds[0]!) })
+        .values({
+          id,
+          tenantId: input.tenantId,
+          clusterRunId: input.clusterRunId,
+          clusterIds: c.clusterIds,
+          kind: 'toolscript',
+          status,
+          trafficShare,
+          label: input.labelOf(c.clusterIds[0]!),
+        })
         .onConflictDoNothing()
         .returning({ id: candidates.id });
       if (inserted.length) {

@@ -32,7 +32,12 @@ export function withOrderNumber(query: string, id: string): string | undefined {
   return slot ? query.slice(0, slot.start) + id + query.slice(slot.end) : undefined;
 }
 
-export function supportTraffic(opts: { perKind: Partial<Record<TrafficKind, number>>; seed: string; offset?: number; data?: LabelledExample[] }): TrafficItem[] {
+export function supportTraffic(opts: {
+  perKind: Partial<Record<TrafficKind, number>>;
+  seed: string;
+  offset?: number;
+  data?: LabelledExample[];
+}): TrafficItem[] {
   const data = opts.data ?? loadSharedDataset('bitext-v1');
   const out: TrafficItem[] = [];
   let n = opts.offset ?? 0;

@@ -108,7 +108,10 @@ export async function replayTrace(script: ToolScript, t: ToolTrace, agree: Answe
     id: t.id,
     query: t.query,
     teacher: { calls: t.calls.map((c) => ({ tool: c.tool, args: c.args })), answer: t.answer },
-    script: { calls: made.map((c) => ({ tool: c.tool, args: c.args })), ...(answer !== undefined ? { answer } : { frontier: (run as { reason: string }).reason }) },
+    script: {
+      calls: made.map((c) => ({ tool: c.tool, args: c.args })),
+      ...(answer !== undefined ? { answer } : { frontier: (run as { reason: string }).reason }),
+    },
     callsAgree: run.status === 'answered' && callsAgree,
     answerAgrees: answer !== undefined && agree(answer, t.answer),
   };
@@ -141,7 +144,10 @@ export async function verifyToolScript(
   if (bound > policy.maxErrorUpperBound) reasons.push(`error upper bound ${bound.toFixed(3)} > ${policy.maxErrorUpperBound} (${served.length} served)`);
   if (coverage < policy.minCoverage) reasons.push(`coverage ${coverage.toFixed(3)} < ${policy.minCoverage}`);
   if (answered) reasons.push(`answers ${answered} of ${foreign.length} traces of other clusters`);
-  const warnings = bound > policy.budget.maxErrorRate ? [`error bound ${bound.toFixed(3)} is above the tenant budget ${policy.budget.maxErrorRate}: more traffic narrows it`] : [];
+  const warnings =
+    bound > policy.budget.maxErrorRate
+      ? [`error bound ${bound.toFixed(3)} is above the tenant budget ${policy.budget.maxErrorRate}: more traffic narrows it`]
+      : [];
   return {
     heldOut: rows.length,
     served: served.length,

@@ -32,7 +32,12 @@ describe('tool scripts: traces → graduation → review → manifest → router
     expect(imported.stored).toBe(traffic.length);
     const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
     const graduated = await (
-      await startGraduation(stack().client, stack().taskQueue, { tenantId: tenant, clusterRunId: clustered.runId, remindEveryMs: 3_600_000, expireAfterMs: 3_600_000 })
+      await startGraduation(stack().client, stack().taskQueue, {
+        tenantId: tenant,
+        clusterRunId: clustered.runId,
+        remindEveryMs: 3_600_000,
+        expireAfterMs: 3_600_000,
+      })
     ).result();
     expect(graduated.passed).toBeGreaterThanOrEqual(1);
 
@@ -70,7 +75,9 @@ describe('tool scripts: traces → graduation → review → manifest → router
     // The reviewer approves every tool script awaiting review (tracking traffic may form several clusters).
     for (const c of (await listCandidates(stack().db, tenant)).filter((x) => x.kind === 'toolscript'))
       expect(await decideCandidate(stack().client, c.id, { action: 'approve', reviewer: 'ana' })).toMatchObject({ status: 'approved' });
-    const published = await (await startPublish(stack().client, stack().taskQueue, { tenantId: tenant, mode: 'publish', runId: 'toolscripts-it', actor: 'test' })).result();
+    const published = await (
+      await startPublish(stack().client, stack().taskQueue, { tenantId: tenant, mode: 'publish', runId: 'toolscripts-it', actor: 'test' })
+    ).result();
     expect(published).toMatchObject({ status: 'published' });
 
     const embedder = await createEmbedder(loadConfig({}).embeddings);
@@ -93,7 +100,9 @@ describe('tool scripts: traces → graduation → review → manifest → router
     const again = withOrderNumber(one!.query, '48151623')!;
     expect(await router.run(again)).toMatchObject({ tier: 'template', answer: teacherLoop('track', '48151623').answer });
     // A result outside the traces: the application's tool reports a status never seen → frontier, with the call made.
-    const odd = await router.run(again, { tools: { ...stubTools(), lookup_order: () => ({ order_id: '48151623', status: 'lost', tracking_number: 'x', total: 1 }) } });
+    const odd = await router.run(again, {
+      tools: { ...stubTools(), lookup_order: () => ({ order_id: '48151623', status: 'lost', tracking_number: 'x', total: 1 }) },
+    });
     expect(odd).toMatchObject({ tier: 'frontier', routeId: null, reason: expect.stringMatching(/handed over/) });
     expect(odd.toolCalls).toHaveLength(1);
     // A neighbour (changing an order: order numbers too, no script) and an unrelated question go to the frontier.

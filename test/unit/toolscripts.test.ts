@@ -22,7 +22,13 @@ function traces(intent: 'track' | 'cancel', n: number, seed = 0): ToolTrace[] {
     const id = String(100000 + seed * 1000 + i * 37);
     const q = (intent === 'track' ? PHRASES : CANCEL)[i % (intent === 'track' ? PHRASES.length : CANCEL.length)]!.replace('{id}', id);
     const row = normalizeRecord(record(q, teacherLoop(intent, id), `${intent}-${seed}-${i}`));
-    return parseTrace({ id: `${intent}-${seed}-${i}`, queryText: row.queryText, messages: row.messages, requestParams: row.requestParams, response: row.response })!;
+    return parseTrace({
+      id: `${intent}-${seed}-${i}`,
+      queryText: row.queryText,
+      messages: row.messages,
+      requestParams: row.requestParams,
+      response: row.response,
+    })!;
   });
 }
 
@@ -52,9 +58,9 @@ describe('tool-loop records and trace parsing', () => {
     const { messages, answer } = toolLoopMessages('track order 77', teacherLoop('track', '77').calls, 'ok');
     const row = normalizeRecord({ model: 'gpt-4o', idempotency_key: 'c1', tools: ORDER_TOOLS, messages: [...messages, answer] });
     expect(row.requestParams).toEqual({ tools: ORDER_TOOLS });
-    expect(parseTrace({ id: 'c1', queryText: row.queryText, messages: row.messages, requestParams: row.requestParams, response: row.response })?.calls).toHaveLength(
-      teacherLoop('track', '77').calls.length,
-    );
+    expect(
+      parseTrace({ id: 'c1', queryText: row.queryText, messages: row.messages, requestParams: row.requestParams, response: row.response })?.calls,
+    ).toHaveLength(teacherLoop('track', '77').calls.length);
   });
 
   it('an intermediate turn (the answer is a tool call) or a loop without tools is no trace', () => {
@@ -67,7 +73,7 @@ describe('tool-loop records and trace parsing', () => {
     const good = record('track order 5', teacherLoop('track', '5'), 'k');
     const msgs = good.request.messages as Array<Record<string, unknown>>;
     const withArgs = structuredClone(good);
-    ((withArgs.request.messages[2] as { tool_calls: Array<{ function: { arguments: string } }> }).tool_calls[0]!.function.arguments = '{oops');
+    (withArgs.request.messages[2] as { tool_calls: Array<{ function: { arguments: string } }> }).tool_calls[0]!.function.arguments = '{oops';
     expect(inputError(withArgs)).toMatchObject({ field: 'request.messages[2].tool_calls[0].function.arguments' });
     const orphan = structuredClone(good);
     (orphan.request.messages[3] as { tool_call_id: string }).tool_call_id = 'nope';
@@ -91,14 +97,35 @@ describe('shape clustering and binding induction', () => {
   it('binds from the query, from earlier results, from constants and from learnt words', () => {
     const shipped = track.filter((t) => t.calls.length === 2);
     const slotsOf = (t: ToolTrace) => slotsOfQuery(t.query);
-    expect(induceBinding(shipped.map((t) => t.calls[0]!.args.order_id), shipped, 0, slotsOf)).toEqual({ from: 'slot', slot: 'id' });
-    expect(induceBinding(shipped.map((t) => t.calls[1]!.args.tracking_number), shipped, 1, slotsOf)).toEqual({
+    expect(
+      induceBinding(
+        shipped.map((t) => t.calls[0]!.args.order_id),
+        shipped,
+        0,
+        slotsOf,
+      ),
+    ).toEqual({ from: 'slot', slot: 'id' });
+    expect(
+      induceBinding(
+        shipped.map((t) => t.calls[1]!.args.tracking_number),
+        shipped,
+        1,
+        slotsOf,
+      ),
+    ).toEqual({
       from: 'result',
       step: 0,
       path: ['tracking_number'],
     });
     const cancel = traces('cancel', 6);
-    expect(induceBinding(cancel.map((t) => t.calls[1]!.args.reason), cancel, 1, slotsOf)).toEqual({ from: 'const', value: 'customer request' });
+    expect(
+      induceBinding(
+        cancel.map((t) => t.calls[1]!.args.reason),
+        cancel,
+        1,
+        slotsOf,
+      ),
+    ).toEqual({ from: 'const', value: 'customer request' });
     const city = [
       { q: 'weather in paris today', v: 'Paris' },
       { q: 'weather in Rome today', v: 'Rome' },
@@ -139,7 +166,13 @@ describe('branching script induction, replay verification and the interpreter', 
 
   it('passes replay on held-out traces: the teacher calls exactly, the teacher answer', async () => {
     // Queries the router would also send here that needed no tool: the script must not answer them.
-    const noTool = ['what are your opening hours?', 'thanks, bye', 'where is my order?'].map((q, i) => ({ id: `n${i}`, query: q, calls: [], answer: 'x', offered: [] }));
+    const noTool = ['what are your opening hours?', 'thanks, bye', 'where is my order?'].map((q, i) => ({
+      id: `n${i}`,
+      query: q,
+      calls: [],
+      answer: 'x',
+      offered: [],
+    }));
     const ev = await verifyToolScript(script, held, noTool);
     expect(ev).toMatchObject({ heldOut: 30, served: 30, correct: 30, precision: 1, coverage: 1, callAgreement: 1, passed: true });
     expect(ev.foreign).toEqual({ tested: 3, answered: 0 });
@@ -164,7 +197,11 @@ describe('branching script induction, replay verification and the interpreter', 
     const q = 'where is my order 555123?';
     const run = await runToolScript(script, { query: q, slots: slotsOfQuery(q) }, stubTools());
     expect(run).toMatchObject({ status: 'answered', answer: teacherLoop('track', '555123').answer });
-    const returned = await runToolScript(script, { query: q, slots: slotsOfQuery(q) }, { ...stubTools(), lookup_order: () => ({ ...order('555123'), status: 'returned' }) });
+    const returned = await runToolScript(
+      script,
+      { query: q, slots: slotsOfQuery(q) },
+      { ...stubTools(), lookup_order: () => ({ ...order('555123'), status: 'returned' }) },
+    );
     expect(returned).toMatchObject({ status: 'frontier', reason: expect.stringMatching(/never showed|no branch/) });
     const partial = await runToolScript(
       script,
@@ -172,7 +209,10 @@ describe('branching script induction, replay verification and the interpreter', 
       { ...stubTools(), lookup_order: () => ({ order_id: '555123', status: 'shipped' }) },
     );
     expect(partial).toMatchObject({ status: 'frontier', reason: expect.stringMatching(/no tracking_number/) });
-    expect(await runToolScript(script, { query: q, slots: slotsOfQuery(q) }, {})).toMatchObject({ status: 'frontier', reason: 'no tool "lookup_order" registered' });
+    expect(await runToolScript(script, { query: q, slots: slotsOfQuery(q) }, {})).toMatchObject({
+      status: 'frontier',
+      reason: 'no tool "lookup_order" registered',
+    });
     const noId = await runToolScript(script, { query: 'where is my order?', slots: {} }, stubTools());
     expect(noId).toMatchObject({ status: 'frontier', reason: 'the query has no id slot', calls: [] });
   });
