@@ -4,7 +4,7 @@ import type { Binding, ToolScript, ToolStep } from '../serving/toolscript';
 
 /** How a reviewer reads a script: one line per step, branch and answer (CLI, review page, the version's summary). */
 
-export function describeBinding(b: Binding): string {
+function describeBinding(b: Binding): string {
   switch (b.from) {
     case 'slot':
       return `query ${b.slot}${b.transform ? ` (${b.transform})` : ''}`;

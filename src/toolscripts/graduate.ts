@@ -2,7 +2,9 @@ import type { Db } from '../db/client';
 import { type RunGraduationInput, runGraduationData } from '../graduation/load';
 import { isHeldOut } from '../graduation/verify';
 import type { ToolScript } from '../serving/toolscript';
-import { addToolScriptVersion, runInteractions, saveToolScriptCandidates } from './store';
+import { addVersion } from '../graduation/store';
+import { describeScript } from './describe';
+import { runInteractions, saveToolScriptCandidates } from './store';
 import { type ToolTrace, parseTrace } from './trace';
 import { DEFAULT_TOOLSCRIPT_POLICY, type ToolScriptEvidence, type ToolScriptPolicy, mineToolScripts, verifyToolScript } from './verify';
 
@@ -77,6 +79,12 @@ export async function verifyToolScriptEdit(
   const held = mine.filter((t) => isHeldOut(t.id, policy.holdoutFraction));
   const foreign = input.clusterIds.flatMap((id) => run.foreignOf(id));
   const evidence = await verifyToolScript(input.script, held, foreign, policy);
-  const version = await addToolScriptVersion(db, input.candidateId, { script: input.script, evidence, author: input.author });
+  // A version like a template's: the recipe in `script`, its reading in `template`, the trace replay as evidence.
+  const version = await addVersion(db, input.candidateId, {
+    template: describeScript(input.script),
+    script: input.script as never,
+    evidence: evidence as never,
+    author: input.author,
+  });
   return { version, passed: evidence.passed, reasons: evidence.reasons, evidence };
 }

@@ -277,16 +277,3 @@ function attachReads(script: ToolScript, traces: ToolTrace[], byBranch: ToolTrac
     b.reads = observe(ts, script.steps.length, script.steps.length + b.steps.length);
   });
 }
-
-/** Result fields an answer template refers to (`{{step0.items.[0].name}}` → step 0, ['items', 0, 'name']). */
-export function templateReads(template: string): Array<{ step: number; path: ResultPath }> {
-  const out: Array<{ step: number; path: ResultPath }> = [];
-  for (const m of template.matchAll(/\{\{(step(\d+)((?:\.[^.}\s]+)*))\}\}/g)) {
-    const parts = (m[3] ?? '')
-      .split('.')
-      .filter(Boolean)
-      .map((p) => (/^\[\d+\]$/.test(p) ? Number(p.slice(1, -1)) : p.replace(/^\[(.*)\]$/, '$1')));
-    out.push({ step: Number(m[2]), path: parts });
-  }
-  return out;
-}

@@ -1,12 +1,11 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client';
 import { candidateVersions, candidates } from '../db/schema';
-import { candidateId } from '../graduation/store';
+import { candidateId, stillPending } from '../graduation/store';
 import { acceptedSql, latestFeedbackSql } from '../interactions/store';
-import type { ToolScript } from '../serving/toolscript';
 import { describeScript } from './describe';
 import type { StoredInteraction } from './trace';
-import type { ToolScriptCandidate, ToolScriptEvidence } from './verify';
+import type { ToolScriptCandidate } from './verify';
 
 /**
  * Tool-script candidates live in graduation's tables (candidates, candidate_versions) with kind `toolscript`, so the
@@ -89,43 +88,5 @@ export async function saveToolScriptCandidates(
       if (status === 'pending_review') pending.push({ id, trafficShare });
     }
   });
-  if (!pending.length) return [];
-  const still = new Set(
-    (
-      await db
-        .select({ id: candidates.id })
-        .from(candidates)
-        .where(
-          and(
-            inArray(
-              candidates.id,
-              pending.map((p) => p.id),
-            ),
-            eq(candidates.status, 'pending_review'),
-          ),
-        )
-    ).map((r) => r.id),
-  );
-  return pending.filter((p) => still.has(p.id));
-}
-
-/** Appends a reviewer's edited script with its re-verification (idempotent for the same author and script). */
-export async function addToolScriptVersion(db: Db, id: string, v: { script: ToolScript; evidence: ToolScriptEvidence; author: string }): Promise<number> {
-  return db.transaction(async (tx) => {
-    const t = tx as unknown as Db;
-    const existing = await t.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(desc(candidateVersions.version));
-    const same = existing.find((e) => JSON.stringify(e.script) === JSON.stringify(v.script) && e.author === v.author);
-    if (same) return same.version;
-    const version = (existing[0]?.version ?? 0) + 1;
-    await t.insert(candidateVersions).values({
-      candidateId: id,
-      version,
-      template: describeScript(v.script),
-      script: v.script as never,
-      evidence: v.evidence as never,
-      passed: v.evidence.passed ? 1 : 0,
-      author: v.author,
-    });
-    return version;
-  });
+  return stillPending(db, pending);
 }
