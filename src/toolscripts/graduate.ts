@@ -2,11 +2,19 @@ import type { Db } from '../db/client';
 import { type RunGraduationInput, runGraduationData } from '../graduation/load';
 import { isHeldOut } from '../graduation/verify';
 import type { ToolScript } from '../serving/toolscript';
-import { addVersion } from '../graduation/store';
+import type { Candidate } from '../graduation/propose';
+import { addVersion, saveCandidates } from '../graduation/store';
 import { describeScript } from './describe';
-import { runInteractions, saveToolScriptCandidates } from './store';
+import { runInteractions } from './store';
 import { type ToolTrace, parseTrace } from './trace';
-import { DEFAULT_TOOLSCRIPT_POLICY, type ToolScriptEvidence, type ToolScriptPolicy, mineToolScripts, verifyToolScript } from './verify';
+import {
+  DEFAULT_TOOLSCRIPT_POLICY,
+  type ToolScriptCandidate,
+  type ToolScriptEvidence,
+  type ToolScriptPolicy,
+  mineToolScripts,
+  verifyToolScript,
+} from './verify';
 
 /**
  * Graduation's tool-script step, beside template induction: the run's accepted interactions that hold a complete
@@ -57,15 +65,30 @@ export async function graduateToolScripts(
   const { candidates, skipped } = await mineToolScripts(run.clusters, policy, undefined, run.foreignOf);
   const share = new Map(input.data.snaps.map((c) => [c.clusterId, c.share]));
   const label = new Map(input.data.snaps.map((c) => [c.clusterId, c.label]));
-  const pending = await saveToolScriptCandidates(db, {
+  const pending = await saveCandidates(db, {
     tenantId: input.tenantId,
     clusterRunId: input.clusterRunId,
-    candidates,
+    passed: candidates.filter((c) => c.evidence.passed).map(asCandidate),
+    failed: candidates.filter((c) => !c.evidence.passed).map(asCandidate),
     shareOf: (id) => share.get(id) ?? 0,
     labelOf: (id) => label.get(id) ?? id,
   });
   const passed = candidates.filter((c) => c.evidence.passed).length;
   return { pending, passed, failed: candidates.length - passed, skipped };
+}
+
+/**
+ * A tool script in graduation's candidate shape: kind `toolscript`, the recipe in `script`, its one-line reading in
+ * `template`, the trace replay as evidence (jsonb; readers branch on the kind). Graduation's types predate the kind.
+ */
+function asCandidate(c: ToolScriptCandidate): Candidate {
+  const support = c.support.reduce((a, b) => a + b, 0);
+  return {
+    clusterIds: c.clusterIds,
+    proposal: { kind: 'toolscript', template: describeScript(c.script), script: c.script, support },
+    evidence: c.evidence,
+    perCluster: [],
+  } as unknown as Candidate;
 }
 
 /** Re-verifies a reviewer's edited script on the same held-out traces and records it as a new version. */

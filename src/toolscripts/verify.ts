@@ -1,4 +1,5 @@
 import { isHeldOut } from '../graduation/verify';
+import { canonicalJson } from '../interactions/record';
 import { DEFAULT_BUDGET, type ErrorBudget, errorUpperBound } from '../promotion/budget';
 import { normaliseAnswer } from '../serving/answer';
 import { slotsOfQuery } from '../serving/slots';
@@ -69,19 +70,9 @@ export interface ToolScriptEvidence {
   warnings: string[];
 }
 
+/** Same tool, same arguments (key order aside). */
 const sameCall = (a: { tool: string; args: unknown }, b: { tool: string; args: unknown }) =>
-  a.tool === b.tool && JSON.stringify(sortKeys(a.args)) === JSON.stringify(sortKeys(b.args));
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object')
-    return Object.fromEntries(
-      Object.keys(v)
-        .sort()
-        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
-    );
-  return v;
-}
+  a.tool === b.tool && canonicalJson(a.args) === canonicalJson(b.args);
 
 /** Replays one trace: the tools answer with the logged results while the script's calls match the teacher's. */
 export async function replayTrace(script: ToolScript, t: ToolTrace, agree: AnswerAgreement = normalisedMatch): Promise<TraceReplay> {
