@@ -1,4 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Router } from '../../src/router';
+import { HashingEmbedder, syntheticManifest } from '../../src/router/synthetic';
+import { manifestProblems } from '../../src/serving/manifest-validate';
+import { normalizeQuery } from '../../src/serving/normalize';
 import { InputError } from '../../src/errors';
 import { normalizeRecord } from '../../src/interactions/record';
 import { slotsOfQuery } from '../../src/serving/slots';
@@ -228,5 +235,43 @@ describe('branching script induction, replay verification and the interpreter', 
       ['cancel', true, ''],
     ]);
     expect(skipped).toEqual([{ clusterId: 'tiny', reasons: ['3 traces < 10'] }]);
+  });
+});
+
+describe('the manifest route and the router client', () => {
+  const script = induceScript(traces('track', 60, 7)).script!;
+  const embedder = new HashingEmbedder(32);
+  const q = 'where is my order 8675309?';
+  const manifest = () =>
+    syntheticManifest({
+      dims: 32,
+      routes: [
+        { id: 'c_track', tier: 'template', centroid: embedder.vector(normalizeQuery(q).text), target: { toolScript: script, candidateId: 'g_1', version: 1 } },
+      ],
+    });
+
+  it('a tool-script target is valid in the manifest schema; a broken recipe is named by path', () => {
+    expect(manifestProblems(manifest())).toEqual([]);
+    const bad = structuredClone(manifest()) as unknown as { routes: Array<{ target: { toolScript: { steps: Array<{ args: Record<string, unknown> }> } } }> };
+    bad.routes[0]!.target.toolScript.steps[0]!.args.order_id = { from: 'nowhere' };
+    expect(manifestProblems(bad).join('\n')).toMatch(/routes\[0\]\.target\.toolScript\.steps\[0\]\.args\.order_id/);
+  });
+
+  it('Router.run executes the route against the registered tools, and hands over when it cannot finish', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'toolscript-router-'));
+    const file = path.join(dir, 'm.json');
+    writeFileSync(file, JSON.stringify(manifest()));
+    try {
+      const router = await Router.create({ source: file, embedder, tools: stubTools() });
+      expect(await router.resolve(q)).toMatchObject({ tier: 'template', routeId: 'c_track', toolScript: { candidateId: 'g_1' } });
+      const r = await router.run(q);
+      expect(r).toMatchObject({ tier: 'template', routeId: 'c_track', answer: teacherLoop('track', '8675309').answer });
+      expect(r.toolCalls!.map((c) => c.tool)).toEqual(teacherLoop('track', '8675309').calls.map((c) => c.tool));
+      const off = await router.run(q, { tools: { lookup_order: () => 'not json {' } });
+      expect(off).toMatchObject({ tier: 'frontier', routeId: null, model: 'gpt-4o', reason: expect.stringMatching(/^tool script handed over: /) });
+      router.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
