@@ -1,4 +1,9 @@
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { buildApi } from '../../src/api/server';
+import { createApiKey } from '../../src/keys/store';
 import { loadConfig } from '../../src/config';
 import { createEmbedder } from '../../src/embeddings';
 import { getCandidate, listCandidates } from '../../src/graduation/store';
@@ -69,6 +74,43 @@ describe('tool scripts: traces → graduation → review → manifest → router
     );
     expect(err?.message).toMatch(/fails verification/);
     expect((await getCandidate(stack().db, tenant, trackId)).candidate.status).toBe('pending_review');
+  });
+
+  it('the review page shows the steps, branches and teacher vs script traces side by side', async () => {
+    const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: run scripts/setup or set CHROMIUM_PATH`);
+    const { db, client, taskQueue } = stack();
+    const key = await createApiKey(db, tenant, { name: 'Ada Reviewer', scopes: ['review'] });
+    const app = await buildApi({
+      db,
+      api: { host: '127.0.0.1', port: 0, bodyLimitBytes: 64 * 1024, batchMaxItems: 10 },
+      logLevel: 'silent',
+      temporal: { client, taskQueue },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/review`);
+      await page.locator('#api-key').fill(key);
+      await page.locator('#auth-submit').click();
+      await page.locator(`[data-candidate-id="${trackId}"]`).click();
+      const soon = { timeout: 15_000 };
+      await expect.poll(() => page.locator('#script-steps').textContent(), soon).toContain('lookup_order(order_id = query id)');
+      expect(await page.locator('#script-branches').textContent()).toMatch(/when step0\.status in \["(shipped|processing|delivered)"\]/);
+      expect(await page.locator('[data-testid=metric-calls]').textContent()).toContain('100.0 %');
+      const example = page.locator('[data-testid=example]').first();
+      expect(await example.locator('th').allTextContents()).toEqual(['Teacher', 'Script']);
+      const cells = await example.locator('tbody tr').first().locator('td').allTextContents();
+      expect(cells[0]).toMatch(/^lookup_order\(/);
+      expect(cells[1]).toBe(cells[0]);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await app.close();
+    }
   });
 
   it('approved and published, the router client runs it against registered tools; neighbours and unrelated queries go to the frontier', async () => {
