@@ -64,6 +64,32 @@ describe('tool scripts: traces → graduation → review → manifest → router
     expect(ev.examples[0]!.script.calls).toEqual(ev.examples[0]!.teacher.calls);
   });
 
+  it('the API stores a tool loop once (a retry is a duplicate) and refuses a malformed one naming the field', async () => {
+    const { db } = stack();
+    const key = await createApiKey(db, tenant, { name: 'support-bot', scopes: ['ingest'] });
+    const app = await buildApi({ db, api: { host: '127.0.0.1', port: 0, bodyLimitBytes: 256 * 1024, batchMaxItems: 10 }, logLevel: 'silent' });
+    const post = (body: unknown) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/interactions',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        payload: JSON.stringify(body),
+      });
+    try {
+      const [loop] = supportTraffic({ perKind: { track: 1 }, seed: 'api' });
+      const rec = { ...loop!.record, idempotency_key: 'api-loop-1' };
+      expect((await post(rec)).statusCode).toBe(201);
+      expect((await post(rec)).json()).toMatchObject({ status: 'duplicate' });
+      const bad = structuredClone(rec) as unknown as { request: { messages: Array<{ tool_calls?: Array<{ function: { arguments: string } }> }> } };
+      bad.request.messages.find((m) => m.tool_calls)!.tool_calls![0]!.function.arguments = '{"order_id":';
+      const res = await post({ ...bad, idempotency_key: 'api-loop-2' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toMatchObject({ field: 'request.messages[2].tool_calls[0].function.arguments', message: 'is not valid JSON' });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('an edited script that calls differently fails re-verification; the candidate stays pending', async () => {
     const [v1] = (await getCandidate(stack().db, tenant, trackId)).versions;
     const broken = structuredClone(v1!.script as unknown as ToolScript);
