@@ -14,7 +14,7 @@ import { InputError, NotFoundError } from '../src/errors';
 import type { GraduateRunInput } from '../src/temporal/contract';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
-import { graduateToolScripts, verifyToolScriptEdit } from '../src/toolscripts/graduate';
+import { demoteToolClusters, graduateToolScripts, verifyToolScriptEdit } from '../src/toolscripts/graduate';
 import { parseToolScript } from '../src/toolscripts/describe';
 
 const GRADUATION_TASKS = new URL('../src/graduation/thread.ts', import.meta.url);
@@ -43,12 +43,13 @@ export function createGraduationActivities({ db, embedder }: GraduationDeps) {
           // the vectors are still here (the worker thread below takes them over).
           const tools = await graduateToolScripts(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, data });
           // Induction, routing and replay run in a worker thread: this event loop keeps heartbeating meanwhile.
-          const result = await runInThread<GraduateRunTaskInput, GraduationResult>(
+          const inThread = await runInThread<GraduateRunTaskInput, GraduationResult>(
             GRADUATION_TASKS,
             'graduateRunTask',
             { data, policy },
             { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
           );
+          const result = demoteToolClusters(inThread, new Set(tools.toolClusters));
           const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
           const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
           const pending = await saveCandidates(db, {

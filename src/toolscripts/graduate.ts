@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { type RunGraduationInput, runGraduationData } from '../graduation/load';
 import { isHeldOut } from '../graduation/verify';
 import type { ToolScript } from '../serving/toolscript';
-import type { Candidate } from '../graduation/propose';
+import type { Candidate, GraduationResult } from '../graduation/propose';
 import { addVersion, saveCandidates } from '../graduation/store';
 import { describeScript } from './describe';
 import { runInteractions } from './store';
@@ -25,6 +25,8 @@ import {
 
 interface RunTraces {
   clusters: Array<{ clusterId: string; traces: ToolTrace[] }>;
+  /** Clusters at least half of whose accepted interactions are tool loops. */
+  toolClusters: string[];
   /** Per cluster: queries routed here that are no trace of it (neighbours; no-tool queries as traces without calls). */
   foreignOf: (clusterId: string) => ToolTrace[];
 }
@@ -44,6 +46,7 @@ async function loadRunTraces(db: Db, clusterRunId: string, data: RunGraduationIn
   const routing = runGraduationData(data);
   return {
     clusters: [...byCluster].map(([clusterId, traces]) => ({ clusterId, traces })),
+    toolClusters: [...byCluster].filter(([id, ts]) => ts.length >= (untooled.get(id)?.length ?? 0)).map(([id]) => id),
     foreignOf: (clusterId) => [
       ...(untooled.get(clusterId) ?? []),
       ...routing
@@ -58,10 +61,16 @@ async function loadRunTraces(db: Db, clusterRunId: string, data: RunGraduationIn
 export async function graduateToolScripts(
   db: Db,
   input: { tenantId: string; clusterRunId: string; data: RunGraduationInput; policy?: Partial<ToolScriptPolicy> },
-): Promise<{ pending: Array<{ id: string; trafficShare: number }>; passed: number; failed: number; skipped: Array<{ clusterId: string; reasons: string[] }> }> {
+): Promise<{
+  pending: Array<{ id: string; trafficShare: number }>;
+  passed: number;
+  failed: number;
+  skipped: Array<{ clusterId: string; reasons: string[] }>;
+  toolClusters: string[];
+}> {
   const policy = { ...DEFAULT_TOOLSCRIPT_POLICY, ...input.policy };
   const run = await loadRunTraces(db, input.clusterRunId, input.data);
-  if (!run.clusters.length) return { pending: [], passed: 0, failed: 0, skipped: [] };
+  if (!run.clusters.length) return { pending: [], passed: 0, failed: 0, skipped: [], toolClusters: [] };
   const { candidates, skipped } = await mineToolScripts(run.clusters, policy, undefined, run.foreignOf);
   const share = new Map(input.data.snaps.map((c) => [c.clusterId, c.share]));
   const label = new Map(input.data.snaps.map((c) => [c.clusterId, c.label]));
@@ -74,7 +83,26 @@ export async function graduateToolScripts(
     labelOf: (id) => label.get(id) ?? id,
   });
   const passed = candidates.filter((c) => c.evidence.passed).length;
-  return { pending, passed, failed: candidates.length - passed, skipped };
+  return { pending, passed, failed: candidates.length - passed, skipped, toolClusters: run.toolClusters };
+}
+
+/**
+ * A text template for a cluster of tool loops would answer without doing what the tools do (look up, cancel): such
+ * candidates do not go to review; the cluster is served by a tool script or by the frontier.
+ */
+export function demoteToolClusters(result: GraduationResult, toolClusters: ReadonlySet<string>): GraduationResult {
+  const hit = (c: Candidate) => c.clusterIds.some((id) => toolClusters.has(id));
+  const demoted = result.passed
+    .filter(hit)
+    .map((c) => ({
+      ...c,
+      evidence: {
+        ...c.evidence,
+        passed: false,
+        reasons: [...c.evidence.reasons, 'its cluster is answered through tool calls: a tool script, not a text answer, may serve it'],
+      },
+    }));
+  return { ...result, passed: result.passed.filter((c) => !hit(c)), failed: [...result.failed, ...demoted] };
 }
 
 /**

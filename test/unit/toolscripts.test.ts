@@ -14,6 +14,7 @@ import { answerTemplate, induceBinding, induceScript, shapeOf } from '../../src/
 import { ORDER_TOOLS, order, stubTools, teacherLoop } from '../../src/toolscripts/stub-world';
 import { type ToolTrace, parseTrace, toolLoopMessages } from '../../src/toolscripts/trace';
 import { mineToolScripts, replayTrace, verifyToolScript } from '../../src/toolscripts/verify';
+import { demoteToolClusters } from '../../src/toolscripts/graduate';
 
 const PHRASES = ['where is my order {id}?', 'track order {id}', 'status of order {id} please', 'can you check order {id} for me'];
 const CANCEL = ['cancel order {id}', 'please cancel my order {id}', 'I want to cancel order {id}'];
@@ -273,5 +274,15 @@ describe('the manifest route and the router client', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('text graduation beside tool scripts', () => {
+  it('a text template for a cluster of tool loops does not go to review', () => {
+    const cand = (id: string) => ({ clusterIds: [id], evidence: { passed: true, reasons: [] as string[] } }) as never;
+    const out = demoteToolClusters({ passed: [cand('c_tools'), cand('c_text')], failed: [], clusters: [] }, new Set(['c_tools']));
+    expect(out.passed.map((c) => c.clusterIds[0])).toEqual(['c_text']);
+    expect(out.failed).toHaveLength(1);
+    expect(out.failed[0]!.evidence).toMatchObject({ passed: false, reasons: [expect.stringMatching(/tool calls/)] });
   });
 });
