@@ -373,7 +373,10 @@ const decisionBodySchema = {
     action: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject'] },
     comment: storable({ description: 'Required (not blank) for reject.' }),
     template: nonBlank({ maxLength: 20_000, description: 'approve_with_edits only (required there): the edited Handlebars template.' }),
-    script: { $ref: JSON_VALUE_REF, description: 'approve_with_edits on a script candidate only: the edited script spec.' },
+    script: {
+      $ref: JSON_VALUE_REF,
+      description: 'approve_with_edits on a script candidate only: the edited script spec (a tool-script candidate: the whole edited recipe).',
+    },
   },
   oneOf: [
     { properties: { action: { const: 'approve' } }, not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },

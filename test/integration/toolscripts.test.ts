@@ -140,7 +140,24 @@ describe('tool scripts: traces → graduation → review → manifest → router
   });
 
   it('approved and published, the router client runs it against registered tools; neighbours and unrelated queries go to the frontier', async () => {
-    // The reviewer approves every tool script awaiting review (tracking traffic may form several clusters).
+    // An edit that keeps the calls (order numbers are digits already) passes re-verification and is what is approved.
+    const [v1] = (await getCandidate(stack().db, tenant, trackId)).versions;
+    const edited = structuredClone(v1!.script as unknown as ToolScript);
+    edited.steps[0]!.args.order_id = { from: 'slot', slot: 'id', transform: 'digits' };
+    const approved = await decideCandidate(stack().client, trackId, {
+      action: 'approve_with_edits',
+      reviewer: 'ana',
+      template: '(tool script)',
+      script: edited,
+    });
+    // Version 2 is the refused edit above (kept with its evidence, as for templates).
+    expect(approved).toMatchObject({ status: 'approved', version: 3 });
+    expect((await getCandidate(stack().db, tenant, trackId)).versions.map((v) => [v.version, v.passed, v.author])).toEqual([
+      [1, 1, 'induction'],
+      [2, 0, 'ana'],
+      [3, 1, 'ana'],
+    ]);
+    // The reviewer approves every other tool script awaiting review (tracking traffic may form several clusters).
     for (const c of (await listCandidates(stack().db, tenant)).filter((x) => x.kind === 'toolscript'))
       expect(await decideCandidate(stack().client, c.id, { action: 'approve', reviewer: 'ana' })).toMatchObject({ status: 'approved' });
     const published = await (
@@ -150,20 +167,22 @@ describe('tool scripts: traces → graduation → review → manifest → router
 
     const embedder = await createEmbedder(loadConfig({}).embeddings);
     const router = await Router.create({ source: `blob:manifests/${tenant}/current.json`, embedder, blobStore: stack().blob, tools: stubTools() });
-    expect(router.manifest.routes.some((r) => 'toolScript' in r.target)).toBe(true);
+    // The approved version (the reviewer's edit) is what the manifest serves.
+    const served = router.manifest.routes.map((r) => r.target).find((t) => 'toolScript' in t && t.candidateId === trackId);
+    expect(served).toMatchObject({ version: 3, toolScript: { steps: [{ args: { order_id: { from: 'slot', slot: 'id', transform: 'digits' } } }] } });
     // Unseen traffic: a tracking query with an order number never logged.
     const unseen = supportTraffic({ perKind: { track: 12 }, seed: 'unseen' });
-    let served = 0;
+    let hits = 0;
     let one: { query: string; id: string } | undefined;
     for (const u of unseen) {
       const r = await router.run(u.query);
       if (r.tier !== 'template') continue;
-      served++;
+      hits++;
       one ??= { query: u.query, id: String(u.teacher.calls[0]!.args.order_id) };
       expect(r.answer).toBe(u.teacher.answer);
       expect(r.toolCalls!.map((c) => ({ tool: c.tool, args: c.args }))).toEqual(u.teacher.calls.map((c) => ({ tool: c.tool, args: c.args })));
     }
-    expect(served).toBeGreaterThanOrEqual(6);
+    expect(hits).toBeGreaterThanOrEqual(6);
     // Another order number in the same words: the script looks that order up.
     const again = withOrderNumber(one!.query, '48151623')!;
     expect(await router.run(again)).toMatchObject({ tier: 'template', answer: teacherLoop('track', '48151623').answer });
