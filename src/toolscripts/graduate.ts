@@ -92,16 +92,14 @@ export async function graduateToolScripts(
  */
 export function demoteToolClusters(result: GraduationResult, toolClusters: ReadonlySet<string>): GraduationResult {
   const hit = (c: Candidate) => c.clusterIds.some((id) => toolClusters.has(id));
-  const demoted = result.passed
-    .filter(hit)
-    .map((c) => ({
-      ...c,
-      evidence: {
-        ...c.evidence,
-        passed: false,
-        reasons: [...c.evidence.reasons, 'its cluster is answered through tool calls: a tool script, not a text answer, may serve it'],
-      },
-    }));
+  const demoted = result.passed.filter(hit).map((c) => ({
+    ...c,
+    evidence: {
+      ...c.evidence,
+      passed: false,
+      reasons: [...c.evidence.reasons, 'its cluster is answered through tool calls: a tool script, not a text answer, may serve it'],
+    },
+  }));
   return { ...result, passed: result.passed.filter((c) => !hit(c)), failed: [...result.failed, ...demoted] };
 }
 
