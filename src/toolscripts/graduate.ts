@@ -5,7 +5,7 @@ import type { ToolScript } from '../serving/toolscript';
 import type { Candidate, GraduationResult } from '../graduation/propose';
 import { addVersion, saveCandidates } from '../graduation/store';
 import { describeScript } from './describe';
-import { runInteractions } from './store';
+import { runToolLoops } from './store';
 import { type ToolTrace, parseTrace } from './trace';
 import {
   DEFAULT_TOOLSCRIPT_POLICY,
@@ -32,17 +32,29 @@ interface RunTraces {
 }
 
 async function loadRunTraces(db: Db, clusterRunId: string, data: RunGraduationInput): Promise<RunTraces> {
-  const rows = await runInteractions(db, clusterRunId);
+  const push = (m: Map<string, ToolTrace[]>, k: string, t: ToolTrace) => (m.get(k) ?? m.set(k, []).get(k)!).push(t);
   const traceOf = new Map<string, ToolTrace>();
   const byCluster = new Map<string, ToolTrace[]>();
-  const untooled = new Map<string, ToolTrace[]>();
-  for (const r of rows) {
+  // Turns of a loop that are no complete trace (a tool runner logged the turn that calls tools) are left out: their
+  // query is the loop's own, not one that needed no tool.
+  const inLoop = new Set<string>();
+  for (const r of await runToolLoops(db, clusterRunId)) {
+    inLoop.add(r.id);
     const t = parseTrace(r);
-    const entry = t ?? { id: r.id, query: r.queryText, calls: [], answer: r.answer ?? '', offered: [] };
-    traceOf.set(r.id, entry);
-    const into = t ? byCluster : untooled;
-    into.set(r.clusterId, [...(into.get(r.clusterId) ?? []), entry]);
+    if (!t) continue;
+    traceOf.set(r.id, t);
+    push(byCluster, r.clusterId, t);
   }
+  // The rest of the run: queries that needed no tool, as traces without calls.
+  const untooled = new Map<string, ToolTrace[]>();
+  data.examples.forEach((e, i) => {
+    const id = String(e.id);
+    if (inLoop.has(id)) return;
+    const t: ToolTrace = { id, query: e.query, calls: [], answer: e.answer, offered: [] };
+    traceOf.set(id, t);
+    push(untooled, data.exampleClusters[i]!, t);
+  });
+  if (!byCluster.size) return { clusters: [], toolClusters: [], foreignOf: () => [] };
   const routing = runGraduationData(data);
   return {
     clusters: [...byCluster].map(([clusterId, traces]) => ({ clusterId, traces })),

@@ -8,8 +8,12 @@ import type { StoredInteraction } from './trace';
  * graduate.ts), so the review workflow, the decision record and the tier entry are the template machinery unchanged.
  */
 
-/** Accepted interactions of a clustering run's clusters with what a trace needs (messages, tools, response). */
-export async function runInteractions(db: Db, clusterRunId: string): Promise<Array<StoredInteraction & { clusterId: string }>> {
+/**
+ * Accepted interactions of a clustering run's clusters that are part of a tool loop (a `tool` message in their
+ * history, or an answer that calls tools), with what a trace needs (messages, tools, response). Only those: the
+ * rest of a run can be millions of rows.
+ */
+export async function runToolLoops(db: Db, clusterRunId: string): Promise<Array<StoredInteraction & { clusterId: string }>> {
   const rows = rowsOf<{
     cluster_id: string;
     id: number | string;
@@ -24,7 +28,7 @@ export async function runInteractions(db: Db, clusterRunId: string): Promise<Arr
       from cluster_members m
       join interactions i on i.id = m.interaction_id
       join lateral ${latestFeedbackSql(sql`i.id`)} f on true
-      where m.run_id = ${clusterRunId} and ${acceptedSql('f')}
+      where m.run_id = ${clusterRunId} and (i.messages @> '[{"role": "tool"}]'::jsonb or jsonb_typeof(i.response->'choices'->0->'message'->'tool_calls') = 'array') and ${acceptedSql('f')}
       order by i.id`),
   );
   return rows.map((r) => ({

@@ -3,7 +3,7 @@ import { canonicalJson } from '../interactions/record';
 import { DEFAULT_BUDGET, type ErrorBudget, errorUpperBound } from '../promotion/budget';
 import { normaliseAnswer } from '../serving/answer';
 import { slotsOfQuery } from '../serving/slots';
-import { type ScriptCall, type ToolScript, runToolScript } from '../serving/toolscript';
+import { type ScriptCall, ScriptStop, type ToolScript, bindArg, queryWords, runToolScript } from '../serving/toolscript';
 import { type InduceOptions, DEFAULT_INDUCE, induceScript } from './induce';
 import type { ToolTrace } from './trace';
 
@@ -123,11 +123,12 @@ export async function verifyToolScript(
   const bound = served.length ? errorUpperBound(errors, served.length, policy.budget) : 1;
   const precision = served.length ? correct / served.length : 0;
   const coverage = rows.length ? served.length / rows.length : 0;
-  // Foreign traces: any answer at all is a capture (the script was not learnt for them).
+  // Foreign traces are captures when the script answers them (with their own logged results); a query that needed
+  // no tool has no results to replay, so it is a capture as soon as the script would call a tool for it.
   let answered = 0;
   for (const t of foreign) {
-    const r = await runToolScript(script, { query: t.query, slots: slotsOfQuery(t.query) }, replayTools(t));
-    if (r.status === 'answered') answered++;
+    const input = { query: t.query, slots: slotsOfQuery(t.query) };
+    if (t.calls.length === 0 ? wouldCall(script, input) : (await runToolScript(script, input, replayTools(t))).status === 'answered') answered++;
   }
   const reasons: string[] = [];
   if (!rows.length) reasons.push('no held-out traces');
@@ -156,6 +157,19 @@ export async function verifyToolScript(
     reasons,
     warnings,
   };
+}
+
+/** Whether the script's first call binds for this query (so serving would call the application's tool). */
+export function wouldCall(script: ToolScript, input: { query: string; slots: Record<string, string> }): boolean {
+  const first = script.steps[0] ?? script.branches.find((b) => b.when.length === 0)?.steps[0];
+  if (!first) return false;
+  try {
+    for (const b of Object.values(first.args)) bindArg(b, { words: queryWords(input.query), slots: input.slots, results: [] });
+    return true;
+  } catch (err) {
+    if (err instanceof ScriptStop) return false;
+    throw err;
+  }
 }
 
 /** Tools answering a foreign trace's calls with its logged results by position (whatever the script asks). */

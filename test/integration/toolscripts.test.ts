@@ -24,17 +24,30 @@ import { useStackWithWorker } from '../support/stack';
 const tenant = 'toolscripts-it';
 const stack = useStackWithWorker(tenant);
 const traffic = supportTraffic({ perKind: { track: 320, cancel: 160, change: 60, refund: 60 }, seed: 'it' });
+/** A tool runner that logs every turn logs the first one too (its answer calls a tool): stored, but no trace. */
+const firstTurns = traffic
+  .filter((t) => t.kind === 'track')
+  .slice(0, 60)
+  .map((t) => {
+    const req = t.record.request as { model: string; messages: unknown[]; tools: unknown[] };
+    return {
+      idempotency_key: `${String(t.record.idempotency_key)}-turn1`,
+      request: { ...req, messages: req.messages.slice(0, 2) },
+      response: { choices: [{ index: 0, message: req.messages[2], finish_reason: 'tool_calls' }] },
+      feedback: { kind: 'accepted' },
+    };
+  });
 
 describe('tool scripts: traces → graduation → review → manifest → router', () => {
   let trackId: string;
 
   it('ingests tool loops and graduation proposes a tool-script candidate that passes trace replay', async () => {
     const key = `imports/${tenant}/loops.jsonl`;
-    await stack().blob.put(key, traffic.map((t) => JSON.stringify(t.record)).join('\n') + '\n');
+    await stack().blob.put(key, [...traffic.map((t) => t.record), ...firstTurns].map((r) => JSON.stringify(r)).join('\n') + '\n');
     const imported = await (
       await startIngest(stack().client, stack().taskQueue, { tenantId: tenant, source: `s3://${stack().stack.bucket}/${key}` }, stack().allowedSources)
     ).result();
-    expect(imported.stored).toBe(traffic.length);
+    expect(imported.stored).toBe(traffic.length + firstTurns.length);
     const clustered = await (await startClustering(stack().client, stack().taskQueue, { tenantId: tenant })).result();
     const graduated = await (
       await startGraduation(stack().client, stack().taskQueue, {

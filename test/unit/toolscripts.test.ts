@@ -184,6 +184,11 @@ describe('branching script induction, replay verification and the interpreter', 
     const ev = await verifyToolScript(script, held, noTool);
     expect(ev).toMatchObject({ heldOut: 30, served: 30, correct: 30, precision: 1, coverage: 1, callAgreement: 1, passed: true });
     expect(ev.foreign).toEqual({ tested: 3, answered: 0 });
+    // One that carries an order number would make the script call the application's tool: captured, no pass.
+    const textual = { id: 'n9', query: 'how do I change the address of order 123456?', calls: [], answer: 'Go to Orders.', offered: [] };
+    const captured = await verifyToolScript(script, held, [...noTool, textual]);
+    expect(captured.foreign).toEqual({ tested: 4, answered: 1 });
+    expect(captured.passed).toBe(false);
     const r = await replayTrace(script, held[0]!);
     expect(r.script.calls).toEqual(r.teacher.calls);
     expect(r.script.answer).toBe(r.teacher.answer);
