@@ -48,6 +48,8 @@ export interface RouterOptions extends LoadManifestOptions {
    * Each takes the parsed arguments and returns the result (JSON value, or JSON text as a tool message carries).
    */
   tools?: ToolRegistry;
+  /** A tool call of a tool script that takes longer hands the conversation to the frontier. Default 10 s. */
+  toolTimeoutMs?: number;
 }
 
 /** A resolution after run(): a tool-script route's answer and the calls it made (also when it handed over). */
@@ -153,7 +155,9 @@ export class Router {
     const res = resolveCompiled(this.state.compiled, vector, query, n);
     if (!res.toolScript) return res;
     const m = this.state.compiled.manifest;
-    const out = await runToolScript(res.toolScript.toolScript, { query, slots: namedSlots(n.slots) }, opts.tools ?? this.opts.tools ?? {});
+    const out = await runToolScript(res.toolScript.toolScript, { query, slots: namedSlots(n.slots) }, opts.tools ?? this.opts.tools ?? {}, {
+      toolTimeoutMs: this.opts.toolTimeoutMs ?? 10_000,
+    });
     if (out.status === 'answered') return { ...res, answer: out.answer, toolCalls: out.calls };
     const { toolScript: _omit, ...rest } = res;
     return { ...rest, tier: m.fallback.tier, routeId: null, model: m.fallback.model, toolCalls: out.calls, reason: `tool script handed over: ${out.reason}` };

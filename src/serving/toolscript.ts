@@ -162,7 +162,12 @@ function checkCoverage(reads: ResultRead[], step: number, tool: string, result: 
  * Runs a script for one query. `slots` are the query's named slots (slotsOfQuery). Never throws for a recipe that
  * cannot complete: a missing binding, an uncovered result, no matching branch, a failing tool or template → frontier.
  */
-export async function runToolScript(script: ToolScript, input: { query: string; slots: Record<string, string> }, tools: ToolRegistry): Promise<ScriptRun> {
+export async function runToolScript(
+  script: ToolScript,
+  input: { query: string; slots: Record<string, string> },
+  tools: ToolRegistry,
+  opts: { toolTimeoutMs?: number } = {},
+): Promise<ScriptRun> {
   const calls: ScriptCall[] = [];
   const results: unknown[] = [];
   const ctx = { words: queryWords(input.query), slots: input.slots, results };
@@ -175,7 +180,7 @@ export async function runToolScript(script: ToolScript, input: { query: string; 
     calls.push(call);
     let out: unknown;
     try {
-      out = parseResult(await impl(args));
+      out = parseResult(await withTimeout(impl(args), opts.toolTimeoutMs, s.tool));
     } catch (err) {
       throw new ScriptStop(`tool ${s.tool} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -194,6 +199,20 @@ export async function runToolScript(script: ToolScript, input: { query: string; 
   } catch (err) {
     if (err instanceof ScriptStop) return { status: 'frontier', reason: err.message, calls };
     return { status: 'frontier', reason: `script failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, calls };
+  }
+}
+
+/** A tool that does not answer in time stops the run (the conversation goes to the frontier). */
+async function withTimeout<T>(v: T | Promise<T>, ms: number | undefined, tool: string): Promise<T> {
+  if (!ms || !(v instanceof Promise)) return v;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      v,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from ${tool} within ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -226,6 +226,13 @@ describe('branching script induction, replay verification and the interpreter', 
       status: 'frontier',
       reason: 'no tool "lookup_order" registered',
     });
+    const slow = await runToolScript(
+      script,
+      { query: q, slots: slotsOfQuery(q) },
+      { ...stubTools(), lookup_order: () => new Promise(() => {}) },
+      { toolTimeoutMs: 20 },
+    );
+    expect(slow).toMatchObject({ status: 'frontier', reason: expect.stringMatching(/no answer from lookup_order within 20 ms/) });
     const noId = await runToolScript(script, { query: 'where is my order?', slots: {} }, stubTools());
     expect(noId).toMatchObject({ status: 'frontier', reason: 'the query has no id slot', calls: [] });
   });
