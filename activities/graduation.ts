@@ -21,6 +21,8 @@ import { type GraduateRunInput, DEFAULT_PUBLISH_DEBOUNCE_MS, ids, reviewDecidedS
 import type { Client } from '@temporalio/client';
 import { failFastOnInput } from './errors';
 import { withHeartbeat } from './heartbeat';
+import { demoteToolClusters, graduateToolScripts, verifyToolScriptEdit } from '../src/toolscripts/graduate';
+import { parseToolScript } from '../src/toolscripts/describe';
 
 const GRADUATION_TASKS = new URL('../src/graduation/thread.ts', import.meta.url);
 
@@ -47,18 +49,22 @@ export function createGraduationActivities({ db, embedder, temporalClient }: Gra
           const policy = { ...DEFAULT_POLICY, ...input.policy };
           const emb = await embedder();
           const data = await loadRunGraduationInput(db, emb, input.tenantId, input.clusterRunId);
+          // Tool scripts: clusters of logged tool loops become recipe candidates for the same review.
+          const tools = await graduateToolScripts(db, { tenantId: input.tenantId, clusterRunId: input.clusterRunId, data });
           const judgedInput = judgedInputOf(data, policy, await tenantBudget(db, input.tenantId));
           const texts = answerTexts(judgedInput);
           const vectors = new Float32Array(texts.length * emb.dims);
           if (texts.length) (await embedWithCache(db, emb, texts)).forEach((v, i) => vectors.set(v, i * emb.dims));
           // Calibration, families, pooling, replay and admission run in a worker thread: this event loop keeps heartbeating.
-          const { result, calibration } = await runInThread<JudgedGraduationTaskInput, { result: GraduationResult; calibration: Calibration }>(
+          const { result: judged, calibration } = await runInThread<JudgedGraduationTaskInput, { result: GraduationResult; calibration: Calibration }>(
             GRADUATION_TASKS,
             'judgedGraduationTask',
             { input: judgedInput, texts, dims: emb.dims, vectors },
             { transfer: [vectors.buffer as ArrayBuffer], signal: Context.current().cancellationSignal },
           );
           await saveCalibration(db, input.tenantId, input.clusterRunId, calibration);
+          // A text answer for a cluster of tool loops would answer without running the tools.
+          const result = demoteToolClusters(judged, new Set(tools.toolClusters));
           const share = new Map(data.snaps.map((c) => [c.clusterId, c.share]));
           const label = new Map(data.snaps.map((c) => [c.clusterId, c.label]));
           const pending = await saveCandidates(db, {
@@ -68,7 +74,12 @@ export function createGraduationActivities({ db, embedder, temporalClient }: Gra
             shareOf: (id) => share.get(id) ?? 0,
             labelOf: (id) => label.get(id) ?? id,
           });
-          return { pending, passed: result.passed.length, failed: result.failed.length, clustersConsidered: data.snaps.length };
+          return {
+            pending: [...pending, ...tools.pending].sort((a, b) => b.trafficShare - a.trafficShare),
+            passed: result.passed.length + tools.passed,
+            failed: result.failed.length + tools.failed,
+            clustersConsidered: data.snaps.length,
+          };
         }),
       );
     },
@@ -85,10 +96,26 @@ export function createGraduationActivities({ db, embedder, temporalClient }: Gra
     }): Promise<{ version: number; passed: boolean; reasons: string[] }> {
       return failFastOnInput(() =>
         withHeartbeat(async () => {
-          compileTemplate(input.template);
           const found = await candidateWithFirstVersion(db, input.candidateId);
           if (!found) throw new NotFoundError('candidate', `no candidate "${input.candidateId}"`);
           const { candidate: c, first: v1 } = found;
+          if (c.kind === 'toolscript') {
+            // A tool script is edited as a whole recipe (`script`), re-verified by trace replay.
+            if (input.script === undefined) throw new InputError('script', 'a tool-script candidate is edited by sending the whole recipe as `script`');
+            const script = parseToolScript(input.script);
+            const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
+            const r = await verifyToolScriptEdit(db, {
+              candidateId: c.id,
+              tenantId: c.tenantId,
+              clusterRunId: c.clusterRunId,
+              clusterIds: c.clusterIds,
+              data,
+              script,
+              author: input.author,
+            });
+            return { version: r.version, passed: r.passed, reasons: r.reasons };
+          }
+          compileTemplate(input.template);
           const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
           const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
           const evidence = await runInThread<VerifyEditTaskInput, Evidence>(

@@ -17,7 +17,7 @@ export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 export const CLUSTER_EVENT_KINDS = ['new', 'split', 'merge', 'retire'] as const;
 export type ClusterEventKind = (typeof CLUSTER_EVENT_KINDS)[number];
 
-export const CANDIDATE_KINDS = ['constant', 'template', 'script'] as const;
+export const CANDIDATE_KINDS = ['constant', 'template', 'script', 'toolscript'] as const;
 export type CandidateKind = (typeof CANDIDATE_KINDS)[number];
 export const CANDIDATE_STATUSES = ['failed_verification', 'pending_review', 'approved', 'rejected', 'expired'] as const;
 export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];

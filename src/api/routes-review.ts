@@ -225,7 +225,7 @@ const candidateSummarySchema = {
   properties: {
     id: { type: 'string' },
     tenantId: { type: 'string' },
-    kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+    kind: { type: 'string', enum: ['constant', 'template', 'script', 'toolscript'] },
     status: statusSchema,
     label: { type: 'string', description: 'Label of its (first) cluster.' },
     trafficShare: { type: 'number', description: "Share of the clustering run's traffic its clusters hold (0–1)." },
@@ -258,6 +258,11 @@ const replayRowSchema = {
     normalised: { type: 'boolean' },
     semantic: { type: 'number' },
     agrees: { type: 'boolean' },
+    // Tool-script replays (src/toolscripts/verify.ts TraceReplay): the teacher's trace beside the script's.
+    teacher: { type: 'object', additionalProperties: true, description: 'Tool scripts: the teacher trace {calls, answer}.' },
+    script: { type: 'object', additionalProperties: true, description: "Tool scripts: the script's trace {calls, answer | frontier}." },
+    callsAgree: { type: 'boolean' },
+    answerAgrees: { type: 'boolean' },
   },
 } as const;
 
@@ -315,7 +320,7 @@ const candidateDetailSchema = {
         tenantId: { type: 'string' },
         clusterRunId: { type: 'string' },
         clusterIds: { type: 'array', items: { type: 'string' } },
-        kind: { type: 'string', enum: ['constant', 'template', 'script'] },
+        kind: { type: 'string', enum: ['constant', 'template', 'script', 'toolscript'] },
         status: statusSchema,
         trafficShare: { type: 'number' },
         label: { type: 'string' },
@@ -375,7 +380,10 @@ const decisionBodySchema = {
     action: { type: 'string', enum: ['approve', 'approve_with_edits', 'reject'] },
     comment: storable({ description: 'Required (not blank) for reject.' }),
     template: nonBlank({ maxLength: 20_000, description: 'approve_with_edits only (required there): the edited Handlebars template.' }),
-    script: { $ref: JSON_VALUE_REF, description: 'approve_with_edits on a script candidate only: the edited script spec.' },
+    script: {
+      $ref: JSON_VALUE_REF,
+      description: 'approve_with_edits on a script candidate only: the edited script spec (a tool-script candidate: the whole edited recipe).',
+    },
   },
   oneOf: [
     { properties: { action: { const: 'approve' } }, not: { anyOf: [{ required: ['template'] }, { required: ['script'] }] } },

@@ -204,6 +204,11 @@ export const interactionRecordSchema = {
         ...commonRecordFields,
         model: text({ minLength: 1, description: 'The teacher model (required for this shape over the API).' }),
         messages: chatLogMessages,
+        tools: {
+          type: 'array',
+          items: json,
+          description: 'The tool schemas of a tool loop (`{type: "function", function: {name, parameters}}`), as in fine-tuning files.',
+        },
         usage,
       },
     },

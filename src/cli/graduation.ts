@@ -1,3 +1,5 @@
+import { printToolScriptCandidate } from './toolscripts';
+import { InputError } from '../errors';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type Command, Option } from 'commander';
@@ -28,6 +30,14 @@ function safeUsername(): string {
 export function operatorReviewer(name: string): string {
   const n = name.trim().replace(/^cli:/, '');
   return n ? `cli:${n}` : '';
+}
+
+function parseJsonFile(file: string, option: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InputError(option, `must be a JSON file: ${(err as Error).message}`);
+  }
 }
 
 export function registerGraduationCommands(program: Command): void {
@@ -98,7 +108,9 @@ export function registerGraduationCommands(program: Command): void {
     .option('--examples <n>', 'held-out examples to show', Number, 5)
     .action(async (id: string, o: { tenant: string; examples: number }) =>
       withDb(async (db) => {
-        const { candidate: c, versions, decision } = await getCandidate(db, o.tenant, id);
+        const detail = await getCandidate(db, o.tenant, id);
+        if (detail.candidate.kind === 'toolscript') return printToolScriptCandidate(detail, o.examples);
+        const { candidate: c, versions, decision } = detail;
         const v = versions.find((x) => x.version === c.currentVersion)!;
         const e = v.evidence;
         console.log(
@@ -122,14 +134,21 @@ export function registerGraduationCommands(program: Command): void {
       }),
     );
 
-  const decide = (action: Decision['action']) => async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) => {
-    // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
-    await withDb((db) => getCandidate(db, o.tenant, id));
-    const decision: Partial<Decision> = { action, reviewer: operatorReviewer(o.reviewer), comment: o.comment };
-    if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
-    const r = await withClient((client) => decideCandidate(client, id, decision));
-    console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
-  };
+  const decide =
+    (action: Decision['action']) =>
+    async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string; scriptFile?: string }) => {
+      // Scoped to the tenant: a reviewer can only decide on candidates of the tenant they name.
+      await withDb((db) => getCandidate(db, o.tenant, id));
+      const decision: Partial<Decision> = { action, reviewer: operatorReviewer(o.reviewer), comment: o.comment };
+      if (o.templateFile) decision.template = readFileSync(o.templateFile, 'utf8');
+      if (o.scriptFile) {
+        // A tool script is edited as a whole recipe (JSON, as `review show` prints it); re-verified by trace replay.
+        decision.script = parseJsonFile(o.scriptFile, '--script-file');
+        decision.template ??= '(tool script)';
+      }
+      const r = await withClient((client) => decideCandidate(client, id, decision));
+      console.log(`${r.candidateId}: ${r.status} (version ${r.version})${r.routes.length ? `; tier entries for ${r.routes.join(', ')}` : ''}`);
+    };
 
   review
     .command('approve <candidateId>')
@@ -138,8 +157,9 @@ export function registerGraduationCommands(program: Command): void {
     .option('--reviewer <name>', 'who approves, recorded as cli:<name> (default $DISTILLERY_REVIEWER or the OS user)', reviewerDefault())
     .option('--comment <text>', 'why')
     .option('--template-file <path>', 'edited template (Handlebars) to approve instead')
-    .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string }) =>
-      decide(o.templateFile ? 'approve_with_edits' : 'approve')(id, o),
+    .option('--script-file <path>', 'tool scripts: the edited recipe (JSON) to approve instead')
+    .action(async (id: string, o: { tenant: string; reviewer: string; comment?: string; templateFile?: string; scriptFile?: string }) =>
+      decide(o.templateFile || o.scriptFile ? 'approve_with_edits' : 'approve')(id, o),
     );
 
   review

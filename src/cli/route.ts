@@ -1,10 +1,13 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { openBlobStore } from '../blob';
 import { loadConfig } from '../config';
 import { createEmbedder } from '../embeddings';
 import { InputError } from '../errors';
 import { Router } from '../router';
-import type { RouteResolution } from '../serving/resolver';
+import type { RunResolution } from '../router/router';
+import type { ToolRegistry } from '../serving/toolscript';
+import { stubTools } from '../toolscripts/stub-world';
 import type { S3SourceOptions } from '../router/s3';
 
 /**
@@ -19,7 +22,9 @@ export function registerRouteCommands(program: Command): void {
     .option('--manifest <source>', 'manifest or pointer: file path, http(s):// URL, s3://bucket/key, or blob:<key> in the configured blob store')
     .option('--tenant <id>', 'shorthand for --manifest blob:manifests/<id>/current.json (the pointer the publisher writes)')
     .option('--json', 'print the resolution as JSON')
-    .action(async (query: string, o: { manifest?: string; tenant?: string; json?: boolean }) => {
+    .option('--tools <module>', 'tool-script routes: run them against the tools this JS/TS module exports (`tools` or default: {name: (args) => result})')
+    .option('--stub-tools', 'tool-script routes: run them against the stub order system (src/toolscripts/stub-world.ts), to try one out')
+    .action(async (query: string, o: { manifest?: string; tenant?: string; json?: boolean; tools?: string; stubTools?: boolean }) => {
       const source = o.manifest ?? (o.tenant ? `blob:manifests/${o.tenant}/current.json` : undefined);
       if (!source)
         throw new InputError(
@@ -42,8 +47,9 @@ export function registerRouteCommands(program: Command): void {
           if (err instanceof InputError) throw new InputError('--manifest', err.message);
           throw new InputError('--manifest', err instanceof Error ? err.message : String(err));
         }
+        const tools = await toolsOf(o);
         const t0 = performance.now();
-        const r = await router.resolve(query);
+        const r: RunResolution = tools ? await router.run(query, { tools }) : await router.resolve(query);
         const ms = performance.now() - t0;
         const s = router.serving;
         if (o.json) {
@@ -69,7 +75,22 @@ export function registerRouteCommands(program: Command): void {
     });
 }
 
-function format(r: RouteResolution, router: Router): string {
+/** The application's tools for `--tools <module>` (its `tools` or default export), or the stubs for `--stub-tools`. */
+async function toolsOf(o: { tools?: string; stubTools?: boolean }): Promise<ToolRegistry | undefined> {
+  if (o.stubTools) return stubTools();
+  if (!o.tools) return undefined;
+  let mod: { tools?: unknown; default?: unknown };
+  try {
+    mod = (await import(path.resolve(o.tools))) as typeof mod;
+  } catch (err) {
+    throw new InputError('--tools', `cannot load ${o.tools}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const reg = mod.tools ?? mod.default;
+  if (!reg || typeof reg !== 'object') throw new InputError('--tools', `${o.tools} must export \`tools\` (or a default export): {name: (args) => result}`);
+  return reg as ToolRegistry;
+}
+
+function format(r: RunResolution, router: Router): string {
   const route = (id: string | null) => (id ? router.manifest.routes.find((x) => x.id === id) : undefined);
   const taken = route(r.routeId);
   const nearest = route(r.nearestRouteId);
@@ -77,6 +98,8 @@ function format(r: RouteResolution, router: Router): string {
   const lines = [`tier      ${r.tier}${r.routeId ? '' : ' (fallback)'}`];
   if (taken) lines.push(`route     ${taken.id}  "${taken.label}"  similarity ${sim} (threshold ${taken.recognise.threshold})`);
   else if (nearest) lines.push(`nearest   ${nearest.id}  "${nearest.label}"  similarity ${sim} (threshold ${nearest.recognise.threshold})`);
+  for (const c of r.toolCalls ?? []) lines.push(`tool      ${c.tool}(${JSON.stringify(c.args)}) → ${JSON.stringify(c.result ?? null).slice(0, 200)}`);
+  if (r.toolScript && !r.toolCalls) lines.push('script    a tool script: pass --tools <module> (or --stub-tools) to run it');
   if (r.answer !== undefined) lines.push(`answer    ${r.answer}`);
   if (r.adapter) lines.push(`adapter   ${r.adapter.adapter} on ${r.adapter.baseModel} (${r.adapter.uri})`);
   if (r.model) lines.push(`model     ${r.model}`);

@@ -72,6 +72,11 @@ export async function saveCandidates(
     }
   });
   // A candidate decided in an earlier attempt is not pending any more.
+  return (await stillPending(db, pending)).sort((a, b) => b.trafficShare - a.trafficShare);
+}
+
+/** The candidates of `pending` still awaiting review (a retried graduation finds some decided already). */
+export async function stillPending<T extends { id: string }>(db: Db, pending: T[]): Promise<T[]> {
   if (!pending.length) return [];
   const still = new Set(
     (
@@ -89,7 +94,7 @@ export async function saveCandidates(
         )
     ).map((r) => r.id),
   );
-  return pending.filter((p) => still.has(p.id)).sort((a, b) => b.trafficShare - a.trafficShare);
+  return pending.filter((p) => still.has(p.id));
 }
 
 export interface CandidateSummary {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InputError, formatPath } from '../errors';
 import { FEEDBACK_KINDS } from '../vocabulary';
 import { codePointLength, findUnstorableString } from './storable';
+import { checkToolLoop } from './tool-loop';
 
 /**
  * The interaction log record as it arrives (HTTP API, SDK, JSONL import): the OpenAI chat request and response as
@@ -93,6 +94,8 @@ const chatLogShape = z.strictObject({
   ...common,
   model: z.string().min(1).optional(),
   messages: z.array(message).min(2, 'needs the conversation and a final assistant message'),
+  /** The tool schemas of a tool loop (OpenAI's fine-tuning format puts them beside the messages). */
+  tools: z.array(z.unknown()).optional(),
   usage: usage.optional(),
 });
 
@@ -162,7 +165,12 @@ export function normalizeRecord(input: unknown, opts: NormalizeOptions = {}, fie
     if (!model) throw new InputError(join(fieldPrefix, 'model'), 'required: name the teacher model (or pass a default model to the import)');
     response = { model, choices: [{ index: 0, message: last, finish_reason: 'stop' }], ...(rec.usage ? { usage: rec.usage } : {}) };
     usageIn = rec.usage;
+    if (rec.tools !== undefined) requestParams = { tools: rec.tools };
   }
+  checkToolLoop(messages, requestParams.tools, {
+    messages: join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'),
+    tools: join(fieldPrefix, isChatLog ? 'tools' : 'request.tools'),
+  });
   const queryText = lastUserText(messages);
   if (queryText === undefined)
     throw new InputError(join(fieldPrefix, isChatLog ? 'messages' : 'request.messages'), 'needs at least one user message with text');

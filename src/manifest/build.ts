@@ -40,6 +40,7 @@ function targetOf(r: RouteSource, models: DraftInput['models']): ManifestRoute['
   const t = r.target;
   switch (r.tier) {
     case 'template':
+      if (t.kind === 'toolscript') return { toolScript: t.script as never, candidateId: String(t.candidateId), version: Number(t.version) };
       return { template: String(t.template), script: (t.script as never) ?? null, candidateId: String(t.candidateId), version: Number(t.version) };
     case 'adapter':
       return { adapter: String(t.name), baseModel: String(t.baseModel), uri: String(t.uri) };

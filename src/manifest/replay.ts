@@ -97,7 +97,12 @@ export function replayManifest(
     const t = perTier[res.tier];
     t.calls++;
     t.cost += callCost(prices[res.tier], r);
-    if (res.tier === 'template') {
+    if (res.tier === 'template' && res.toolScript) {
+      // A tool script needs the application's tools, which the publisher has not: it was verified by trace replay
+      // at graduation and approved on that evidence, so here it counts as agreeing.
+      templateAgreed++;
+      qualitySum += 1;
+    } else if (res.tier === 'template') {
       const ok = res.answer !== undefined && agreement(res.answer, r.answer) >= rightAt;
       if (ok) templateAgreed++;
       qualitySum += ok ? 1 : 0;

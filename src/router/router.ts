@@ -3,6 +3,8 @@ import type { Embedder } from '../embeddings/types';
 import type { Manifest } from '../serving/manifest';
 import type { NearestIndexOptions, NearestIndexStats } from '../serving/nearest';
 import { type CompiledManifest, type RouteResolution, compileManifest, resolveCompiled } from '../serving/resolver';
+import { namedSlots } from '../serving/slots';
+import { type ScriptCall, type ToolRegistry, runToolScript } from '../serving/toolscript';
 import {
   type LoadManifestOptions,
   type Location,
@@ -41,6 +43,18 @@ export interface RouterOptions extends LoadManifestOptions {
   /** A new manifest went into service. */
   onChange?: (change: { from: number; to: number; kind: 'update' | 'rollback'; location: string }) => void;
   index?: NearestIndexOptions;
+  /**
+   * The application's tools, by the names its tool schemas give them: tool-script routes call these (run()).
+   * Each takes the parsed arguments and returns the result (JSON value, or JSON text as a tool message carries).
+   */
+  tools?: ToolRegistry;
+  /** A tool call of a tool script that takes longer hands the conversation to the frontier. Default 10 s. */
+  toolTimeoutMs?: number;
+}
+
+/** A resolution after run(): a tool-script route's answer and the calls it made (also when it handed over). */
+export interface RunResolution extends RouteResolution {
+  toolCalls?: ScriptCall[];
 }
 
 export type RefreshResult =
@@ -127,6 +141,26 @@ export class Router {
     const [vector] = await this.opts.embedder.embed([n.text]);
     if (!vector) throw new Error(`embedder ${this.opts.embedder.id} returned no vector`);
     return resolveCompiled(this.state.compiled, vector, query, n);
+  }
+
+  /**
+   * Resolves the query and, on a tool-script route, runs the script against the registered tools: the answer comes
+   * back on the template tier with the calls made. A script that cannot finish (a result outside what its traces
+   * covered, a tool missing or failing) hands over: the fallback's model, with the calls so far and the reason.
+   */
+  async run(query: string, opts: { tools?: ToolRegistry } = {}): Promise<RunResolution> {
+    const n = normalizeQuery(query);
+    const [vector] = await this.opts.embedder.embed([n.text]);
+    if (!vector) throw new Error(`embedder ${this.opts.embedder.id} returned no vector`);
+    const res = resolveCompiled(this.state.compiled, vector, query, n);
+    if (!res.toolScript) return res;
+    const m = this.state.compiled.manifest;
+    const out = await runToolScript(res.toolScript.toolScript, { query, slots: namedSlots(n.slots) }, opts.tools ?? this.opts.tools ?? {}, {
+      toolTimeoutMs: this.opts.toolTimeoutMs ?? 10_000,
+    });
+    if (out.status === 'answered') return { ...res, answer: out.answer, toolCalls: out.calls };
+    const { toolScript: _omit, ...rest } = res;
+    return { ...rest, tier: m.fallback.tier, routeId: null, model: m.fallback.model, toolCalls: out.calls, reason: `tool script handed over: ${out.reason}` };
   }
 
   /**

@@ -24,7 +24,8 @@
  *
  * Limits:
  *  - Only chat completions are logged: `chat.completions.create` and the helpers built on it (`parse()`, `stream()`,
- *    `runTools()`; runTools logs each model turn, tool-call turns included). Other APIs (responses, embeddings, ...)
+ *    `runTools()`; runTools logs each model turn, tool-call turns included, unless `toolLoops: 'once'` logs each tool
+ *    loop once, with its full history and per-turn latency and usage). Other APIs (responses, embeddings, ...)
  *    pass through untouched; use `distillery.log()` for completions made elsewhere.
  *  - A completion is logged when its promise is awaited/then'ed (openai parses lazily), and its latency runs from the
  *    `create()` call to that moment. `.asResponse()` returns the raw HTTP response without parsing it, so such calls
@@ -39,6 +40,7 @@ import type OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import { DistilleryError, Transport } from './http';
 import { ChunkAccumulator, tapStream } from './stream';
+import { ToolLoopLog } from './tool-loop';
 
 export { DistilleryError, type DistilleryErrorKind } from './http';
 export { ChunkAccumulator } from './stream';
@@ -62,6 +64,14 @@ export interface DistilleryOptions {
   onError?: (err: Error) => void;
   /** fetch implementation for calls to Distillery (not to OpenAI). Default: globalThis.fetch. */
   fetch?: typeof fetch;
+  /**
+   * `each-turn` (default): every model turn is an interaction. `once`: a turn that calls tools is held until the turn
+   * answering its tool calls arrives, and the loop is logged once, by its final turn (full history, summed latency,
+   * `metadata.tool_loop.steps` with each turn's latency and usage): what tool-script mining learns from.
+   */
+  toolLoops?: 'each-turn' | 'once';
+  /** `toolLoops: 'once'`: how long a tool-calling turn waits for its continuation before it is logged alone. Default 60 s. */
+  toolLoopWaitMs?: number;
 }
 
 export type FeedbackKind = 'accepted' | 'rejected' | 'edited' | 'score';
@@ -136,6 +146,8 @@ interface Shared {
   pending: Set<Promise<unknown>>;
   /** Log posts not yet settled, by interaction key (for feedback). */
   inflight: Map<string, Promise<unknown>>;
+  /** `toolLoops: 'once'`: the tool-calling turns held for their continuation. */
+  loops?: ToolLoopLog;
 }
 
 const TARGET = Symbol('distillery.target');
@@ -190,6 +202,7 @@ export function withDistillery<T extends OpenAI>(client: T, opts: DistilleryOpti
     pending: new Set(),
     inflight: new Map(),
   };
+  if (opts.toolLoops === 'once') shared.loops = new ToolLoopLog((t) => void post(shared, t.key, t.record), opts.toolLoopWaitMs ?? 60_000);
   // Wrapping a wrapped client would log every call twice: wrap the original instead.
   const raw = ((client as unknown as Record<symbol, unknown>)[TARGET] as T | undefined) ?? client;
   return wrapClient(raw, shared, { ...(opts.metadata ?? {}) });
@@ -277,14 +290,16 @@ function logCompletion(
 ): void {
   if (!isObject(completion)) return;
   const key = completion.id ? `response:${completion.id}` : `sdk:${randomUUID()}`;
-  post(shared, key, {
+  const record = {
     idempotency_key: key,
     created_at: startedAt.toISOString(),
     latency_ms: latencyMs,
     ...(Object.keys(metadata).length ? { metadata } : {}),
     request: params,
     response: completion,
-  });
+  };
+  if (shared.loops) shared.loops.turn({ key, record });
+  else post(shared, key, record);
 }
 
 function instrumentStream<S extends AsyncIterable<ChatCompletionChunk>>(
@@ -381,6 +396,7 @@ function makeLogger<C>(client: C & object, shared: Shared, metadata: Metadata): 
     },
 
     async flush() {
+      shared.loops?.releaseAll();
       // Loop: a post can start while we wait (feedback queued behind a log post).
       while (shared.pending.size > 0) await Promise.allSettled([...shared.pending]);
     },

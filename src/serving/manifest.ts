@@ -1,8 +1,9 @@
 /**
  * The tier manifest: one versioned JSON document that tells a router where each query goes. Its JSON Schema is
  * src/serving/manifest.schema.json (also in the README); every published manifest is validated against it.
- * Plain data, no imports: the router client depends on nothing else of Distillery.
+ * Plain data, no imports but the tool-script recipe's types: the router client depends on nothing else of Distillery.
  */
+import type { ToolScript } from './toolscript';
 
 /** The serving tiers, cheapest first: the one list (the database's tier columns and the CLI use it too). */
 export const TIERS = ['template', 'adapter', 'cheap', 'frontier'] as const;
@@ -13,6 +14,13 @@ export interface TemplateTarget {
   template: string;
   /** Optional deterministic step (src/serving/script.ts ScriptSpec). */
   script: { kind: 'vocabulary'; variables: Array<{ name: string; vocabulary: Record<string, string> }> } | null;
+  candidateId: string;
+  version: number;
+}
+
+/** A tool script (src/serving/toolscript.ts): served on the template tier, no model call; the router client runs it. */
+export interface ToolScriptTarget {
+  toolScript: ToolScript;
   candidateId: string;
   version: number;
 }
@@ -43,7 +51,7 @@ export interface ManifestRoute {
     keywords?: { all?: string[]; none?: string[] };
   };
   tier: TierName;
-  target: TemplateTarget | AdapterTarget | ModelTarget;
+  target: TemplateTarget | ToolScriptTarget | AdapterTarget | ModelTarget;
   /** Why the route is on its tier (precision, gate figures, reviewer, …). */
   evidence: Record<string, unknown>;
   /** Share of traffic the route held in the clustering run it came from. */
@@ -102,6 +110,8 @@ export interface Resolution {
   similarity: number;
   /** The rendered answer (template tier). */
   answer?: string;
+  /** A tool-script route: the script to run against the application's tools (Router.run runs it). */
+  toolScript?: ToolScriptTarget;
   /** The adapter to call (adapter tier). */
   adapter?: AdapterTarget;
   /** The model to call (cheap, frontier, fallback). */

@@ -80,6 +80,9 @@ export function resolveCompiled(c: CompiledManifest, vector: ArrayLike<number>, 
   }
   switch (route.tier) {
     case 'template': {
+      // A tool-script route: the answer needs the application's tools, so the caller runs it (Router.run).
+      if ('toolScript' in route.target)
+        return { tier: 'template', routeId: route.id, nearestRouteId: route.id, similarity: sim, toolScript: route.target, reason: 'route' };
       const t = route.target as TemplateTarget;
       n ??= normalizeQuery(query);
       let answer: string;
