@@ -15,6 +15,8 @@ const FLAG_OF: Record<string, string> = {
   from: '--from',
   to: '--to',
   model: '--model',
+  'budget.maxErrorRate': '--max-error',
+  'budget.confidence': '--confidence',
 };
 
 export function cliField(field: string): string {

@@ -3,7 +3,8 @@ import { loadConfig } from '../config';
 import { type Db, openDatabase } from '../db/client';
 import { type Scope, SCOPES, describeScope, parseScopes } from '../keys/scopes';
 import { type KeyInfo, createApiKey, listApiKeys, revokeApiKey } from '../keys/store';
-import { ensureTenant } from '../tenants/store';
+import { ensureTenant, setTenantBudget, tenantBudget } from '../tenants/store';
+import { trialSampleSize } from '../promotion/cheap';
 
 /** Opens and migrates the configured database for one command (these commands are the first a deployment runs). */
 async function withMigratedDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
@@ -51,6 +52,23 @@ export function registerTenantCommands(program: Command): void {
         if (!scopes.includes('review') && !scopes.includes('admin')) {
           console.log(`reviewers need their own key: distillery keys create --tenant ${t.id} --name <reviewer> --scopes review`);
         }
+      });
+    });
+  tenant
+    .command('budget <id>')
+    .description("show or set the tenant's one error budget: the most served answers may be wrong (an upper bound), for every promotion")
+    .option('--max-error <rate>', 'e.g. 0.01 for at most 1% wrong (the default)', Number)
+    .option('--confidence <level>', 'confidence of the bound, e.g. 0.95 (the default)', Number)
+    .action(async (id: string, opts: { maxError?: number; confidence?: number }) => {
+      await withMigratedDb(async (db) => {
+        const b =
+          opts.maxError === undefined && opts.confidence === undefined
+            ? await tenantBudget(db, id)
+            : await setTenantBudget(db, id, opts.maxError ?? (await tenantBudget(db, id)).maxErrorRate, opts.confidence);
+        console.log(
+          `tenant ${id}: served answers wrong <= ${(100 * b.maxErrorRate).toFixed(2)}% at ${(100 * b.confidence).toFixed(0)}% confidence (${b.method}); ` +
+            `certifying it needs at least ${trialSampleSize(b)} clean held-out answers`,
+        );
       });
     });
 
