@@ -8,10 +8,10 @@ import { createEmbedder } from '../src/embeddings';
 import { listCandidates } from '../src/graduation/store';
 import { Router } from '../src/router';
 import { connectClient } from '../src/temporal/client';
-import { ingestProgressQuery } from '../src/temporal/contract';
+import { type ReviewPublishOutput, ids, ingestProgressQuery } from '../src/temporal/contract';
 import { pct } from '../src/cli/common';
 import { formatReplay } from '../src/cli/manifest';
-import { decideCandidate, startIngest, startPublish, startRetrain } from '../src/temporal/starters';
+import { decideCandidate, startIngest, startRetrain } from '../src/temporal/starters';
 
 /**
  * The main job on embedded defaults, end to end and visible: start the stack; import a teacher log through the
@@ -90,6 +90,8 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
       lookbackDays: 36_500,
       gpuTaskQueue,
       distill: { trainer, maxCategories: 1, maxNewTokens: 32 },
+      // A demo's reviewer decides in seconds: publish two seconds after the last decision (default: a minute).
+      graduation: { publishDebounceMs: 2_000 },
     });
     const t0 = Date.now();
     const progress = setInterval(async () => {
@@ -108,7 +110,9 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   manifest: ${out.publish.status}${out.publish.version ? ` v${out.publish.version}` : ''} ${out.publish.reasons.join('; ')}`);
 
     step('review: approve candidates, reject the ones the fit check flags (a person does this on /review or with `distillery review`)');
+    let decided = 0;
     for (const c of await listCandidates(stack.database.db, DEV_TENANT)) {
+      decided++;
       const decision = c.warnings.length ? { action: 'reject', reviewer: 'cli:demo', comment: c.warnings[0] } : { action: 'approve', reviewer: 'cli:demo' };
       const d = await decideCandidate(client, c.id, decision);
       console.log(
@@ -117,12 +121,15 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     }
     console.log(`   the review page: ${stack.apiUrl}/review (API key in ${path.join(stack.config.dataDir, 'dev-api-key')})`);
 
-    step('publishing the reviewed tier table');
-    const pub = await (
-      await startPublish(client, taskQueue, { tenantId: DEV_TENANT, mode: 'publish', runId: `demo-review:${Date.now()}`, actor: 'demo' })
-    ).result();
-    console.log(`   ${pub.status}${pub.version ? ` v${pub.version}` : ''} ${pub.reasons.join('; ')}`);
-    if (pub.replay) console.log(`   ${formatReplay(pub.replay)}`);
+    step('the review publisher publishes what was approved (two seconds after the last decision)');
+    const published = decided
+      ? ((await client.workflow.getHandle(ids.reviewPublish(DEV_TENANT)).result()) as ReviewPublishOutput).publishes.at(-1)
+      : undefined;
+    if (!published) console.log('   no decision was taken: nothing new to publish');
+    else {
+      console.log(`   ${published.status}${published.version ? ` v${published.version}` : ''} ${published.reasons.join('; ')}`);
+      if (published.replay) console.log(`   ${formatReplay(published.replay)}`);
+    }
 
     step('routing queries with the router client (reads the manifest through its pointer)');
     const router = await Router.create({
