@@ -7,7 +7,7 @@ import { LocalOnnxEmbedder } from '../src/embeddings/local';
 import { judgedInputOf } from '../src/graduation/judged';
 import type { RunGraduationInput } from '../src/graduation/load';
 import { centroidRouter } from '../src/graduation/routing';
-import { DEFAULT_POLICY } from '../src/graduation/verify';
+import { DEFAULT_POLICY, isHeldOut } from '../src/graduation/verify';
 import { DEFAULT_BUDGET, type ErrorBudget } from '../src/promotion/budget';
 import { answerForm, chooseForm } from '../src/promotion/families';
 import { answerTexts, judgedGraduation } from '../src/promotion/judged';
@@ -33,6 +33,7 @@ const opt = (name: string) => {
 };
 const SETS = (opt('sets') ?? 'bitext-v1,bitext-v2,banking77,hwu64').split(',') as SharedDatasetName[];
 const MAX_ROWS = Number(opt('max-rows') ?? 12000);
+const UNCLUSTERED_HOLDOUT = args.includes('--unclustered-holdout');
 const BUDGET: ErrorBudget = { ...DEFAULT_BUDGET, maxErrorRate: Number(opt('max-error') ?? DEFAULT_BUDGET.maxErrorRate) };
 /** Queries "from no route" for each set: another domain. */
 const OTHER: Record<SharedDatasetName, SharedDatasetName> = { 'bitext-v1': 'hwu64', 'bitext-v2': 'hwu64', banking77: 'hwu64', hwu64: 'banking77' };
@@ -66,15 +67,22 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   const traffic = rows.filter((r) => unit(`traffic:${r.id}`) < 0.2);
   const log = rows.filter((r) => unit(`traffic:${r.id}`) >= 0.2);
 
-  // The clustering run over the log's queries (masked, collapsed, weighted), as the cluster workflow does.
-  const { texts, weights, distinctOf } = collapseQueries(log.map((r) => r.query));
+  // The clustering run over the log's queries (masked, collapsed, weighted), as the cluster workflow does. With
+  // --unclustered-holdout, graduation's held-out queries are left out of the clustering and join their nearest
+  // route afterwards (so the replay sees the routing errors unseen traffic will meet).
+  const clusteredRows = UNCLUSTERED_HOLDOUT ? log.filter((r) => !isHeldOut(r.id, DEFAULT_POLICY.holdoutFraction)) : log;
+  const { texts, weights, distinctOf } = collapseQueries(clusteredRows.map((r) => r.query));
   const qv = await cache.embed(texts);
   const dims = qv[0]!.length;
   const vectors = new Float32Array(texts.length * dims);
   qv.forEach((v, i) => vectors.set(v, i * dims));
   const clustering = clusterQueries({ vectors, dims, weights }, { threshold: 0.7 });
   const k = clustering.weight.length;
-  const member = log.map((_, i) => clustering.assignment[distinctOf[i]!]!);
+  const nearest = centroidRouter(clustering.centroids, dims);
+  const logVecs = UNCLUSTERED_HOLDOUT ? await cache.embed(log.map((r) => normalizeQuery(r.query).text)) : [];
+  const position = new Map(clusteredRows.map((r, i) => [r.id, i]));
+  const vecOfRow = (r: (typeof log)[number], i: number) => (UNCLUSTERED_HOLDOUT ? logVecs[i]! : qv[distinctOf[position.get(r.id)!]!]!);
+  const member = log.map((r, i) => (position.has(r.id) ? clustering.assignment[distinctOf[position.get(r.id)!]!]! : nearest(vecOfRow(r, i)).index));
   const kept = log.flatMap((r, i) => (member[i]! >= 0 ? [{ r, i }] : []));
   const data: RunGraduationInput = {
     snaps: Array.from({ length: k }, (_, c) => ({ clusterId: `c${c}`, share: clustering.weight[c]!, label: `c${c}` })),
@@ -87,7 +95,7 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
     })),
     exampleClusters: kept.map(({ i }) => `c${member[i]}`),
     dims,
-    vectors: new Float32Array(kept.flatMap(({ i }) => [...qv[distinctOf[i]!]!])),
+    vectors: new Float32Array(kept.flatMap(({ r, i }) => [...vecOfRow(r, i)])),
     centroids: clustering.centroids,
     threshold: 0.7,
   };
@@ -102,7 +110,6 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   // What serves: every candidate approved; each admitted route at its own threshold.
   const route = new Map<number, { threshold: number; forms: (typeof result.candidates)[number]['forms'] }>();
   for (const c of result.candidates) for (const r of c.routes) route.set(Number(r.clusterId.slice(1)), { threshold: r.threshold, forms: c.forms });
-  const nearest = centroidRouter(clustering.centroids, dims);
   // The intent of a served form: the label most of the log's rows with that form carry (scoring only).
   const votes = new Map<string, Map<string, number>>();
   for (const e of data.examples) {
