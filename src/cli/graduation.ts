@@ -182,7 +182,9 @@ export function judgedLines(j: NonNullable<Evidence['judged']>, clusters: Candid
   const out = [
     `judge: ${j.judge} (calibration AUC ${j.calibrationAuc.toFixed(3)}); budget: wrong <= ${pct(j.budget.maxErrorRate)} at ${pct(j.budget.confidence)} (${j.budget.method}); right at P(agree) >= ${agreeAt.toFixed(3)}`,
     `clusters (${clusters.length}${j.pooled.length > 1 ? ' pooled' : ''}):`,
-    ...clusters.map((c) => `  ${c.clusterId}${c.serves ? '' : ' (pooled, not served)'}  ${c.label}  e.g. ${c.examples.map((q) => JSON.stringify(q)).join(', ')}`),
+    ...clusters.map(
+      (c) => `  ${c.clusterId}${c.serves ? '' : ' (pooled, not served)'}  ${c.label}  e.g. ${c.examples.map((q) => JSON.stringify(q)).join(', ')}`,
+    ),
     `forms (${j.forms.length}):`,
     ...j.forms.map((f) => `  [${f.slots.join(', ') || 'no slots'}] support ${f.support}: ${JSON.stringify(f.template)}`),
     `route thresholds:${j.routes.length ? '' : ' none admitted within the budget'}`,

@@ -19,7 +19,11 @@ import { DEFAULT_POLICY, type Evidence, type GraduationPolicy, type ReplayRow, s
  */
 
 /** The candidate's held-out accepted interactions: graduation's split (splitHoldout), per cluster of the candidate. */
-export function judgedEditHoldout(data: Pick<RunGraduationInput, 'examples' | 'exampleClusters'>, clusterIds: string[], fraction = DEFAULT_POLICY.holdoutFraction): Example[] {
+export function judgedEditHoldout(
+  data: Pick<RunGraduationInput, 'examples' | 'exampleClusters'>,
+  clusterIds: string[],
+  fraction = DEFAULT_POLICY.holdoutFraction,
+): Example[] {
   const byCluster = new Map<string, Example[]>(clusterIds.map((id) => [id, []]));
   data.examples.forEach((e, i) => byCluster.get(data.exampleClusters[i]!)?.push(e));
   return [...byCluster.values()].flatMap((m) => splitHoldout(m, fraction).holdout);
@@ -81,8 +85,8 @@ export interface JudgedEditContext {
 /**
  * Judges the edit's and the original's answers against the accepted ones: an answer is right at P(agree) >= 1 − the
  * budget's error rate (the level judged graduation counts at). The edit passes when its wrong answers stay within the
- * budget (errors / rendered <= maxErrorRate), it makes no more wrong answers than the original on the same rows, and
- * it renders for enough queries (coverage, as for any edit).
+ * budget (errors / rendered <= maxErrorRate) or are no more than the original version's on the same rows (an edit no
+ * worse than what passed), and it renders for enough queries (coverage, as for any edit).
  */
 export function verifyJudgedEdit(replay: JudgedEditReplay, ctx: JudgedEditContext): Evidence {
   const minCoverage = ctx.policy?.minCoverage ?? DEFAULT_POLICY.minCoverage;
@@ -132,14 +136,17 @@ export function verifyJudgedEdit(replay: JudgedEditReplay, ctx: JudgedEditContex
   const precision = covered.length ? agreed / covered.length : 0;
   const coverage = rows.length ? covered.length / rows.length : 0;
 
+  // The budget's share of the rendered answers, or what the original version (which passed) got wrong on the same rows.
+  const allowed = Math.max(Math.floor(ctx.budget.maxErrorRate * covered.length + 1e-9), originalErrors);
   const reasons: string[] = [];
   if (rows.length === 0) reasons.push('no held-out examples to replay');
-  if (precision < 1 - ctx.budget.maxErrorRate)
+  if (covered.length === 0 || errors > allowed)
     reasons.push(
-      `precision ${fmt(precision)} < ${fmt(1 - ctx.budget.maxErrorRate)}: the judge counts ${errors} of ${covered.length} rendered answers wrong (P(agree) < ${fmt(agreeAt)}), over the error budget`,
+      `precision ${fmt(precision)} < ${fmt(1 - ctx.budget.maxErrorRate)}: the judge counts ${errors} of ${covered.length} rendered answers wrong (P(agree) < ${fmt(agreeAt)}); ` +
+        `the error budget allows ${Math.floor(ctx.budget.maxErrorRate * covered.length + 1e-9)} and the original version got ${originalErrors} of the same rows wrong`,
     );
-  if (errors > originalErrors) reasons.push(`the edit answers ${errors} held-out queries wrongly, the original version ${originalErrors} of the same`);
-  if (coverage < minCoverage) reasons.push(`coverage ${fmt(coverage)} < ${fmt(minCoverage)} (slots without values: ${rows.find((r) => r.error)?.error ?? 'none'})`);
+  if (coverage < minCoverage)
+    reasons.push(`coverage ${fmt(coverage)} < ${fmt(minCoverage)} (slots without values: ${rows.find((r) => r.error)?.error ?? 'none'})`);
 
   const ordered = [...rows].sort((a, b) => Number(a.agrees) - Number(b.agrees) || (a.semantic ?? 0) - (b.semantic ?? 0));
   return {

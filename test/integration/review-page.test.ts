@@ -290,7 +290,11 @@ describe('review page', () => {
       judgedClusters.pwdEmail,
       judgedClusters.pwdApp,
     ]);
-    expect(await page.locator('[data-testid=cluster-label]').allTextContents()).toEqual(['reset password', 'reset password for <EMAIL>', 'reset password in the app']);
+    expect(await page.locator('[data-testid=cluster-label]').allTextContents()).toEqual([
+      'reset password',
+      'reset password for <EMAIL>',
+      'reset password in the app',
+    ]);
     expect(await clusterRows.nth(0).locator('[data-testid=cluster-examples] li').allTextContents()).toEqual(pwdQueries.slice(0, 3));
     expect(await clusterRows.nth(1).locator('[data-testid=cluster-examples] li').allTextContents()).toEqual(emailQueries.slice(0, 3));
     expect(await clusterRows.nth(2).textContent()).toContain('pooled, not served');
@@ -559,11 +563,25 @@ function judgedCandidate(): Candidate {
     replay(301, 'cannot log in, reset password', constant, 'Please contact support to reset it.', 0.41),
     replay(302, 'forgot my password', constant, 'To reset your password, go to Settings > Security and pick "Reset password".', 0.993),
     replay(303, 'password reset please', constant, constant, 1),
-    replay(304, 'reset the password of ana@example.com', pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'), pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'), 1),
+    replay(
+      304,
+      'reset the password of ana@example.com',
+      pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'),
+      pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'),
+      1,
+    ),
   ];
   const budget = { maxErrorRate: 0.05, confidence: 0.95, method: 'clopper-pearson' as const };
   const result: JudgedResult = {
-    calibration: { features: [], weights: [], bias: 0, steps: { score: [], p: [] }, counts: { positives: 10, negatives: 10, bySource: {} }, auc: 0.962, id: 'cal-review-it' },
+    calibration: {
+      features: [],
+      weights: [],
+      bias: 0,
+      steps: { score: [], p: [] },
+      counts: { positives: 10, negatives: 10, bySource: {} },
+      auc: 0.962,
+      id: 'cal-review-it',
+    },
     budget,
     candidates: [
       {

@@ -70,8 +70,9 @@ describe('judged re-verification of an edit', () => {
     const e = verifyEdit('Something else entirely.');
     expect(e.passed).toBe(false);
     expect(e.agreed).toBe(0);
-    expect(e.reasons[0]).toMatch(/^precision 0\.000 < 0\.990: the judge counts 40 of 40/);
-    expect(e.reasons[1]).toBe('the edit answers 40 held-out queries wrongly, the original version 0 of the same');
+    expect(e.reasons).toEqual([
+      'precision 0.000 < 0.990: the judge counts 40 of 40 rendered answers wrong (P(agree) < 0.990); the error budget allows 0 and the original version got 0 of the same rows wrong',
+    ]);
     expect(e.examples[0]).toMatchObject({ rendered: 'Something else entirely.', semantic: 0.02, agrees: false });
   });
 
@@ -82,21 +83,47 @@ describe('judged re-verification of an edit', () => {
     expect(e.reasons.join('; ')).toMatch(/coverage 0\.000 < 0\.900 \(slots without values: .*email/);
   });
 
-  it('fails an edit that makes more wrong answers than the original, even within a loose budget', () => {
-    const loose: ErrorBudget = { ...budget, maxErrorRate: 0.5 };
-    // Wrong for the queries that bind no email (every query here): worse than the original on the same rows.
-    const partly = holdout.map((x, i) => (i < 30 ? { ...x, slots: { email: 'ana@example.com' } } : x));
-    const e = verifyEdit('{{#if email}}Open Settings > Security and choose "Reset password".{{else}}Call us.{{/if}}', partly, loose);
-    expect(e.covered).toBe(40);
-    expect(e.agreed).toBe(30);
-    expect(e.reasons).toEqual(['the edit answers 10 held-out queries wrongly, the original version 0 of the same']);
+  it('allows wrong answers within the budget, or no more than the original got wrong; not more', () => {
+    // Wrong for the queries that bind no email (the last `wrong` of 40).
+    const edit = '{{#if email}}Open Settings > Security and choose "Reset password".{{else}}Call us.{{/if}}';
+    const rows = (wrong: number) => holdout.map((x, i) => (i < 40 - wrong ? { ...x, slots: { email: 'ana@example.com' } } : x));
+    const at = (maxErrorRate: number) => ({ ...budget, maxErrorRate });
+    expect(verifyEdit(edit, rows(2), at(0.05))).toMatchObject({ covered: 40, agreed: 38, passed: true });
+    const over = verifyEdit(edit, rows(3), at(0.05));
+    expect(over.passed).toBe(false);
+    expect(over.reasons).toEqual([
+      'precision 0.925 < 0.950: the judge counts 3 of 40 rendered answers wrong (P(agree) < 0.950); the error budget allows 2 and the original version got 0 of the same rows wrong',
+    ]);
+    // An original that already got the same 3 rows wrong ("Call us now."): the edit is no worse, over the budget or not.
+    const both = rows(3);
+    const replay = judgedEditReplay({
+      holdout: both,
+      template: edit,
+      script: null,
+      original: { template: edit.replace('Call us.', 'Call us now.'), script: null },
+    });
+    const e = verifyJudgedEdit(replay, {
+      vectors: new Map(replay.texts.map((t) => [t, vec(t)])),
+      calibration,
+      budget: at(0.05),
+      prior,
+      clusterIds: ['c1'],
+      template: edit,
+    });
+    expect(e).toMatchObject({ agreed: 37, passed: true, reasons: [] });
   });
 
   it('replays on the held-out split of the candidate clusters only', () => {
     const examples = Array.from({ length: 60 }, (_, i): Example => ({ id: 100 + i, query: `q${i}`, slots: {}, answer: original }));
     const exampleClusters = examples.map((_, i) => (i % 3 === 0 ? 'c1' : i % 3 === 1 ? 'c2' : 'c3'));
     const got = judgedEditHoldout({ examples, exampleClusters }, ['c1', 'c3'], 0.3);
-    const want = ['c1', 'c3'].flatMap((c) => splitHoldout(examples.filter((_, i) => exampleClusters[i] === c), 0.3).holdout);
+    const want = ['c1', 'c3'].flatMap(
+      (c) =>
+        splitHoldout(
+          examples.filter((_, i) => exampleClusters[i] === c),
+          0.3,
+        ).holdout,
+    );
     expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
     expect(got.length).toBeGreaterThan(0);
     expect(got.every((e) => exampleClusters[e.id - 100] !== 'c2')).toBe(true);
