@@ -8,7 +8,9 @@ import { type JudgedGraduationTaskInput, type VerifyEditTaskInput, graduationTra
 import { judgedInputOf } from '../src/graduation/judged';
 import { answerTexts } from '../src/promotion/judged';
 import type { Calibration } from '../src/judge/calibration';
-import { saveCalibration } from '../src/judge/store';
+import { latestCalibration, saveCalibration } from '../src/judge/store';
+import { judgedEditHoldout, judgedEditReplay, verifyJudgedEdit } from '../src/graduation/judged-edit';
+import { answerFitWarnings } from '../src/graduation/fit';
 import { tenantBudget } from '../src/tenants/store';
 import { embedWithCache } from '../src/embeddings/cache';
 import { runInThread } from '../src/threads/run';
@@ -117,13 +119,37 @@ export function createGraduationActivities({ db, embedder, temporalClient }: Gra
           }
           compileTemplate(input.template);
           const script = input.script !== undefined ? parseScript(input.script) : c.kind === 'script' ? parseScript(v1.script) : null;
-          const data = await loadRunGraduationInput(db, await embedder(), c.tenantId, c.clusterRunId);
-          const evidence = await runInThread<VerifyEditTaskInput, Evidence>(
-            GRADUATION_TASKS,
-            'verifyEditTask',
-            { data, clusterIds: c.clusterIds, template: input.template, script },
-            { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
-          );
+          const emb = await embedder();
+          const data = await loadRunGraduationInput(db, emb, c.tenantId, c.clusterRunId);
+          // A judged candidate's edit is judged too (a rewording agrees); others replay with string matching.
+          const calibration = v1.evidence.judged ? await latestCalibration(db, c.tenantId) : null;
+          let evidence: Evidence;
+          if (v1.evidence.judged && calibration) {
+            const holdout = judgedEditHoldout(data, c.clusterIds, DEFAULT_POLICY.holdoutFraction);
+            const original = { template: v1.template, script: c.kind === 'script' ? parseScript(v1.script) : null };
+            const replay = judgedEditReplay({ holdout, template: input.template, script, original });
+            const vectors = replay.texts.length ? await embedWithCache(db, emb, replay.texts) : [];
+            const clusters = new Set(c.clusterIds);
+            evidence = verifyJudgedEdit(replay, {
+              vectors: new Map(replay.texts.map((t, i) => [t, vectors[i]!])),
+              calibration,
+              budget: await tenantBudget(db, c.tenantId),
+              prior: v1.evidence.judged,
+              clusterIds: c.clusterIds,
+              template: input.template,
+              warnings: answerFitWarnings(
+                input.template,
+                data.examples.filter((_, i) => clusters.has(data.exampleClusters[i]!)).map((e) => e.query),
+              ),
+            });
+          } else {
+            evidence = await runInThread<VerifyEditTaskInput, Evidence>(
+              GRADUATION_TASKS,
+              'verifyEditTask',
+              { data, clusterIds: c.clusterIds, template: input.template, script },
+              { transfer: graduationTransfer(data), signal: Context.current().cancellationSignal },
+            );
+          }
           const version = await addVersion(db, c.id, { template: input.template, script, evidence, author: input.author });
           return { version, passed: evidence.passed, reasons: evidence.reasons };
         }),

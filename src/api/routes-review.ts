@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/client';
 import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { InputError, NotFoundError, UnavailableError } from '../errors';
-import { getCandidate, listCandidates } from '../graduation/store';
+import { candidateClusters, getCandidate, listCandidates } from '../graduation/store';
 import { withServing } from '../graduation/serving';
 import { NONBLANK_PATTERN, STORABLE_PATTERN, JSON_VALUE_REF, err, unavailable } from './schemas';
 import { decideCandidate, parseDecision } from '../temporal/starters';
@@ -68,7 +68,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
       config: { scope: 'review' },
       schema: {
         tags: ['review'],
-        summary: 'One candidate: its versions with their replay evidence, and its decision if any',
+        summary: 'One candidate: its versions with their replay evidence, its clusters (label, example queries), and its decision if any',
         params: idParams,
         response: {
           200: candidateDetailSchema,
@@ -80,7 +80,10 @@ export function reviewRoutes(app: FastifyInstance, deps: ReviewDeps): void {
         },
       },
     },
-    async (request) => withoutInteractionIds(await getCandidate(db, request.tenantId, candidateIdParam(request.params))),
+    async (request) => {
+      const detail = await getCandidate(db, request.tenantId, candidateIdParam(request.params));
+      return { ...withoutInteractionIds(detail), clusters: await candidateClusters(db, detail) };
+    },
   );
 
   app.post(
@@ -256,8 +259,8 @@ const replayRowSchema = {
     error: { type: 'string' },
     exact: { type: 'boolean' },
     normalised: { type: 'boolean' },
-    semantic: { type: 'number' },
-    agrees: { type: 'boolean' },
+    semantic: { type: 'number', description: "Judged evidence: the judge's P(agree) of rendered and accepted answer; else the answers' cosine." },
+    agrees: { type: 'boolean', description: "The verdict (judged evidence: P(agree) at least 1 − the budget's error rate)." },
     // Tool-script replays (src/toolscripts/verify.ts TraceReplay): the teacher's trace beside the script's.
     teacher: { type: 'object', additionalProperties: true, description: 'Tool scripts: the teacher trace {calls, answer}.' },
     script: { type: 'object', additionalProperties: true, description: "Tool scripts: the script's trace {calls, answer | frontier}." },
@@ -266,12 +269,53 @@ const replayRowSchema = {
   },
 } as const;
 
+const budgetSchema = {
+  type: 'object',
+  description: "The tenant's error budget: served answers wrong at most `maxErrorRate` as a `confidence` upper bound.",
+  properties: { maxErrorRate: { type: 'number' }, confidence: { type: 'number' }, method: { type: 'string' } },
+} as const;
+
+/** Evidence.judged (src/graduation/verify.ts): present when the candidate was judged (graduation's default). */
+const judgedEvidenceSchema = {
+  type: 'object',
+  additionalProperties: true,
+  description: 'Judged graduation: the judge, the error budget, the answer forms, the pooled clusters and the per-route thresholds.',
+  properties: {
+    judge: { type: 'string', description: 'The judge and its calibration, e.g. `embedding:<calibration id>`.' },
+    calibrationAuc: { type: 'number' },
+    budget: budgetSchema,
+    forms: {
+      type: 'array',
+      description: 'The forms of the answer; a query is served the form with the most slots it binds.',
+      items: {
+        type: 'object',
+        properties: {
+          template: { type: 'string' },
+          slots: { type: 'array', items: { type: 'string' } },
+          support: { type: 'number' },
+          clusterIds: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    pooled: { type: 'array', items: { type: 'string' }, description: 'Every cluster pooled into the candidate.' },
+    routes: {
+      type: 'array',
+      description: 'Routes the candidate serves, each with its calibrated similarity threshold and the held-out replays that certified it.',
+      items: {
+        type: 'object',
+        properties: { clusterId: { type: 'string' }, threshold: { type: 'number' }, n: { type: 'integer' }, errors: { type: 'integer' } },
+      },
+    },
+    admission: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
 const evidenceSchema = {
   type: 'object',
   additionalProperties: true,
   description: 'Replay evidence of a version (src/graduation/verify.ts Evidence, plus perCluster and support).',
   properties: {
-    match: { type: 'string', enum: ['exact', 'normalised', 'semantic'] },
+    match: { type: 'string', enum: ['exact', 'normalised', 'semantic', 'judged'] },
     heldOut: { type: 'integer' },
     covered: { type: 'integer' },
     agreed: { type: 'integer' },
@@ -292,6 +336,7 @@ const evidenceSchema = {
     passed: { type: 'boolean' },
     reasons: { type: 'array', items: { type: 'string' } },
     warnings: { type: 'array', items: { type: 'string' } },
+    judged: judgedEvidenceSchema,
     perCluster: {
       type: 'array',
       items: {
@@ -310,8 +355,23 @@ const evidenceSchema = {
 
 const candidateDetailSchema = {
   type: 'object',
-  required: ['candidate', 'versions', 'decision'],
+  required: ['candidate', 'versions', 'decision', 'clusters'],
   properties: {
+    clusters: {
+      type: 'array',
+      description: 'Every cluster of the candidate (judged: every cluster pooled into it), with its label and up to 3 example queries.',
+      items: {
+        type: 'object',
+        required: ['clusterId', 'label', 'share', 'examples', 'serves'],
+        properties: {
+          clusterId: { type: 'string' },
+          label: { type: 'string' },
+          share: { type: 'number', description: "Share of the run's traffic." },
+          examples: { type: 'array', items: { type: 'string' }, maxItems: 3 },
+          serves: { type: 'boolean', description: 'Whether the candidate serves this cluster (admission may pool a cluster it does not serve).' },
+        },
+      },
+    },
     candidate: {
       type: 'object',
       additionalProperties: true,

@@ -7,8 +7,9 @@ import { CANDIDATE_STATUSES, type CandidateStatus } from '../vocabulary';
 import { SHARED_DATASETS } from '../datasets/shared';
 import type { Decision } from '../graduation/decision';
 import { evaluateGraduation, formatGraduationEvaluation } from '../graduation/evaluate';
-import { getCandidate, listCandidates } from '../graduation/store';
+import { type CandidateCluster, candidateClusters, getCandidate, listCandidates } from '../graduation/store';
 import { withServing } from '../graduation/serving';
+import type { Evidence, ReplayRow } from '../graduation/verify';
 import { forEachDataset, pct, resolveRun, withClient, withDb } from './common';
 import { decideCandidate, startGraduation } from '../temporal/starters';
 
@@ -123,10 +124,14 @@ export function registerGraduationCommands(program: Command): void {
         );
         for (const r of e.reasons) console.log(`  fails: ${r}`);
         for (const w of e.warnings) console.log(`  warning: ${w}`);
-        for (const x of e.examples.slice(0, o.examples))
-          console.log(
-            `  ${x.agrees ? 'agrees  ' : 'DIFFERS '} ${JSON.stringify(x.query)}${x.agrees ? '' : `\n    rendered: ${JSON.stringify(x.rendered ?? x.error)}\n    accepted: ${JSON.stringify(x.accepted)}`}`,
-          );
+        if (e.judged) {
+          for (const line of judgedLines(e.judged, await candidateClusters(db, detail), e.examples.slice(0, o.examples))) console.log(line);
+        } else {
+          for (const x of e.examples.slice(0, o.examples))
+            console.log(
+              `  ${x.agrees ? 'agrees  ' : 'DIFFERS '} ${JSON.stringify(x.query)}${x.agrees ? '' : `\n    rendered: ${JSON.stringify(x.rendered ?? x.error)}\n    accepted: ${JSON.stringify(x.accepted)}`}`,
+            );
+        }
         if (decision)
           console.log(
             `decision: ${decision.decision} by ${decision.reviewer} at ${decision.decidedAt.toISOString()}${decision.comment ? ` — ${decision.comment}` : ''}`,
@@ -169,4 +174,26 @@ export function registerGraduationCommands(program: Command): void {
     .option('--reviewer <name>', 'who rejects, recorded as cli:<name> (default $DISTILLERY_REVIEWER or the OS user)', reviewerDefault())
     .requiredOption('--comment <text>', 'why')
     .action(async (id: string, o: { tenant: string; reviewer: string; comment: string }) => decide('reject')(id, o));
+}
+
+/** `review show` of a judged candidate: the judge and budget, its clusters, forms, route thresholds and replays. */
+export function judgedLines(j: NonNullable<Evidence['judged']>, clusters: CandidateCluster[], rows: ReplayRow[]): string[] {
+  const agreeAt = 1 - j.budget.maxErrorRate;
+  const out = [
+    `judge: ${j.judge} (calibration AUC ${j.calibrationAuc.toFixed(3)}); budget: wrong <= ${pct(j.budget.maxErrorRate)} at ${pct(j.budget.confidence)} (${j.budget.method}); right at P(agree) >= ${agreeAt.toFixed(3)}`,
+    `clusters (${clusters.length}${j.pooled.length > 1 ? ' pooled' : ''}):`,
+    ...clusters.map(
+      (c) => `  ${c.clusterId}${c.serves ? '' : ' (pooled, not served)'}  ${c.label}  e.g. ${c.examples.map((q) => JSON.stringify(q)).join(', ')}`,
+    ),
+    `forms (${j.forms.length}):`,
+    ...j.forms.map((f) => `  [${f.slots.join(', ') || 'no slots'}] support ${f.support}: ${JSON.stringify(f.template)}`),
+    `route thresholds:${j.routes.length ? '' : ' none admitted within the budget'}`,
+    ...j.routes.map((r) => `  ${r.clusterId}  threshold ${r.threshold.toFixed(3)}  (${r.errors} wrong of ${r.n} held out)`),
+    `replays (rendered | accepted | verdict p):`,
+  ];
+  for (const x of rows)
+    out.push(
+      `  ${JSON.stringify(x.query)}\n    ${JSON.stringify(x.rendered ?? `(${x.error ?? 'no rendering'})`)} | ${JSON.stringify(x.accepted)} | ${x.agrees ? 'agrees' : 'DISAGREES'} ${x.semantic === undefined ? '-' : x.semantic.toFixed(3)}`,
+    );
+  return out;
 }

@@ -132,6 +132,25 @@ export async function runSnapshots(db: Db, runId: string, limit?: number): Promi
   return limit === undefined ? q : q.limit(limit);
 }
 
+/** Label and first representative queries of some of a run's clusters (what a reviewer reads of each), in `clusterIds` order. */
+export async function snapshotSummaries(
+  db: Db,
+  runId: string,
+  clusterIds: string[],
+  examples = 3,
+): Promise<Array<{ clusterId: string; label: string; share: number; examples: string[] }>> {
+  if (!clusterIds.length) return [];
+  const rows = await db
+    .select({ clusterId: clusterSnapshots.clusterId, label: clusterSnapshots.label, share: clusterSnapshots.share, reps: clusterSnapshots.representatives })
+    .from(clusterSnapshots)
+    .where(and(eq(clusterSnapshots.runId, runId), inArray(clusterSnapshots.clusterId, clusterIds)));
+  const byId = new Map(rows.map((r) => [r.clusterId, r]));
+  return clusterIds.flatMap((id) => {
+    const r = byId.get(id);
+    return r ? [{ clusterId: id, label: r.label, share: r.share, examples: r.reps.slice(0, examples).map((x) => x.text) }] : [];
+  });
+}
+
 export async function getCluster(db: Db, id: string): Promise<ClusterRow | undefined> {
   const [c] = await db.select().from(clusters).where(eq(clusters.id, id));
   return c;

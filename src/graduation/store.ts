@@ -5,6 +5,7 @@ import { candidateVersions, candidates, reviewDecisions } from '../db/schema';
 import { InputError, NotFoundError } from '../errors';
 import { acceptedSql, latestFeedbackSql } from '../interactions/store';
 import { putTierEntry } from '../tiers/store';
+import { snapshotSummaries } from '../clustering/store';
 import type { CandidateStatus } from '../vocabulary';
 import type { Decision, DecisionResult } from './decision';
 import type { Proposal } from './induce';
@@ -161,6 +162,28 @@ export async function getCandidate(db: Db, tenantId: string, id: string): Promis
   const versions = await db.select().from(candidateVersions).where(eq(candidateVersions.candidateId, id)).orderBy(candidateVersions.version);
   const [decision] = await db.select().from(reviewDecisions).where(eq(reviewDecisions.candidateId, id));
   return { candidate, versions, decision: decision ?? null };
+}
+
+export interface CandidateCluster {
+  clusterId: string;
+  label: string;
+  share: number;
+  /** Up to 3 representative queries of the cluster. */
+  examples: string[];
+  /** Whether the candidate serves this cluster (judged pooling may pool clusters admission does not let it serve). */
+  serves: boolean;
+}
+
+/**
+ * The clusters of a candidate as a reviewer reads them: every cluster judged graduation pooled into it (or, for
+ * other candidates, the clusters it serves), each with its label and a few example queries from the run's snapshot.
+ */
+export async function candidateClusters(db: Db, detail: CandidateDetail): Promise<CandidateCluster[]> {
+  const c = detail.candidate;
+  const pooled = detail.versions[0]?.evidence?.judged?.pooled ?? [];
+  const ids = [...new Set([...c.clusterIds, ...pooled])];
+  const serves = new Set(c.clusterIds);
+  return (await snapshotSummaries(db, c.clusterRunId, ids)).map((s) => ({ ...s, serves: serves.has(s.clusterId) }));
 }
 
 /** Appends a version (an edit) with its evidence; idempotent for the same author and text. */

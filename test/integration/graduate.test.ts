@@ -101,6 +101,15 @@ describe('graduation: ingest → cluster → graduate → review', () => {
       .from(candidateVersions)
       .where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, result.version)));
     expect(v).toMatchObject({ template: edited, passed: 1, author: 'ana@example.com' });
+    const [v1] = await stack()
+      .db.select()
+      .from(candidateVersions)
+      .where(and(eq(candidateVersions.candidateId, c.id), eq(candidateVersions.version, 1)));
+    // Judged like the original: the same judge and budget, the route thresholds admission calibrated kept.
+    expect(v!.evidence).toMatchObject({ match: 'judged', passed: true });
+    expect(v!.evidence.judged).toMatchObject({ budget: { maxErrorRate: 0.05 }, routes: v1!.evidence.judged!.routes });
+    expect(v!.evidence.judged!.judge).toMatch(/^embedding:cal-/);
+    expect(v!.evidence.examples.filter((r) => r.rendered === edited && r.agrees && r.semantic === 1).length).toBeGreaterThan(0);
     const entries = await stack()
       .db.select()
       .from(tierEntries)

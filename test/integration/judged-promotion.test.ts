@@ -1,8 +1,8 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { perturb } from '../../src/datasets/perturb';
+import { perturb, reword } from '../../src/datasets/perturb';
 import { loadSharedDataset, toLogRecord } from '../../src/datasets/shared';
-import { manifestEvents, manifests, tierEntries } from '../../src/db/schema';
+import { candidateVersions, manifestEvents, manifests, tierEntries } from '../../src/db/schema';
 import { createEmbedder } from '../../src/embeddings';
 import { loadConfig } from '../../src/config';
 import { withServing } from '../../src/graduation/serving';
@@ -96,8 +96,6 @@ describe('judged promotion: realistic log → retrain → judged candidates → 
       expect(new Set(log.map((e) => e.answer))).toContain(c.template);
       expect(c.precisionLowerBound).toBeGreaterThan(0.9);
     }
-    // The held-out replays (users' rewordings among them: 5% of the log) found no wrong answer.
-    expect(pending.every((c) => c.precision === 1)).toBe(true);
 
     v1 = await manifestOf(1);
     expect(v1.judge).toMatchObject({ kind: 'embedding', agreeAt: 0.9 });
@@ -119,13 +117,31 @@ describe('judged promotion: realistic log → retrain → judged candidates → 
   it('approving the candidates publishes v2 by itself (debounced), and review list says each is served', async () => {
     const s = stack();
     const pending = await listCandidates(s.db, tenant);
-    for (const c of pending) await decideCandidate(s.client, c.id, { action: 'approve', reviewer: 'ana' });
+    // A reviewer rewords the largest candidate's answer (as users reworded some): string matching would refuse the
+    // edit; the tenant's judge re-verifies it on the held-out replays and it is approved.
+    const reworded = pending[0]!;
+    const edit = reword(reworded.template);
+    expect(edit).not.toBe(reworded.template);
+    const r = await decideCandidate(s.client, reworded.id, { action: 'approve_with_edits', reviewer: 'ana', template: edit });
+    expect(r).toMatchObject({ status: 'approved', version: 2 });
+    const [v2] = await s.db
+      .select()
+      .from(candidateVersions)
+      .where(and(eq(candidateVersions.candidateId, reworded.id), eq(candidateVersions.version, 2)));
+    expect(v2!.evidence).toMatchObject({ match: 'judged', passed: true, judged: { budget: { maxErrorRate: 0.1 } } });
+    expect(v2!.evidence.normalisedRate).toBeLessThan(1);
+    for (const c of pending) if (c.id !== reworded.id) await decideCandidate(s.client, c.id, { action: 'approve', reviewer: 'ana' });
     await waitFor(
       'the review publish (v2)',
       async () => {
         const refused = await latestRefusal(s.db, tenant);
         if (refused) throw new Error(`the review publish was refused: ${refused.reasons.join('; ')}`);
-        return (await published()).some((m) => m.version === 2) ? true : undefined;
+        // The switch (its event) follows the manifest row: wait for it, not for the row.
+        const switched = await s.db
+          .select()
+          .from(manifestEvents)
+          .where(and(eq(manifestEvents.tenantId, tenant), eq(manifestEvents.version, 2)));
+        return switched.length ? true : undefined;
       },
       120_000,
     );

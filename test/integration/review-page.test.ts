@@ -11,7 +11,9 @@ import type { Config } from '../../src/config';
 import { candidateVersions, candidates, clusterSnapshots, clusters, reviewDecisions, runs, tierEntries } from '../../src/db/schema';
 import type { Example } from '../../src/graduation/induce';
 import type { Candidate } from '../../src/graduation/propose';
+import { judgedGraduationResult } from '../../src/graduation/judged';
 import { candidateId, saveCandidates } from '../../src/graduation/store';
+import { type JudgedInput, type JudgedReplay, type JudgedResult, formsTemplate } from '../../src/promotion/judged';
 import { verifyCandidate } from '../../src/graduation/verify';
 import { createApiKey } from '../../src/keys/store';
 import { ensureTenant } from '../../src/tenants/store';
@@ -26,6 +28,8 @@ import { useStackWithWorker } from '../support/stack';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const tenant = 'review-it';
 const otherTenant = 'review-it-other';
+/** A tenant whose one candidate was judged: pooled clusters, two forms, calibrated routes. */
+const judgedTenant = 'review-it-judged';
 const reviewer = 'Ada Reviewer';
 const API: Config['api'] = { host: '127.0.0.1', port: 0, bodyLimitBytes: 64 * 1024, batchMaxItems: 10 };
 const stack = useStackWithWorker(tenant);
@@ -44,8 +48,10 @@ let baseUrl: string;
 let key: string;
 let otherKey: string;
 let ingestKey: string;
+let judgedKey: string;
 let browser: Browser;
-const ids = { track: '', refund: '', hours: '', other: '' };
+const ids = { track: '', refund: '', hours: '', other: '', judged: '' };
+const judgedClusters = { pwd: `c_${tag}_pwd`, pwdEmail: `c_${tag}_pwd_email`, pwdApp: `c_${tag}_pwd_app` };
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run scripts/setup (it installs Debian's chromium) or set CHROMIUM_PATH`);
@@ -68,6 +74,24 @@ beforeAll(async () => {
     { clusterId: clusterIds.other, label: 'other tenant', share: 0.5, candidate: trackCandidate(clusterIds.other), status: 'passed' },
   ]);
   ids.other = theirs.get(clusterIds.other)!;
+  await ensureTenant(db, judgedTenant);
+  judgedKey = await createApiKey(db, judgedTenant, { name: reviewer, scopes: ['review'] });
+  const judged = judgedCandidate();
+  const pooled = await seedRun(judgedTenant, [
+    {
+      clusterId: judgedClusters.pwd,
+      label: 'reset password',
+      share: 0.2,
+      candidate: judged,
+      status: 'passed',
+      clusters: [
+        { clusterId: judgedClusters.pwd, label: 'reset password', share: 0.2, queries: pwdQueries },
+        { clusterId: judgedClusters.pwdEmail, label: 'reset password for <EMAIL>', share: 0.06, queries: emailQueries },
+        { clusterId: judgedClusters.pwdApp, label: 'reset password in the app', share: 0.01, queries: ['reset password in the app'] },
+      ],
+    },
+  ]);
+  ids.judged = pooled.get(judgedClusters.pwd)!;
 
   for (const [t, id] of [
     [tenant, ids.track],
@@ -98,7 +122,7 @@ afterAll(async () => {
 });
 
 /** A fresh browser context (empty sessionStorage) with the page open and signed in. */
-async function openReview(): Promise<Page> {
+async function openReview(apiKey = key): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors: string[] = [];
@@ -108,7 +132,7 @@ async function openReview(): Promise<Page> {
   });
   (page as Page & { jsErrors: string[] }).jsErrors = errors;
   await page.goto(`${baseUrl}/review`);
-  await page.locator('#api-key').fill(key);
+  await page.locator('#api-key').fill(apiKey);
   await page.locator('#auth-submit').click();
   // Nobody types a name: the page shows the key's.
   await expect.poll(() => page.locator('#whoami-name').textContent(), soon).toBe(reviewer);
@@ -251,6 +275,59 @@ describe('review page', () => {
     await page.context().close();
   });
 
+  it('shows a judged candidate: judge and budget, pooled clusters with example queries, forms, route thresholds, replays side by side', async () => {
+    const page = await openReview(judgedKey);
+    await page.locator(`[data-candidate-id="${ids.judged}"]`).click();
+    await expect.poll(() => page.locator('[data-testid=judge-id]').textContent(), soon).toBe('embedding:cal-review-it');
+    expect(await page.locator('[data-testid=metric-judge]').textContent()).toContain('calibration AUC 0.962');
+    expect(await page.locator('[data-testid=metric-budget]').textContent()).toContain('5.0 %');
+    expect(await page.locator('[data-testid=metric-agree-at]').textContent()).toContain('P ≥ 0.950');
+
+    // Every pooled cluster, with its label (as text) and at most 3 of its example queries; one pooled but not served.
+    const clusterRows = page.locator('[data-testid=cluster-row]');
+    expect(await clusterRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-cluster-id')))).toEqual([
+      judgedClusters.pwd,
+      judgedClusters.pwdEmail,
+      judgedClusters.pwdApp,
+    ]);
+    expect(await page.locator('[data-testid=cluster-label]').allTextContents()).toEqual([
+      'reset password',
+      'reset password for <EMAIL>',
+      'reset password in the app',
+    ]);
+    expect(await clusterRows.nth(0).locator('[data-testid=cluster-examples] li').allTextContents()).toEqual(pwdQueries.slice(0, 3));
+    expect(await clusterRows.nth(1).locator('[data-testid=cluster-examples] li').allTextContents()).toEqual(emailQueries.slice(0, 3));
+    expect(await clusterRows.nth(2).textContent()).toContain('pooled, not served');
+    expect(await clusterRows.nth(0).textContent()).not.toContain('not served');
+
+    // The answer's forms and each served route's calibrated threshold.
+    expect(await page.locator('[data-testid=form-template]').allTextContents()).toEqual(pwdForms.map((f) => f.template));
+    expect(await page.locator('[data-testid=form-row]').nth(1).textContent()).toContain('email');
+    expect(await page.locator('[data-testid=route-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-cluster-id')))).toEqual([
+      judgedClusters.pwd,
+      judgedClusters.pwdEmail,
+    ]);
+    expect(await page.locator('[data-testid=route-threshold]').allTextContents()).toEqual(['0.620', '0.710']);
+
+    // Held-out replays: rendered beside accepted, the verdict and P(agree); no interleaved word diff.
+    const examples = page.locator('[data-testid=example]');
+    expect(await examples.count()).toBe(4);
+    const wrong = examples.first();
+    expect(await wrong.getAttribute('data-agrees')).toBe('false');
+    expect(await wrong.locator('[data-testid=example-verdict]').textContent()).toBe('✗ disagrees');
+    expect(await wrong.locator('[data-testid=example-p]').textContent()).toBe('P(agree) 0.410');
+    expect(await wrong.locator('[data-testid=example-rendered]').textContent()).toBe(pwdForms[0]!.template);
+    expect(await wrong.locator('[data-testid=example-accepted]').textContent()).toBe('Please contact support to reset it.');
+    const right = examples.nth(1);
+    expect(await right.locator('[data-testid=example-verdict]').textContent()).toBe('✓ agrees');
+    expect(await right.locator('[data-testid=example-p]').textContent()).toBe('P(agree) 0.993');
+    expect(await page.locator('[data-testid=example-diff]').count()).toBe(0);
+    expect(await page.locator('#examples del, #examples ins').count()).toBe(0);
+    expect(await page.locator('img').count()).toBe(0);
+    expect((page as Page & { jsErrors: string[] }).jsErrors).toEqual([]);
+    await page.context().close();
+  });
+
   it('refuses a key without the review scope at sign-in, saying how to get one', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -301,6 +378,25 @@ describe('review API', () => {
     expect(own.versions[0]!.evidence.examples.filter((e) => 'id' in e)).toEqual([]);
   });
 
+  it("a candidate's detail names its clusters (label, up to 3 example queries) and a judged candidate's judged evidence", async () => {
+    const res = await call(`/v1/review/candidates/${ids.judged}`, judgedKey);
+    expect(res.status).toBe(200);
+    const d = (await res.json()) as {
+      clusters: Array<{ clusterId: string; label: string; examples: string[]; serves: boolean }>;
+      versions: Array<{ evidence: { match: string; judged: { routes: Array<{ clusterId: string; threshold: number }>; pooled: string[] } } }>;
+    };
+    expect(d.clusters).toEqual([
+      { clusterId: judgedClusters.pwd, label: 'reset password', share: 0.2, examples: pwdQueries.slice(0, 3), serves: true },
+      { clusterId: judgedClusters.pwdEmail, label: 'reset password for <EMAIL>', share: 0.06, examples: emailQueries.slice(0, 3), serves: true },
+      { clusterId: judgedClusters.pwdApp, label: 'reset password in the app', share: 0.01, examples: ['reset password in the app'], serves: false },
+    ]);
+    expect(d.versions[0]!.evidence.match).toBe('judged');
+    expect(d.versions[0]!.evidence.judged.routes.map((r) => r.threshold)).toEqual([0.62, 0.71]);
+    const plain = (await (await call(`/v1/review/candidates/${ids.other}`, otherKey)).json()) as { clusters: Array<{ clusterId: string; examples: string[] }> };
+    expect(plain.clusters).toMatchObject([{ clusterId: clusterIds.other, serves: true }]);
+    expect(plain.clusters[0]!.examples).toHaveLength(1);
+  });
+
   it('answers decisions on decided candidates with 409, and a bad status filter with 400', async () => {
     const again = await call(`/v1/review/candidates/${ids.track}/decision`, key, { method: 'POST', body: { action: 'reject', comment: 'too late' } });
     expect(again.status).toBe(409);
@@ -337,6 +433,8 @@ interface Seed {
   share: number;
   candidate: Candidate;
   status: 'passed' | 'failed';
+  /** The run's clusters of this seed (default: one, `clusterId`), each with its representative queries. */
+  clusters?: Array<{ clusterId: string; label: string; share: number; queries: string[] }>;
 }
 
 /** A completed clustering run with its clusters and snapshots, and its candidates recorded by saveCandidates. */
@@ -345,7 +443,10 @@ async function seedRun(tenantId: string, seeds: Seed[]): Promise<Map<string, str
   const runId = `cluster-${tenantId}-${tag}`;
   const centroid = Buffer.from(new Float32Array(4).fill(0.5).buffer);
   await db.insert(runs).values({ id: runId, kind: 'cluster', tenantId, workflowId: `cluster:${tenantId}:${tag}`, status: 'completed', finishedAt: new Date() });
-  for (const s of seeds) {
+  const seeded = seeds.flatMap(
+    (s) => s.clusters ?? [{ clusterId: s.clusterId, label: s.label, share: s.share, queries: [s.candidate.evidence.examples[0]!.query] }],
+  );
+  for (const s of seeded) {
     await db.insert(clusters).values({
       id: s.clusterId,
       tenantId,
@@ -366,11 +467,11 @@ async function seedRun(tenantId: string, seeds: Seed[]): Promise<Map<string, str
       cohesion: 0.8,
       label: s.label,
       keywords: s.label.split(' ').slice(0, 2),
-      representatives: [{ text: s.candidate.evidence.examples[0]!.query, count: 3 }],
+      representatives: s.queries.map((text, i) => ({ text, count: 5 - i })),
       centroid,
     });
   }
-  const byCluster = new Map(seeds.map((s) => [s.clusterId, s]));
+  const byCluster = new Map(seeded.map((s) => [s.clusterId, s]));
   const pending = await saveCandidates(db, {
     tenantId,
     clusterRunId: runId,
@@ -426,4 +527,90 @@ function hoursCandidate(): Candidate {
     answer: i % 4 === 0 ? 'We are open Monday to Friday, 8am to 8pm.' : old,
   }));
   return candidate(clusterIds.hours, { kind: 'constant', template: old, script: null, support: 0.7 }, holdout);
+}
+
+const pwdQueries = ['how do I reset my password', 'forgot my password', 'password reset please', 'cannot log in, reset password'];
+const emailQueries = ['reset the password of ana@example.com', 'password reset for bo@example.com', 'new password for cy@example.com', 'reset dee@example.com'];
+const pwdForms = [
+  { template: 'To reset your password, open Settings > Security and choose "Reset password".', slots: [], support: 40, clusterIds: [judgedClusters.pwd] },
+  {
+    template: 'To reset the password of {{email}}, open Settings > Security and choose "Reset password".',
+    slots: ['email'],
+    support: 12,
+    clusterIds: [judgedClusters.pwdEmail],
+  },
+];
+
+/**
+ * A judged candidate as graduation records it (judgedGraduationResult, the adapter graduateRun uses): three pooled
+ * clusters, two forms (constant and slotted), two routes admitted with calibrated thresholds, and held-out replays
+ * the judge scored (one reworded accepted answer disagrees).
+ */
+function judgedCandidate(): Candidate {
+  const replay = (id: number, query: string, rendered: string, accepted: string, pAgree: number): JudgedReplay => ({
+    id,
+    query,
+    routedTo: judgedClusters.pwd,
+    similarity: 0.8,
+    accepted,
+    rendered,
+    pAgree,
+    agrees: pAgree >= 0.95,
+    split: 'calibration',
+  });
+  const constant = pwdForms[0]!.template;
+  const rows = [
+    replay(301, 'cannot log in, reset password', constant, 'Please contact support to reset it.', 0.41),
+    replay(302, 'forgot my password', constant, 'To reset your password, go to Settings > Security and pick "Reset password".', 0.993),
+    replay(303, 'password reset please', constant, constant, 1),
+    replay(
+      304,
+      'reset the password of ana@example.com',
+      pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'),
+      pwdForms[1]!.template.replace('{{email}}', 'ana@example.com'),
+      1,
+    ),
+  ];
+  const budget = { maxErrorRate: 0.05, confidence: 0.95, method: 'clopper-pearson' as const };
+  const result: JudgedResult = {
+    calibration: {
+      features: [],
+      weights: [],
+      bias: 0,
+      steps: { score: [], p: [] },
+      counts: { positives: 10, negatives: 10, bySource: {} },
+      auc: 0.962,
+      id: 'cal-review-it',
+    },
+    budget,
+    candidates: [
+      {
+        clusterIds: [judgedClusters.pwd, judgedClusters.pwdEmail, judgedClusters.pwdApp],
+        forms: pwdForms,
+        template: formsTemplate(pwdForms),
+        routes: [
+          { clusterId: judgedClusters.pwd, threshold: 0.62, n: 30, errors: 1 },
+          { clusterId: judgedClusters.pwdEmail, threshold: 0.71, n: 12, errors: 0 },
+        ],
+        replay: rows,
+        routed: 44,
+        served: 42,
+        wrong: 1,
+        normalisedAgreed: 30,
+        foreign: { served: 0, wrong: 0, examples: [] },
+        passed: true,
+        reasons: [],
+      },
+    ],
+    clusters: [],
+    admission: { level: 0.05, pooled: { ok: true, bound: 0.04, errors: 1, n: 42, rate: 1 / 42, budget } },
+    families: 3,
+  };
+  const input: JudgedInput = {
+    clusters: [],
+    train: pwdQueries.map((query, i) => ({ id: 400 + i, clusterId: judgedClusters.pwd, query, slots: {}, answer: constant })),
+    heldOut: [],
+    budget,
+  };
+  return judgedGraduationResult(result, input).passed[0]!;
 }
