@@ -25,6 +25,7 @@ import { fileCachedEmbed } from './support/embed-cache';
  * intent's own rows gave. Every candidate counts as approved (what a reviewer would see).
  *
  * Usage: npx tsx bench/promotion.ts [--sets bitext-v1,bitext-v2,banking77,hwu64] [--max-rows N] [--max-error 0.01]
+ *        [--unclustered-holdout] [--certify walk|single] [--start-tolerance N]
  */
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -101,7 +102,10 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   };
 
   // Judged graduation, as the graduateRun activity runs it.
-  const input = judgedInputOf(data, DEFAULT_POLICY, BUDGET);
+  const input = {
+    ...judgedInputOf(data, DEFAULT_POLICY, BUDGET),
+    admission: { certify: (opt('certify') ?? 'walk') as 'walk' | 'single', startTolerance: Number(opt('start-tolerance') ?? 0) },
+  };
   const answers = answerTexts(input);
   const av = await cache.embed(answers);
   const result = judgedGraduation(input, new Map(answers.map((t, i) => [t, av[i]!])));

@@ -5,7 +5,7 @@ import { slotConflicts } from '../judge/features';
 import { calibrationSamples, withAgreeingEdits } from '../judge/pairs';
 import { normaliseAnswer } from '../serving/answer';
 import { renderAnswer } from '../serving/render';
-import { type AdmissionSample, type Admission, admitRoutes, thresholdGrid } from './admission';
+import { type AdmissionOptions, type AdmissionSample, type Admission, admitRoutes, thresholdGrid } from './admission';
 import { DEFAULT_BUDGET, type ErrorBudget, errorUpperBound } from './budget';
 import {
   type ClusterCanonical,
@@ -65,6 +65,8 @@ export interface JudgedInput {
   budget?: ErrorBudget;
   /** Fewest training answers a cluster needs for its families to mean anything. */
   minClusterExamples?: number;
+  /** How admission certifies (admission.ts); default: the walk from the smallest sample that can pass clean. */
+  admission?: AdmissionOptions;
 }
 
 /** One replayed held-out query: what was served, what was accepted, and the judge's P(agree). */
@@ -183,7 +185,9 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
   const positives = samples.filter((s) => s.y === 1).length;
   // Without both kinds of pairs (a tenant with one cluster) nothing can be calibrated: only identical answers agree.
   const calibration =
-    positives > 0 && positives < samples.length ? fitCalibration(samples) : identicalOnlyCalibration({ positives, negatives: samples.length - positives, bySource: {} });
+    positives > 0 && positives < samples.length
+      ? fitCalibration(samples)
+      : identicalOnlyCalibration({ positives, negatives: samples.length - positives, bySource: {} });
   const judged = (a: string, b: string) => (a === b ? 1 : judgeEmbedded(calibration, prepared(formText(a)), prepared(formText(b))).pAgree);
   // Rewording edits are the tenant's direct evidence that two texts agree.
   const agreeForms = withAgreeingEdits(
@@ -270,7 +274,7 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
       })),
     budget,
     // The walk starts at the smallest sample that can pass clean: a tenant's first routes need no spare evidence.
-    { startTolerance: 0 },
+    { startTolerance: 0, ...input.admission },
   );
   const admitted = new Map(admission.admitted.map((a) => [a.id, a]));
   for (const r of admission.refused) if (!verdicts.has(r.id)) verdicts.set(r.id, `not admitted within the error budget: ${r.reason}`);
