@@ -122,9 +122,7 @@ export async function runDemo(config: Config, opts: { dataset: SharedDatasetName
     console.log(`   the review page: ${stack.apiUrl}/review (API key in ${path.join(stack.config.dataDir, 'dev-api-key')})`);
 
     step('the review publisher publishes what was approved (two seconds after the last decision)');
-    const published = decided
-      ? ((await client.workflow.getHandle(ids.reviewPublish(DEV_TENANT)).result()) as ReviewPublishOutput).publishes.at(-1)
-      : undefined;
+    const published = decided ? ((await client.workflow.getHandle(ids.reviewPublish(DEV_TENANT)).result()) as ReviewPublishOutput).publishes.at(-1) : undefined;
     if (!published) console.log('   no decision was taken: nothing new to publish');
     else {
       console.log(`   ${published.status}${published.version ? ` v${published.version}` : ''} ${published.reasons.join('; ')}`);

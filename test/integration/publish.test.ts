@@ -201,7 +201,9 @@ describe('publishManifest / rollbackManifest', () => {
     await setOrderTemplate('Your parcel {{id}} was lost, sorry.', 'cand_order_bad');
     const r = await publish('retrain-2');
     expect(r.status).toBe('refused');
-    expect(r.reasons).toContainEqual(expect.stringMatching(/^template answers: 7 of 7 disagree with the accepted ones, at least \d+\.\d\d% wrong \(95% bound\) > the 1\.00% budget$/));
+    expect(r.reasons).toContainEqual(
+      expect.stringMatching(/^template answers: 7 of 7 disagree with the accepted ones, at least \d+\.\d\d% wrong \(95% bound\) > the 1\.00% budget$/),
+    );
     expect(r.replay.quality.template).toMatchObject({ served: 7, agreed: 0, rate: 0 });
     // The refusal is recorded: `review list` says why an approved candidate is not served.
     expect(await latestRefusal(db, tenant)).toMatchObject({ runId: 'retrain-2', reasons: r.reasons });

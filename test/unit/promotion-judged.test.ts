@@ -39,7 +39,10 @@ const intents: Intent[] = [
           { answer: PARAPHRASES[0]!.replace('at any time', 'whenever you like'), slots: {}, editedFrom: PARAPHRASES[0]! }
         : { answer: PARAPHRASES[i % 3]!, slots: {} },
   },
-  { cluster: 'track-id', answer: (i) => ({ answer: `Order ${1000 + i} ships tomorrow morning by express courier to your address.`, slots: { id: String(1000 + i) } }) },
+  {
+    cluster: 'track-id',
+    answer: (i) => ({ answer: `Order ${1000 + i} ships tomorrow morning by express courier to your address.`, slots: { id: String(1000 + i) } }),
+  },
   { cluster: 'track', answer: () => ({ answer: 'Your order ships tomorrow morning by express courier to your address.', slots: {} }) },
   {
     cluster: 'mixed',
@@ -158,7 +161,12 @@ describe('judgedGraduation with nothing to calibrate on', () => {
   it('a one-cluster tenant gets the identical-only judge: a constant answer can still graduate', () => {
     const train: JudgedExample[] = Array.from({ length: 400 }, (_, i) => ({ id: i + 1, clusterId: 'only', query: `q${i}`, slots: {}, answer: 'Same answer.' }));
     const heldOut: HeldOutExample[] = train.splice(0, 200).map((x) => ({ ...x, routedTo: 'only', similarity: 0.9 }));
-    const input: JudgedInput = { clusters: [{ clusterId: 'only', memberSimilarities: train.map(() => 0.9), neighbours: [] }], train, heldOut, budget: BUDGET_5 };
+    const input: JudgedInput = {
+      clusters: [{ clusterId: 'only', memberSimilarities: train.map(() => 0.9), neighbours: [] }],
+      train,
+      heldOut,
+      budget: BUDGET_5,
+    };
     const r = judgedGraduation(input, new Map(answerTexts(input).map((t) => [t, embed(t)])));
     expect(r.calibration.id).toBe('identical-only');
     expect(r.candidates).toHaveLength(1);
