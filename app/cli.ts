@@ -12,6 +12,7 @@ import { registerIngestCommands } from '../src/cli/ingest';
 import { registerServiceCommands } from './services';
 import { registerTenantCommands } from '../src/cli/tenants';
 import { registerTierCommands } from '../src/cli/tiers';
+import { registerModelsCommands } from '../src/cli/models';
 import { runDemo } from './demo';
 
 /**
@@ -32,6 +33,7 @@ registerRetrainCommands(program);
 registerManifestCommands(program);
 registerTierCommands(program);
 registerRouteCommands(program);
+registerModelsCommands(program);
 
 program
   .command('demo')
