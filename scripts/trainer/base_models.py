@@ -28,14 +28,17 @@ def sha256_file(path: str) -> str:
 
 
 def folder_digest(folder: str) -> str:
-    """sha256 over (relative name, sha256 of content) of every file, by name: the same bytes give the same digest."""
+    """sha256 over "relative/path\0<sha256 of the file>\n" of every file (but dot-files), sorted by path: the same
+    bytes give the same digest. src/adapters/digest.ts folderDigest computes the same."""
     entries = []
     for root, _, files in os.walk(folder):
         for name in files:
+            if name.startswith("."):  # markers (.uploaded), never content
+                continue
             p = os.path.join(root, name)
             entries.append((os.path.relpath(p, folder).replace(os.sep, "/"), p))
     h = hashlib.sha256()
-    for rel, p in sorted(entries):
+    for rel, p in sorted(entries, key=lambda e: e[0].encode()):
         h.update(f"{rel}\0{sha256_file(p)}\n".encode())
     return "sha256:" + h.hexdigest()
 
