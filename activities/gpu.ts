@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { BlobStore } from '../src/blob';
-import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
+import { folderDigest } from '../src/adapters/digest';
+import { CheckpointStore, adapterPrefix, downloadDir, uploadDir } from '../src/distill/blob-dirs';
 import { checkpointFingerprint } from '../src/distill/fingerprint';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
@@ -41,6 +42,8 @@ export interface TrainAdapterInput {
 export interface TrainAdapterOutput {
   /** Blob prefix of the PEFT adapter directory (local runner). */
   adapterPrefix?: string;
+  /** Its folder digest (src/adapters/digest.ts), also in metrics.adapterDigest: what servers fetch and verify it by. */
+  adapterDigest?: string;
   /** Model name the hosted API serves (hosted runner). */
   hostedModel?: string;
   metrics: Record<string, unknown>;
@@ -134,7 +137,9 @@ export function createGpuActivities(deps?: GpuDeps) {
         );
         const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
-          out.adapterPrefix = `adapters/${input.jobId}`;
+          out.adapterPrefix = adapterPrefix(input.jobId);
+          out.adapterDigest = await folderDigest(outcome.adapterDir);
+          out.metrics.adapterDigest = out.adapterDigest;
           await uploadDir(blob, outcome.adapterDir, out.adapterPrefix);
         }
         if (outcome.hostedModel) out.hostedModel = outcome.hostedModel;

@@ -13,6 +13,7 @@ import { registerServiceCommands } from './services';
 import { registerTenantCommands } from '../src/cli/tenants';
 import { registerTierCommands } from '../src/cli/tiers';
 import { registerModelsCommands } from '../src/cli/models';
+import { registerAdapterServingCommands } from '../src/cli/adapters';
 import { runDemo } from './demo';
 
 /**
@@ -34,6 +35,7 @@ registerManifestCommands(program);
 registerTierCommands(program);
 registerRouteCommands(program);
 registerModelsCommands(program);
+registerAdapterServingCommands(program);
 
 program
   .command('demo')
