@@ -16,7 +16,7 @@
  * The judge's calibration is fitted on bitext v2 accepted answers of every intent (same intent agrees, other intents
  * disagree: calibrationSamples), embedded with the local all-MiniLM-L6-v2.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,8 +24,8 @@ import { folderDigest } from '../src/adapters/digest';
 import { startAdapterServer } from '../src/adapters/server';
 import { studentAnswers } from '../src/adapters/student-answers';
 import { loadSharedDataset } from '../src/datasets/shared';
-import { TRAIN_LORA_SCRIPT, runTrainerScript } from '../src/distill/python';
-import type { TrainerConfig, TrainerEvent } from '../src/distill/types';
+import { chatExample, trainLocally } from '../src/distill/train-local';
+import type { TrainerConfig } from '../src/distill/types';
 import { LocalOnnxEmbedder } from '../src/embeddings/local';
 import { fitCalibration } from '../src/judge/calibration';
 import { EmbeddingJudge } from '../src/judge/embedding';
@@ -73,11 +73,6 @@ console.log(`student bench: ${base.name} (${base.digest?.slice(0, 19)}…), inte
 
 try {
   // --- train
-  const trainFile = path.join(work, 'train.jsonl');
-  const chat = (q: string, ans?: string) => ({
-    messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: q }, ...(ans ? [{ role: 'assistant', content: ans }] : [])],
-  });
-  writeFileSync(trainFile, train.map((r) => JSON.stringify(chat(r.query, r.answer))).join('\n'));
   const config: TrainerConfig = {
     baseModel: base.name,
     ...(base.digest ? { baseModelDigest: base.digest } : {}),
@@ -91,13 +86,14 @@ try {
     seed: 1,
     checkpointEvery: 1000,
   };
-  writeFileSync(path.join(work, 'config.json'), JSON.stringify(config));
+  const tr = await trainLocally(
+    train.map((r) => chatExample(r.query, r.answer, SYSTEM)),
+    config,
+    work,
+    ENV,
+  );
+  const done = tr.done;
   const out = path.join(work, 'out');
-  const tr = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', trainFile, '--config', path.join(work, 'config.json'), '--output', out], {
-    env: ENV,
-  }).done;
-  if (tr.code !== 0) throw new Error(`training failed: ${tr.stderr.slice(-800)}`);
-  const done = tr.events.find((e) => e.event === 'done') as Extract<TrainerEvent, { event: 'done' }>;
   const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) as { total_steps: number };
   console.log(`[${t()}] trained ${metrics.total_steps} steps: loss ${done.first_loss.toFixed(3)} -> ${done.final_loss.toFixed(3)}, ${done.tokens_per_s} tokens/s`);
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -11,8 +11,9 @@ import { type AdapterServer, serveRegisteredAdapters, startAdapterServer } from 
 import { studentAnswers } from '../../src/adapters/student-answers';
 import { loadSharedDataset } from '../../src/datasets/shared';
 import { uploadDir } from '../../src/distill/blob-dirs';
-import { TRAIN_LORA_SCRIPT, TRAINER_PYTHON, runTrainerScript, trainerEnv } from '../../src/distill/python';
-import type { TrainerConfig, TrainerEvent } from '../../src/distill/types';
+import { TRAINER_PYTHON, trainerEnv } from '../../src/distill/python';
+import { chatExample, trainLocally } from '../../src/distill/train-local';
+import type { TrainerConfig } from '../../src/distill/types';
 import { DEFAULT_BASE_MODEL, resolveBaseModel } from '../../src/models/registry';
 import { connectStack } from '../support/stack';
 
@@ -53,21 +54,6 @@ describe('real student: SmolLM2-135M-Instruct + LoRA, adapter server', () => {
       .filter((r) => r.label === 'track_order' && r.answer.length < 400)
       .slice(0, 6);
     expect(rows.length).toBe(6);
-    const trainFile = path.join(work, 'train.jsonl');
-    writeFileSync(
-      trainFile,
-      rows
-        .map((r) =>
-          JSON.stringify({
-            messages: [
-              { role: 'system', content: SYSTEM },
-              { role: 'user', content: r.query },
-              { role: 'assistant', content: r.answer },
-            ],
-          }),
-        )
-        .join('\n'),
-    );
     const config: TrainerConfig = {
       baseModel: DEFAULT_BASE_MODEL,
       baseModelDigest: base.digest,
@@ -82,13 +68,14 @@ describe('real student: SmolLM2-135M-Instruct + LoRA, adapter server', () => {
       seed: 3,
       checkpointEvery: 2,
     };
-    const configFile = path.join(work, 'config.json');
-    writeFileSync(configFile, JSON.stringify(config));
+    const r = await trainLocally(
+      rows.map((x) => chatExample(x.query, x.answer, SYSTEM)),
+      config,
+      work,
+      ENV,
+    );
     const out = path.join(work, 'out');
-    const r = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', trainFile, '--config', configFile, '--output', out], { env: ENV }).done;
-    expect(r.code, r.stderr.slice(-1500)).toBe(0);
-    const done = r.events.find((e) => e.event === 'done') as Extract<TrainerEvent, { event: 'done' }>;
-    const losses = r.events.filter((e): e is Extract<TrainerEvent, { event: 'progress' }> => e.event === 'progress').map((e) => e.loss);
+    const { done, losses } = r;
     expect(losses).toHaveLength(4);
     expect(done.final_loss).toBeLessThan(done.first_loss);
     console.log(`[student] 4 steps: loss ${losses.map((l) => l.toFixed(3)).join(' → ')}, ${done.tokens_per_s} tokens/s`);
