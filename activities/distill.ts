@@ -113,7 +113,9 @@ export function createDistillActivities({ db, blob, embedder, judge }: DistillDe
     const tenantJudge = await judge?.(job.tenantId);
     let judged: JudgedPredictions | undefined;
     if (tenantJudge) {
-      const verdicts = await tenantJudge.judge([...student, ...base].map((p) => ({ query: '', candidate: p.prediction || ' ', reference: p.reference || ' ' })));
+      const verdicts = await tenantJudge.judge(
+        [...student, ...base].map((p) => ({ query: '', candidate: p.prediction || ' ', reference: p.reference || ' ' })),
+      );
       judged = { judge: tenantJudge.id, student: verdicts.slice(0, n).map((v) => v.pAgree), base: verdicts.slice(n).map((v) => v.pAgree) };
     }
     const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy }, judged);

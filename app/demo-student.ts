@@ -50,13 +50,21 @@ export async function runStudentDemo(opts: { intent?: string; steps?: number } =
       work,
       env,
     );
-    console.log(`   loss ${trained.done.first_loss.toFixed(3)} -> ${trained.done.final_loss.toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (${trained.done.tokens_per_s} tokens/s)`);
+    console.log(
+      `   loss ${trained.done.first_loss.toFixed(3)} -> ${trained.done.final_loss.toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (${trained.done.tokens_per_s} tokens/s)`,
+    );
 
     step('starting the adapter server (one base, adapters by name)');
     const server = await startAdapterServer({ base: base.name, env, maxNewTokens: 128 });
     try {
       const adapterDigest = await folderDigest(trained.adapterDir);
-      const route: AdapterTarget = { adapter: `demo-${intent.replace(/_/g, '-')}`, baseModel: base.name, baseModelDigest: base.digest, adapterDigest, uri: `file://${trained.adapterDir}/` };
+      const route: AdapterTarget = {
+        adapter: `demo-${intent.replace(/_/g, '-')}`,
+        baseModel: base.name,
+        baseModelDigest: base.digest,
+        adapterDigest,
+        uri: `file://${trained.adapterDir}/`,
+      };
       await server.loadAdapter(route.adapter, trained.adapterDir, adapterDigest);
       console.log(`   ${server.baseURL}; the route's target, as the manifest carries it:\n   ${JSON.stringify(route)}`);
 

@@ -58,7 +58,10 @@ const quantile = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math
 
 const rows = loadSharedDataset('bitext-v2');
 const next = rng(7);
-const shuffled = rows.map((r) => ({ r, k: next() })).sort((x, y) => x.k - y.k).map((x) => x.r);
+const shuffled = rows
+  .map((r) => ({ r, k: next() }))
+  .sort((x, y) => x.k - y.k)
+  .map((x) => x.r);
 const train: typeof rows = [];
 const evalSet: typeof rows = [];
 for (const intent of intents) {
@@ -95,7 +98,9 @@ try {
   const done = tr.done;
   const out = path.join(work, 'out');
   const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) as { total_steps: number };
-  console.log(`[${t()}] trained ${metrics.total_steps} steps: loss ${done.first_loss.toFixed(3)} -> ${done.final_loss.toFixed(3)}, ${done.tokens_per_s} tokens/s`);
+  console.log(
+    `[${t()}] trained ${metrics.total_steps} steps: loss ${done.first_loss.toFixed(3)} -> ${done.final_loss.toFixed(3)}, ${done.tokens_per_s} tokens/s`,
+  );
 
   // --- serve
   const server = await startAdapterServer({ base: base.name, env: ENV, maxNewTokens: 256, maxBatch: 8, timeoutS: 900 });
@@ -140,7 +145,9 @@ try {
     const sAg = await agreement(student.answers);
     const bAg = await agreement(baseAns.answers);
     console.log(`[${t()}] judged (calibration ${calibration.id.slice(0, 12)}, AUC ${calibration.auc.toFixed(3)})`);
-    console.log(`  e.g. student: ${JSON.stringify(student.answers[0]!.answer.slice(0, 160))}\n       accepted: ${JSON.stringify(evalSet[0]!.answer.slice(0, 160))}`);
+    console.log(
+      `  e.g. student: ${JSON.stringify(student.answers[0]!.answer.slice(0, 160))}\n       accepted: ${JSON.stringify(evalSet[0]!.answer.slice(0, 160))}`,
+    );
 
     const intentShare = rows.filter((r) => intents.includes(r.label)).length / rows.length;
     const passes = sAg.mean >= 0.85;
@@ -153,8 +160,16 @@ try {
     row('training tokens/s (CPU, fp32, training time only)', `${done.tokens_per_s}`, 'printed');
     row('generation tokens/s at batch 1 (server, 64-token answers)', b1.toFixed(1), 'printed');
     row('generation tokens/s at batch 8 (server, eval answers, student)', student.tokensPerS.toFixed(1), 'printed');
-    row('adapter server latency p50 / p99, 64-token answer, batch 1, CPU', `${quantile(lat, 0.5).toFixed(2)} s / ${quantile(lat, 0.99).toFixed(2)} s`, 'printed');
-    row('share of bitext v2 traffic the adapter tier takes (trained intents, if gate passes)', `${(100 * adapterShare).toFixed(1)}% (intents hold ${(100 * intentShare).toFixed(1)}%)`, 'printed');
+    row(
+      'adapter server latency p50 / p99, 64-token answer, batch 1, CPU',
+      `${quantile(lat, 0.5).toFixed(2)} s / ${quantile(lat, 0.99).toFixed(2)} s`,
+      'printed',
+    );
+    row(
+      'share of bitext v2 traffic the adapter tier takes (trained intents, if gate passes)',
+      `${(100 * adapterShare).toFixed(1)}% (intents hold ${(100 * intentShare).toFixed(1)}%)`,
+      'printed',
+    );
     row('cost reduction it brings (adapter answer ~ free beside the frontier; upper bound)', `${(100 * adapterShare).toFixed(1)}%`, 'printed');
     console.log(
       `\n${train.length} train / ${evalSet.length} eval examples, ${metrics.total_steps} steps, max length ${maxLength}, answers capped at ${maxNew} tokens; base loaded ${health.base_loads}x; ${t()} in all`,

@@ -64,7 +64,9 @@ export async function exportAdapters(
   if (format === 'vllm') {
     const modules = adapters.map((a) => ({ name: a.name, path: `adapters/${a.name}`, base_model_name: base }));
     await write('lora-modules.json', `${JSON.stringify(modules, null, 2)}\n`);
-    const flags = adapters.map((a) => `  --lora-modules "{\\"name\\": \\"${a.name}\\", \\"path\\": \\"$HERE/adapters/${a.name}\\", \\"base_model_name\\": \\"${base}\\"}" \\`);
+    const flags = adapters.map(
+      (a) => `  --lora-modules "{\\"name\\": \\"${a.name}\\", \\"path\\": \\"$HERE/adapters/${a.name}\\", \\"base_model_name\\": \\"${base}\\"}" \\`,
+    );
     await write(
       'serve-vllm.sh',
       `${header}# OpenAI API on :8000; \`model\` = the adapter name.\nexec vllm serve "$BASE_MODEL_DIR" --served-model-name ${base} --enable-lora --max-loras ${Math.min(adapters.length, 32)} --max-lora-rank ${maxRank} \\\n${flags.join('\n')}\n  "$@"\n`,

@@ -25,36 +25,39 @@ export function registerAdapterServingCommands(program: Command): void {
     .option('--max-batch <n>', 'requests for one adapter generated together', Number, 8)
     .option('--timeout-s <s>', 'per request, queue wait included (then 504)', Number, 120)
     .option('--max-new-tokens <n>', 'cap on max_tokens', Number, 256)
-    .action(async (o: { base: string; tenant?: string; host: string; port: number; maxQueue: number; maxBatch: number; timeoutS: number; maxNewTokens: number }) => {
-      const base = resolveBaseModel(o.base);
-      const tenants = (o.tenant ?? '')
-        .split(',')
-        .map((t) => t.trim())
-        .filter(Boolean);
-      const adapters = tenants.length ? await withDb(async (db) => (await Promise.all(tenants.map((t) => servableAdapters(db, t, base.name)))).flat()) : [];
-      if (tenants.length && !adapters.length) console.log(`no candidate or active adapters of ${base.name} for ${tenants.join(', ')}: serving the base alone`);
-      const server = await startAdapterServer({
-        base: o.base,
-        host: o.host,
-        port: o.port,
-        maxQueue: o.maxQueue,
-        maxBatch: o.maxBatch,
-        timeoutS: o.timeoutS,
-        maxNewTokens: o.maxNewTokens,
-      });
-      const stop = () => void server.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      try {
-        const loaded = await serveRegisteredAdapters(server, openBlobStore(loadConfig().blob), adapters, cacheDir());
-        console.log(`adapter server on ${server.baseURL} (base ${base.name}${base.digest ? ` ${base.digest.slice(0, 19)}…` : ''})`);
-        console.log(`models: ${[base.name, ...loaded].join(', ')}  (POST ${server.baseURL}/chat/completions with model = one of them)`);
-      } catch (err) {
-        await server.close();
-        throw err;
-      }
-      await new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
-    });
+    .action(
+      async (o: { base: string; tenant?: string; host: string; port: number; maxQueue: number; maxBatch: number; timeoutS: number; maxNewTokens: number }) => {
+        const base = resolveBaseModel(o.base);
+        const tenants = (o.tenant ?? '')
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean);
+        const adapters = tenants.length ? await withDb(async (db) => (await Promise.all(tenants.map((t) => servableAdapters(db, t, base.name)))).flat()) : [];
+        if (tenants.length && !adapters.length)
+          console.log(`no candidate or active adapters of ${base.name} for ${tenants.join(', ')}: serving the base alone`);
+        const server = await startAdapterServer({
+          base: o.base,
+          host: o.host,
+          port: o.port,
+          maxQueue: o.maxQueue,
+          maxBatch: o.maxBatch,
+          timeoutS: o.timeoutS,
+          maxNewTokens: o.maxNewTokens,
+        });
+        const stop = () => void server.close().then(() => process.exit(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const loaded = await serveRegisteredAdapters(server, openBlobStore(loadConfig().blob), adapters, cacheDir());
+          console.log(`adapter server on ${server.baseURL} (base ${base.name}${base.digest ? ` ${base.digest.slice(0, 19)}…` : ''})`);
+          console.log(`models: ${[base.name, ...loaded].join(', ')}  (POST ${server.baseURL}/chat/completions with model = one of them)`);
+        } catch (err) {
+          await server.close();
+          throw err;
+        }
+        await new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
+      },
+    );
 
   // `adapters list/show/activate` (src/cli/distill.ts) made the command: add to it.
   const ad = program.commands.find((c) => c.name() === 'adapters') ?? program.command('adapters').description('trained adapters');

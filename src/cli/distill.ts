@@ -28,7 +28,10 @@ export function trainerConfig(o: Record<string, unknown>): TrainerConfig {
   const file = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as Partial<TrainerConfig>) : {};
   const baseModel = (o.baseModel as string | undefined) ?? file.baseModel;
   if (!baseModel)
-    throw new InputError('--base-model', 'name the base model: a registered name (`distillery models list`), a local directory (no downloads at run time) or, with --runner openai, the hosted model id');
+    throw new InputError(
+      '--base-model',
+      'name the base model: a registered name (`distillery models list`), a local directory (no downloads at run time) or, with --runner openai, the hosted model id',
+    );
   // A registered base travels by name and digest (each runner finds its own folder); a folder stays a folder.
   const registered = o.runner === 'openai' ? undefined : listBaseModels().find((e) => e.name === baseModel);
   return {

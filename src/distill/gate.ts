@@ -80,7 +80,9 @@ const LABELS_MAX = 12;
  */
 export function isClassificationLike(references: readonly string[]): boolean {
   const refs = new Set(references.map(normaliseAnswer));
-  return references.length >= 10 && refs.size <= Math.min(LABELS_MAX, Math.max(2, references.length / 5)) && [...refs].every((r) => r.length <= LABEL_MAX_CHARS);
+  return (
+    references.length >= 10 && refs.size <= Math.min(LABELS_MAX, Math.max(2, references.length / 5)) && [...refs].every((r) => r.length <= LABEL_MAX_CHARS)
+  );
 }
 
 /**
@@ -126,5 +128,14 @@ export function gate(
     }))
     .sort((x, y) => x.similarity - y.similarity)
     .slice(0, 10);
-  return { verdict: reasons.length ? 'fail' : 'pass', reasons, classificationLike, ...(judged ? { judge: judged.judge } : {}), student: s, base: b, examples, policy };
+  return {
+    verdict: reasons.length ? 'fail' : 'pass',
+    reasons,
+    classificationLike,
+    ...(judged ? { judge: judged.judge } : {}),
+    student: s,
+    base: b,
+    examples,
+    policy,
+  };
 }

@@ -17,13 +17,19 @@ export interface LocalTraining {
  * the trainer's last output when it fails). For the student benchmark, `demo --student` and tests; jobs go through
  * the fine-tune workflow and its runners.
  */
-export async function trainLocally(examples: readonly ChatExample[], config: TrainerConfig, workDir: string, env: NodeJS.ProcessEnv = {}): Promise<LocalTraining> {
+export async function trainLocally(
+  examples: readonly ChatExample[],
+  config: TrainerConfig,
+  workDir: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<LocalTraining> {
   mkdirSync(workDir, { recursive: true });
   const data = path.join(workDir, 'train.jsonl');
   const configFile = path.join(workDir, 'config.json');
   writeFileSync(data, examples.map((e) => JSON.stringify(e)).join('\n'));
   writeFileSync(configFile, JSON.stringify(config));
-  const r = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', data, '--config', configFile, '--output', path.join(workDir, 'out')], { env }).done;
+  const r = await runTrainerScript<TrainerEvent>(TRAIN_LORA_SCRIPT, ['--data', data, '--config', configFile, '--output', path.join(workDir, 'out')], { env })
+    .done;
   const done = r.events.find((e): e is Extract<TrainerEvent, { event: 'done' }> => e.event === 'done');
   if (r.code !== 0 || !done) throw new Error(`train_lora.py failed (exit ${r.code}): ${r.stderr.slice(-1200)}`);
   const losses = r.events.filter((e): e is Extract<TrainerEvent, { event: 'progress' }> => e.event === 'progress').map((e) => e.loss);
@@ -33,6 +39,10 @@ export async function trainLocally(examples: readonly ChatExample[], config: Tra
 /** A query and its accepted answer as a chat example, with an optional system turn. */
 export function chatExample(query: string, answer: string, system?: string): ChatExample {
   return {
-    messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: query }, { role: 'assistant' as const, content: answer }],
+    messages: [
+      ...(system ? [{ role: 'system' as const, content: system }] : []),
+      { role: 'user' as const, content: query },
+      { role: 'assistant' as const, content: answer },
+    ],
   };
 }
