@@ -9,6 +9,7 @@ import type { BlobStore } from '../src/blob';
 import { folderDigest } from '../src/adapters/digest';
 import { CheckpointStore, adapterPrefix, downloadDir, uploadDir } from '../src/distill/blob-dirs';
 import { checkpointFingerprint } from '../src/distill/fingerprint';
+import { UPLOADED_MARKER } from '../src/distill/runners/local';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
 import type { Runner } from '../src/vocabulary';
@@ -110,6 +111,8 @@ export function createGpuActivities(deps?: GpuDeps) {
       // A refused checkpoint may also sit in this machine's work dir from an earlier attempt: start really fresh
       // (the trainer would refuse it too, and the job would fail on every retry).
       if (refused) await rm(localCheckpoints, { recursive: true, force: true });
+      // A restored checkpoint is already in the blob store: the trainer may prune it like an uploaded one.
+      if (restored !== undefined) await writeFile(path.join(localCheckpoints, `step-${restored}`, UPLOADED_MARKER), '');
       const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
       const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
       try {
