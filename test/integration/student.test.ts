@@ -10,7 +10,11 @@ import { folderDigest } from '../../src/adapters/digest';
 import { type AdapterServer, serveRegisteredAdapters, startAdapterServer } from '../../src/adapters/server';
 import { studentAnswers } from '../../src/adapters/student-answers';
 import { loadSharedDataset } from '../../src/datasets/shared';
-import { uploadDir } from '../../src/distill/blob-dirs';
+import { servableAdapters } from '../../src/adapters/registered';
+import { adapterPrefix, uploadDir } from '../../src/distill/blob-dirs';
+import { registerAdapter, saveDataset, startJob } from '../../src/distill/store';
+import { startRun } from '../../src/runs/store';
+import { ensureTenant } from '../../src/tenants/store';
 import { TRAINER_PYTHON, trainerEnv } from '../../src/distill/python';
 import { chatExample, trainLocally } from '../../src/distill/train-local';
 import type { TrainerConfig } from '../../src/distill/types';
@@ -21,14 +25,14 @@ import { connectStack } from '../support/stack';
  * A real student end to end on the CPU: SmolLM2-135M-Instruct (the registered base scripts/setup builds) trained
  * for a few LoRA steps on real customer-support answers (the loss falls), its adapter and an earlier checkpoint's
  * uploaded to the blob store and served by digest from one adapter server, which answers OpenAI chat requests for
- * both through the real `openai` client (plain and streamed) without loading the base twice; the vLLM export's
+ * both through the real `openai` client (plain and streamed), found through the adapter registry (candidate adapters of that base) without loading the base twice; the vLLM export's
  * adapter loads with PeftModel.from_pretrained from its portable config alone.
  */
 type Stack = Awaited<ReturnType<typeof connectStack>>;
 let s: Stack;
 let work: string;
 let server: AdapterServer | undefined;
-const run = `student-it/${randomBytes(4).toString('hex')}`;
+const tenant = `student-it-${randomBytes(4).toString('hex')}`;
 // One thread: on a small shared VM two OpenMP threads are at times far slower (spinning on a busy vCPU).
 const ENV = { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 const SYSTEM = 'You are a helpful customer support assistant.';
@@ -84,15 +88,50 @@ describe('real student: SmolLM2-135M-Instruct + LoRA, adapter server', () => {
     expect(adapterConfig.base_model_name_or_path).toBe(DEFAULT_BASE_MODEL); // never this machine's path
     expect(JSON.parse(readFileSync(path.join(out, 'adapter', 'distillery_base.json'), 'utf8'))).toEqual({ name: DEFAULT_BASE_MODEL, digest: base.digest });
 
-    // two adapters on the same base: the final one and the step-2 checkpoint's, in the blob store with their digests
+    // Two adapters on the same base, registered as the gate registers them (the final one and the step-2
+    // checkpoint's, each its own job): files in the blob store under the job's adapter prefix, digest in the metrics.
+    await ensureTenant(s.db, tenant);
+    await startRun(s.db, { id: `${tenant}-run`, kind: 'cluster', tenantId: tenant, workflowId: `${tenant}-wf`, params: {} as never });
+    const datasetId = `ds_${tenant}`;
+    await saveDataset(s.db, {
+      id: datasetId,
+      tenantId: tenant,
+      clusterRunId: `${tenant}-run`,
+      clusterIds: ['c1'],
+      card: {} as never,
+      trainKey: 'x',
+      evalKey: 'y',
+    });
     for (const [name, dir] of [
       ['track-order-final', path.join(out, 'adapter')],
       ['track-order-step2', path.join(out, 'checkpoints', 'step-2', 'adapter')],
     ] as const) {
-      const prefix = `${run}/${name}`;
-      await uploadDir(s.blob, dir, prefix);
-      adapters.push({ name, baseModel: DEFAULT_BASE_MODEL, baseModelDigest: base.digest, adapterDigest: await folderDigest(dir), prefix });
+      const jobId = `ft_${name}-${tenant}`;
+      await startJob(s.db, { id: jobId, tenantId: tenant, datasetId, runner: 'local', config, workflowId: `${tenant}-wf` });
+      await uploadDir(s.blob, dir, adapterPrefix(jobId));
+      const metrics = { adapterDigest: await folderDigest(dir) };
+      await registerAdapter(
+        s.db,
+        {
+          id: `ad_${name}-${tenant}`,
+          tenantId: tenant,
+          jobId,
+          datasetId,
+          name,
+          baseModel: config.baseModel,
+          uri: s.blob.uri(`${adapterPrefix(jobId)}/`),
+          status: 'candidate',
+          evaluation: {} as never,
+          lineage: { clusterRunId: `${tenant}-run`, clusterIds: ['c1'], datasetId, jobId, runner: 'local', config, metrics },
+        },
+        { metrics, adapterKey: adapterPrefix(jobId) },
+      );
     }
+    adapters.push(...(await servableAdapters(s.db, tenant, DEFAULT_BASE_MODEL)).sort((x, y) => x.name.localeCompare(y.name)));
+    expect(adapters.map((x) => [x.name, x.baseModelDigest])).toEqual([
+      ['track-order-final', base.digest],
+      ['track-order-step2', base.digest],
+    ]);
     expect(adapters[0]!.adapterDigest).not.toBe(adapters[1]!.adapterDigest);
   }, 240_000);
 
