@@ -3,16 +3,18 @@
  * with a LoRA adapter trained on bitext v2 accepted answers, served by the adapter server, judged by the embedding
  * judge against the teacher's accepted answers on an unseen eval split, beside the base model without the adapter.
  *
- *   npx tsx bench/student.ts [--intents a,b,c] [--train-per-intent 24] [--eval-per-intent 6] [--epochs 1]
- *                            [--max-length 256] [--max-new-tokens 128] [--latency-requests 5] [--threads 2]
+ *   npx tsx bench/student.ts [--intents a,b,c] [--train-per-intent 16] [--eval-per-intent 2] [--epochs 1]
+ *                            [--max-length 256] [--max-new-tokens 80] [--latency-requests 3] [--threads 2]
  *
  * Prints the issue's table: judged agreement of the student and of the base; training tokens/s; generation tokens/s
  * at batch 1 and 8 (through the server); p50/p99 latency of a 64-token answer at batch 1; the share of bitext v2
  * traffic the adapter tier would take (the trained intents' share when the student passes the gate's 0.85, else 0)
  * and the cost reduction that brings when an adapter answer costs ~nothing beside a frontier call (an upper bound).
  *
- * Sized for 2 shared cores (≈ 10 minutes): four intents whose accepted answers are short (so 256 tokens hold a
- * whole example), 24 training and 6 eval examples each, one epoch. The full figures want more data, steps and a GPU.
+ * Sized for 2 shared cores (≈ 12 minutes when other work shares them; generation at batch 8 ran at ~3 tokens/s
+ * there): four intents whose accepted answers are short (so 256 tokens hold a whole example), 16 training and 2 eval
+ * examples each, one epoch, answers capped at 80 tokens. Tiny samples: the figures are indicative; the real ones
+ * want more data, more steps and a GPU (raise the flags).
  * The judge's calibration is fitted on bitext v2 accepted answers of every intent (same intent agrees, other intents
  * disagree: calibrationSamples), embedded with the local all-MiniLM-L6-v2.
  */
@@ -36,12 +38,12 @@ import { rng } from '../test/support/rng';
 const { values: a } = parseArgs({
   options: {
     intents: { type: 'string', default: 'delivery_period,track_refund,contact_customer_service,check_invoice' },
-    'train-per-intent': { type: 'string', default: '24' },
-    'eval-per-intent': { type: 'string', default: '6' },
+    'train-per-intent': { type: 'string', default: '16' },
+    'eval-per-intent': { type: 'string', default: '2' },
     epochs: { type: 'string', default: '1' },
     'max-length': { type: 'string', default: '256' },
-    'max-new-tokens': { type: 'string', default: '128' },
-    'latency-requests': { type: 'string', default: '5' },
+    'max-new-tokens': { type: 'string', default: '80' },
+    'latency-requests': { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
   },
 });
