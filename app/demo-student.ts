@@ -29,7 +29,7 @@ export async function runStudentDemo(opts: { intent?: string; steps?: number } =
 
     const rows = loadSharedDataset('bitext-v2').filter((r) => r.label === intent && r.answer.length < 600);
     const [heldOut, train] = [rows.slice(0, 2), rows.slice(2, 26)];
-    step(`training a LoRA adapter on ${train.length} accepted answers of "${intent}" (CPU, ${opts.steps ?? 12} steps)`);
+    step(`training a LoRA adapter on ${train.length} accepted answers of "${intent}" (CPU, ${opts.steps ?? 8} steps)`);
     const t0 = Date.now();
     const trained = await trainLocally(
       train.map((r) => chatExample(r.query, r.answer, SYSTEM)),
@@ -39,7 +39,7 @@ export async function runStudentDemo(opts: { intent?: string; steps?: number } =
         lora: { r: 16, alpha: 32, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
         learningRate: 1e-3,
         epochs: 1,
-        maxSteps: opts.steps ?? 12,
+        maxSteps: opts.steps ?? 8,
         maxLength: 256,
         packing: true,
         batchSize: 2,
@@ -71,8 +71,8 @@ export async function runStudentDemo(opts: { intent?: string; steps?: number } =
       step('routing two held-out queries to the adapter route (OpenAI client) and, for contrast, to the base alone');
       const queries = heldOut.map((r) => r.query);
       const [student, plain] = await Promise.all([
-        studentAnswers({ baseURL: server.baseURL, model: route.adapter, queries, system: SYSTEM, maxTokens: 96 }),
-        studentAnswers({ baseURL: server.baseURL, model: base.name, queries, system: SYSTEM, maxTokens: 96 }),
+        studentAnswers({ baseURL: server.baseURL, model: route.adapter, queries, system: SYSTEM, maxTokens: 64 }),
+        studentAnswers({ baseURL: server.baseURL, model: base.name, queries, system: SYSTEM, maxTokens: 64 }),
       ]);
       heldOut.forEach((r, i) => {
         console.log(`\n   query:    ${r.query}`);
