@@ -20,7 +20,8 @@ const SYSTEM = 'You are a helpful customer support assistant.';
 export async function runStudentDemo(opts: { intent?: string; steps?: number } = {}): Promise<void> {
   const step = (s: string) => console.log(`\n== ${s}`);
   const intent = opts.intent ?? 'track_refund';
-  const env = { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2' };
+  // One thread unless told: on shared cores two OpenMP threads can spin far slower than one.
+  const env = { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1', MKL_NUM_THREADS: process.env.MKL_NUM_THREADS ?? '1' };
   const work = mkdtempSync(path.join(os.tmpdir(), 'distillery-demo-student-'));
   try {
     step(`base model ${DEFAULT_BASE_MODEL}`);
