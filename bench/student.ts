@@ -4,7 +4,7 @@
  * judge against the teacher's accepted answers on an unseen eval split, beside the base model without the adapter.
  *
  *   npx tsx bench/student.ts [--intents a,b,c] [--train-per-intent 16] [--eval-per-intent 2] [--epochs 1]
- *                            [--max-length 256] [--max-new-tokens 80] [--latency-requests 3] [--threads 2]
+ *                            [--max-length 256] [--max-new-tokens 80] [--latency-requests 3] [--threads 1]
  *
  * Prints the issue's table: judged agreement of the student and of the base; training tokens/s; generation tokens/s
  * at batch 1 and 8 (through the server); p50/p99 latency of a 64-token answer at batch 1; the share of bitext v2
@@ -44,7 +44,7 @@ const { values: a } = parseArgs({
     'max-length': { type: 'string', default: '256' },
     'max-new-tokens': { type: 'string', default: '80' },
     'latency-requests': { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
+    threads: { type: 'string', default: '1' },
   },
 });
 const intents = a.intents!.split(',');
