@@ -5,7 +5,8 @@ import { type BuildDatasetInput, type BuiltDataset, buildAndStoreDataset } from 
 import { fineTuneJobId } from '../src/distill/fingerprint';
 import type { DatasetFiles, DatasetFilesInput } from '../src/distill/thread';
 import { runInThread } from '../src/threads/run';
-import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../src/distill/gate';
+import { DEFAULT_GATE, type GatePolicy, type JudgedPredictions, type Prediction, gate } from '../src/distill/gate';
+import type { Judge } from '../src/judge/types';
 import { endJob, findAdapter, getDataset, getJob, registerAdapter, startJob } from '../src/distill/store';
 import type { TrainerConfig } from '../src/distill/types';
 import type { EmbedderSource } from '../src/embeddings/lazy';
@@ -22,6 +23,11 @@ export interface DistillDeps {
   db: Db;
   blob: BlobStore;
   embedder: EmbedderSource;
+  /**
+   * The tenant's judge (src/judge: the calibrated EmbeddingJudge by default). When it gives one, the gate decides
+   * free text on judged agreement with the accepted answers; without (no calibration yet), on mean cosine.
+   */
+  judge?: (tenantId: string) => Promise<Judge | undefined>;
 }
 
 /** What the gate compares: the student's and the base model's predictions on a job's eval split. */
@@ -35,7 +41,7 @@ interface GateAdapterInput {
 
 type GateVerdict = { adapterId: string; status: 'candidate' | 'rejected'; reasons: string[] };
 
-export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
+export function createDistillActivities({ db, blob, embedder, judge }: DistillDeps) {
   return {
     /** Builds and stores the category's dataset (see buildAndStoreDataset). */
     async buildTrainingDataset(input: BuildDatasetInput): Promise<BuiltDataset> {
@@ -104,7 +110,15 @@ export function createDistillActivities({ db, blob, embedder }: DistillDeps) {
     const m = base.length;
     const studentSim = student.map((_, i) => cosine(vecs[i]!, vecs[n + i]!));
     const baseSim = base.map((_, i) => cosine(vecs[2 * n + i]!, vecs[2 * n + m + i]!));
-    const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy });
+    const tenantJudge = await judge?.(job.tenantId);
+    let judged: JudgedPredictions | undefined;
+    if (tenantJudge) {
+      const verdicts = await tenantJudge.judge(
+        [...student, ...base].map((p) => ({ query: '', candidate: p.prediction || ' ', reference: p.reference || ' ' })),
+      );
+      judged = { judge: tenantJudge.id, student: verdicts.slice(0, n).map((v) => v.pAgree), base: verdicts.slice(n).map((v) => v.pAgree) };
+    }
+    const evaluation = gate(student, base, studentSim, baseSim, { ...DEFAULT_GATE, ...input.policy }, judged);
     const status = evaluation.verdict === 'pass' ? 'candidate' : 'rejected';
     const config = job.config;
     await registerAdapter(

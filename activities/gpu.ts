@@ -6,8 +6,10 @@ import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { BlobStore } from '../src/blob';
-import { CheckpointStore, downloadDir, uploadDir } from '../src/distill/blob-dirs';
+import { folderDigest } from '../src/adapters/digest';
+import { CheckpointStore, adapterPrefix, downloadDir, uploadDir } from '../src/distill/blob-dirs';
 import { checkpointFingerprint } from '../src/distill/fingerprint';
+import { UPLOADED_MARKER } from '../src/distill/runners/local';
 import type { TrainingRunner } from '../src/distill/runners/types';
 import type { TrainerConfig } from '../src/distill/types';
 import type { Runner } from '../src/vocabulary';
@@ -41,6 +43,8 @@ export interface TrainAdapterInput {
 export interface TrainAdapterOutput {
   /** Blob prefix of the PEFT adapter directory (local runner). */
   adapterPrefix?: string;
+  /** Its folder digest (src/adapters/digest.ts), also in metrics.adapterDigest: what servers fetch and verify it by. */
+  adapterDigest?: string;
   /** Model name the hosted API serves (hosted runner). */
   hostedModel?: string;
   metrics: Record<string, unknown>;
@@ -107,6 +111,8 @@ export function createGpuActivities(deps?: GpuDeps) {
       // A refused checkpoint may also sit in this machine's work dir from an earlier attempt: start really fresh
       // (the trainer would refuse it too, and the job would fail on every retry).
       if (refused) await rm(localCheckpoints, { recursive: true, force: true });
+      // A restored checkpoint is already in the blob store: the trainer may prune it like an uploaded one.
+      if (restored !== undefined) await writeFile(path.join(localCheckpoints, `step-${restored}`, UPLOADED_MARKER), '');
       const prior = (ctx.info.heartbeatDetails ?? {}) as { hostedJobId?: string };
       const progress: Record<string, unknown> = { phase: 'training', resumedFrom: restored ?? null, hostedJobId: prior.hostedJobId };
       try {
@@ -134,7 +140,9 @@ export function createGpuActivities(deps?: GpuDeps) {
         );
         const out: TrainAdapterOutput = { metrics: { ...outcome.metrics, resumedFromStep: restored ?? null } };
         if (outcome.adapterDir) {
-          out.adapterPrefix = `adapters/${input.jobId}`;
+          out.adapterPrefix = adapterPrefix(input.jobId);
+          out.adapterDigest = await folderDigest(outcome.adapterDir);
+          out.metrics.adapterDigest = out.adapterDigest;
           await uploadDir(blob, outcome.adapterDir, out.adapterPrefix);
         }
         if (outcome.hostedModel) out.hostedModel = outcome.hostedModel;

@@ -13,7 +13,10 @@ import { registerServiceCommands } from './services';
 import { registerTenantCommands } from '../src/cli/tenants';
 import { registerTierCommands } from '../src/cli/tiers';
 import { registerGatewayCommands } from '../src/cli/gateway';
+import { registerModelsCommands } from '../src/cli/models';
+import { registerAdapterServingCommands } from '../src/cli/adapters';
 import { runDemo } from './demo';
+import { runStudentDemo } from './demo-student';
 
 /**
  * `distillery …`: every capability is reachable from here. Errors a user can fix print one clear line (exit 2);
@@ -34,6 +37,8 @@ registerManifestCommands(program);
 registerTierCommands(program);
 registerRouteCommands(program);
 registerGatewayCommands(program);
+registerModelsCommands(program);
+registerAdapterServingCommands(program);
 
 program
   .command('demo')
@@ -42,7 +47,8 @@ program
   )
   .addOption(new Option('--dataset <name>', 'shared data set to ingest').choices(['bitext-v1', 'bitext-v2', 'banking77', 'hwu64']).default('bitext-v1'))
   .option('--limit <n>', 'at most this many records', (v) => Number(v))
-  .action(async (opts: { dataset: 'bitext-v1'; limit?: number }) => runDemo(loadConfig(), opts));
+  .option('--student', 'instead: a real student (SmolLM2-135M-Instruct + LoRA, trained on the CPU) serving through the adapter server')
+  .action(async (opts: { dataset: 'bitext-v1'; limit?: number; student?: boolean }) => (opts.student ? runStudentDemo() : runDemo(loadConfig(), opts)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = cliMessage(err);

@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from base_models import resolve_base  # noqa: E402
 from train_lora import claim_stdout, die_with_parent, emit, prompt_text, read_examples  # noqa: E402
 
 
@@ -29,7 +30,7 @@ def log(msg: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="base model folder (save_pretrained layout)")
+    ap.add_argument("--base", required=True, help="registered base model name or base model folder (save_pretrained layout)")
     ap.add_argument("--adapter", help="PEFT adapter folder (adapter_config.json + adapter_model.safetensors)")
     ap.add_argument("--data", required=True)
     ap.add_argument("--output", required=True)
@@ -45,11 +46,12 @@ def main() -> int:
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(args.base)
+    base_dir, _ = resolve_base(args.base)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
     if args.adapter:
         from peft import PeftModel
 

@@ -5,8 +5,9 @@
 
 config.json is a TrainerConfig (camelCase keys, src/distill/types.ts). Prompts are rendered with the tokenizer's chat
 template when it has one, else a fixed plain format (render_plain); the loss is on the assistant turns only (labels
--100 elsewhere), sequences are cut at maxLength, and with packing examples are concatenated into maxLength blocks that
-keep their label masks. LoRA via PEFT; AdamW with linear warmup and linear decay; gradient accumulation; seeded.
+-100 elsewhere), a conversation longer than maxLength loses its prompt from the left, never its last answer (truncate), and with
+packing whole examples share maxLength blocks, each with its own positions and no attention across examples (pack,
+packed_inputs); gradient checkpointing on request. LoRA via PEFT; AdamW with linear warmup and linear decay; gradient accumulation; seeded.
 
 stdout carries only TrainerEvent JSON lines (start, progress, checkpoint, done); logs go to stderr. Every
 checkpointEvery optimizer steps, and after the last step, DIR/checkpoints/step-N is written atomically (a temporary
@@ -37,6 +38,9 @@ import signal
 import sys
 import time
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from base_models import resolve_base, write_portable_config  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -163,25 +167,77 @@ def segments(tokenizer, messages: list[dict[str, str]]) -> list[tuple[str, bool]
 
 
 def encode(tokenizer, messages: list[dict[str, str]], max_length: int) -> tuple[list[int], list[int]]:
-    """input_ids and labels (-100 but on assistant tokens), cut at max_length. Each piece is tokenized on its own
-    (no special tokens added: the rendering carries them), exactly as generation tokenizes a prompt."""
+    """input_ids and labels (-100 but on assistant tokens), fitted into max_length by truncate(). Each piece is
+    tokenized on its own (no special tokens added: the rendering carries them), exactly as generation tokenizes a
+    prompt."""
     ids: list[int] = []
     labels: list[int] = []
+    answer = None  # [start, end) of the last trainable piece
     for text, trainable in segments(tokenizer, messages):
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if trainable:
+            answer = (len(ids), len(ids) + len(piece))
         ids.extend(piece)
         labels.extend(piece if trainable else [-100] * len(piece))
-    return ids[:max_length], labels[:max_length]
+    return truncate(ids, labels, answer, max_length)
 
 
-def pack(samples: list[tuple[list[int], list[int]]], max_length: int) -> list[tuple[list[int], list[int]]]:
-    """Concatenates the samples, in the given order, into blocks of max_length tokens (the last may be shorter);
-    each token keeps its label. A block's first token has no prediction (its label is never used); blocks with no
-    label left (all prompt) are dropped. Attention is not masked at example boundaries inside a block."""
-    ids = [t for s in samples for t in s[0]]
-    labels = [t for s in samples for t in s[1]]
-    blocks = [(ids[i : i + max_length], labels[i : i + max_length]) for i in range(0, len(ids), max_length)]
-    return [b for b in blocks if any(t != -100 for t in b[1][1:])]
+def truncate(ids: list[int], labels: list[int], answer: tuple[int, int] | None, max_length: int) -> tuple[list[int], list[int]]:
+    """Fits a conversation into max_length tokens without ever training an answer without its prompt. What follows
+    the last answer goes first; when the last answer (with its EOS) still ends past max_length, the prompt is cut
+    from the left (oldest turns first) and only that last answer is trained (an earlier answer in the window may
+    have lost its own prompt). When the answer leaves less than a quarter of max_length (at least one token) for its
+    prompt (or the whole prompt, when shorter), the example is left out: ([], [])."""
+    if len(ids) <= max_length or answer is None:
+        return ids[:max_length], labels[:max_length]
+    a0, a1 = answer
+    if a1 <= max_length:
+        return ids[:max_length], labels[:max_length]
+    if max_length - (a1 - a0) < min(a0, max(1, max_length // 4)):
+        return [], []
+    start = a1 - max_length
+    return ids[start:a1], [-100] * (a0 - start) + labels[a0:a1]
+
+
+def pack(samples: list[tuple[list[int], list[int]]], max_length: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """Whole examples, in the given order, into blocks of at most max_length tokens (first fit over the open
+    blocks, so short examples fill the gaps): (ids, labels, lengths of the examples in the block). No example is
+    ever split; collate() gives each its own positions and a block-diagonal causal mask, so no token attends to
+    another example."""
+    blocks: list[tuple[list[int], list[int], list[int]]] = []
+    for ids, labels in samples:
+        block = next((b for b in blocks if len(b[0]) + len(ids) <= max_length), None)
+        if block is None:
+            block = ([], [], [])
+            blocks.append(block)
+        block[0].extend(ids)
+        block[1].extend([-100] + list(labels[1:]))  # an example's first token is never predicted (from another example)
+        block[2].append(len(ids))
+    return blocks
+
+
+def packed_inputs(lengths: list[list[int]], width: int, dtype):
+    """position_ids (restarting at 0 for each example) and the additive 4-D attention mask (batch, 1, width, width)
+    of packed rows: causal inside an example, blocked across examples; each row's padding is a segment of its own
+    (its labels are -100). Additive (0 / dtype min) so eager and SDPA attention read it alike."""
+    import torch
+
+    seg = torch.empty((len(lengths), width), dtype=torch.long)
+    pos = torch.zeros((len(lengths), width), dtype=torch.long)
+    for r, lens in enumerate(lengths):
+        at = 0
+        for k, n in enumerate(lens):
+            seg[r, at : at + n] = k
+            pos[r, at : at + n] = torch.arange(n)
+            at += n
+        seg[r, at:] = len(lens)
+        pos[r, at:] = torch.arange(width - at)
+    same = seg[:, :, None] == seg[:, None, :]
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    allowed = same & causal
+    mask = torch.zeros((len(lengths), 1, width, width), dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    return pos, mask
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -221,7 +277,10 @@ def fingerprint(c: dict[str, Any], data_path: str) -> str:
             h.update(chunk)
     keys = ("baseModel", "lora", "maxLength", "packing", "batchSize", "gradientAccumulation", "seed", "epochs", "learningRate",
             "weightDecay", "maxGradNorm", "warmupSteps")
-    h.update(json.dumps({k: c.get(k) for k in keys}, sort_keys=True).encode())
+    picked = {k: c.get(k) for k in keys}
+    if c.get("baseModelDigest"):  # only when set, so fingerprints of configs without it stay as they were
+        picked["baseModelDigest"] = c["baseModelDigest"]
+    h.update(json.dumps(picked, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
@@ -259,6 +318,77 @@ def checkpoint_dirs(root: str) -> list[tuple[int, str]]:
             if name.startswith("step-") and name[5:].isdigit() and os.path.isfile(os.path.join(p, "state.json")):
                 out.append((int(name[5:]), p))
     return sorted(out)
+
+
+def fsync_tree(path: str) -> None:
+    """Flushes every file under `path`, then the folders themselves, to disk."""
+    for root, _, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+    for root, _, _ in os.walk(path, topdown=False):
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def replace_dir(tmp: str, final: str) -> None:
+    """Puts the complete folder `tmp` at `final` so that a crash at any point leaves either the old or the new one
+    whole: fsync the new, move the old aside (a rename), rename the new into place, fsync the parent, and only then
+    delete the old."""
+    fsync_tree(tmp)
+    old = None
+    if os.path.exists(final):
+        old = f"{os.path.dirname(final)}/.old-{os.path.basename(final)}-{os.getpid()}"
+        os.rename(final, old)
+    os.rename(tmp, final)
+    fd = os.open(os.path.dirname(final), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# Written into a checkpoint folder by the runner once it has uploaded it (DISTILLERY_CHECKPOINT_ACK=1 says one will).
+UPLOADED_MARKER = ".uploaded"
+
+
+def prune_checkpoints(root: str, keep: int) -> None:
+    """Deletes all but the newest `keep` checkpoints. Under a runner that uploads them (DISTILLERY_CHECKPOINT_ACK=1),
+    one whose upload has not finished yet (no UPLOADED_MARKER) is left for a later pass: deleting it would race the
+    upload."""
+    wait_for_upload = os.environ.get("DISTILLERY_CHECKPOINT_ACK") == "1"
+    for _, old in checkpoint_dirs(root)[:-keep]:
+        if wait_for_upload and not os.path.exists(os.path.join(old, UPLOADED_MARKER)):
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def lora_train_flops(shape: dict[str, int], tokens: int, tokens_sq: int) -> float:
+    """Model FLOPs of LoRA training (the MFU numerator; recomputation by gradient checkpointing is not counted).
+    Frozen matmul weights N: forward 2N and the activation gradients 2N per token, no weight gradients, so 4N (not
+    the 6N of full fine-tuning); the adapter's own weights: 6 per token; attention (no weights, frozen or not):
+    12 * layers * attention width per token per attended position (the PaLM term), summed over each example's own
+    length, so sum of n^2 (packed examples do not attend to each other)."""
+    return (4 * shape["frozen_matmul"] + 6 * shape["lora"]) * tokens + 12 * shape["layers"] * shape["attention_width"] * tokens_sq
+
+
+def lora_flops(model, trainable_params: int) -> dict[str, int]:
+    """The shape lora_train_flops needs: matmul weights that are frozen (every frozen parameter but the input
+    embedding, which is a lookup, unless the output layer shares it), the adapter's, layers, attention width."""
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    emb = model.get_input_embeddings().weight
+    out = model.get_output_embeddings()
+    tied = out is not None and out.weight.data_ptr() == emb.data_ptr()
+    cfg = model.config
+    heads = int(getattr(cfg, "num_attention_heads", 0) or 0)
+    head_dim = int(getattr(cfg, "head_dim", 0) or (int(getattr(cfg, "hidden_size", 0)) // max(1, heads)))
+    return {"frozen_matmul": frozen - (0 if tied else emb.numel()), "lora": trainable_params,
+            "layers": int(getattr(cfg, "num_hidden_layers", 0) or 0), "attention_width": heads * head_dim}
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -305,8 +435,8 @@ def main() -> int:
     out_dir = os.path.abspath(args.output)
     ckpt_root = os.path.join(out_dir, "checkpoints")
     os.makedirs(ckpt_root, exist_ok=True)
-    for name in os.listdir(ckpt_root):  # leftovers of an interrupted checkpoint write
-        if name.startswith(".tmp-"):
+    for name in os.listdir(ckpt_root):  # leftovers of an interrupted checkpoint write or replacement
+        if name.startswith(".tmp-") or name.startswith(".old-"):
             shutil.rmtree(os.path.join(ckpt_root, name), ignore_errors=True)
 
     # Refuse before loading anything: resuming another training's checkpoint would mix two trainings silently.
@@ -349,7 +479,11 @@ def main() -> int:
     precision = "bf16" if bf16 else "fp32"
 
     # data
-    tokenizer = AutoTokenizer.from_pretrained(cfg["baseModel"])
+    base_dir, base_identity = resolve_base(cfg["baseModel"])
+    if cfg.get("baseModelDigest") and base_identity.get("digest") != cfg["baseModelDigest"]:
+        raise SystemExit(f"train_lora: base model {cfg['baseModel']!r} here is {base_identity.get('digest') or 'unregistered'}, "
+                         f"the job pins {cfg['baseModelDigest']}: register the same base (distillery models add) on this runner")
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = read_examples(args.data)
@@ -361,12 +495,12 @@ def main() -> int:
         if sum(1 for t in labels[1:] if t != -100) == 0:
             dropped += 1
             continue
-        samples.append((ids, labels))
+        samples.append((ids, labels, None))
     if dropped:
         log(f"{dropped} examples have no assistant tokens within maxLength {max_length}: left out")
     if cfg["packing"]:
         order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed)).tolist()
-        samples = pack([samples[i] for i in order], max_length)
+        samples = pack([samples[i][:2] for i in order], max_length)
     if not samples:
         raise SystemExit("train_lora: no trainable examples")
     log(f"{len(examples)} examples -> {len(samples)} sequences ({'packed' if cfg['packing'] else 'one per example'}), "
@@ -390,7 +524,8 @@ def main() -> int:
     label_counts = [sum(1 for t in s[1][1:] if t != -100) for s in samples]  # labels that get a prediction, per sample
 
     def collate(idx: list[int]):
-        """input_ids and attention_mask on the device, plus what the loss needs, worked out on the CPU so that a step
+        """The model's inputs on the device (input_ids and attention_mask; with packing, per-example position_ids and
+        the block-diagonal 4-D mask of packed_inputs instead), plus what the loss needs, worked out on the CPU so that a step
         never waits for the GPU (no boolean indexing or .item() on device tensors): the tokens of the batch, the flat
         indices into logits.view(-1, vocab) of the positions that predict a label (row-major, the order of
         logits[:, :-1][labels[:, 1:] != -100]), and those labels."""
@@ -399,7 +534,7 @@ def main() -> int:
         lab = torch.full((len(idx), width), -100, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
         for r, i in enumerate(idx):
-            s_ids, s_lab = samples[i]
+            s_ids, s_lab, _ = samples[i]
             ids[r, : len(s_ids)] = torch.tensor(s_ids)
             lab[r, : len(s_lab)] = torch.tensor(s_lab)
             mask[r, : len(s_ids)] = 1
@@ -408,12 +543,22 @@ def main() -> int:
         where = rows * width + cols
         targets = lab[rows, cols + 1]
         tokens = sum(len(samples[i][0]) for i in idx)
+        # sum of squared example lengths: what the attention term of the FLOP count grows with
+        tokens_sq = sum(n * n for i in idx for n in (samples[i][2] or [len(samples[i][0])]))
         nb = device.type == "cuda"
-        return ids.to(device, non_blocking=nb), mask.to(device, non_blocking=nb), where.to(device, non_blocking=nb), targets.to(device, non_blocking=nb), tokens
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if cfg["packing"]:
+            lengths = [samples[i][2] for i in idx]
+            inputs["position_ids"], inputs["attention_mask"] = packed_inputs(lengths, width, torch.bfloat16 if bf16 else torch.float32)
+        inputs = {k: v.to(device, non_blocking=nb) for k, v in inputs.items()}
+        return inputs, where.to(device, non_blocking=nb), targets.to(device, non_blocking=nb), tokens, tokens_sq
 
     # model
-    model = AutoModelForCausalLM.from_pretrained(cfg["baseModel"], dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     model.config.use_cache = False
+    if cfg.get("gradientCheckpointing"):
+        # non-reentrant: works with frozen inputs (LoRA) without enable_input_require_grads
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = cfg["lora"]
     torch.manual_seed(seed)
     model = get_peft_model(
@@ -449,7 +594,7 @@ def main() -> int:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
 
     # state that a checkpoint carries
-    state: dict[str, Any] = {"step": 0, "train_tokens": 0, "elapsed_s": 0.0, "loss_history": [], "fingerprint": fp}
+    state: dict[str, Any] = {"step": 0, "train_tokens": 0, "elapsed_s": 0.0, "train_s": 0.0, "attention_tokens2": 0, "loss_history": [], "fingerprint": fp}
     resumed_from = None
     if existing:
         step0, path0 = existing[-1]
@@ -492,15 +637,11 @@ def main() -> int:
         epoch, k = divmod(step, steps_per_epoch)
         st = dict(state, step=step, data_position={"epoch": epoch, "step_in_epoch": k, "micro_batch": k * ga},
                   python_random=[py_state[0], list(py_state[1]), py_state[2]])
+        write_portable_config(os.path.join(tmp, "adapter"), base_identity)
         with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
             json.dump(st, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        for _, old in checkpoint_dirs(ckpt_root)[:-2]:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, final)
+        prune_checkpoints(ckpt_root, keep=2)
         emit({"event": "checkpoint", "step": step, "path": final})
         return final
 
@@ -522,11 +663,14 @@ def main() -> int:
             r["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
         return r, random.getstate()
 
-    params_for_mfu = total_params
+    flops = lora_flops(model, trainable_params)
     peak = peak_flops(device_name) if device.type == "cuda" else None
     session_tokens = 0
     session_start = time.perf_counter()
     elapsed_before = float(state["elapsed_s"])
+    train_before = float(state.get("train_s", 0.0))
+    state.setdefault("attention_tokens2", 0)
+    session_train_s = 0.0
     delay = float(os.environ.get("DISTILLERY_TRAINER_STEP_DELAY_MS", "0")) / 1000
     log_every = max(1, total_steps // 500)
     model.train()
@@ -543,27 +687,30 @@ def main() -> int:
         rng_state, py_state = rng_now()  # the state a checkpoint of `step` carries
         if stop["signal"] is not None:
             return interrupted(step, rng_state, py_state)
+        step_started = time.perf_counter()
         batches = step_batches(step)
         label_tokens = sum(label_counts[i] for b in batches for i in b)
         losses = []  # per micro-batch, on the device: read once the step is done, so the GPU never waits for us
         step_tokens = 0
+        step_tokens_sq = 0
         optimizer.zero_grad(set_to_none=True)
         for b in batches:
             if stop["signal"] is not None:  # drop the partial step: weights and optimizer are still those of `step`
                 optimizer.zero_grad(set_to_none=True)
                 return interrupted(step, rng_state, py_state)
-            ids, mask, where, targets, tokens = collate(b)
+            inputs, where, targets, tokens, tokens_sq = collate(b)
             if autocast is not None:
                 with autocast:
-                    logits = model(input_ids=ids, attention_mask=mask).logits
+                    logits = model(**inputs).logits
             else:
-                logits = model(input_ids=ids, attention_mask=mask).logits
+                logits = model(**inputs).logits
             # only the labelled positions, in fp32 (a full fp32 copy of the logits of a 150k vocabulary would not fit)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).index_select(0, where).float(), targets, reduction="sum")
             del logits
             (loss / max(1, label_tokens)).backward()
             losses.append(loss.detach())
             step_tokens += tokens
+            step_tokens_sq += tokens_sq
         if float(cfg["maxGradNorm"]) > 0:
             torch.nn.utils.clip_grad_norm_(trainable, float(cfg["maxGradNorm"]))
         lr = scheduler.get_last_lr()[0]
@@ -575,13 +722,17 @@ def main() -> int:
         for x in losses:
             loss_sum += float(x)
         step_loss = loss_sum / max(1, label_tokens)
+        # training time only (the loss read above waited for the device): checkpoint I/O is not in it
+        session_train_s += time.perf_counter() - step_started
+        state["train_s"] = train_before + session_train_s
+        state["attention_tokens2"] += step_tokens_sq
         session_tokens += step_tokens
         state["train_tokens"] += step_tokens
         state["step"] = step
         now = time.perf_counter()
         state["elapsed_s"] = elapsed_before + (now - session_start)
         state["loss_history"].append({"step": step, "loss": step_loss, "lr": lr, "tokens": step_tokens})
-        tokens_per_s = session_tokens / max(1e-9, now - session_start)
+        tokens_per_s = session_tokens / max(1e-9, session_train_s)
         if step % log_every == 0 or step == total_steps or step == 1:
             emit({"event": "progress", "step": step, "total_steps": total_steps, "epoch": round(step / steps_per_epoch, 4), "loss": step_loss,
                   "lr": lr, "tokens_per_s": round(tokens_per_s, 1), "elapsed_s": round(state["elapsed_s"], 3)})
@@ -600,15 +751,16 @@ def main() -> int:
     tmp = os.path.join(out_dir, f".tmp-adapter-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    if os.path.exists(adapter_dir):
-        shutil.rmtree(adapter_dir)
-    os.rename(tmp, adapter_dir)
+    write_portable_config(tmp, base_identity)
+    replace_dir(tmp, adapter_dir)
     hist = state["loss_history"]
     elapsed = float(state["elapsed_s"])
-    tokens_per_s = state["train_tokens"] / elapsed if elapsed > 0 else 0.0
-    mfu = (6 * params_for_mfu * tokens_per_s / peak) if peak else None
+    train_s = float(state.get("train_s") or elapsed)
+    tokens_per_s = state["train_tokens"] / train_s if train_s > 0 else 0.0
+    model_flops = lora_train_flops(flops, state["train_tokens"], state["attention_tokens2"])
+    mfu = (model_flops / train_s / peak) if peak and train_s > 0 else None
     done = {"event": "done", "step": step, "final_loss": hist[-1]["loss"] if hist else None, "first_loss": hist[0]["loss"] if hist else None,
-            "train_tokens": state["train_tokens"], "tokens_per_s": round(tokens_per_s, 1), "mfu": None if mfu is None else round(mfu, 5),
+            "train_tokens": state["train_tokens"], "tokens_per_s": round(tokens_per_s, 1), "train_s": round(train_s, 3), "mfu": None if mfu is None else round(mfu, 5),
             "adapter_dir": adapter_dir}
     metrics = dict(done, device=device.type, device_name=device_name, precision=precision, total_steps=total_steps, elapsed_s=elapsed,
                    trainable_params=trainable_params, total_params=total_params, peak_flops=peak, peak_memory_bytes=peak_memory(),

@@ -12,6 +12,7 @@ import { loadSharedDataset } from '../datasets/shared';
 import { MAKE_TINY_MODEL_SCRIPT, runTrainerScript } from '../distill/python';
 import { InputError, NotFoundError } from '../errors';
 import { buildTinyModel } from '../distill/tiny';
+import { listBaseModels } from '../models/registry';
 import { RUNNERS, type Runner } from '../vocabulary';
 import { CancelledFailure, type WorkflowExecutionDescription, WorkflowFailedError } from '@temporalio/client';
 import { resolveRun, runOf, withClient, withDb } from './common';
@@ -27,9 +28,16 @@ export function trainerConfig(o: Record<string, unknown>): TrainerConfig {
   const file = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as Partial<TrainerConfig>) : {};
   const baseModel = (o.baseModel as string | undefined) ?? file.baseModel;
   if (!baseModel)
-    throw new InputError('--base-model', 'name the base model: a local directory (no downloads at run time) or, with --runner openai, the hosted model id');
+    throw new InputError(
+      '--base-model',
+      'name the base model: a registered name (`distillery models list`), a local directory (no downloads at run time) or, with --runner openai, the hosted model id',
+    );
+  // A registered base travels by name and digest (each runner finds its own folder); a folder stays a folder.
+  const registered = o.runner === 'openai' ? undefined : listBaseModels().find((e) => e.name === baseModel);
   return {
     baseModel,
+    ...(registered ? { baseModelDigest: registered.digest } : {}),
+    ...(file.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
     lora: {
       r: (o.r as number) ?? file.lora?.r ?? 16,
       alpha: (o.alpha as number) ?? file.lora?.alpha ?? 32,
@@ -106,7 +114,7 @@ export function registerDistillCommands(program: Command): void {
     .option('--clusters <ids>', 'comma-separated cluster ids (default: every cluster no template serves)', list)
     .addOption(new Option('--runner <kind>', 'where training runs').choices(RUNNERS).default('local'))
     .option('--config <file>', 'trainer config JSON (TrainerConfig); flags override it')
-    .option('--base-model <path>', 'base model directory (local runner) or hosted model id (openai)')
+    .option('--base-model <name|path>', 'registered base model name, base model directory (local runner) or hosted model id (openai)')
     .option('--max-steps <n>', 'optimizer steps', Number)
     .option('--epochs <n>', 'epochs', Number)
     .option('--lr <x>', 'learning rate', Number)

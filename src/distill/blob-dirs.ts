@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { BlobStore } from '../blob';
 import { BlobNotFoundError } from '../blob';
 
+/** Where a local job's trained PEFT adapter folder lives in the blob store. */
+export const adapterPrefix = (jobId: string) => `adapters/${jobId}`;
+
 /** Copies a local directory tree to `prefix/…` in the blob store (adapters, checkpoints). Returns the keys. */
 export async function uploadDir(blob: BlobStore, dir: string, prefix: string): Promise<string[]> {
   const keys: string[] = [];

@@ -15,6 +15,7 @@ import type { TrainerConfig } from './types';
  */
 const TRAINING_FIELDS = [
   'baseModel',
+  'baseModelDigest',
   'lora',
   'learningRate',
   'epochs',

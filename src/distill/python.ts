@@ -36,6 +36,7 @@ const INHERITED = new Set([
   'OPENBLAS_NUM_THREADS',
   'DISTILLERY_PEAK_FLOPS',
   'DISTILLERY_TRAINER_STEP_DELAY_MS',
+  'DISTILLERY_MODELS_DIR',
 ]);
 /** ... and by prefix: locale, CUDA/NVIDIA device selection, torch, Hugging Face and tokenizer settings. */
 const INHERITED_PREFIXES = ['LC_', 'CUDA_', 'NVIDIA_', 'NCCL_', 'TORCH', 'PYTORCH_', 'TRITON_', 'HF_', 'TRANSFORMERS_', 'TOKENIZERS_'];

@@ -167,7 +167,15 @@ export async function activateAdapter(db: Db, tenantId: string, id: string): Pro
         tenantId,
         routeId,
         tier: 'adapter',
-        target: { adapterId: id, name: a.name, baseModel: a.baseModel, uri: a.uri },
+        target: {
+          adapterId: id,
+          name: a.name,
+          baseModel: a.baseModel,
+          // how to call it: the manifest's AdapterTarget pins the base and the adapter by digest when known
+          ...(a.lineage.config.baseModelDigest ? { baseModelDigest: a.lineage.config.baseModelDigest } : {}),
+          ...(typeof a.lineage.metrics.adapterDigest === 'string' ? { adapterDigest: a.lineage.metrics.adapterDigest } : {}),
+          uri: a.uri,
+        },
         evidence: { evaluation: a.evaluation, datasetId: a.datasetId, jobId: a.jobId },
       });
       routes.push(routeId);

@@ -61,8 +61,15 @@ export interface DatasetCard {
 
 /** Trainer configuration (JSON file passed to scripts/trainer/train_lora.py --config). */
 export interface TrainerConfig {
-  /** Local path or hub id of the base model (no downloads at run time: a path in practice). */
+  /**
+   * The base model: a registered name (`distillery models add`; the trainer finds its folder in the models directory),
+   * a local save_pretrained folder, or (openai runner) the hosted model id. No downloads at run time.
+   */
   baseModel: string;
+  /** The registered base's digest (models/base-models.json): the trainer refuses a base under that name with another. */
+  baseModelDigest?: string;
+  /** Recompute activations in the backward pass (less memory, about a third more compute). Default false. */
+  gradientCheckpointing?: boolean;
   lora: { r: number; alpha: number; dropout: number; targetModules: string[] };
   learningRate: number;
   epochs: number;

@@ -43,7 +43,13 @@ function targetOf(r: RouteSource, models: DraftInput['models']): ManifestRoute['
       if (t.kind === 'toolscript') return { toolScript: t.script as never, candidateId: String(t.candidateId), version: Number(t.version) };
       return { template: String(t.template), script: (t.script as never) ?? null, candidateId: String(t.candidateId), version: Number(t.version) };
     case 'adapter':
-      return { adapter: String(t.name), baseModel: String(t.baseModel), uri: String(t.uri) };
+      return {
+        adapter: String(t.name),
+        baseModel: String(t.baseModel),
+        ...(typeof t.baseModelDigest === 'string' ? { baseModelDigest: t.baseModelDigest } : {}),
+        ...(typeof t.adapterDigest === 'string' ? { adapterDigest: t.adapterDigest } : {}),
+        uri: String(t.uri),
+      };
     case 'cheap':
       return { model: String(t.model ?? models.cheap) };
     case 'frontier':

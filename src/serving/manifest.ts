@@ -25,10 +25,21 @@ export interface ToolScriptTarget {
   version: number;
 }
 
+/**
+ * How to call an adapter route: POST /v1/chat/completions with `model` = `adapter` on an OpenAI-compatible server
+ * that serves `baseModel` (`distillery adapter-server --base <baseModel>`, or vLLM / LoRAX from
+ * `distillery adapters export`). The digests pin the exact bytes: a server loads the adapter whose folder has
+ * `adapterDigest`, over the base whose folder has `baseModelDigest`. Both are absent for hosted (fine-tuned API) models.
+ */
 export interface AdapterTarget {
-  /** The name a server serves it under: vLLM `--lora-modules <name>=<uri>`, LoRAX `adapter_id`. */
+  /** The OpenAI `model` name on the adapter server: vLLM `--lora-modules <name>=<dir>`, LoRAX `adapter_id`. */
   adapter: string;
+  /** The base by its portable (registered) name, e.g. smollm2-135m-instruct; or a hosted model id. */
   baseModel: string;
+  /** sha256:… of the base model folder (models/base-models.json). */
+  baseModelDigest?: string;
+  /** sha256:… of the PEFT adapter folder: what the adapter server fetches and caches it by. */
+  adapterDigest?: string;
   /** Where the PEFT directory (or hosted model) lives, e.g. s3://bucket/adapters/ft_…/ */
   uri: string;
 }

@@ -192,6 +192,9 @@ describe('LoRA trainer (scripts/trainer, .venv-train) on the CPU', () => {
     const adapterConfig = JSON.parse(readFileSync(path.join(out, 'adapter', 'adapter_config.json'), 'utf8'));
     expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16 });
     expect([...adapterConfig.target_modules].sort()).toEqual([...config.lora.targetModules].sort());
+    // the base by its portable name (the folder's name here, an unregistered base), never this machine's path
+    expect(adapterConfig.base_model_name_or_path).toBe(path.basename(config.baseModel));
+    expect(JSON.parse(readFileSync(path.join(out, 'adapter', 'distillery_base.json'), 'utf8'))).toEqual({ name: path.basename(config.baseModel) });
     const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
     expect(metrics).toMatchObject({
       step: 30,

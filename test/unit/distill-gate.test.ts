@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GATE, type GatePolicy, type Prediction, gate } from '../../src/distill/gate';
+import { DEFAULT_GATE, type GatePolicy, type Prediction, gate, isClassificationLike } from '../../src/distill/gate';
 
 const POLICY: GatePolicy = { minMeanSimilarity: 0.8, minGainOverBase: 0.05, minMatchRate: 0.9, minExamples: 10 };
 
@@ -203,5 +203,35 @@ describe('gate', () => {
     const sims = fill(n, (i) => (n - 1 - i) / 20); // 1.0 down to 0.0
     const r = gate(freeText(n), freeText(n), sims, fill(n, 0), POLICY);
     expect(r.student.p10Similarity).toBeCloseTo(0.1, 12); // sorted[floor(0.1 * 20)] = sorted[2]
+  });
+
+  it('with a judge, judged agreement decides free text (not the cosine), and the gain is measured on it', () => {
+    const n = 20;
+    const student = freeText(n, (i) => `Refund ${i} will be with you within ${i + 2} working days.`);
+    const base = freeText(n, (i) => `I cannot help with refund ${i}.`);
+    const lowSim = fill(n, 0.5); // below minMeanSimilarity: without a judge this student fails
+    expect(gate(student, base, lowSim, fill(n, 0.4), POLICY).verdict).toBe('fail');
+    const judged = { judge: 'embedding:abc', student: fill(n, (i) => (i < 18 ? 0.95 : 0.3)), base: fill(n, 0.1) };
+    const r = gate(student, base, lowSim, fill(n, 0.4), { ...POLICY, minAgreement: 0.85 }, judged);
+    expect(r.verdict).toBe('pass');
+    expect(r.judge).toBe('embedding:abc');
+    expect(r.student.agreement).toBeCloseTo((18 * 0.95 + 2 * 0.3) / 20, 12);
+    expect(r.student.agreeShare).toBeCloseTo(0.9, 12);
+    expect(r.base.agreement).toBeCloseTo(0.1, 12);
+
+    const weak = gate(student, base, fill(n, 0.99), fill(n, 0.4), { ...POLICY, minAgreement: 0.85 }, { ...judged, student: fill(n, 0.8) });
+    expect(weak.verdict).toBe('fail');
+    expect(weak.reasons).toEqual(['judged agreement 0.800 < 0.85']);
+    const noGain = gate(student, base, lowSim, lowSim, { ...POLICY, minAgreement: 0.85 }, { ...judged, base: judged.student });
+    expect(noGain.reasons).toEqual([`agreement gain over the base model 0.000 < ${POLICY.minGainOverBase}`]);
+  });
+
+  it('exact match only where the accepted answers really are a few fixed short strings', () => {
+    expect(isClassificationLike(Array.from({ length: 20 }, (_, i) => ['refund', 'cancel', 'track'][i % 3]!))).toBe(true);
+    // a canned paragraph repeated is free text: judged, not string-matched
+    const canned = 'Thank you for reaching out. To cancel your order, open Orders, pick the order and press Cancel; the refund follows in 5 days.';
+    expect(isClassificationLike(Array.from({ length: 20 }, () => canned))).toBe(false);
+    expect(isClassificationLike(['a', 'b', 'a'])).toBe(false); // too few examples to tell
+    expect(isClassificationLike(Array.from({ length: 100 }, (_, i) => `label-${i % 20}`))).toBe(false); // 20 distinct: more than a few
   });
 });

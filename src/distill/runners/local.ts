@@ -5,6 +5,9 @@ import type { TrainerEvent } from '../types';
 import { runJsonLines } from './process';
 import type { PredictJob, RunnerHooks, TrainJob, TrainOutcome, TrainingRunner } from './types';
 
+/** The file train_lora.py waits for in a checkpoint folder before deleting it (its UPLOADED_MARKER). */
+export const UPLOADED_MARKER = '.uploaded';
+
 /** The Python trainer (scripts/trainer) on this machine: CUDA when present, CPU otherwise. */
 export class LocalRunner implements TrainingRunner {
   readonly kind = 'local' as const;
@@ -23,10 +26,14 @@ export class LocalRunner implements TrainingRunner {
       {
         what: 'trainer',
         signal: hooks.signal,
+        // The trainer deletes an old checkpoint only once it carries UPLOADED_MARKER (written below, after the
+        // hooks, which upload it, are done with it): cleanup never races an upload.
+        env: { DISTILLERY_CHECKPOINT_ACK: '1' },
         onEvent: async (e) => {
           const ev = e as unknown as TrainerEvent;
           if (ev.event === 'done') done = ev;
           await hooks.onEvent(ev);
+          if (ev.event === 'checkpoint') await writeFile(path.join(ev.path, UPLOADED_MARKER), '').catch(() => undefined);
         },
       },
     );
