@@ -11,15 +11,17 @@ export interface PublishDeps {
   embedder: EmbedderSource;
   /** Signs each manifest (config manifest.hmacKey); unsigned when absent. */
   manifestHmacKey?: string;
+  /** The adapter server the replay asks for adapter routes' real answers (ADAPTER_SERVER_URL). */
+  adapterServerUrl?: string;
 }
 
 /** The publisher's activities: thin adapters over src/manifest/publish.ts (both idempotent). */
-export function createPublishActivities({ db, blob, embedder, manifestHmacKey }: PublishDeps) {
+export function createPublishActivities({ db, blob, embedder, manifestHmacKey, adapterServerUrl }: PublishDeps) {
   return {
     async publishManifest(input: Omit<PublishSettings, 'hmacKey'>) {
       return failFastOnInput(() =>
         withHeartbeat(async () => {
-          const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: manifestHmacKey });
+          const r = await publishManifest(db, blob, await embedder(), { ...input, hmacKey: manifestHmacKey, adapterServerUrl });
           return r.status === 'published'
             ? { status: 'published' as const, version: r.version, reasons: [], replay: r.replay }
             : { status: 'refused' as const, reasons: r.reasons, replay: r.replay };

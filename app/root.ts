@@ -1,3 +1,4 @@
+import { tenantJudges } from '../src/judge/tenant';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../src/temporal/client';
 import { createActivities } from '../activities';
@@ -14,16 +15,19 @@ import { type WorkerHandle, createWorker } from '../src/temporal/worker';
  * `distillery worker`, `distillery dev` (and the demo), the test stack and the benchmarks all build their workers
  * here, so a new dependency is wired once.
  */
-export type CpuConfig = Pick<Config, 'blob' | 'ingest' | 'embeddings' | 'manifest' | 'cheapModel' | 'temporal'>;
+export type CpuConfig = Pick<Config, 'blob' | 'ingest' | 'embeddings' | 'manifest' | 'cheapModel' | 'temporal' | 'adapterServerUrl'>;
 
 /** `resources.embedder` replaces the configured one (a benchmark's synthetic vectors); by default it is built lazily. */
 export function cpuActivities(config: CpuConfig, resources: { db: Db; blob: BlobStore; embedder?: EmbedderSource }) {
+  const embedder = resources.embedder ?? lazyEmbedder(config.embeddings);
   return createActivities({
     db: resources.db,
     blob: resources.blob,
     blobConfig: config.blob,
     allowedSources: config.ingest.allowedSources,
-    embedder: resources.embedder ?? lazyEmbedder(config.embeddings),
+    embedder,
+    judge: tenantJudges(resources.db, embedder),
+    adapterServerUrl: config.adapterServerUrl,
     manifestHmacKey: config.manifest.hmacKey,
     cheapModel: config.cheapModel,
     temporalClient: lazyClient(config.temporal),

@@ -59,6 +59,7 @@ const envSchema = z.object({
   EMBEDDING_MODEL_DIR: z.string().min(1).default('models'),
   OPENAI_BASE_URL: z.url('must be a URL such as http://127.0.0.1:8000/v1').optional(),
   OPENAI_API_KEY: z.string().optional(),
+  ADAPTER_SERVER_URL: z.url('must be the OpenAI-compatible base URL of the adapter server, such as http://127.0.0.1:8000/v1').optional(),
   CHEAP_BASE_URL: z.url('must be the OpenAI-compatible base URL of the cheap model, such as https://api.openai.com/v1').optional(),
   CHEAP_API_KEY: z.string().optional(),
   CHEAP_MODEL: z.string().min(1).optional(),
@@ -103,6 +104,8 @@ export interface Config {
   training: { workDir: string; openai: { baseURL?: string; apiKey?: string } };
   /** Manifests: the HMAC key that signs them (publisher) and that routers verify them with, when set. */
   manifest: { hmacKey?: string };
+  /** The adapter server the publish replay asks for the adapter routes' real answers (unset: the gate's figure). */
+  adapterServerUrl?: string;
   /** The cheap tier's model for cheap-model trials (an OpenAI-compatible endpoint), when configured. */
   cheapModel?: { baseURL: string; apiKey?: string; model: string; timeoutMs: number; maxCostUsd: number };
 }
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
     training: { workDir: path.join(dataDir, 'jobs'), openai: { baseURL: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY } },
     manifest: { hmacKey: e.DISTILLERY_MANIFEST_HMAC_KEY },
+    ...(e.ADAPTER_SERVER_URL ? { adapterServerUrl: e.ADAPTER_SERVER_URL } : {}),
     ...(e.CHEAP_BASE_URL && e.CHEAP_MODEL
       ? {
           cheapModel: {

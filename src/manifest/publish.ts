@@ -11,6 +11,7 @@ import { type AnswerAgreement, DEFAULT_REPLAY_POLICY, type Prices, type ReplayPo
 import type { Calibration } from '../judge/calibration';
 import { embeddedAnswer, judgeEmbedded } from '../judge/embedding';
 import { latestCalibration } from '../judge/store';
+import { studentAnswers } from '../adapters/student-answers';
 import { tenantBudget } from '../tenants/store';
 import { DEFAULT_POLICY, isHeldOut } from '../graduation/verify';
 import {
@@ -46,6 +47,10 @@ export interface PublishSettings {
   policy?: Partial<ReplayPolicy>;
   models?: { cheap: string; frontier: string };
   hmacKey?: string;
+  /** The adapter server: adapter routes' replay rows get the student's real answers, judged (else the gate's figure). */
+  adapterServerUrl?: string;
+  /** Most replay rows per adapter sent to the adapter server (default 100). */
+  studentRows?: number;
 }
 
 export type PublishResult =
@@ -171,8 +176,11 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
   const cheapAgreement = new Map(
     routes.flatMap((r) => (r.tier === 'cheap' && typeof r.evidence.agreement === 'number' ? [[r.routeId, r.evidence.agreement]] : [])),
   );
+  const student =
+    judge && s.adapterServerUrl ? await studentAgreement(db, embedder, judge.calibration, rows, resolutions, s.adapterServerUrl, s.studentRows ?? 100) : null;
   const replay = replayManifest(rows, (_v, _q, i) => resolutions[i]!, await loadPrices(db), {
     adapterQuality: (name) => quality.get(name),
+    ...(student ? { adapterAgreement: (i: number) => student.get(i) } : {}),
     cheapQuality: (routeId) => (routeId ? cheapAgreement.get(routeId) : undefined),
     ...(judge ? { agreement: await judgeAgreement(db, embedder, judge.calibration, rows, resolutions), judge: `embedding:${judge.calibration.id}` } : {}),
     policy: { ...DEFAULT_REPLAY_POLICY, budget, ...s.policy },
@@ -211,6 +219,40 @@ async function judgeAgreement(db: Db, embedder: Embedder, calibration: Calibrati
     const y = prepared.get(b);
     return x && y ? judgeEmbedded(calibration, x, y).pAgree : a === b ? 1 : 0;
   };
+}
+
+/**
+ * The student's real answers for the adapter routes' replay rows (at most `perAdapter` each), from the adapter server
+ * through the openai client, judged against the accepted answers: row index → P(agree).
+ */
+async function studentAgreement(
+  db: Db,
+  embedder: Embedder,
+  calibration: Calibration,
+  rows: ReplayRow[],
+  resolutions: Resolution[],
+  baseURL: string,
+  perAdapter: number,
+): Promise<Map<number, number>> {
+  const byAdapter = new Map<string, number[]>();
+  resolutions.forEach((r, i) => {
+    if (r.tier !== 'adapter' || !r.adapter) return;
+    const list = byAdapter.get(r.adapter.adapter) ?? [];
+    if (list.length < perAdapter) byAdapter.set(r.adapter.adapter, [...list, i]);
+  });
+  const out = new Map<number, number>();
+  for (const [model, idx] of byAdapter) {
+    const answers = await studentAnswers({ baseURL, model, queries: idx.map((i) => rows[i]!.query) });
+    const agree = await judgeAgreement(
+      db,
+      embedder,
+      calibration,
+      idx.map((i) => rows[i]!),
+      idx.map((i, k) => ({ ...resolutions[i]!, tier: 'template' as const, answer: answers[k]!.answer })),
+    );
+    idx.forEach((i, k) => out.set(i, agree(answers[k]!.answer, rows[i]!.answer)));
+  }
+  return out;
 }
 
 /** Serves an earlier published version again: only the pointer moves (the version's object is already complete). */

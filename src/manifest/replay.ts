@@ -45,7 +45,8 @@ export interface ReplayReport {
   quality: {
     template: { served: number; agreed: number; rate: number; errorLowerBound?: number; judge?: string };
     /** Adapters are not run at replay: their gate figure (student vs teacher on the eval split) is projected. */
-    adapter: { served: number; projected: number };
+    /** `projected` mixes the judged real answers (`measured`: rows the adapter server answered) and gate figures. */
+    adapter: { served: number; projected: number; measured?: { rows: number; agreed: number } };
     overall: number;
   };
   passed: boolean;
@@ -68,6 +69,8 @@ export function replayManifest(
   prices: Prices,
   opts: {
     adapterQuality: (adapter: string) => number | undefined;
+    /** Row index → P(agree) of the student's real answer (the adapter server's); the gate's figure for rows without. */
+    adapterAgreement?: (index: number) => number | undefined;
     /** A cheap route's measured agreement (its cheap-model trial); the policy's cheapQuality when none. */
     cheapQuality?: (routeId: string | null) => number | undefined;
     agreement?: AnswerAgreement;
@@ -90,6 +93,8 @@ export function replayManifest(
   let qualitySum = 0;
   let templateAgreed = 0;
   let adapterQualitySum = 0;
+  let studentRun = 0;
+  let studentAgreed = 0;
   const reasons: string[] = [];
   for (const [i, r] of rows.entries()) {
     const res = resolve(r.vector, r.query, i);
@@ -107,7 +112,10 @@ export function replayManifest(
       if (ok) templateAgreed++;
       qualitySum += ok ? 1 : 0;
     } else if (res.tier === 'adapter') {
-      const q = opts.adapterQuality(res.adapter!.adapter) ?? 0;
+      // The student's real answer, judged, where the adapter server answered; else the gate's figure.
+      const p = opts.adapterAgreement?.(i);
+      const q = p !== undefined ? (p >= rightAt ? 1 : 0) : (opts.adapterQuality(res.adapter!.adapter) ?? 0);
+      if (p !== undefined) [studentRun, studentAgreed] = [studentRun + 1, studentAgreed + q];
       adapterQualitySum += q;
       qualitySum += q;
     } else qualitySum += res.tier === 'cheap' ? (opts.cheapQuality?.(res.routeId) ?? policy.cheapQuality) : 1;
@@ -142,7 +150,11 @@ export function replayManifest(
         errorLowerBound: wrongAtLeast,
         judge: opts.judge ?? 'normalised-match',
       },
-      adapter: { served: perTier.adapter.calls, projected: perTier.adapter.calls ? adapterQualitySum / perTier.adapter.calls : 0 },
+      adapter: {
+        served: perTier.adapter.calls,
+        projected: perTier.adapter.calls ? adapterQualitySum / perTier.adapter.calls : 0,
+        ...(studentRun ? { measured: { rows: studentRun, agreed: studentAgreed } } : {}),
+      },
       overall,
     },
     passed: reasons.length === 0,

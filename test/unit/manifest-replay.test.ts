@@ -185,6 +185,19 @@ describe('replayManifest: judged by policy', () => {
     expect(unsure.quality.template.agreed).toBe(1);
   });
 
+  it('adapter rows the adapter server answered count their judged real answer, the others the gate figure', () => {
+    const cases = [c('cancelled', adapter('acme-cancel')), c('cancelled', adapter('acme-cancel')), c('cancelled', adapter('acme-cancel'))];
+    const r = replayManifest(
+      cases.map((x) => x.row),
+      (_v, q) => cases.find((x) => x.row.query === q)!.res,
+      prices,
+      // Row 0: the student agreed; row 1: it did not; row 2: not asked (the gate's 0.9 stands for it).
+      { adapterQuality: () => 0.9, adapterAgreement: (i) => (i === 0 ? 0.999 : i === 1 ? 0.2 : undefined) },
+    );
+    expect(r.quality.adapter).toMatchObject({ served: 3, measured: { rows: 2, agreed: 1 } });
+    expect(r.quality.adapter.projected).toBeCloseTo((1 + 0 + 0.9) / 3, 12);
+  });
+
   it('a cheap route counts its measured trial agreement instead of the policy default', () => {
     const r = replayManifest([c('faq', cheap).row], () => cheap, prices, {
       adapterQuality: () => undefined,
