@@ -53,7 +53,7 @@ export function savingsRoute(app: FastifyInstance, deps: { db: Db }): void {
               totals: { type: 'object', additionalProperties: true },
             },
           },
-          400: err('`from` or `to` is not an RFC 3339 time, or `from` is not before `to`.'),
+          400: err('`from` or `to` is not an RFC 3339 time (an empty window, `to` not after `from`, reports nothing).'),
           401: err('Missing, unknown or revoked API key (`field` is `authorization`).'),
           403: err('The key lacks the `review` scope.'),
         },
@@ -73,8 +73,9 @@ export function savingsRoute(app: FastifyInstance, deps: { db: Db }): void {
       };
       const to = time('to', new Date());
       const from = time('from', new Date(to.getTime() - 30 * DAY_MS));
-      if (!(from < to)) throw new InputError('from', 'must be before to');
-      return savingsReport(deps.db, request.tenantId, from, to);
+      // A window that ends before it starts holds no traffic: it reports nothing rather than failing (the two times
+      // are independent parameters; only their values relate them).
+      return savingsReport(deps.db, request.tenantId, from, to < from ? from : to);
     },
   );
 }
