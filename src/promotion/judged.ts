@@ -5,7 +5,7 @@ import { slotConflicts } from '../judge/features';
 import { calibrationSamples, withAgreeingEdits } from '../judge/pairs';
 import { normaliseAnswer } from '../serving/answer';
 import { renderAnswer } from '../serving/render';
-import { type AdmissionOptions, type AdmissionSample, type Admission, admitRoutes, thresholdGrid } from './admission';
+import { type AdmissionOptions, type AdmissionSample, type Admission, admitRoutes, thresholdGrid, walkStart } from './admission';
 import { DEFAULT_BUDGET, type ErrorBudget, errorUpperBound } from './budget';
 import {
   type ClusterCanonical,
@@ -273,8 +273,13 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
         calibration: certifying.get(c.clusterId) ?? [],
       })),
     budget,
-    // The walk starts at the smallest sample that can pass clean: a tenant's first routes need no spare evidence.
-    { startTolerance: 0, ...input.admission },
+    {
+      startTolerance: startTolerance(
+        budget,
+        [...certifying.values()].reduce((a, s) => a + s.length, 0),
+      ),
+      ...input.admission,
+    },
   );
   const admitted = new Map(admission.admitted.map((a) => [a.id, a]));
   for (const r of admission.refused) if (!verdicts.has(r.id)) verdicts.set(r.id, `not admitted within the error budget: ${r.reason}`);
@@ -322,6 +327,17 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
     admission: { level: admission.level, pooled: admission.pooled, reason: admission.reason },
     families: familyCount,
   };
+}
+
+/**
+ * How many errors the walk's first test may hold: as many as the certifying split can afford (its first prefix at
+ * most half of it), so one early wrong answer does not stop a tenant with evidence to spare, and a small tenant's
+ * first routes still need no more than the smallest clean sample. Chosen from counts alone, never from labels.
+ */
+export function startTolerance(budget: ErrorBudget, certifyingSamples: number): number {
+  let t = 0;
+  while (t < 3 && walkStart(budget, t + 1) <= certifyingSamples / 2) t++;
+  return t;
 }
 
 /** The 95% upper bound of a candidate's own error rate on its served held-out queries (for the reviewer). */

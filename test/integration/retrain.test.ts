@@ -71,7 +71,7 @@ const input = (): RetrainInput => ({
     trainer: trainer(),
     maxCategories: 1,
     minShare: 0,
-    gate: { minMeanSimilarity: 0, minGainOverBase: -1, minMatchRate: 0, minExamples: 1 },
+    gate: { minMeanSimilarity: 0, minGainOverBase: -1, minMatchRate: 0, minExamples: 1, minAgreement: 0 },
     maxNewTokens: 24,
   },
 });
@@ -115,7 +115,10 @@ describe('retrain → publish → rollback, read by the router', () => {
 
   it('after reviews approve templates (published as v2 by the review publisher) and new data arrives, a retrain killed mid-run still publishes exactly one v3 with stable route ids', async () => {
     for (const c of await listCandidates(s.db, tenant)) await decideCandidate(s.client, c.id, { action: 'approve', reviewer: 'ana' });
-    await waitFor('the review publish (v2)', async () => ((await published()).some((m) => m.version === 2) ? true : undefined));
+    // The pointer switch (its event) follows the manifest row: wait for the switch.
+    await waitFor('the review publish (v2)', async () =>
+      (await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant))).some((e) => e.version === 2) ? true : undefined,
+    );
     expect((await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant))).map((e) => [e.version, e.actor])).toEqual([
       [1, 'retrain'],
       [2, 'review'],
