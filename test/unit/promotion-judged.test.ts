@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { renderAnswer } from '../../src/serving/render';
 import { DEFAULT_BUDGET, type ErrorBudget } from '../../src/promotion/budget';
-import { type HeldOutExample, type JudgedExample, type JudgedInput, answerTexts, formsTemplate, judgedGraduation } from '../../src/promotion/judged';
+import {
+  type HeldOutExample,
+  type JudgedExample,
+  type JudgedInput,
+  answerTexts,
+  formsTemplate,
+  judgedGraduation,
+  startTolerance,
+} from '../../src/promotion/judged';
+import { walkStart } from '../../src/promotion/admission';
 
 /**
  * Judged graduation on a synthetic tenant whose answers are embedded as hashed bags of words: paraphrases share most
@@ -171,5 +180,16 @@ describe('judgedGraduation with nothing to calibrate on', () => {
     expect(r.calibration.id).toBe('identical-only');
     expect(r.candidates).toHaveLength(1);
     expect(r.candidates[0]).toMatchObject({ passed: true, template: 'Same answer.', wrong: 0 });
+  });
+});
+
+describe('startTolerance', () => {
+  it('lets the first test hold as many errors as half the certifying split can afford, from counts alone', () => {
+    // At 1% the first clean test needs 299; one error needs a larger first sample, two errors larger still.
+    expect(startTolerance(DEFAULT_BUDGET, 500)).toBe(0);
+    expect(startTolerance(DEFAULT_BUDGET, 2 * walkStart(DEFAULT_BUDGET, 1))).toBe(1);
+    expect(startTolerance(DEFAULT_BUDGET, 2 * walkStart(DEFAULT_BUDGET, 2))).toBe(2);
+    expect(startTolerance(BUDGET_5, 100_000)).toBe(3);
+    expect(walkStart(DEFAULT_BUDGET, 1)).toBeGreaterThan(walkStart(DEFAULT_BUDGET, 0));
   });
 });
