@@ -8,7 +8,7 @@ import { isHeldOut, DEFAULT_POLICY } from '../src/graduation/verify';
 import { EmbeddingJudge } from '../src/judge/embedding';
 import { latestCalibration } from '../src/judge/store';
 import { loadPrices } from '../src/manifest/store';
-import { trialRoutes, trialSampleSize, trialVerdict } from '../src/promotion/cheap';
+import { DEFAULT_TRIAL_MIN_SHARE, trialRoutes, trialSampleSize, trialVerdict } from '../src/promotion/cheap';
 import { addTrialAnswers, closeTrial, openTrial, routeInteractions } from '../src/promotion/store';
 import { tenantBudget } from '../src/tenants/store';
 import { activeTierEntry, putTierEntry, servedRoutes } from '../src/tiers/store';
@@ -62,7 +62,8 @@ export function createCheapActivities({ db, embedder, cheapModel }: CheapDeps) {
           const need = trialSampleSize(budget, input.samples);
           const routes = [];
           for (const s of snaps) {
-            if (cheaper.has(s.clusterId)) continue;
+            // Only routes a trial could take: reading a small or already cheaper route's interactions would be wasted.
+            if (cheaper.has(s.clusterId) || s.share < (input.minShare ?? DEFAULT_TRIAL_MIN_SHARE)) continue;
             // The cheap model saw none of the tenant's traffic, so every accepted interaction is unseen by it; graduation's
             // held-out side goes first (those rows the judge's calibration never used).
             const all = await routeInteractions(db, input.clusterRunId, s.clusterId);

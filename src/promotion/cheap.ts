@@ -24,9 +24,12 @@ export interface TrialOptions {
   maxRoutes?: number;
 }
 
+/** Least traffic share a route needs to be worth a trial, by default. */
+export const DEFAULT_TRIAL_MIN_SHARE = 0.02;
+
 /** The routes to try, largest first: on the frontier, frequent, with enough held-out queries to possibly pass. */
 export function trialRoutes(routes: ReadonlyArray<TrialRoute>, budget: ErrorBudget, opts: TrialOptions = {}): Array<TrialRoute & { skip?: string }> {
-  const minShare = opts.minShare ?? 0.02;
+  const minShare = opts.minShare ?? DEFAULT_TRIAL_MIN_SHARE;
   const need = trialSampleSize(budget, opts.samples);
   return routes
     .filter((r) => r.tier === 'frontier' && r.share >= minShare)
