@@ -7,7 +7,7 @@ import type { Embedder } from '../embeddings/types';
 import { InputError, NotFoundError } from '../errors';
 import { type RouteSource, buildManifestDraft } from './build';
 import { canonicalJson, sealManifest } from '../serving/manifest-hash';
-import { type AnswerAgreement, DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest } from './replay';
+import { type AnswerAgreement, type Prices, type ReplayPolicy, type ReplayReport, type ReplayRow, replayManifest, replayPolicyFor } from './replay';
 import type { Calibration } from '../judge/calibration';
 import { embeddedAnswer, judgeEmbedded } from '../judge/embedding';
 import { latestCalibration } from '../judge/store';
@@ -183,7 +183,7 @@ export async function publishManifest(db: Db, blob: BlobStore, embedder: Embedde
     ...(student ? { adapterAgreement: (i: number) => student.get(i) } : {}),
     cheapQuality: (routeId) => (routeId ? cheapAgreement.get(routeId) : undefined),
     ...(judge ? { agreement: await judgeAgreement(db, embedder, judge.calibration, rows, resolutions), judge: `embedding:${judge.calibration.id}` } : {}),
-    policy: { ...DEFAULT_REPLAY_POLICY, budget, ...s.policy },
+    policy: { ...replayPolicyFor(budget), ...s.policy },
     inServiceQuality: inService,
   });
   if (!replay.passed) {

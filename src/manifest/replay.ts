@@ -28,7 +28,17 @@ export interface ReplayPolicy {
   cheapQuality: number;
 }
 
-export const DEFAULT_REPLAY_POLICY: ReplayPolicy = { budget: DEFAULT_BUDGET, maxQualityDrop: 0.01, minQuality: 0.95, cheapQuality: 0.9 };
+/**
+ * The replay policy of a tenant's error budget. The budget is the tenant's tolerance for wrong answers, so it also
+ * bounds how much projected quality a new manifest may give up against the one in service, and (for budgets above
+ * 5%) the floor: a fixed drop of 0.01 would refuse a 10%-budget tenant's adapter for a change its budget allows, on
+ * nothing more than the noise between two replay slices.
+ */
+export function replayPolicyFor(budget: ErrorBudget): ReplayPolicy {
+  return { budget, maxQualityDrop: budget.maxErrorRate, minQuality: Math.min(0.95, 1 - budget.maxErrorRate), cheapQuality: 0.9 };
+}
+
+export const DEFAULT_REPLAY_POLICY: ReplayPolicy = replayPolicyFor(DEFAULT_BUDGET);
 
 /** P(agree) of a served answer with the accepted one: the judge's; by default normalised equality (1 or 0). */
 export type AnswerAgreement = (served: string, accepted: string) => number;

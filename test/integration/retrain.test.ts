@@ -88,7 +88,7 @@ describe('retrain → publish → rollback, read by the router', () => {
   it('a full retrain publishes manifest v1 with the distilled adapter route, and records each stage', async () => {
     await ingest('first', firstHalf, 0);
     const r = await (await startRetrain(s.client, s.taskQueue, input())).result();
-    expect(r.publish).toMatchObject({ status: 'published', version: 1 });
+    expect(r.publish, JSON.stringify(r.publish)).toMatchObject({ status: 'published', version: 1 });
     expect(r.adapters).toHaveLength(1);
     expect(r.adapters[0]!.status).toBe('candidate');
     expect(r.candidatesForReview).toBeGreaterThanOrEqual(3);
@@ -137,7 +137,7 @@ describe('retrain → publish → rollback, read by the router', () => {
     await cpu.exited;
     cpu = workerProcess(s, 'cpu', path.join(work, 'cpu-2'));
     const r = await handle.result();
-    expect(r.publish).toMatchObject({ status: 'published', version: 3 });
+    expect(r.publish, JSON.stringify(r.publish)).toMatchObject({ status: 'published', version: 3 });
     const rows = await published();
     expect(rows.map((x) => x.version)).toEqual([1, 2, 3]);
     const events = await s.db.select().from(manifestEvents).where(eq(manifestEvents.tenantId, tenant));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayRow, replayManifest } from '../../src/manifest/replay';
+import { DEFAULT_REPLAY_POLICY, type Prices, type ReplayPolicy, type ReplayRow, replayManifest, replayPolicyFor } from '../../src/manifest/replay';
 import type { Resolution, TierName } from '../../src/serving/manifest';
 
 /** Prices with a per-call fee on the frontier and the adapter, so both token and call costs show. */
@@ -233,6 +233,22 @@ describe('replayManifest: judged by policy', () => {
     expect(replay(cheapOnly, { policy, inServiceQuality: 0.5 }).passed).toBe(true);
     expect(replay(cheapOnly, { policy, inServiceQuality: null }).passed).toBe(true);
     expect(replay(cheapOnly, { policy }).passed).toBe(true);
+  });
+
+  it("ties the allowed drop and the floor to the tenant's budget: a 10% budget takes a change a 1% budget refuses", () => {
+    // One adapter route at 0.9 on half the traffic: projected quality 0.95, 0.05 below a manifest in service at 1.
+    const half = [c('x', adapter('acme-cancel')), c('y', frontierRoute)];
+    const opts = { adapterQuality: () => 0.9, inServiceQuality: 1 };
+    const strict = replay(half, { ...opts, policy: replayPolicyFor({ ...DEFAULT_REPLAY_POLICY.budget, maxErrorRate: 0.01 }) });
+    expect(strict.reasons).toEqual(['projected quality 0.950 is more than 0.01 below the manifest in service (1.000)']);
+    const loose = replay(half, { ...opts, policy: replayPolicyFor({ ...DEFAULT_REPLAY_POLICY.budget, maxErrorRate: 0.1 }) });
+    expect(loose).toMatchObject({ passed: true, reasons: [] });
+    // The floor follows a large budget down (1 − 10%), never above the default 0.95.
+    expect(replayPolicyFor({ ...DEFAULT_REPLAY_POLICY.budget, maxErrorRate: 0.1 }).minQuality).toBeCloseTo(0.9, 12);
+    expect(replayPolicyFor({ ...DEFAULT_REPLAY_POLICY.budget, maxErrorRate: 0.001 }).minQuality).toBe(0.95);
+    expect(replay(half, { adapterQuality: () => 0.7, policy: replayPolicyFor({ ...DEFAULT_REPLAY_POLICY.budget, maxErrorRate: 0.1 }) }).reasons).toEqual([
+      'projected quality 0.850 < 0.9',
+    ]);
   });
 
   it('lists every reason that applies', () => {
