@@ -25,7 +25,7 @@ import { fileCachedEmbed } from './support/embed-cache';
  * intent's own rows gave. Every candidate counts as approved (what a reviewer would see).
  *
  * Usage: npx tsx bench/promotion.ts [--sets bitext-v1,bitext-v2,banking77,hwu64] [--max-rows N] [--max-error 0.01]
- *        [--unclustered-holdout] [--certify walk|single] [--start-tolerance N]
+ *        [--unclustered-holdout] [--certify walk|single] [--start-tolerance N (default: chosen from the certifying split's size, as graduation does)]
  */
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -104,7 +104,10 @@ async function run(set: SharedDatasetName, variant: 'clean' | 'perturbed'): Prom
   // Judged graduation, as the graduateRun activity runs it.
   const input = {
     ...judgedInputOf(data, DEFAULT_POLICY, BUDGET),
-    admission: { certify: (opt('certify') ?? 'walk') as 'walk' | 'single', startTolerance: Number(opt('start-tolerance') ?? 0) },
+    admission: {
+      certify: (opt('certify') ?? 'walk') as 'walk' | 'single',
+      ...(opt('start-tolerance') ? { startTolerance: Number(opt('start-tolerance')) } : {}),
+    },
   };
   const answers = answerTexts(input);
   const av = await cache.embed(answers);

@@ -4,12 +4,14 @@ import { DEFAULT_BUDGET, type BudgetCheck, type ErrorBudget, errorUpperBound, mi
  * Admission of routes under the tenant's ONE error budget. The budget bounds the error rate of everything served,
  * so evidence pools over routes; what must not happen is that the data which chose the routes (and their
  * thresholds) also certifies them. Held-out queries are therefore split in two, by a hash the labels never touch:
- * - screening: chooses a threshold level, drops routes that serve their screening queries wrongly, and orders the
- *   rest by estimated error (posterior mean under a weak prior: a route with more clean evidence goes first);
+ * - screening: cuts every route into steps along its label-free threshold grid (its queries between two levels),
+ *   drops the steps from the first one it serves wrongly, and orders all routes' steps by estimated error (posterior
+ *   mean under a weak prior: a step with more clean evidence goes first; a route's looser step after its stricter);
  * - calibration: certifies a prefix of that fixed order by fixed-sequence testing: the pooled Clopper-Pearson bound
- *   of the first k routes is tested for growing k at the full confidence, and the walk stops at the first failure.
- *   Because the order and the thresholds were fixed before the calibration split was looked at, the bound of the
- *   admitted prefix holds for fresh traffic from the same mix at the budget's confidence.
+ *   of the first k steps is tested at sizes fixed in advance, at the full confidence, and the walk stops at the first
+ *   failure. Because the order was fixed before the calibration split was looked at, the bound of the admitted
+ *   prefix holds for fresh traffic from the same mix at the budget's confidence. Each route serves down to its
+ *   loosest admitted step, so the safest queries of every route are certified before any route's looser ones.
  */
 
 /** One held-out query the router would send to this route: its similarity, and how wrong serving it would be. */
@@ -48,7 +50,7 @@ export interface AdmittedRoute {
 }
 
 export interface Admission {
-  /** Grid level chosen on the screening split; null when no route could be planned. */
+  /** The loosest grid level any admitted route serves down to; null when nothing is admitted. */
   level: number | null;
   /** Margin chosen on the screening split (see AdmissionSample.margin). */
   margin: number | null;
@@ -92,43 +94,53 @@ function longestPassing(
   return best;
 }
 
-const served = (ss: ReadonlyArray<AdmissionSample>, t: number, m: number) => {
-  let n = 0;
-  let errors = 0;
-  for (const s of ss) {
-    if (s.similarity < t || (s.margin ?? Infinity) < m) continue;
-    n++;
-    errors += s.wrong;
-  }
-  return { n, errors };
-};
-
 /** The smallest pooled sample the walk tests first: enough to pass with `tolerance` errors (depends on sizes only). */
-export function walkStart(budget: ErrorBudget = DEFAULT_BUDGET, tolerance = 2): number {
-  let n = minCleanSample(budget);
-  while (!withinBudget(Math.min(tolerance, n), n, budget).ok) n++;
-  return n;
+export function walkStart(budget: ErrorBudget = DEFAULT_BUDGET, tolerance = 2, from = 0): number {
+  const passes = (n: number) => withinBudget(Math.min(tolerance, n), n, budget).ok;
+  // The bound falls as n grows (errors fixed): double past the answer, then bisect.
+  let lo = Math.max(from, minCleanSample(budget));
+  if (passes(lo)) return lo;
+  let hi = 2 * lo;
+  while (!passes(hi)) [lo, hi] = [hi, 2 * hi];
+  while (lo + 1 < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (passes(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }
 
 /**
- * Fixed-sequence walk over cumulative prefixes of `items` (in the given order): the longest prefix such that every
- * tested prefix up to it keeps the pooled bound; prefixes holding fewer than `start` samples are not tested (a
- * choice by size, never by labels). Returns how many items the admitted prefix holds.
+ * Fixed-sequence walk over cumulative prefixes of `items` (in the given order), tested at sizes fixed in advance:
+ * first where the prefix reaches `walkStart(budget, tolerance)` samples, then each time it reaches the size that
+ * could pass with one more error, and at every prefix past the last such size the sequence reaches. The admitted
+ * prefix is the longest tested one such that every test up to it kept the pooled bound; the walk stops at the first
+ * failure. Testing at sizes (never at labels) keeps the procedure valid, and testing only where one more error is
+ * affordable means a single wrong answer just past a passing prefix does not end a walk that more clean evidence
+ * would carry.
  */
 export function certifyPrefix(
   items: ReadonlyArray<{ n: number; errors: number }>,
   budget: ErrorBudget,
-  start: number,
+  tolerance = 0,
 ): { length: number; n: number; errors: number; failedAt?: { n: number; errors: number } } {
+  const total = items.reduce((a, it) => a + it.n, 0);
+  const start = walkStart(budget, tolerance);
   let n = 0;
   let errors = 0;
   let best = { length: 0, n: 0, errors: 0 };
+  let k = tolerance;
+  let need = start;
   for (let i = 0; i < items.length; i++) {
     n += items[i]!.n;
     errors += items[i]!.errors;
-    if (n < start) continue;
+    // Past the last size the whole sequence can reach, every prefix is tested: the tail is admitted up to its first
+    // error instead of all or nothing (sizes alone decide which prefixes are tested).
+    const tail = n >= start && total < need;
+    if (n < need && !tail) continue;
     if (errorUpperBound(errors, n, budget) > budget.maxErrorRate) return { ...best, failedAt: { n, errors } };
     best = { length: i + 1, n, errors };
+    while (need <= n) need = walkStart(budget, ++k, need);
   }
   return best;
 }
@@ -145,72 +157,149 @@ function singleTest(
     : { length: 0, n: 0, errors: 0, failedAt: { n, errors } };
 }
 
-/** Screening plan at one level: routes that do not fail their own screening, ordered by estimated error. */
-function plan(routes: ReadonlyArray<RouteCase>, level: number, margin: number, budget: ErrorBudget, prior: [number, number]) {
-  const keep: Array<{ route: RouteCase; threshold: number; margin: number; estimate: number; n: number; errors: number }> = [];
+/**
+ * One step of the walk: a route's queries between two neighbouring levels of its threshold grid (level 0: at or
+ * above its strictest threshold). Serving a step means serving the route down to that step's threshold.
+ */
+interface Step {
+  route: RouteCase;
+  /** Its place among its route's steps (strict to loose), and the grid level whose threshold it serves down to. */
+  index: number;
+  level: number;
+  threshold: number;
+  /** Posterior mean error of the step's screening queries (what fixes its place in the order). */
+  estimate: number;
+  screening: { n: number; errors: number };
+  calibration: { n: number; errors: number };
+}
+
+const band = (ss: ReadonlyArray<AdmissionSample>, lo: number, hi: number, margin: number) => {
+  let n = 0;
+  let errors = 0;
+  for (const s of ss) {
+    if (s.similarity < lo || s.similarity >= hi || (s.margin ?? Infinity) < margin) continue;
+    n++;
+    errors += s.wrong;
+  }
+  return { n, errors };
+};
+
+/**
+ * The screening plan: every route's steps, strict to loose, in one order fixed by the screening split alone. A
+ * route's steps stop before the first whose screening queries are served wrongly more often than the budget allows;
+ * the steps of all routes are then ordered by estimated error (a step with more clean evidence goes first), a
+ * route's looser step never before its stricter ones. The walk thus tests the safest queries of every route first,
+ * and reaches a route's looser queries, where routing errs, only once evidence has accumulated.
+ */
+function plan(routes: ReadonlyArray<RouteCase>, margin: number, budget: ErrorBudget, prior: [number, number]) {
   const refused: Array<{ id: string; reason: string }> = [];
+  const byRoute: Step[][] = [];
   for (const r of routes) {
-    const threshold = r.thresholds[Math.min(level, r.thresholds.length - 1)]!;
-    const s = served(r.screening, threshold, margin);
-    // A route whose own screening already shows more wrong than the budget allows is never averaged in.
-    if (s.n > 0 && s.errors / s.n > budget.maxErrorRate) {
-      refused.push({
-        id: r.id,
-        reason: `${s.errors.toFixed(1)} of ${s.n} screening queries served wrongly at ${threshold.toFixed(3)} (> ${(100 * budget.maxErrorRate).toFixed(2)}%)`,
-      });
+    const steps: Step[] = [];
+    let upper = Infinity;
+    for (let level = 0; level < r.thresholds.length; level++) {
+      const threshold = r.thresholds[level]!;
+      if (threshold >= upper) continue;
+      const screening = band(r.screening, threshold, upper, margin);
+      // A step whose own screening already shows more wrong than the budget allows is never averaged in.
+      if (screening.n > 0 && screening.errors / screening.n > budget.maxErrorRate) {
+        if (!steps.length)
+          refused.push({
+            id: r.id,
+            reason: `${screening.errors.toFixed(1)} of ${screening.n} screening queries served wrongly at ${threshold.toFixed(3)} (> ${(100 * budget.maxErrorRate).toFixed(2)}%)`,
+          });
+        break;
+      }
+      const estimate = (screening.errors + prior[0]) / (screening.n + prior[0] + prior[1]);
+      steps.push({ route: r, index: steps.length, level, threshold, estimate, screening, calibration: band(r.calibration, threshold, upper, margin) });
+      upper = threshold;
+    }
+    if (steps.length) byRoute.push(steps);
+  }
+  const all = byRoute.flat();
+  const rank = (a: Step, b: Step) =>
+    a.estimate - b.estimate || b.screening.n - a.screening.n || a.level - b.level || (a.route.id < b.route.id ? -1 : a.route.id > b.route.id ? 1 : 0);
+  all.sort(rank);
+  // Emit in rank order, holding a step back until its route's stricter steps are out.
+  const emitted = new Map<string, number>();
+  const held = new Map<string, Map<number, Step>>();
+  const order: Step[] = [];
+  for (const st of all) {
+    const id = st.route.id;
+    if (st.index !== (emitted.get(id) ?? 0)) {
+      held.set(id, (held.get(id) ?? new Map<number, Step>()).set(st.index, st));
       continue;
     }
-    keep.push({ route: r, threshold, margin, estimate: (s.errors + prior[0]) / (s.n + prior[0] + prior[1]), n: s.n, errors: s.errors });
+    for (let cur: Step | undefined = st; cur; cur = held.get(id)?.get(cur.index + 1)) {
+      order.push(cur);
+      emitted.set(id, cur.index + 1);
+    }
   }
-  keep.sort((a, b) => a.estimate - b.estimate || b.n - a.n || (a.route.id < b.route.id ? -1 : a.route.id > b.route.id ? 1 : 0));
-  return { keep, refused };
+  return { order, refused };
 }
 
 /**
- * Chooses the threshold level and the routes to serve within the budget (see the module comment). The level is the
- * one whose screening walk would serve the most screening queries; the calibration split then certifies a prefix
- * of that level's order. Routes after the first failing prefix stay on the model.
+ * Chooses the routes to serve and each one's threshold within the budget (see the module comment). The screening
+ * split fixes the order of steps (plan) and, where several margins are offered, the margin whose screening walk
+ * serves the most; the calibration split then certifies a prefix of that order. A route serves down to the
+ * threshold of its loosest admitted step; routes with no admitted step stay on the model.
  */
 export function admitRoutes(routes: ReadonlyArray<RouteCase>, budget: ErrorBudget = DEFAULT_BUDGET, opts: AdmissionOptions = {}): Admission {
   const prior = opts.prior ?? [0.5, 0.5];
-  const start = walkStart(budget, opts.startTolerance ?? 2);
-  const levels = Math.max(0, ...routes.map((r) => r.thresholds.length));
+  const tolerance = opts.startTolerance ?? 2;
+  const start = walkStart(budget, tolerance);
   const single = opts.certify === 'single';
-  let best: { level: number; margin: number; servedOnScreening: number; length: number } | null = null;
+  let best: { margin: number; servedOnScreening: number; length: number } | null = null;
   for (const margin of opts.margins ?? [0]) {
-    for (let level = 0; level < levels; level++) {
-      const p = plan(routes, level, margin, budget, prior);
-      const cut = single ? longestPassing(p.keep, budget, start) : certifyPrefix(p.keep, budget, start);
-      if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { level, margin, servedOnScreening: cut.n, length: cut.length };
-    }
+    const p = plan(routes, margin, budget, prior);
+    const onScreening = p.order.map((st) => st.screening);
+    const cut = single ? longestPassing(onScreening, budget, start) : certifyPrefix(onScreening, budget, tolerance);
+    if (cut.length > 0 && (!best || cut.n > best.servedOnScreening)) best = { margin, servedOnScreening: cut.n, length: cut.length };
   }
   if (!best) {
     return {
       level: null,
       margin: null,
       admitted: [],
-      refused: routes.map((r) => ({ id: r.id, reason: 'no threshold level keeps the budget on the screening split' })),
+      refused: routes.map((r) => ({ id: r.id, reason: 'no route keeps the budget on the screening split' })),
       pooled: withinBudget(0, 0, budget),
-      reason: `no threshold level keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)`,
+      reason: `no order of routes keeps the pooled screening bound within ${(100 * budget.maxErrorRate).toFixed(2)}% (at least ${start} screening queries needed)`,
     };
   }
-  const p = plan(routes, best.level, best.margin, budget, prior);
-  const onCal = p.keep.map((k) => ({ ...k, ...served(k.route.calibration, k.threshold, k.margin), estimate: k.estimate }));
-  const cut = single ? singleTest(onCal.slice(0, best.length), budget) : certifyPrefix(onCal, budget, start);
-  const admitted = onCal
-    .slice(0, cut.length)
-    .map((k) => ({ id: k.route.id, threshold: k.threshold, margin: k.margin, n: k.n, errors: k.errors, estimate: k.estimate }));
+  const p = plan(routes, best.margin, budget, prior);
+  const onCal = p.order.map((st) => st.calibration);
+  const cut = single ? singleTest(onCal.slice(0, best.length), budget) : certifyPrefix(onCal, budget, tolerance);
+  const admittedSteps = p.order.slice(0, cut.length);
+  const byId = new Map<string, Step[]>();
+  for (const st of admittedSteps) byId.set(st.route.id, [...(byId.get(st.route.id) ?? []), st]);
+  const admitted = [...byId.values()].map((steps): AdmittedRoute => {
+    const loosest = steps[steps.length - 1]!;
+    const sum = (f: (st: Step) => { n: number; errors: number }) =>
+      steps.reduce((a, st) => ({ n: a.n + f(st).n, errors: a.errors + f(st).errors }), { n: 0, errors: 0 });
+    const cal = sum((st) => st.calibration);
+    const scr = sum((st) => st.screening);
+    return {
+      id: loosest.route.id,
+      threshold: loosest.threshold,
+      margin: best.margin,
+      n: cal.n,
+      errors: cal.errors,
+      estimate: (scr.errors + prior[0]) / (scr.n + prior[0] + prior[1]),
+    };
+  });
   const refused = [
     ...p.refused,
-    ...onCal.slice(cut.length).map((k) => ({
-      id: k.route.id,
-      reason: cut.failedAt
-        ? `after the first failing prefix (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})`
-        : `pooled calibration queries < ${start}`,
-    })),
+    ...routes
+      .filter((r) => !byId.has(r.id) && !p.refused.some((x) => x.id === r.id))
+      .map((r) => ({
+        id: r.id,
+        reason: cut.failedAt
+          ? `after the first failing prefix (${cut.failedAt.errors.toFixed(1)} wrong of ${cut.failedAt.n})`
+          : `pooled calibration queries < ${start}`,
+      })),
   ];
   return {
-    level: best.level,
+    level: admittedSteps.length ? Math.max(...admittedSteps.map((st) => st.level)) : null,
     margin: best.margin,
     admitted,
     refused,

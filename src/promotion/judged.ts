@@ -117,6 +117,8 @@ export interface JudgedResult {
 /** What the judge sees of a form: its literal text with `\{{` unescaped (slot references stay as `{{id}}`). */
 export const formText = (template: string) => template.replace(/\\\{\{(?:!\}\})?/g, '{{');
 const formOf = (answer: string, slots: Record<string, string>) => answerForm(answer, slots).template;
+/** Fewest accepted answers a cluster too small for its own families needs to join a pooled candidate. */
+const MIN_JOIN_EXAMPLES = 3;
 
 /** Every text judged graduation embeds: each answer's form (accepted and edited-from), and slot-free forms. */
 export function answerTexts(input: Pick<JudgedInput, 'train' | 'heldOut'>): string[] {
@@ -201,10 +203,12 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
   const verdicts = new Map<string, string | undefined>();
   const canonicals: ClusterCanonical[] = [];
   let familyCount = 0;
+  const small: string[] = [];
   for (const c of input.clusters) {
     const m = byCluster.get(c.clusterId)!;
     if (m.length < minExamples) {
       verdicts.set(c.clusterId, `${m.length} accepted interactions < ${minExamples}`);
+      if (m.length >= MIN_JOIN_EXAMPLES) small.push(c.clusterId);
       continue;
     }
     const forms = distinctForms(m.map((x) => ({ id: x.id, answer: x.answer, slots: x.slots })));
@@ -231,6 +235,25 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
   const pooled = poolCanonicals(canonicals, (i, j) => judgeEmbedded(calibration, bare[i]!, bare[j]!).pAgree, { budget });
   const poolOf = new Map<string, number>();
   pooled.forEach((p, k) => p.clusterIds.forEach((id) => poolOf.set(id, k)));
+  // A cluster too small for families of its own (an intent's queries split thinly by clustering) joins the pooled
+  // candidate that gives every one of its accepted answers; admission then judges it on held-out traffic like any route.
+  for (const id of small) {
+    const answers = byCluster.get(id)!;
+    const k = pooled.findIndex((p) =>
+      answers.every((x) => {
+        const f = chooseForm(p.forms, x.slots);
+        if (!f || slotConflicts(renderAnswer(f.template, { query: x.query, slots: x.slots }), x.answer).length) return false;
+        return !wrongOf(agreeForms(f.template, formOf(x.answer, x.slots)));
+      }),
+    );
+    if (k < 0) {
+      verdicts.set(id, `${verdicts.get(id)}, and no pooled candidate gives all of its answers`);
+      continue;
+    }
+    pooled[k]!.clusterIds.push(id);
+    poolOf.set(id, k);
+    verdicts.delete(id);
+  }
 
   // 4. Replay the held-out queries on their nearest routes; split by a hash into screening and calibration.
   const replays = pooled.map((): JudgedReplay[] => []);
@@ -264,13 +287,14 @@ export function judgedGraduation(input: JudgedInput, vectors: ReadonlyMap<string
 
   // 5. Admission under the one budget: per-route thresholds from the route's own members, certified on calibration.
   const admission = admitRoutes(
-    canonicals
-      .filter((c) => (info.get(c.clusterId)?.memberSimilarities.length ?? 0) > 0)
-      .map((c) => ({
-        id: c.clusterId,
-        thresholds: thresholdGrid(info.get(c.clusterId)!.memberSimilarities),
-        screening: screening.get(c.clusterId) ?? [],
-        calibration: certifying.get(c.clusterId) ?? [],
+    pooled
+      .flatMap((p) => p.clusterIds)
+      .filter((id) => (info.get(id)?.memberSimilarities.length ?? 0) > 0)
+      .map((id) => ({
+        id,
+        thresholds: thresholdGrid(info.get(id)!.memberSimilarities),
+        screening: screening.get(id) ?? [],
+        calibration: certifying.get(id) ?? [],
       })),
     budget,
     {

@@ -136,6 +136,44 @@ describe('judgedGraduation', () => {
     expect(s.admission.reason).toMatch(/at least \d+ screening queries needed/);
   });
 
+  it('a cluster too small for families of its own joins the candidate that gives all of its answers, and only that', () => {
+    const { input: i2 } = tenant(200, BUDGET_5);
+    i2.minClusterExamples = 10;
+    const refund = intents[0]!.answer(0).answer;
+    const bits = [
+      { cluster: 'refund-bit', answer: refund },
+      { cluster: 'parking-bit', answer: 'Parking is free for customers on weekends at every store we run.' },
+    ];
+    let id = 100_000;
+    for (const b of bits) {
+      const members = Array.from({ length: 6 }, () => ({ id: ++id, clusterId: b.cluster, query: `query ${id}`, slots: {}, answer: b.answer }));
+      i2.train.push(...members);
+      i2.heldOut.push(
+        ...Array.from({ length: 4 }, () => ({
+          id: ++id,
+          clusterId: b.cluster,
+          query: `query ${id}`,
+          slots: {},
+          answer: b.answer,
+          routedTo: b.cluster,
+          similarity: 0.9,
+        })),
+      );
+      i2.clusters.push({ clusterId: b.cluster, memberSimilarities: members.map(() => 0.9), neighbours: ['refund'] });
+    }
+    const v2 = new Map(answerTexts(i2).map((t) => [t, embed(t)]));
+    const r2 = judgedGraduation(i2, v2);
+    const joined = r2.candidates.find((c) => c.clusterIds.includes('refund'))!;
+    expect(joined.clusterIds).toContain('refund-bit');
+    // Its held-out queries are replayed on the candidate (and judged right: the same answer).
+    expect(joined.routed).toBe(of('refund').routed + 4);
+    expect(joined.wrong).toBe(of('refund').wrong);
+    expect(r2.candidates.some((c) => c.clusterIds.includes('parking-bit'))).toBe(false);
+    expect(r2.clusters.find((x) => x.clusterId === 'parking-bit')!.reason).toMatch(
+      /6 accepted interactions < \d+, and no pooled candidate gives all of its answers/,
+    );
+  });
+
   it('a wrong slot value is a wrong answer, however similar the text', () => {
     const { input: i2, vectors: v2 } = tenant(200, BUDGET_5);
     // Held-out "track-id" queries whose accepted answers name another order than the query does.
