@@ -7,17 +7,22 @@
  *      render, JSON) at `rate` req/s open loop: p50 / p99, measured by the client; with the gateway's vector cache of
  *      masked texts (the ids vary, the masked texts repeat, as template traffic does) and without it.
  *   2. a forwarded request (frontier, logged as an interaction in the background) against the same fake upstream
- *      called directly, both at `rate / 2` req/s open loop, in alternating 1 s blocks (so both see the same machine):
- *      p50 / p99 and the difference.
+ *      called directly and through a bare node:http proxy (the floor: what one more process and hop costs here),
+ *      each at `rate / 2` req/s open loop, in rotating 1 s blocks (so all see the same machine): p50 / p99 and the
+ *      differences; and the same with each request's latency less the fake upstream's own time for it (from arrival
+ *      to answer: its fixed delay plus however late its timer fired), which all series share and which is not the
+ *      gateway's.
  *   3. sustained template requests/s, closed loop with 16 connections.
  *   4. shadow checks: template requests at `rate` req/s in alternating 1 s blocks, every request shadowed (a teacher
  *      call, a judgement and a database write each, after the answer went out) or none; the gateway settles its
  *      background work between blocks. The difference is the latency shadowing adds.
  *
- * Three processes: the load generator (this one, which measures), the gateway (bench/support/gateway-server.ts) and
- * the fake upstream (bench/support/fake-upstream.ts, answering after `--upstream-ms`); they and Postgres share the
- * machine's cores, so each figure prints the load it ran under (1-minute load average at its end, the machine's CPU
- * busy share and the gateway process's CPU during it). `--cpu-prof=DIR` writes the gateway's V8 CPU profiles there.
+ * Separate processes: the load generator (this one, which measures), the gateway (bench/support/gateway-server.ts),
+ * the fake upstream (bench/support/fake-upstream.ts, answering after `--upstream-ms`) and the bare proxy
+ * (bench/support/bare-proxy.ts); they and Postgres share the machine's cores, so each figure prints the load it ran
+ * under: the 1-minute load average at its end, the machine's CPU busy share, the gateway process's CPU and the cores
+ * used by everything but the benchmark's processes (Postgres and any other work on the machine) during it.
+ * `--cpu-prof=DIR` writes the gateway's V8 CPU profiles there.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
@@ -89,11 +94,15 @@ async function forkTs(script: string, env: Record<string, string>, execArgv: str
   };
 }
 
-/** What the machine did during a figure: load average at its end, CPU busy share, the gateway's CPU share of one core. */
+/**
+ * What the machine did during a figure: load average at its end, CPU busy share (of all cores), the gateway's CPU
+ * (share of one core), and that of everything but the benchmark's three processes (Postgres and other work).
+ */
 interface Load {
   load1: number;
   busy: number;
   gatewayCore: number;
+  othersCores: number;
 }
 
 async function main() {
@@ -143,7 +152,11 @@ async function main() {
       const [q] = INTENTS[n++ % INTENTS.length]!;
       return JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: q.replace(/\d+/, String(10000 + (n % 89999))) }] });
     };
-    const frontierBody = () => JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `tell me something new ${n++}` }] });
+    /** A frontier request's body and its key (its only message, unique: the fake upstream reports its own time by it). */
+    const frontierBody = () => {
+      const key = `tell me something new ${n++}`;
+      return { key, body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: key }] }) };
+    };
 
     const call = async (url: URL, p: string, body: string, headers: Record<string, string>, expectTier?: string) => {
       const t0 = performance.now();
@@ -160,7 +173,7 @@ async function main() {
     };
 
     /** Open loop: requests start on a fixed schedule whatever the answers do (no coordinated omission). */
-    async function openLoop(rate: number, seconds: number, send: () => Promise<number>, out: number[] = []): Promise<number[]> {
+    async function openLoop(rate: number, seconds: number, send: () => Promise<unknown>, out: number[] = [], keyed?: Map<string, number>): Promise<number[]> {
       const pending: Array<Promise<void>> = [];
       const start = performance.now();
       const total = Math.round(rate * seconds);
@@ -169,9 +182,11 @@ async function main() {
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         pending.push(
-          send().then(() => {
+          send().then((key) => {
             // From the scheduled start: a request that waited for the event loop counts its wait.
-            out.push(performance.now() - due);
+            const ms = performance.now() - due;
+            out.push(ms);
+            if (keyed && typeof key === 'string') keyed.set(key, ms);
           }),
         );
       }
@@ -180,18 +195,26 @@ async function main() {
     }
 
     /**
-     * Two series at `rate` each, in alternating 1 s open-loop blocks (A B B A A B …, so neither always goes first),
-     * `seconds` blocks each; `between` runs before each block (not measured).
+     * Series at `rate` each in 1 s open-loop blocks, `seconds` blocks each, their order rotating each round (so none
+     * always goes first or follows the same one); `between` runs before each block (not measured).
      */
-    async function alternate(rate: number, seconds: number, a: () => Promise<number>, b: () => Promise<number>, between?: (which: 'a' | 'b') => Promise<void>) {
-      const sa: number[] = [];
-      const sb: number[] = [];
-      for (let i = 0; i < 2 * seconds; i++) {
-        const which = (i >> 1) % 2 === i % 2 ? 'a' : 'b';
-        await between?.(which);
-        await openLoop(rate, 1, which === 'a' ? a : b, which === 'a' ? sa : sb);
-      }
-      return [summarize(sa), summarize(sb)] as const;
+    async function alternate(rate: number, seconds: number, sends: Array<() => Promise<unknown>>, between?: (series: number) => Promise<void>) {
+      const out = sends.map(() => ({ all: [] as number[], keyed: new Map<string, number>() }));
+      for (let round = 0; round < seconds; round++)
+        for (let j = 0; j < sends.length; j++) {
+          // Rotated every other round and reversed every other: two series go A B, B A, B A, A B, …; three take all orders.
+          const k = (Math.floor(round / 2) + (round % 2 ? sends.length - 1 - j : j)) % sends.length;
+          await between?.(k);
+          await openLoop(rate, 1, sends[k]!, out[k]!.all, out[k]!.keyed);
+        }
+      return out.map((o) => ({ summary: summarize(o.all), keyed: o.keyed }));
+    }
+
+    /** Latencies less the fake upstream's own time for each request (its timer fires late under load, for both). */
+    function netOfUpstream(keyed: Map<string, number>, served: Record<string, number>): Summary {
+      const net: number[] = [];
+      for (const [k, ms] of keyed) if (served[k] !== undefined) net.push(ms - served[k]);
+      return summarize(net);
     }
 
     async function closedLoop(connections: number, seconds: number, send: () => Promise<number>): Promise<number> {
@@ -210,20 +233,44 @@ async function main() {
 
     /** Runs a figure and notes the load it ran under. */
     async function measured<T>(g: Child, run: () => Promise<T>): Promise<[T, Load]> {
+      const cpu = async () => {
+        const me = process.cpuUsage();
+        const [gw, upc] = await Promise.all([g.ask<{ us: number }>({ cmd: 'cpu' }, 'cpu'), upstream.ask<{ us: number }>({ cmd: 'cpu' }, 'cpu')]);
+        return { gateway: gw.us, ours: gw.us + upc.us + me.user + me.system };
+      };
       const c0 = machineCpuTicks();
-      const g0 = (await g.ask<{ us: number }>({ cmd: 'cpu' }, 'cpu')).us;
+      const p0 = await cpu();
       const t0 = performance.now();
       const r = await run();
       const wallUs = (performance.now() - t0) * 1000;
-      const g1 = (await g.ask<{ us: number }>({ cmd: 'cpu' }, 'cpu')).us;
+      const p1 = await cpu();
       const c1 = machineCpuTicks();
+      const cores = os.cpus().length;
       const busy = c0 && c1 ? (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total) : NaN;
-      return [r, { load1: os.loadavg()[0]!, busy, gatewayCore: (g1 - g0) / wallUs }];
+      return [
+        r,
+        {
+          load1: os.loadavg()[0]!,
+          busy,
+          gatewayCore: (p1.gateway - p0.gateway) / wallUs,
+          othersCores: Math.max(0, busy * cores - (p1.ours - p0.ours) / wallUs),
+        },
+      ];
     }
 
     const template = (g: Child) => () => call(new URL(g.url), '/v1/chat/completions', templateBody(), auth, 'template');
-    const forwarded = (g: Child) => () => call(new URL(g.url), '/v1/chat/completions', frontierBody(), { ...auth, 'x-distillery-teacher': 'true' });
-    const direct = () => call(up, '/v1/chat/completions', frontierBody(), {});
+    const forwarded = (g: Child) => async () => {
+      const { key, body } = frontierBody();
+      await call(new URL(g.url), '/v1/chat/completions', body, { ...auth, 'x-distillery-teacher': 'true' });
+      return key;
+    };
+    const plainCall = (url: URL) => async () => {
+      const { key, body } = frontierBody();
+      await call(url, '/v1/chat/completions', body, {});
+      return key;
+    };
+    const direct = plainCall(up);
+    const bare = await forkTs('./support/bare-proxy.ts', { BENCH_UPSTREAM: upstream.url });
     const half = Math.max(1, Math.round(RATE / 2));
 
     // Phase 1: the vector cache on, no shadow checks.
@@ -231,8 +278,14 @@ async function main() {
     await openLoop(100, 2, template(g)); // warm-up: the model, the JIT, the connections
     await openLoop(50, 1, forwarded(g));
     await openLoop(50, 1, direct);
+    await openLoop(50, 1, plainCall(new URL(bare.url)));
     const [t, tLoad] = await measured(g, async () => summarize(await openLoop(RATE, SECONDS, template(g))));
-    const [[d, f], fLoad] = await measured(g, () => alternate(half, SECONDS, direct, forwarded(g)));
+    await upstream.ask({ cmd: 'served' }, 'served'); // forget the warm-up's
+    const [[dr, br, fr], fLoad] = await measured(g, () => alternate(half, SECONDS, [direct, plainCall(new URL(bare.url)), forwarded(g)]));
+    await bare.stop();
+    const { served } = await upstream.ask<{ served: Record<string, number> }>({ cmd: 'served' }, 'served');
+    const [d, b, f] = [dr!.summary, br!.summary, fr!.summary];
+    const [dNet, bNet, fNet] = [dr!, br!, fr!].map((r) => netOfUpstream(r.keyed, served)) as [Summary, Summary, Summary];
     const [rps, rpsLoad] = await measured(g, () => closedLoop(16, SECONDS, template(g)));
     await g.stop();
     // Phase 2: every query embedded by the model.
@@ -244,17 +297,18 @@ async function main() {
     // Phase 3: shadowed and unshadowed blocks in one gateway.
     g = await serve(10_000, 1);
     await openLoop(100, 2, template(g));
-    const [[plain, shadowed], sLoad] = await measured(g, () =>
-      alternate(RATE, SECONDS, template(g), template(g), async (which) => {
+    const [[pr, sr], sLoad] = await measured(g, () =>
+      alternate(RATE, SECONDS, [template(g), template(g)], async (series) => {
         await g.ask({ cmd: 'settle' }, 'settled');
-        g.child.send({ cmd: 'shadow', rate: which === 'b' ? 1 : 0 });
+        g.child.send({ cmd: 'shadow', rate: series === 1 ? 1 : 0 });
       }),
     );
+    const [plain, shadowed] = [pr!.summary, sr!.summary];
     await g.stop();
     const judged = (await loadShadowStats(db, tenant)).reduce((a, r) => a + r.judged, 0);
 
     const pct = (x: number) => `${fmt(100 * x, 0)}%`;
-    const load = (l: Load) => `${fmt(l.load1, 1)} / ${pct(l.busy)} / ${pct(l.gatewayCore)}`;
+    const load = (l: Load) => `${fmt(l.load1, 1)} / ${pct(l.busy)} / ${pct(l.gatewayCore)} / ${fmt(l.othersCores, 2)}`;
     const row = (what: string, s: Pick<Summary, 'p50' | 'p99'>, goal: string, l?: Load) =>
       console.log(`| ${what} | ${fmt(s.p50, 2)} ms | ${fmt(s.p99, 2)} ms | ${goal} | ${l ? load(l) : ''} |`);
     const diff = (a: Summary, b: Summary) => ({ p50: a.p50 - b.p50, p99: a.p99 - b.p99 });
@@ -262,17 +316,26 @@ async function main() {
       `\ngateway benchmark: ${SECONDS} s per figure, embedder ${embedder.id}, fake upstream answers after ${UPSTREAM_MS} ms, ` +
         `${os.cpus().length} CPUs, load average ${fmt(loadAtStart, 2)} at start, ${fmt(os.loadavg()[0]!, 2)} at end`,
     );
-    console.log('| figure | p50 | p99 | goal | load 1m / machine CPU busy / gateway CPU (of one core) |');
+    console.log('| figure | p50 | p99 | goal | load 1m / machine CPU busy / gateway CPU (of one core) / cores used by all else (Postgres, other work) |');
     console.log('| --- | --- | --- | --- | --- |');
     row(`template-served, end to end incl. local embedding, ${RATE} req/s open loop (${t.count} requests)`, t, '≤ 5 / ≤ 15 ms', tLoad);
     row('the same, every query embedded by the model (no vector cache; concurrent queries batched)', tu, '', tuLoad);
-    row(`upstream called directly, ${half} req/s open loop (alternating 1 s blocks with the next)`, d, '', fLoad);
+    row(`upstream called directly, ${half} req/s open loop (1 s blocks rotating with the next two)`, d, '', fLoad);
+    row(`through a bare node:http proxy (the floor: one more process and hop), ${half} req/s`, b, '', fLoad);
     row(`forwarded through the gateway (frontier, interaction logged), ${half} req/s`, f, '', fLoad);
     row('forwarding overhead (gateway − direct)', diff(f, d), 'p99 ≤ 2 ms', fLoad);
+    row('bare proxy overhead (proxy − direct), for scale', diff(b, d), '', fLoad);
+    const net = (x: Summary) => `${fmt(x.p50, 2)} / ${fmt(x.p99, 2)}`;
+    row(
+      `forwarding overhead, each request net of the fake upstream's own time (${fNet.count} requests; direct ${net(dNet)}, proxy ${net(bNet)}, gateway ${net(fNet)} ms)`,
+      diff(fNet, dNet),
+      'p99 ≤ 2 ms',
+      fLoad,
+    );
     console.log(
       `| sustained template requests/s, closed loop, 16 connections | ${fmt(rps, 0)} req/s (${fmt(rpsUncached, 0)} without the vector cache) | | printed | ${load(rpsLoad)} |`,
     );
-    row(`template-served, ${RATE} req/s, unshadowed blocks (alternating 1 s blocks with the next)`, plain, '', sLoad);
+    row(`template-served, ${RATE} req/s, unshadowed blocks (1 s blocks alternating with the next)`, plain, '', sLoad);
     row(`template-served, ${RATE} req/s, every request shadowed (${judged} judged)`, shadowed, '', sLoad);
     row('shadow checks: added latency (shadowed − not)', diff(shadowed, plain), '0 (asynchronous)', sLoad);
   } finally {
