@@ -52,7 +52,8 @@ export class Batcher<T> {
       return Promise.reject(new Error(`more than ${this.o.maxPending ?? 100_000} items wait to be written: refused`));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.o.maxBatch) void this.writeSome();
+      // A full batch goes at once, unless writes are failing: then the retry's pause holds (no attempt per add).
+      if (this.queue.length >= this.o.maxBatch && !this.failures) void this.writeSome();
       else this.schedule(this.o.maxWaitMs);
     });
   }
@@ -76,7 +77,7 @@ export class Batcher<T> {
     this.writing.add(p);
     if (this.queue.length) {
       // More than one batch waited: the next goes now if full, else on its own clock.
-      if (this.queue.length >= this.o.maxBatch) void this.writeSome();
+      if (this.queue.length >= this.o.maxBatch && !this.failures) void this.writeSome();
       else this.schedule(this.o.maxWaitMs);
     }
     return p;

@@ -56,6 +56,24 @@ describe('batcher (teacher answers written in batches)', () => {
     await b.close();
   });
 
+  it('while writes fail, a full queue does not try a write per new item: the retry pause holds', async () => {
+    const { s, write } = store();
+    const b = new Batcher<number>({ write, maxWaitMs: 5, maxBatch: 2, retryMs: 1000 });
+    s.down = true;
+    void b.add(1).catch(() => undefined);
+    void b.add(2).catch(() => undefined); // a full batch: written at once, and fails
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.calls).toBe(1);
+    for (let i = 3; i < 50; i++) void b.add(i).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.calls).toBe(1);
+    expect(b.pending).toBe(49);
+    s.down = false;
+    expect(await b.flush()).toBe(true); // flush (feedback, shutdown) still writes at once
+    expect(s.written).toEqual(Array.from({ length: 49 }, (_, i) => i + 1));
+    await b.close();
+  });
+
   it('close writes everything that waits, then refuses new items', async () => {
     const { s, write } = store();
     const b = new Batcher<number>({ write, maxWaitMs: 60_000, maxBatch: 4 });
