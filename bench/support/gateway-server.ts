@@ -1,7 +1,10 @@
 /**
  * The gateway as its own process for bench/gateway.ts (so the load generator and the fake upstream do not share its
  * event loop). Configured by the parent through the environment; sends `{ type: 'ready', url }` over IPC when
- * listening, and drains (shadow checks, logs, the savings ledger) and exits on `{ cmd: 'stop' }`.
+ * listening. Commands: `{ cmd: 'shadow', rate }` sets the shadow rate (the benchmark alternates shadowed and
+ * unshadowed blocks in one process), `{ cmd: 'settle' }` waits for the background work so far (→ `settled`),
+ * `{ cmd: 'cpu' }` answers the process's CPU time so far (→ `cpu`, µs), `{ cmd: 'stop' }` drains (shadow checks,
+ * logs, the savings ledger) and exits.
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config';
@@ -29,15 +32,20 @@ async function main() {
   });
   const app = await buildGatewayServer({ gateway, api: loadConfig({}).api, limits: { requestsPerMinute: 0, tokensPerDay: 0 }, logLevel: 'silent' });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  process.on('message', (m: { cmd?: string }) => {
-    if (m.cmd !== 'stop') return;
-    void (async () => {
-      await app.close();
-      await gateway.close();
-      await embedder.close?.();
-      await database.close();
-      process.send!({ type: 'stopped' }, () => process.exit(0));
-    })();
+  process.on('message', (m: { cmd?: string; rate?: number }) => {
+    if (m.cmd === 'shadow') gateway.opts.shadowRate = m.rate!;
+    else if (m.cmd === 'settle') void gateway.settle().then(() => process.send!({ type: 'settled' }));
+    else if (m.cmd === 'cpu') {
+      const u = process.cpuUsage();
+      process.send!({ type: 'cpu', us: u.user + u.system });
+    } else if (m.cmd === 'stop')
+      void (async () => {
+        await app.close();
+        await gateway.close();
+        await embedder.close?.();
+        await database.close();
+        process.send!({ type: 'stopped' }, () => process.exit(0));
+      })();
   });
   process.send!({ type: 'ready', url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` });
 }

@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics';
 import { type ShadowStatsRow, type UsageDelta, addJudgement, addUsage, loadShadowStats, markDemoted } from './store';
 import { type ModelTier, Upstreams } from './upstream';
 import { answerText } from './completion';
+import { Batcher } from './batcher';
 import { QueryEmbedder } from './query-embedder';
 
 /**
@@ -75,8 +76,24 @@ interface TenantState {
 const statKey = (routeId: string, entry: string) => `${routeId}\u0000${entry}`;
 const NO_MANIFEST_RETRY_MS = 10_000;
 const PRICES_TTL_MS = 60_000;
-/** How long a teacher answer waits to be written with others. */
-const LOG_BATCH_MS = 20;
+/** How long a teacher answer waits to be written with others (feedback naming it writes it at once). */
+const LOG_BATCH_MS = 100;
+const LOG_BATCH_MAX = 500;
+
+/** A teacher answer waiting to be logged: normalised only when its batch is written, off the request's path. */
+interface PendingLog {
+  tenantId: string;
+  request: Record<string, unknown>;
+  response: Record<string, unknown>;
+  key: string;
+  meta: Record<string, unknown>;
+  latencyMs: number;
+  /** When the answer came (the interaction's time, however late its batch is written). */
+  at: Date;
+}
+
+/** Lets waiting I/O (new requests, answers) run before more background work: shadow checks yield between steps. */
+const yieldToIo = () => new Promise<void>((r) => setImmediate(r));
 
 export class Gateway {
   readonly metrics = new GatewayMetrics();
@@ -85,9 +102,7 @@ export class Gateway {
   private readonly ledger = new Map<string, UsageDelta>();
   private readonly background = new Set<Promise<unknown>>();
   private prices: { at: number; p: Promise<Prices> } | null = null;
-  private logQueue: Array<{ tenantId: string; row: InteractionRow; resolve: () => void; reject: (e: unknown) => void }> = [];
-  private logTimer: NodeJS.Timeout | null = null;
-  private readonly logFlushes = new Set<Promise<void>>();
+  private readonly logs: Batcher<PendingLog>;
   private shadowsInFlight = 0;
   private readonly timer: NodeJS.Timeout;
   readonly ramp: Ramp;
@@ -101,6 +116,16 @@ export class Gateway {
     this.ramp = opts.ramp ?? DEFAULT_RAMP;
     this.budget = opts.budget ?? DEFAULT_BUDGET;
     this.random = opts.random ?? Math.random;
+    this.logs = new Batcher<PendingLog>({
+      write: (items) => this.writeLogs(items),
+      maxWaitMs: LOG_BATCH_MS,
+      maxBatch: LOG_BATCH_MAX,
+      onError: (err, rows, lost) =>
+        this.log('error', lost ? 'teacher answers not logged (given up at shutdown)' : 'teacher answers not logged yet; will retry', {
+          rows,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+    });
     this.timer = setInterval(() => void this.flush(), opts.flushMs ?? 5_000);
     this.timer.unref();
   }
@@ -208,15 +233,17 @@ export class Gateway {
 
   /** Waits for the background work started so far (feedback right after an answer; tests; shutdown). */
   async settle(): Promise<void> {
-    while (this.background.size || this.logTimer || this.logFlushes.size) {
-      await this.settleLogs();
+    do {
       await Promise.allSettled([...this.background]);
-    }
+      await this.logs.flush();
+    } while (this.background.size);
   }
 
   /**
-   * Logs a teacher answer as an interaction (idempotent on the response id), so retraining learns from it. Rows are
-   * written in batches (one INSERT per tenant every few ms under load); the promise settles when its row is written.
+   * Logs a teacher answer as an interaction (idempotent on the response id), so retraining learns from it. Queued at
+   * once (feedback sent right after the answer finds it) and normalised and written in batches (one INSERT per
+   * tenant per batch), after the answer went out; a failed write is retried. The promise settles when its row is
+   * written, or rejects when the record cannot be stored.
    */
   logInteraction(
     tenantId: string,
@@ -226,45 +253,38 @@ export class Gateway {
     meta: Record<string, unknown>,
     latencyMs: number,
   ): Promise<void> {
-    const row = normalizeRecord({ request, response, idempotency_key: key, latency_ms: Math.round(latencyMs), metadata: { gateway: meta } }, {}, '');
-    return new Promise((resolve, reject) => {
-      this.logQueue.push({ tenantId, row, resolve, reject });
-      if (!this.logTimer) this.logTimer = setTimeout(() => void this.flushLog(), LOG_BATCH_MS);
-    });
-  }
-
-  private flushLog(): Promise<void> {
-    if (this.logTimer) clearTimeout(this.logTimer);
-    this.logTimer = null;
-    const p = this.writeLog().finally(() => this.logFlushes.delete(p));
-    this.logFlushes.add(p);
-    return p;
+    return this.logs.add({ tenantId, request, response, key, meta, latencyMs, at: new Date() });
   }
 
   /** Writes the teacher answers waiting now and waits for those being written (feedback may name one). */
   async settleLogs(): Promise<void> {
-    if (this.logTimer) void this.flushLog();
-    await Promise.allSettled([...this.logFlushes]);
+    await this.logs.flush();
   }
 
-  private async writeLog(): Promise<void> {
-    const items = this.logQueue.splice(0);
-    const byTenant = new Map<string, typeof items>();
-    for (const it of items) byTenant.set(it.tenantId, [...(byTenant.get(it.tenantId) ?? []), it]);
-    for (const [tenantId, group] of byTenant) {
+  /** One batch of teacher answers: a record that cannot be stored fails alone; a database error fails the batch (retried). */
+  private async writeLogs(items: PendingLog[]): Promise<Array<Error | null>> {
+    const errors: Array<Error | null> = items.map(() => null);
+    const byTenant = new Map<string, InteractionRow[]>();
+    for (const [i, it] of items.entries()) {
+      // A record takes ~0.25 ms to validate and hash: one at a time, so a batch never holds up a request for long.
+      if (i > 0) await yieldToIo();
       try {
-        await insertInteractions(
-          this.opts.db,
-          tenantId,
-          'gateway',
-          group.map((g) => g.row),
+        const row = normalizeRecord(
+          { request: it.request, response: it.response, idempotency_key: it.key, latency_ms: Math.round(it.latencyMs), metadata: { gateway: it.meta } },
+          { now: it.at },
+          '',
         );
-        for (const g of group) g.resolve();
+        const rows = byTenant.get(it.tenantId);
+        if (rows) rows.push(row);
+        else byTenant.set(it.tenantId, [row]);
       } catch (err) {
-        for (const g of group) g.reject(err);
-        this.log('error', 'teacher answers not logged', { tenant: tenantId, rows: group.length, error: (err as Error).message });
+        errors[i] = err instanceof Error ? err : new Error(String(err));
+        this.log('warn', 'teacher answer not loggable as an interaction', { tenant: it.tenantId, error: errors[i]!.message });
       }
     }
+    // Tenants already written are written again on a retry: the insert is idempotent on the response id.
+    for (const [tenantId, rows] of byTenant) await insertInteractions(this.opts.db, tenantId, 'gateway', rows);
+    return errors;
   }
 
   /** The shadow check of one cheaper-tier answer: ask the teacher, judge, count, and demote when the budget is refuted. */
@@ -286,9 +306,12 @@ export class Gateway {
     if (!s || !d.routeId || !d.entry) return;
     const t0 = performance.now();
     const teacher = await this.opts.upstreams.complete('frontier', { ...body, stream: false, stream_options: undefined });
+    // The teacher's answer arrived with other I/O perhaps waiting (requests being served): let that go first.
+    await yieldToIo();
     const reference = answerText(teacher);
     const id = typeof teacher.id === 'string' && teacher.id ? teacher.id : `shadow-${Date.now()}-${Math.floor(this.random() * 1e9)}`;
-    await this.logInteraction(
+    // Queued with the other teacher answers; the judgement need not wait for its write.
+    void this.logInteraction(
       tenantId,
       { ...body, stream: undefined, stream_options: undefined },
       teacher,
@@ -298,6 +321,7 @@ export class Gateway {
     ).catch((err: unknown) => this.log('warn', 'shadow answer not logged', { error: (err as Error).message }));
     const judge = this.judgeOf(s);
     const [j] = await judge.judge([{ query, candidate: served, reference }]);
+    await yieldToIo();
     const agreed = j!.verdict === 'agree';
     const k = { tenantId, routeId: d.routeId, entry: d.entry, tier: d.tier };
     const row = await addJudgement(
@@ -418,7 +442,13 @@ export class Gateway {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.settle();
-    await this.flush();
+    await this.logs.close();
+    // The savings ledger: a failed write is tried again a few times before the process goes.
+    for (let i = 0; i < 3; i++) {
+      await this.flush();
+      if (!this.ledger.size) break;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+    }
     for (const s of this.tenants.values()) (await s)?.router.close();
   }
 

@@ -216,20 +216,17 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
               usage?.completion_tokens ?? estimateTokens(answerText(completion)),
             ),
           );
-          // Queued now (written in a batch within ms), so feedback sent right after the answer finds it.
+          // Queued now, after the answer went out (normalised and written in a batch later), so feedback sent right
+          // after the answer finds it.
           if (tier === 'frontier')
-            try {
-              g.logInteraction(
-                tenant,
-                { ...body, stream: undefined, stream_options: undefined },
-                { ...completion, model: completion.model || (upstreamBody.model as string) },
-                key,
-                { tier, route: d.routeId, manifestVersion: d.manifestVersion, reason: d.reason },
-                ms,
-              ).catch(() => undefined); // a failed batch is logged by the gateway
-            } catch (err) {
-              request.log.warn({ error: (err as Error).message }, 'teacher answer not loggable as an interaction');
-            }
+            g.logInteraction(
+              tenant,
+              { ...body, stream: undefined, stream_options: undefined },
+              { ...completion, model: completion.model || (upstreamBody.model as string) },
+              key,
+              { tier, route: d.routeId, manifestVersion: d.manifestVersion, reason: d.reason },
+              ms,
+            ).catch(() => undefined); // the gateway logs what could not be written
           else if (d.shadow && tier === d.tier)
             g.later('shadow check', () => g.shadow(tenant, d, body, (el as { query: string }).query, answerText(completion)));
           return reply;

@@ -1,11 +1,16 @@
 import OpenAI from 'openai';
 import type { TierName } from '../serving/manifest';
+import { type HttpClient, nodeFetch } from './http-fetch';
+import { postCompletion } from './upstream-call';
 
 /**
  * The gateway's OpenAI-compatible upstreams, one per model tier: the adapter server (`model` = the adapter's name,
  * vLLM / LoRAX / `distillery adapter-server`), the cheap model and the frontier (the teacher). Each call has a time
  * limit and the client's retries (429, 5xx, timeouts, with backoff); a tier that fails after its retries hands the
- * request to the next tier up (adapter → cheap → frontier) before anything was streamed to the caller.
+ * request to the next tier up (adapter → cheap → frontier) before anything was streamed to the caller. Streams go
+ * through the OpenAI SDK; non-streamed completions through upstream-call.ts (the SDK's retry policy and errors, less
+ * its per-request cost); both over one keep-alive node:http client (http-fetch.ts: far cheaper per request than
+ * Node's built-in fetch).
  */
 
 export type ModelTier = Exclude<TierName, 'template'>;
@@ -27,12 +32,29 @@ const LADDER: ModelTier[] = ['adapter', 'cheap', 'frontier'];
 
 export class Upstreams {
   private readonly clients = new Map<ModelTier, OpenAI>();
+  private readonly completionUrls = new Map<ModelTier, URL>();
+  private readonly http: HttpClient = nodeFetch();
 
   constructor(readonly config: UpstreamsConfig) {
     for (const t of LADDER) {
       const c = config[t];
-      if (c) this.clients.set(t, new OpenAI({ baseURL: c.baseURL, apiKey: c.apiKey || 'unused', timeout: config.timeoutMs, maxRetries: config.retries }));
+      if (!c) continue;
+      const client = new OpenAI({
+        baseURL: c.baseURL,
+        apiKey: c.apiKey || 'unused',
+        timeout: config.timeoutMs,
+        maxRetries: config.retries,
+        fetch: this.http.fetch,
+      });
+      this.clients.set(t, client);
+      // The SDK's own join of base URL and path.
+      this.completionUrls.set(t, new URL(client.buildURL('/chat/completions', null)));
     }
+  }
+
+  /** Closes the idle upstream connections. */
+  close(): void {
+    this.http.close();
   }
 
   has(tier: ModelTier): boolean {
@@ -52,10 +74,18 @@ export class Upstreams {
 
   /** A non-streamed completion. */
   async complete(tier: ModelTier, body: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const r = await this.client(tier).chat.completions.create({ ...body, stream: false } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, {
-      signal,
-    });
-    return r as unknown as Record<string, unknown>;
+    const client = this.client(tier);
+    return postCompletion(
+      this.http,
+      this.completionUrls.get(tier)!,
+      client.apiKey ?? 'unused',
+      { ...body, stream: false },
+      {
+        timeoutMs: this.config.timeoutMs,
+        retries: this.config.retries,
+        signal,
+      },
+    );
   }
 
   /** A streamed completion: resolves once the upstream accepted the request (status 200), before the first chunk. */

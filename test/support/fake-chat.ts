@@ -17,7 +17,14 @@ export interface FakeChat {
 
 let seq = 0;
 
-export async function startFakeChat(name: string, opts: { delayMs?: number; record?: boolean } = {}): Promise<FakeChat> {
+export async function startFakeChat(
+  name: string,
+  opts: {
+    delayMs?: number;
+    record?: boolean;
+    /** Each answered request's body and the ms from its arrival to its answer. */ onServed?: (body: Record<string, unknown>, ms: number) => void;
+  } = {},
+): Promise<FakeChat> {
   const state: FakeChat = {
     baseURL: '',
     requests: [],
@@ -31,6 +38,7 @@ export async function startFakeChat(name: string, opts: { delayMs?: number; reco
     const parts: Buffer[] = [];
     req.on('data', (p: Buffer) => parts.push(p));
     req.on('end', () => {
+      const arrived = performance.now();
       const reply = () => {
         if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
           res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
@@ -57,6 +65,7 @@ export async function startFakeChat(name: string, opts: { delayMs?: number; reco
           return;
         }
         res.writeHead(200, { 'content-type': 'application/json' });
+        res.once('finish', () => opts.onServed?.(body, performance.now() - arrived));
         res.end(
           JSON.stringify({
             id,
