@@ -7,7 +7,7 @@
  */
 
 /** Parameters a cheaper tier may ignore or take as given (they shape sampling, not the answer's content). */
-const SAFE_PARAMS = new Set([
+export const SAFE_PARAMS: ReadonlySet<string> = new Set([
   'model',
   'messages',
   'stream',

@@ -8,6 +8,10 @@ import { feedbackRoutes } from '../api/routes-feedback';
 import { identityForKey } from '../keys/store';
 import { type ChatCompletion, StreamAssembler, answerText, completionId, estimateTokens, localCompletion, localStream, sse } from './completion';
 import { contentText, ladderEligibility } from './eligibility';
+import { toolCallCompletion, toolCallId, toolCallStream, toolLoopOf, toolLoopTurn } from './tool-loop';
+import type { ScriptAction } from '../serving/toolscript';
+import { normalizeQuery } from '../serving/normalize';
+import { namedSlots } from '../serving/slots';
 import type { Decision, Gateway } from './gateway';
 import type { ModelTier } from './upstream';
 
@@ -164,12 +168,44 @@ export async function buildGatewayServer(o: GatewayServerOptions): Promise<Fasti
       const body = checkBody(request.body);
       const tenant = request.tenantId;
       const forced = String(request.headers[FORCE_HEADER] ?? '').toLowerCase() === 'true';
-      const el = ladderEligibility(body, { allowSystem: g.opts.allowSystem });
+      // A request that offers tools may be a tool loop a script serves; any other goes through the ladder's rules.
+      const loop = Array.isArray(body.tools) ? toolLoopOf(body, { allowSystem: g.opts.allowSystem }) : null;
+      const el = loop ? (loop.ok ? { ok: true as const, query: loop.query } : loop) : ladderEligibility(body, { allowSystem: g.opts.allowSystem });
       const requestId = String(request.headers['x-request-id'] ?? randomUUID());
-      const d = await g.decide(tenant, requestId, el.ok ? el.query : null, el.ok ? '' : el.reason, forced);
+      let d = await g.decide(tenant, requestId, el.ok ? el.query : null, el.ok ? '' : el.reason, forced);
       const stream = body.stream === true;
       const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       const promptText = (body.messages as Array<{ content?: unknown }>).map((m) => contentText(m.content) ?? '').join('\n');
+
+      // A tool-script route answers only a tool loop that offers its tools, and no other cheaper tier takes tools.
+      if (d.tier !== 'frontier' && (loop || d.resolution?.toolScript)) {
+        const script = d.resolution?.toolScript?.toolScript;
+        const turn: ScriptAction =
+          script && loop?.ok
+            ? toolLoopTurn(script, { query: loop.query, slots: namedSlots(normalizeQuery(loop.query).slots) }, loop)
+            : {
+                kind: 'frontier',
+                reason: script ? 'a tool-script route serves only requests that offer its tools' : `tools go to the frontier (a ${d.tier} route)`,
+              };
+        if (turn.kind === 'frontier') d = { ...d, tier: 'frontier', reason: turn.reason, shadow: false };
+        else {
+          const c =
+            turn.kind === 'call'
+              ? toolCallCompletion(completionId(), body.model as string, { id: toolCallId(el.ok ? el.query : '', turn.step), tool: turn.tool, args: turn.args })
+              : localCompletion(completionId(), body.model as string, turn.answer);
+          const headers = { ...headersOf(d, 'template'), 'x-distillery-script': turn.kind === 'call' ? `step ${turn.step}: ${turn.tool}` : 'answer' };
+          if (stream) {
+            reply.hijack();
+            reply.raw.writeHead(200, { ...sseHeaders, ...headers });
+            reply.raw.end(turn.kind === 'call' ? toolCallStream(c, includeUsage) : localStream(c, includeUsage));
+          } else reply.headers(headers).send(c);
+          g.metrics.request(tenant, 'template', 200, performance.now() - t0);
+          // Each turn is a teacher call saved.
+          const out = turn.kind === 'call' ? JSON.stringify(turn.args) : turn.answer;
+          g.later('booking', () => g.book(tenant, d.routeId, 'template', estimateTokens(promptText), estimateTokens(out)));
+          return reply;
+        }
+      }
 
       if (d.tier === 'template') {
         const c = localCompletion(completionId(), body.model as string, d.resolution!.answer!);

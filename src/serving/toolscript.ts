@@ -158,6 +158,51 @@ function checkCoverage(reads: ResultRead[], step: number, tool: string, result: 
   }
 }
 
+/** What a script does next, given the results of the calls it has made so far (in step order). */
+export type ScriptAction =
+  | { kind: 'call'; step: number; tool: string; args: Record<string, unknown> }
+  | { kind: 'answer'; answer: string; branch: number }
+  | { kind: 'frontier'; reason: string };
+
+/**
+ * The script's next action after `results` (one per step taken, in order): the next tool call with its bound
+ * arguments, or the answer once every step of the chosen branch has its result. Pure and stateless, so a run can be
+ * driven by this process's tools (runToolScript) or by a client's, one chat turn at a time (the gateway's tool loop:
+ * the conversation holds the results). Never throws: anything the traces did not cover → frontier.
+ */
+export function nextScriptAction(script: ToolScript, input: { query: string; slots: Record<string, string> }, results: ReadonlyArray<unknown>): ScriptAction {
+  const ctx = { words: queryWords(input.query), slots: input.slots, results: [...results] };
+  const step = (s: ToolStep, index: number, reads: ResultRead[]): ScriptAction | null => {
+    if (index < results.length) {
+      checkCoverage(reads, index, s.tool, results[index]);
+      return null;
+    }
+    const args: Record<string, unknown> = {};
+    for (const [k, b] of Object.entries(s.args)) args[k] = bindArg(b, ctx);
+    return { kind: 'call', step: index, tool: s.tool, args };
+  };
+  try {
+    for (let i = 0; i < script.steps.length; i++) {
+      const a = step(script.steps[i]!, i, script.reads);
+      if (a) return a;
+    }
+    const b = script.branches.findIndex((br) => br.when.every((c) => holds(c, ctx.results)));
+    if (b < 0) throw new ScriptStop('no branch matches the results: a case the traces did not show');
+    const branch = script.branches[b]!;
+    for (let i = 0; i < script.steps.length; i++) checkCoverage(branch.reads, i, script.steps[i]!.tool, results[i]);
+    for (let j = 0; j < branch.steps.length; j++) {
+      const a = step(branch.steps[j]!, script.steps.length + j, branch.reads);
+      if (a) return a;
+    }
+    const taken = script.steps.length + branch.steps.length;
+    if (results.length > taken) throw new ScriptStop(`${results.length} results for a run of ${taken} steps`);
+    return { kind: 'answer', answer: renderScriptAnswer(branch.answer, input.slots, ctx.results), branch: b };
+  } catch (err) {
+    if (err instanceof ScriptStop) return { kind: 'frontier', reason: err.message };
+    return { kind: 'frontier', reason: `script failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+  }
+}
+
 /**
  * Runs a script for one query. `slots` are the query's named slots (slotsOfQuery). Never throws for a recipe that
  * cannot complete: a missing binding, an uncovered result, no matching branch, a failing tool or template → frontier.
@@ -170,35 +215,20 @@ export async function runToolScript(
 ): Promise<ScriptRun> {
   const calls: ScriptCall[] = [];
   const results: unknown[] = [];
-  const ctx = { words: queryWords(input.query), slots: input.slots, results };
-  const run = async (s: ToolStep, index: number, reads: ResultRead[]) => {
-    const impl = tools[s.tool];
-    if (!impl) throw new ScriptStop(`no tool "${s.tool}" registered`);
-    const args: Record<string, unknown> = {};
-    for (const [k, b] of Object.entries(s.args)) args[k] = bindArg(b, ctx);
-    const call: ScriptCall = { tool: s.tool, args };
+  for (;;) {
+    const a = nextScriptAction(script, input, results);
+    if (a.kind === 'answer') return { status: 'answered', answer: a.answer, calls, branch: a.branch };
+    if (a.kind === 'frontier') return { status: 'frontier', reason: a.reason, calls };
+    const impl = tools[a.tool];
+    if (!impl) return { status: 'frontier', reason: `no tool "${a.tool}" registered`, calls };
+    const call: ScriptCall = { tool: a.tool, args: a.args };
     calls.push(call);
-    let out: unknown;
     try {
-      out = parseResult(await withTimeout(impl(args), opts.toolTimeoutMs, s.tool));
+      call.result = parseResult(await withTimeout(impl(a.args), opts.toolTimeoutMs, a.tool));
     } catch (err) {
-      throw new ScriptStop(`tool ${s.tool} failed: ${err instanceof Error ? err.message : String(err)}`);
+      return { status: 'frontier', reason: `tool ${a.tool} failed: ${err instanceof Error ? err.message : String(err)}`, calls };
     }
-    call.result = out;
-    results[index] = out;
-    checkCoverage(reads, index, s.tool, out);
-  };
-  try {
-    for (let i = 0; i < script.steps.length; i++) await run(script.steps[i]!, i, script.reads);
-    const b = script.branches.findIndex((br) => br.when.every((c) => holds(c, results)));
-    if (b < 0) throw new ScriptStop('no branch matches the results: a case the traces did not show');
-    const branch = script.branches[b]!;
-    for (let i = 0; i < script.steps.length; i++) checkCoverage(branch.reads, i, script.steps[i]!.tool, results[i]);
-    for (let j = 0; j < branch.steps.length; j++) await run(branch.steps[j]!, script.steps.length + j, branch.reads);
-    return { status: 'answered', answer: renderScriptAnswer(branch.answer, input.slots, results), calls, branch: b };
-  } catch (err) {
-    if (err instanceof ScriptStop) return { status: 'frontier', reason: err.message, calls };
-    return { status: 'frontier', reason: `script failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, calls };
+    results.push(call.result);
   }
 }
 

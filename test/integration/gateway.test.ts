@@ -19,6 +19,7 @@ import { createApiKey } from '../../src/keys/store';
 import { pointerKey } from '../../src/manifest/publish';
 import { servedVersion } from '../../src/manifest/store';
 import { HashingEmbedder } from '../../src/router/synthetic';
+import type { ToolScript } from '../../src/serving/toolscript';
 import { normalizeQuery } from '../../src/serving/normalize';
 import { startPublish } from '../../src/temporal/starters';
 import { createWorker } from '../../src/temporal/worker';
@@ -41,6 +42,22 @@ const clusterRun = 'cr_gateway_1';
 const orderAnswer = (q: string) => `Order ${normalizeQuery(q).slots[0]!.value} ships tomorrow.`;
 const lastUser = (b: { messages: Array<{ role: string; content: unknown }> }) =>
   String([...b.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
+
+/** A tool script: find the shipment of the query's order, ask the carrier, answer from both results. */
+const trackScript: ToolScript = {
+  kind: 'toolscript',
+  steps: [{ tool: 'find_shipment', args: { order: { from: 'slot', slot: 'id' } } }],
+  branches: [
+    {
+      when: [],
+      steps: [{ tool: 'carrier_status', args: { tracking: { from: 'result', step: 0, path: ['tracking'] } } }],
+      answer: 'Parcel {{step0.tracking}} is {{step1.state}}.',
+      reads: [{ step: 1, path: ['state'], type: 'string' }],
+    },
+  ],
+  reads: [{ step: 0, path: ['tracking'], type: 'string' }],
+};
+const trackTools = ['find_shipment', 'carrier_status'].map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object' } } }));
 
 let s: Stack;
 let worker: Awaited<ReturnType<typeof createWorker>>;
@@ -86,6 +103,7 @@ beforeAll(async () => {
   await addCluster('c_order', 'where is my order 4242');
   await addCluster('c_cancel', 'how do i cancel my subscription plan');
   await addCluster('c_refund', 'can i get a refund for a damaged blender');
+  await addCluster('c_track', 'track the parcel shipment 4242 with the courier');
   await s.db.insert(tierEntries).values([
     {
       tenantId: tenant,
@@ -104,6 +122,14 @@ beforeAll(async () => {
       status: 'active',
     },
   ]);
+  await s.db.insert(tierEntries).values({
+    tenantId: tenant,
+    routeId: 'c_track',
+    tier: 'template',
+    target: { candidateId: 'g_track', version: 1, kind: 'toolscript', script: trackScript },
+    evidence: { precision: 1, reviewer: 'ana' },
+    status: 'active',
+  });
   expect(await publish('gateway-it-1')).toMatchObject({ status: 'published', version: 1 });
   // The pointer the publisher wrote validates against its published schema.
   const pointerSchema = JSON.parse(readFileSync(new URL('../../src/serving/pointer.schema.json', import.meta.url), 'utf8')) as object;
@@ -181,6 +207,64 @@ describe('gateway on the real stack', () => {
     await gateway.settle();
     // forced + tools, plus the shadow checks of the two template answers
     expect(frontier.requests.length - before).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a tool-script route plays the agent loop: each turn gets the script’s next tool call (zero usage), then its answer', async () => {
+    type Msg = OpenAI.ChatCompletionMessageParam;
+    const turn = (messages: Msg[], stream = false) =>
+      client.chat.completions
+        .create({ model: 'gpt-4o', messages, tools: trackTools, ...(stream ? { stream: true } : {}) } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .withResponse();
+    const messages: Msg[] = [{ role: 'user', content: 'Track the parcel shipment 5150 with the courier' }];
+    const first = await turn(messages);
+    expect(first.response.headers.get('x-distillery-tier')).toBe('template');
+    expect(first.response.headers.get('x-distillery-route')).toBe('c_track');
+    expect(first.data.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(first.data.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
+    const call1 = first.data.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    expect([call1.function.name, JSON.parse(call1.function.arguments)]).toEqual(['find_shipment', { order: '5150' }]);
+    messages.push(first.data.choices[0]!.message as Msg, { role: 'tool', tool_call_id: call1.id, content: JSON.stringify({ tracking: 'TRK9' }) });
+
+    // The second call, streamed: the openai client assembles the tool call from the deltas.
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, tools: trackTools, stream: true });
+    const deltas: Array<{ name?: string; arguments?: string; id?: string }> = [];
+    let finish: string | null | undefined;
+    for await (const c of stream) {
+      for (const t of c.choices[0]?.delta?.tool_calls ?? []) deltas.push({ name: t.function?.name, arguments: t.function?.arguments, id: t.id });
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    expect(finish).toBe('tool_calls');
+    expect(deltas).toHaveLength(1);
+    expect([deltas[0]!.name, JSON.parse(deltas[0]!.arguments!)]).toEqual(['carrier_status', { tracking: 'TRK9' }]);
+    messages.push(
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: deltas[0]!.id!, type: 'function', function: { name: deltas[0]!.name!, arguments: deltas[0]!.arguments! } }],
+      },
+      { role: 'tool', tool_call_id: deltas[0]!.id!, content: JSON.stringify({ state: 'in transit' }) },
+    );
+
+    const before = frontier.requests.length;
+    const last = await turn(messages);
+    expect(last.data.choices[0]!.message.content).toBe('Parcel TRK9 is in transit.');
+    expect(last.response.headers.get('x-distillery-script')).toBe('answer');
+    expect(frontier.requests.length).toBe(before);
+
+    // A result the traces never showed (a number where they showed text) hands the loop to the frontier.
+    const odd = await turn([...messages.slice(0, 3), messages[3]!, { role: 'tool', tool_call_id: deltas[0]!.id!, content: JSON.stringify({ state: 7 }) }]);
+    expect(odd.response.headers.get('x-distillery-tier')).toBe('frontier');
+    expect(odd.response.headers.get('x-distillery-reason')).toContain('state');
+    // A conversation whose earlier call is not the script's, or a request without the tools: the frontier.
+    const steered = await turn([
+      messages[0]!,
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'find_shipment', arguments: '{"order":"1"}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: '{"tracking":"X"}' },
+    ]);
+    expect(steered.response.headers.get('x-distillery-reason')).toContain('left the script');
+    const plain = await ask('Track the parcel shipment 5150 with the courier');
+    expect(plain.response.headers.get('x-distillery-tier')).toBe('frontier');
+    expect(plain.response.headers.get('x-distillery-reason')).toContain('offer its tools');
   });
 
   it('an adapter route gets the adapter server’s answer, with model = the adapter', async () => {
