@@ -12,6 +12,7 @@ import { normaliseAnswer } from '../src/serving/answer';
 import { sealManifest } from '../src/serving/manifest-hash';
 import { normalizeQuery } from '../src/serving/normalize';
 import { slotsOfQuery } from '../src/serving/slots';
+import { toolLoopOf, toolLoopTurn } from '../src/gateway/tool-loop';
 import { type ToolRegistry, type ToolScript, runToolScript } from '../src/serving/toolscript';
 import { stubTools } from '../src/toolscripts/stub-world';
 import { type ToolTrace, parseTrace } from '../src/toolscripts/trace';
@@ -190,6 +191,35 @@ for (let rep = 0; rep < 30; rep++) {
 perStep.sort((a, b) => a - b);
 const q = (p: number) => (1000 * perStep[Math.floor(p * (perStep.length - 1))]!).toFixed(1);
 console.log(`interpreter overhead per step (tools excluded), ${perStep.length} runs: p50 ${q(0.5)} µs, p99 ${q(0.99)} µs, max ${q(1)} µs`);
+
+// --- the gateway's tool-loop turn: read the conversation, replay its earlier turns, decide the next (the last turn,
+// which replays the most; HTTP, auth and the query's embedding are the template path's, measured in bench/gateway.ts)
+const turns: number[] = [];
+for (let rep = 0; rep < 30; rep++) {
+  for (const j of jobs) {
+    const out = await runToolScript(j.script, { query: j.query, slots: j.slots }, instant);
+    const messages: unknown[] = [{ role: 'user', content: j.query }];
+    out.calls.forEach((c, i) => {
+      const id = `call_${i}`;
+      messages.push({
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id, type: 'function', function: { name: c.tool, arguments: JSON.stringify(c.args) } }],
+      });
+      messages.push({ role: 'tool', tool_call_id: id, content: JSON.stringify(c.result) });
+    });
+    const offered = Object.keys(tools).map((name) => ({ type: 'function', function: { name } }));
+    const s = performance.now();
+    const loop = toolLoopOf({ model: 'gpt-4o', messages, tools: offered });
+    const turn = loop.ok ? toolLoopTurn(j.script, { query: j.query, slots: j.slots }, loop) : null;
+    const ms = performance.now() - s;
+    if (turn?.kind !== 'answer') throw new Error(`the tool loop of ${JSON.stringify(j.query)} did not end in the answer: ${JSON.stringify(turn)}`);
+    if (rep >= 5) turns.push(ms);
+  }
+}
+turns.sort((a, b) => a - b);
+const qt = (p: number) => (1000 * turns[Math.floor(p * (turns.length - 1))]!).toFixed(1);
+console.log(`gateway tool-loop turn (read the conversation, replay its calls, answer), ${turns.length} runs: p50 ${qt(0.5)} µs, p99 ${qt(0.99)} µs`);
 router.close();
 await (embedder as { close?: () => Promise<void> }).close?.();
 rmSync(dir, { recursive: true, force: true });
