@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../serving/manifest-hash';
 import { type ScriptAction, type ToolScript, nextScriptAction, parseResult } from '../serving/toolscript';
 import { type ChatCompletion, ZERO_USAGE, sse } from './completion';
 import { SAFE_PARAMS, contentText } from './eligibility';
@@ -89,17 +90,6 @@ export function toolLoopOf(body: Record<string, unknown>, opts: { allowSystem: b
   return { ok: true, query, system, offered, calls, results };
 }
 
-/** JSON with object keys sorted: two argument objects are the same call whatever their key order. */
-const canonical = (v: unknown): string =>
-  Array.isArray(v)
-    ? `[${v.map(canonical).join(',')}]`
-    : v !== null && typeof v === 'object'
-      ? `{${Object.keys(v as object)
-          .sort()
-          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-          .join(',')}}`
-      : JSON.stringify(v);
-
 /**
  * The script's action for this turn of the loop: it replays the earlier turns (each must be the call the script
  * makes at that step, with the same arguments) and then answers with the next call, the answer, or the frontier.
@@ -108,7 +98,7 @@ export function toolLoopTurn(script: ToolScript, input: { query: string; slots: 
   for (let k = 0; k < loop.calls.length; k++) {
     const a = nextScriptAction(script, input, loop.results.slice(0, k));
     const c = loop.calls[k]!;
-    if (a.kind !== 'call' || a.tool !== c.tool || canonical(a.args) !== canonical(c.args))
+    if (a.kind !== 'call' || a.tool !== c.tool || canonicalJson(a.args) !== canonicalJson(c.args))
       return { kind: 'frontier', reason: `turn ${k + 1} is not the script's call (${c.tool}): the conversation left the script` };
   }
   const next = nextScriptAction(script, input, loop.results);
